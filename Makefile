@@ -1,0 +1,42 @@
+# Thin wrapper over Meson/Ninja. `make` builds into build/ (CLI: build/vmsight).
+# `make test` and `make demo` first install the dependencies (scripts/deps),
+# so both work on a fresh Debian 12 machine.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON      ?= meson
+PREFIX     ?= /usr/local
+
+.PHONY: all deps test test-unit test-lab demo install bench fuzz clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	$(MESON) setup $(BUILD) --prefix=$(PREFIX)
+
+$(ASAN_BUILD)/build.ninja:
+	CC=clang $(MESON) setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+
+deps:
+	scripts/deps
+
+# Unit tests, then the lab-guest tests, all twice: optimised, then under
+# ASan+UBSan (clang).
+test: deps
+	$(MAKE) all
+	$(MAKE) $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	tests/run --build $(BUILD) --build $(ASAN_BUILD)
+
+demo: deps all
+	lab/demo $(BUILD)/vmsight
+
+install: all
+	$(MESON) install -C $(BUILD)
+
+bench: all
+	bench/run $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,142 @@
+/*
+ * libvmsight — virtual machine introspection for QEMU/KVM.
+ *
+ * The one public header. Objects are opaque, every function returns 0 (or a
+ * count) on success and a negative errno on failure, and sets no global
+ * state: the text of the last error is kept in the target (vms_errmsg).
+ * Option structs carry their own size (sz) so that fields can be added
+ * without breaking the ABI; zero-initialise them and set sz = sizeof.
+ */
+#ifndef VMSIGHT_H
+#define VMSIGHT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VMS_API __attribute__((visibility("default")))
+#else
+#define VMS_API
+#endif
+
+#define VMS_VERSION_MAJOR 0
+#define VMS_VERSION_MINOR 1
+
+/* An attached virtual machine: a physical-memory source plus, where the
+ * target offers them, a QMP control channel and vCPU state. */
+struct vms_target;
+
+/* Log sink for decisions the library takes (which source, and why). */
+typedef void (*vms_log_fn)(void *ctx, const char *msg);
+
+struct vms_open_opts {
+	size_t sz;              /* sizeof(struct vms_open_opts) */
+	const char *source;     /* force a backend: "shm", "procmem", "dump", "gdb", "qmp"; NULL = fastest */
+	vms_log_fn log;         /* optional: told which source was picked and why */
+	void *log_ctx;
+	char *errbuf;           /* optional: receives the reason vms_open failed */
+	size_t errbuf_len;
+	unsigned timeout_ms;    /* QMP/GDB reply timeout; 0 = 10000 */
+};
+
+/*
+ * Attach to a target. TARGET is one of:
+ *   qmp:PATH        a QEMU QMP unix socket; finds the RAM file or the QEMU
+ *                   process (and the GDB stub) through it
+ *   pid:N           a running QEMU process, read through /proc
+ *   gdb:HOST:PORT   a QEMU GDB stub (QEMU pauses the guest while attached)
+ *   dump:FILE       a raw image, an ELF core (dump-guest-memory) or a LiME file
+ */
+VMS_API int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_target **out);
+VMS_API void vms_close(struct vms_target *t);
+
+/* Text of the last error on T (never NULL; "" if none). */
+VMS_API const char *vms_errmsg(const struct vms_target *t);
+
+/* Name of the memory source in use ("shm", "procmem", ...) and a one-line
+ * description of where its memory comes from (file, pid, socket). */
+VMS_API const char *vms_source_name(const struct vms_target *t);
+VMS_API const char *vms_source_detail(const struct vms_target *t);
+
+/* Guest RAM as guest-physical ranges, ascending and disjoint. */
+struct vms_ram_range {
+	uint64_t gpa;
+	uint64_t len;
+};
+VMS_API int vms_ram_ranges(const struct vms_target *t, const struct vms_ram_range **ranges, size_t *count);
+
+/* Copy LEN bytes of guest-physical memory at PA into BUF. The whole range
+ * must be guest RAM (-EFAULT otherwise); it may span RAM ranges that touch. */
+VMS_API int vms_read_pa(struct vms_target *t, uint64_t pa, void *buf, size_t len);
+
+/* Zero-copy view of LEN bytes at PA, valid until vms_close, or NULL when the
+ * source cannot map (then use vms_read_pa) or the range is not one RAM range.
+ * Memory of a running guest changes under the pointer. */
+VMS_API const void *vms_map_pa(struct vms_target *t, uint64_t pa, size_t len);
+
+/* vCPU state. Fields not provided by the source are zero and their bit in
+ * `valid` is clear. */
+enum {
+	VMS_REGS_GPR = 1u << 0,     /* rax..r15, rip, rflags */
+	VMS_REGS_CR = 1u << 1,      /* cr0, cr2, cr3, cr4 */
+	VMS_REGS_EFER = 1u << 2,
+	VMS_REGS_SEG = 1u << 3,     /* selectors, fs_base, gs_base */
+	VMS_REGS_KGSBASE = 1u << 4, /* kernel_gs_base */
+};
+
+struct vms_regs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rip, rflags;
+	uint64_t cr0, cr2, cr3, cr4, efer;
+	uint64_t fs_base, gs_base, kernel_gs_base;
+	uint16_t cs, ss, ds, es, fs, gs;
+	uint32_t cs_flags;          /* descriptor flags of CS (bit 21: L) when known */
+	uint32_t valid;             /* VMS_REGS_* */
+};
+
+/* Number of vCPUs, and the state of one (0-based). */
+VMS_API int vms_vcpu_count(struct vms_target *t);
+VMS_API int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out);
+
+/* Paging mode implied by a vCPU's registers. */
+enum vms_paging {
+	VMS_PAGING_NONE,    /* CR0.PG clear */
+	VMS_PAGING_32,      /* 32-bit, 4 KiB/4 MiB pages */
+	VMS_PAGING_PAE,
+	VMS_PAGING_4LEVEL,  /* IA-32e */
+	VMS_PAGING_5LEVEL,  /* IA-32e with LA57 */
+	VMS_PAGING_UNKNOWN, /* not enough registers */
+};
+VMS_API enum vms_paging vms_paging_mode(const struct vms_regs *r);
+VMS_API const char *vms_paging_name(enum vms_paging m);
+
+/* Pause and resume the guest (QMP stop/cont). -ENOTSUP without a control
+ * channel. vms_is_running returns 1, 0, or a negative errno. */
+VMS_API int vms_pause(struct vms_target *t);
+VMS_API int vms_resume(struct vms_target *t);
+VMS_API int vms_is_running(struct vms_target *t);
+
+/* Write all guest RAM to FD (a regular file at offset 0).
+ * VMS_DUMP_RAW: offset = guest-physical address, holes and zero pages sparse.
+ * VMS_DUMP_ELF: an ELF core laid out like QEMU's dump-guest-memory: one
+ * PT_LOAD per RAM range and per-vCPU NT_PRSTATUS and "QEMU" notes. */
+enum vms_dump_format { VMS_DUMP_RAW, VMS_DUMP_ELF };
+/* Called after each chunk; a non-zero return cancels the dump (-ECANCELED). */
+typedef int (*vms_progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
+struct vms_dump_opts {
+	size_t sz;
+	enum vms_dump_format format;
+	vms_progress_fn progress;
+	void *progress_ctx;
+};
+VMS_API int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

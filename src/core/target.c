@@ -1,0 +1,339 @@
+/*
+ * A target: one attached VM. It joins a memory source (where guest bytes
+ * come from) with the control channel a live QEMU offers (QMP: run state,
+ * vCPU registers) and picks the fastest source that works, saying why.
+ *
+ * QMP connections are opened for the moment they are needed and closed
+ * after, because QEMU serves one QMP client at a time and vmsight must not
+ * lock other tools (libvirt, operators) out of the monitor. Only the qmp
+ * memory source, which talks to QEMU on every read, keeps one open.
+ */
+#include "target.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../ctl/cmdline.h"
+#include "../ctl/qemu.h"
+
+static int tfail(struct vms_target *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int tfail(struct vms_target *t, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t->err, sizeof(t->err), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+static void tlog(struct vms_target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tlog(struct vms_target *t, const char *fmt, ...)
+{
+	if (!t->log)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	t->log(t->log_ctx, msg);
+}
+
+/* The QMP connection for one operation; pair with qmp_release. */
+static int qmp_acquire(struct vms_target *t, struct vms_qmp **out)
+{
+	if (!t->qmp_path[0])
+		return tfail(t, ENOTSUP, "target has no QMP control channel (needed for run state and registers)");
+	if (!t->qmp) {
+		char err[512];
+		int rc = vms_qmp_connect(t->qmp_path, t->timeout_ms, &t->qmp, err, sizeof(err));
+		if (rc)
+			return tfail(t, -rc, "%s", err);
+	}
+	*out = t->qmp;
+	return 0;
+}
+
+static void qmp_release(struct vms_target *t)
+{
+	if (t->qmp && !t->qmp_keep) {
+		vms_qmp_close(t->qmp);
+		t->qmp = NULL;
+	}
+}
+
+static int qmp_result(struct vms_target *t, int rc)
+{
+	if (rc < 0 && t->qmp)
+		tfail(t, -rc, "%s", vms_qmp_err(t->qmp));
+	qmp_release(t);
+	return rc;
+}
+
+static int open_named(struct vms_target *t, const char *name, const struct vms_qemu_ram *ram, int gdb_port)
+{
+	char err[1024] = "";
+	int rc;
+	if (strcmp(name, "shm") == 0) {
+		rc = vms_shm_open(ram, &t->src, err, sizeof(err));
+	} else if (strcmp(name, "procmem") == 0) {
+		rc = vms_procmem_open(ram, &t->src, err, sizeof(err));
+	} else if (strcmp(name, "gdb") == 0) {
+		if (gdb_port <= 0)
+			return tfail(t, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT)");
+		rc = vms_gdbmem_open("127.0.0.1", gdb_port, t->timeout_ms, &t->src, err, sizeof(err));
+	} else if (strcmp(name, "qmp") == 0) {
+		struct vms_qmp *q;
+		if ((rc = qmp_acquire(t, &q)))
+			return rc;
+		t->qmp_keep = 1;
+		rc = vms_qmpmem_open(q, ram, &t->src, err, sizeof(err));
+	} else {
+		return tfail(t, EINVAL, "unknown source '%s' (shm, procmem, gdb, qmp, dump)", name);
+	}
+	if (rc)
+		return tfail(t, -rc, "source %s: %s", name, err);
+	return 0;
+}
+
+/* qmp:PATH, or pid:N whose command line names a QMP socket. */
+static int open_qemu(struct vms_target *t, const char *force)
+{
+	struct vms_qmp *q;
+	struct vms_qemu_ram ram;
+	int rc = qmp_acquire(t, &q);
+	if (rc)
+		return rc;
+	rc = vms_qemu_discover_ram(q, &ram);
+	if (rc == -ENOENT)
+		tfail(t, ENOENT, "QEMU at %s reports no RAM backend with a guest-physical mapping", t->qmp_path);
+	else if (rc)
+		tfail(t, -rc, "learning the RAM layout from QMP: %s", rc == -EPROTO && !vms_qmp_err(q)[0]
+			? "unexpected `info mtree -f` output" : vms_qmp_err(q));
+	int gdb_port = rc ? 0 : vms_qemu_gdb_port(q);
+	qmp_release(t);
+	if (rc)
+		return rc;
+	if (t->pid && ram.pid != t->pid)
+		return tfail(t, EINVAL, "QMP socket %s belongs to pid %d, not %d", t->qmp_path, ram.pid, t->pid);
+	tlog(t, "QEMU pid %d, RAM backend %s '%s' (%llu MiB%s%s%s), %zu guest-physical ranges, GDB stub %s",
+	     ram.pid, ram.backend_type, ram.block_name, (unsigned long long)(ram.size >> 20),
+	     ram.shared ? ", shared" : ", private", ram.mem_path[0] ? ", file " : "", ram.mem_path, ram.nranges,
+	     gdb_port > 0 ? "present" : "absent");
+	if (force)
+		return open_named(t, force, &ram, gdb_port);
+	/* Fastest first: in-place loads, then one syscall per read, then the
+	 * monitor. The GDB stub is never picked by itself: it pauses the guest. */
+	static const char *order[] = { "shm", "procmem", "qmp" };
+	for (size_t i = 0; i < 3; i++) {
+		rc = open_named(t, order[i], &ram, gdb_port);
+		if (rc == 0) {
+			tlog(t, "picked source %s: %s", order[i], t->src->detail);
+			return 0;
+		}
+		tlog(t, "not %s: %s", order[i], t->err);
+	}
+	return rc;
+}
+
+static int open_pid(struct vms_target *t, const char *force)
+{
+	struct vms_qemu_ram ram;
+	char err[512];
+	int rc = vms_cmdline_read(t->pid, t->qmp_path, sizeof(t->qmp_path), &ram, err, sizeof(err));
+	if (rc)
+		return tfail(t, -rc, "%s", err);
+	if (t->qmp_path[0]) {
+		tlog(t, "QEMU %d has a QMP socket at %s: using it for the layout", t->pid, t->qmp_path);
+		rc = open_qemu(t, force ? force : "procmem");
+		if (rc == 0 || force)
+			return rc;
+		tlog(t, "QMP unusable (%s); falling back to the command line", t->err);
+		t->qmp_path[0] = '\0';
+	}
+	if (force && strcmp(force, "procmem") != 0 && strcmp(force, "shm") != 0)
+		return tfail(t, ENOTSUP, "source %s needs a QMP socket, and QEMU %d has none", force, t->pid);
+	tlog(t, "layout from QEMU %d's command line: %llu MiB, %zu ranges (PC machine rules)", t->pid,
+	     (unsigned long long)(ram.size >> 20), ram.nranges);
+	const char *name = force ? force : "procmem";
+	rc = open_named(t, name, &ram, 0);
+	if (rc == 0)
+		tlog(t, "picked source %s: %s", name, t->src->detail);
+	return rc;
+}
+
+static int parse_target(struct vms_target *t, const char *target, const char *force)
+{
+	char err[1024];
+	int rc;
+	if (strncmp(target, "qmp:", 4) == 0) {
+		if (strlen(target + 4) >= sizeof(t->qmp_path) || !target[4])
+			return tfail(t, EINVAL, "bad QMP socket path in '%s'", target);
+		strcpy(t->qmp_path, target + 4);
+		return open_qemu(t, force);
+	}
+	if (strncmp(target, "pid:", 4) == 0) {
+		char *end;
+		long pid = strtol(target + 4, &end, 10);
+		if (*end || pid <= 0 || pid > 0x3fffffff)
+			return tfail(t, EINVAL, "bad process id in '%s'", target);
+		t->pid = (int)pid;
+		return open_pid(t, force);
+	}
+	if (strncmp(target, "gdb:", 4) == 0) {
+		const char *colon = strrchr(target + 4, ':');
+		char host[256];
+		long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+		if (!colon || port <= 0 || port > 65535 || (size_t)(colon - target - 4) >= sizeof(host))
+			return tfail(t, EINVAL, "expected gdb:HOST:PORT, got '%s'", target);
+		if (force && strcmp(force, "gdb") != 0)
+			return tfail(t, EINVAL, "target %s only offers the gdb source", target);
+		memcpy(host, target + 4, (size_t)(colon - target - 4));
+		host[colon - target - 4] = '\0';
+		rc = vms_gdbmem_open(host, (int)port, t->timeout_ms, &t->src, err, sizeof(err));
+		return rc ? tfail(t, -rc, "%s", err) : 0;
+	}
+	if (strncmp(target, "dump:", 5) == 0) {
+		if (force && strcmp(force, "dump") != 0)
+			return tfail(t, EINVAL, "target %s only offers the dump source", target);
+		rc = vms_dump_open(target + 5, &t->src, err, sizeof(err));
+		return rc ? tfail(t, -rc, "%s", err) : 0;
+	}
+	return tfail(t, EINVAL, "unknown target '%s' (expected qmp:PATH, pid:N, gdb:HOST:PORT or dump:FILE)", target);
+}
+
+int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_target **out)
+{
+	struct vms_open_opts o = { 0 };
+	if (opts)
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	struct vms_target *t = calloc(1, sizeof(*t));
+	if (!t) {
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, "out of memory");
+		return -ENOMEM;
+	}
+	t->log = o.log;
+	t->log_ctx = o.log_ctx;
+	t->timeout_ms = o.timeout_ms ? o.timeout_ms : 10000;
+	int rc = target ? parse_target(t, target, o.source) : tfail(t, EINVAL, "no target given");
+	if (rc) {
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, "%s", t->err);
+		vms_close(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void vms_close(struct vms_target *t)
+{
+	if (!t)
+		return;
+	if (t->src)
+		t->src->ops->close(t->src);
+	if (t->qmp)
+		vms_qmp_close(t->qmp);
+	free(t);
+}
+
+const char *vms_errmsg(const struct vms_target *t) { return t->err; }
+const char *vms_source_name(const struct vms_target *t) { return t->src->ops->name; }
+const char *vms_source_detail(const struct vms_target *t) { return t->src->detail; }
+
+int vms_ram_ranges(const struct vms_target *t, const struct vms_ram_range **ranges, size_t *count)
+{
+	*ranges = t->src->ranges;
+	*count = t->src->nranges;
+	return 0;
+}
+
+/* Slow path of vms_read_pa: the range spans RAM ranges, or the source has
+ * no mapping. Walks range by range so touching ranges read as one. */
+int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len)
+{
+	struct vms_source *s = t->src;
+	uint8_t *out = buf;
+	while (len) {
+		int i = vms_source_find_range(s, pa, 1);
+		if (i < 0)
+			return tfail(t, EFAULT, "guest-physical 0x%llx is not RAM", (unsigned long long)pa);
+		uint64_t avail = s->ranges[i].len - (pa - s->ranges[i].gpa);
+		size_t n = len < avail ? len : (size_t)avail;
+		int rc;
+		if (s->host[i]) {
+			memcpy(out, s->host[i] + (pa - s->ranges[i].gpa), n);
+			rc = vms_shm_broken() ? vms_source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)") : 0;
+		} else {
+			rc = s->ops->read(s, pa, out, n);
+		}
+		if (rc)
+			return tfail(t, -rc, "%s", s->err);
+		out += n;
+		pa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+const void *vms_map_pa(struct vms_target *t, uint64_t pa, size_t len)
+{
+	struct vms_source *s = t->src;
+	return s->ops->map ? s->ops->map(s, pa, len) : NULL;
+}
+
+int vms_vcpu_count(struct vms_target *t)
+{
+	if (t->src->ops->vcpus)
+		return t->src->ops->vcpus(t->src);
+	struct vms_qmp *q;
+	int rc = qmp_acquire(t, &q);
+	if (rc)
+		return rc;
+	return qmp_result(t, vms_qemu_vcpu_count(q));
+}
+
+int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
+{
+	if (t->src->ops->regs) {
+		int rc = t->src->ops->regs(t->src, vcpu, out);
+		return rc ? tfail(t, -rc, "%s", t->src->err) : 0;
+	}
+	struct vms_qmp *q;
+	int rc = qmp_acquire(t, &q);
+	if (rc)
+		return rc;
+	rc = vms_qemu_regs(q, vcpu, out);
+	if (rc == -ENOENT || rc == -EPROTO) {
+		tfail(t, -rc, rc == -ENOENT ? "no vCPU %u" : "unexpected `info registers` output for vCPU %u", vcpu);
+		qmp_release(t);
+		return rc;
+	}
+	return qmp_result(t, rc);
+}
+
+int vms_pause(struct vms_target *t)
+{
+	struct vms_qmp *q;
+	int rc = qmp_acquire(t, &q);
+	return rc ? rc : qmp_result(t, vms_qemu_stop(q));
+}
+
+int vms_resume(struct vms_target *t)
+{
+	struct vms_qmp *q;
+	int rc = qmp_acquire(t, &q);
+	return rc ? rc : qmp_result(t, vms_qemu_cont(q));
+}
+
+int vms_is_running(struct vms_target *t)
+{
+	struct vms_qmp *q;
+	int rc = qmp_acquire(t, &q);
+	return rc ? rc : qmp_result(t, vms_qemu_running(q));
+}

@@ -1,0 +1,28 @@
+/*
+ * The target object behind the public API, and the inline fast path of
+ * physical reads: one range check and one memcpy when the source maps RAM.
+ */
+#ifndef VMS_CORE_TARGET_H
+#define VMS_CORE_TARGET_H
+
+#include <string.h>
+
+#include "../mem/source.h"
+
+struct vms_qmp;
+
+struct vms_target {
+	struct vms_source *src;
+	char qmp_path[108];        /* "" when the target has no QMP */
+	struct vms_qmp *qmp;       /* open only during an operation, unless qmp_keep */
+	int qmp_keep;
+	int pid;                   /* from pid:N, else 0 */
+	unsigned timeout_ms;
+	vms_log_fn log;
+	void *log_ctx;
+	char err[1024];
+};
+
+int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * QMP client. Messages are single-line JSON documents; replies are matched to
+ * commands by order, and asynchronous events in between are skipped. Every
+ * wait is bounded by the timeout, so a wedged or foreign peer on the socket
+ * gives an error, not a hang.
+ */
+#include "qmp.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QMP_MAX_LINE (64u << 20)
+
+struct vms_qmp {
+	int fd;
+	int pid;
+	unsigned timeout_ms;
+	char *buf;
+	size_t len, cap;
+	char path[108];
+	char err[512];
+};
+
+static int qfail(struct vms_qmp *q, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int qfail(struct vms_qmp *q, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(q->err, sizeof(q->err), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads one line (without the newline) into q->buf; returns its length. */
+static int read_line(struct vms_qmp *q, size_t *line_len)
+{
+	long long deadline = now_ms() + q->timeout_ms;
+	for (;;) {
+		char *nl = memchr(q->buf, '\n', q->len);
+		if (nl) {
+			*line_len = (size_t)(nl - q->buf);
+			return 0;
+		}
+		if (q->len == q->cap) {
+			if (q->cap >= QMP_MAX_LINE)
+				return qfail(q, E2BIG, "QMP reply larger than %u bytes", QMP_MAX_LINE);
+			size_t ncap = q->cap ? q->cap * 2 : 65536;
+			char *nb = realloc(q->buf, ncap);
+			if (!nb)
+				return qfail(q, ENOMEM, "out of memory");
+			q->buf = nb;
+			q->cap = ncap;
+		}
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			return qfail(q, ETIMEDOUT, "no reply from QMP at %s within %u ms (is another client connected?)",
+				     q->path, q->timeout_ms);
+		struct pollfd p = { .fd = q->fd, .events = POLLIN };
+		int pr = poll(&p, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			return qfail(q, EINTR, "interrupted");
+		if (pr <= 0)
+			continue;
+		ssize_t n = read(q->fd, q->buf + q->len, q->cap - q->len);
+		if (n == 0)
+			return qfail(q, ECONNRESET, "QMP peer at %s closed the connection", q->path);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return qfail(q, errno, "reading QMP socket %s: %s", q->path, strerror(errno));
+		}
+		q->len += (size_t)n;
+	}
+}
+
+static void consume_line(struct vms_qmp *q, size_t line_len)
+{
+	size_t rest = q->len - line_len - 1;
+	memmove(q->buf, q->buf + line_len + 1, rest);
+	q->len = rest;
+}
+
+/* Reads the next message that is not an event. */
+static int read_message(struct vms_qmp *q, struct json_doc *doc)
+{
+	for (;;) {
+		size_t n = 0;
+		int rc = read_line(q, &n);
+		if (rc)
+			return rc;
+		rc = json_parse(q->buf, n, doc);
+		consume_line(q, n);
+		if (rc)
+			return qfail(q, EPROTO, "%s does not speak QMP (malformed JSON from peer)", q->path);
+		if (json_get(doc, 0, "event") >= 0) {
+			json_free(doc);
+			continue;
+		}
+		return 0;
+	}
+}
+
+static int write_all(struct vms_qmp *q, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = send(q->fd, s, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return qfail(q, errno, "writing QMP socket %s: %s", q->path, strerror(errno));
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int vms_qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply)
+{
+	size_t cap = strlen(name) + (args_json ? strlen(args_json) : 0) + 64;
+	char *msg = malloc(cap);
+	if (!msg)
+		return qfail(q, ENOMEM, "out of memory");
+	int n = snprintf(msg, cap, "{\"execute\":\"%s\"%s%s}\n", name, args_json ? ",\"arguments\":" : "",
+			 args_json ? args_json : "");
+	int rc = write_all(q, msg, (size_t)n);
+	free(msg);
+	if (rc)
+		return rc;
+	rc = read_message(q, reply);
+	if (rc)
+		return rc;
+	int ret = json_get(reply, 0, "return");
+	if (ret >= 0)
+		return ret;
+	int e = json_get(reply, 0, "error");
+	const char *desc = json_str(reply, json_get(reply, e, "desc"));
+	qfail(q, EREMOTEIO, "QMP %s: %s", name, desc ? desc : "malformed reply");
+	json_free(reply);
+	return -EREMOTEIO;
+}
+
+int vms_qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen)
+{
+	struct vms_qmp *q = calloc(1, sizeof(*q));
+	if (!q) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	q->fd = -1;
+	q->timeout_ms = timeout_ms ? timeout_ms : 10000;
+	int rc;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		rc = qfail(q, ENAMETOOLONG, "QMP socket path too long: %s", path);
+		goto fail;
+	}
+	strcpy(sa.sun_path, path);
+	strcpy(q->path, path);
+	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (q->fd < 0) {
+		rc = qfail(q, errno, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = qfail(q, errno, "cannot connect to QMP socket %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+		q->pid = cred.pid;
+
+	struct json_doc doc;
+	rc = read_message(q, &doc);
+	if (rc)
+		goto fail;
+	int is_qmp = json_get(&doc, json_get(&doc, 0, "QMP"), "version") >= 0;
+	json_free(&doc);
+	if (!is_qmp) {
+		rc = qfail(q, EPROTO, "%s is not a QMP socket (no QMP greeting)", path);
+		goto fail;
+	}
+	rc = vms_qmp_cmd(q, "qmp_capabilities", NULL, &doc);
+	if (rc < 0)
+		goto fail;
+	json_free(&doc);
+	*out = q;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s", q->err);
+	vms_qmp_close(q);
+	return rc;
+}
+
+void vms_qmp_close(struct vms_qmp *q)
+{
+	if (!q)
+		return;
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q->buf);
+	free(q);
+}
+
+int vms_qmp_pid(const struct vms_qmp *q) { return q->pid; }
+const char *vms_qmp_path(const struct vms_qmp *q) { return q->path; }
+const char *vms_qmp_err(const struct vms_qmp *q) { return q->err; }
+void vms_qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms) { q->timeout_ms = timeout_ms; }
+
+int vms_qmp_hmp(struct vms_qmp *q, const char *command, char **out)
+{
+	char args[1024];
+	int n = snprintf(args, sizeof(args), "{\"command-line\":");
+	n = json_quote(args, sizeof(args), (size_t)n, command);
+	if (n < 0 || (size_t)n + 2 > sizeof(args))
+		return qfail(q, E2BIG, "HMP command too long");
+	strcpy(args + n, "}");
+	struct json_doc doc;
+	int ret = vms_qmp_cmd(q, "human-monitor-command", args, &doc);
+	if (ret < 0)
+		return ret;
+	const char *s = json_str(&doc, ret);
+	if (!s) {
+		json_free(&doc);
+		return qfail(q, EPROTO, "HMP reply is not text");
+	}
+	char *o = malloc(strlen(s) + 1);
+	if (!o) {
+		json_free(&doc);
+		return qfail(q, ENOMEM, "out of memory");
+	}
+	size_t j = 0;
+	for (; *s; s++)
+		if (*s != '\r')
+			o[j++] = *s;
+	o[j] = '\0';
+	json_free(&doc);
+	*out = o;
+	return 0;
+}
+
+static int qom_get(struct vms_qmp *q, const char *path, const char *prop, struct json_doc *doc)
+{
+	char args[1024];
+	int n = snprintf(args, sizeof(args), "{\"path\":");
+	n = json_quote(args, sizeof(args), (size_t)n, path);
+	if (n < 0)
+		return qfail(q, E2BIG, "QOM path too long");
+	n += snprintf(args + n, sizeof(args) - (size_t)n, ",\"property\":");
+	n = json_quote(args, sizeof(args), (size_t)n, prop);
+	if (n < 0 || (size_t)n + 2 > sizeof(args))
+		return qfail(q, E2BIG, "QOM property too long");
+	strcpy(args + n, "}");
+	return vms_qmp_cmd(q, "qom-get", args, doc);
+}
+
+int vms_qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen)
+{
+	struct json_doc doc;
+	int ret = qom_get(q, path, prop, &doc);
+	if (ret < 0)
+		return ret;
+	const char *s = json_str(&doc, ret);
+	int rc = 0;
+	if (!s)
+		rc = qfail(q, EPROTO, "QOM %s.%s is not a string", path, prop);
+	else if (strlen(s) >= outlen)
+		rc = qfail(q, E2BIG, "QOM %s.%s too long", path, prop);
+	else
+		strcpy(out, s);
+	json_free(&doc);
+	return rc;
+}
+
+int vms_qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out)
+{
+	struct json_doc doc;
+	int ret = qom_get(q, path, prop, &doc);
+	if (ret < 0)
+		return ret;
+	int rc = json_u64(&doc, ret, out);
+	if (rc)
+		qfail(q, EPROTO, "QOM %s.%s is not an unsigned integer", path, prop);
+	json_free(&doc);
+	return rc ? -EPROTO : 0;
+}

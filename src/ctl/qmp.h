@@ -1,0 +1,40 @@
+/*
+ * QMP client: QEMU's JSON machine protocol over a unix socket.
+ *
+ * QEMU serves one QMP client per socket at a time, so vmsight connects only
+ * while it needs to (discovery, pause/resume, registers) and never keeps the
+ * socket from other tools longer than a command takes.
+ */
+#ifndef VMS_CTL_QMP_H
+#define VMS_CTL_QMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+
+struct vms_qmp;
+
+/* Connect, read the greeting and negotiate capabilities. The peer's pid (via
+ * SO_PEERCRED) is available afterwards. */
+int vms_qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen);
+void vms_qmp_close(struct vms_qmp *q);
+int vms_qmp_pid(const struct vms_qmp *q);
+const char *vms_qmp_path(const struct vms_qmp *q);
+const char *vms_qmp_err(const struct vms_qmp *q);
+void vms_qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms);
+
+/* Run NAME with ARGS_JSON (an object literal, or NULL). On success the reply
+ * document is in *reply and the returned index is its "return" node; on a QMP
+ * error, -EREMOTEIO with the error's text in vms_qmp_err. */
+int vms_qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply);
+
+/* Run an HMP command through human-monitor-command; the text output (CRs
+ * removed) is malloc'd into *out. */
+int vms_qmp_hmp(struct vms_qmp *q, const char *command, char **out);
+
+/* qom-get of a string or integer property. */
+int vms_qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen);
+int vms_qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out);
+
+#endif

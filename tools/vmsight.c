@@ -1,0 +1,522 @@
+/*
+ * vmsight — the command-line tool over libvmsight.
+ *
+ * It parses arguments, calls the library and prints; no introspection logic
+ * lives here. Every command prints a human table by default and, with
+ * --json, one JSON object per line (one per item for lists). Exit status:
+ * 0 success, 1 the operation failed, 2 bad usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmsight/vmsight.h"
+
+struct globals {
+	const char *target;
+	const char *source;
+	int verbose;
+	int json;
+	unsigned timeout_ms;
+};
+
+static const char usage_main[] =
+	"usage: vmsight [-t TARGET] [--source NAME] [--json] [-v] COMMAND [ARGS]\n"
+	"\n"
+	"Look inside a running QEMU/KVM virtual machine from the outside.\n"
+	"\n"
+	"Targets (-t, or the VMSIGHT_TARGET environment variable):\n"
+	"  qmp:PATH        QEMU's QMP unix socket; finds the RAM file or process through it\n"
+	"  pid:N           a running QEMU process, read through /proc (root)\n"
+	"  gdb:HOST:PORT   QEMU's GDB stub (QEMU pauses the guest while attached)\n"
+	"  dump:FILE       raw image, ELF core (dump-guest-memory, vmsight dump) or LiME\n"
+	"\n"
+	"Options:\n"
+	"  -t, --target TARGET   what to attach to\n"
+	"      --source NAME     force a memory source: shm, procmem, gdb, qmp, dump\n"
+	"      --json            JSON output, one object per line\n"
+	"      --timeout MS      wait at most MS for QEMU's replies (default 10000)\n"
+	"  -v, --verbose         say which memory source was picked and why\n"
+	"  -h, --help            this text; `vmsight COMMAND --help` for a command\n"
+	"      --version         print the version\n"
+	"\n"
+	"Commands:\n"
+	"  info                  memory source, RAM layout, vCPUs and paging mode\n"
+	"  read --pa ADDR LEN    read guest-physical memory (hexdump, or --raw)\n"
+	"  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n";
+
+static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("vmsight: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(see vmsight --help)\n", stderr);
+	exit(2);
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("vmsight: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static void log_stderr(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "vmsight: %s\n", msg);
+}
+
+static int open_target(const struct globals *g, struct vms_target **t)
+{
+	if (!g->target)
+		die_usage("no target: give -t TARGET or set VMSIGHT_TARGET");
+	char err[1024] = "";
+	struct vms_open_opts o = {
+		.sz = sizeof(o), .source = g->source, .errbuf = err, .errbuf_len = sizeof(err),
+		.log = g->verbose ? log_stderr : NULL, .timeout_ms = g->timeout_ms,
+	};
+	int rc = vms_open(g->target, &o, t);
+	if (rc)
+		return fail("%s", err[0] ? err : strerror(-rc));
+	return 0;
+}
+
+/* Accepts decimal, 0x hex, and K/M/G suffixes (binary) for lengths. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -1;
+	uint64_t mul = 1;
+	if (*end == 'K' || *end == 'k')
+		mul = 1ull << 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		mul = 1ull << 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		mul = 1ull << 30, end++;
+	if (*end || (v && mul > UINT64_MAX / v))
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- info ---------------------------------------------------------------- */
+
+static const char usage_info[] =
+	"usage: vmsight -t TARGET info [--json]\n"
+	"\n"
+	"Show the memory source in use, the guest-physical RAM ranges, and every\n"
+	"vCPU's control registers and paging mode.\n"
+	"JSON fields: target, source, source_detail, ram_bytes, ram_ranges[{start,end,size}],\n"
+	"vcpus[{index,paging,rip,rsp,rflags,cr0,cr2,cr3,cr4,efer,fs_base,gs_base,kernel_gs_base}], paging.\n"
+	"Addresses and registers are \"0x...\" strings, sizes are numbers.\n";
+
+static void print_size(char *buf, size_t len, uint64_t n)
+{
+	if (n >= (1ull << 30) && n % (1ull << 30) == 0)
+		snprintf(buf, len, "%" PRIu64 " GiB", n >> 30);
+	else if (n >= (1ull << 20))
+		snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
+	else
+		snprintf(buf, len, "%.1f KiB", (double)n / 1024);
+}
+
+static int cmd_info(const struct globals *g, int argc, char **argv)
+{
+	if (argc > 1) {
+		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+			fputs(usage_info, stdout);
+			return 0;
+		}
+		die_usage("info: unexpected argument '%s'", argv[1]);
+	}
+	struct vms_target *t;
+	if (open_target(g, &t))
+		return 1;
+	const struct vms_ram_range *r;
+	size_t nr;
+	uint64_t total = 0;
+	vms_ram_ranges(t, &r, &nr);
+	for (size_t i = 0; i < nr; i++)
+		total += r[i].len;
+	int nv = vms_vcpu_count(t);
+	struct vms_regs *regs = nv > 0 ? calloc((size_t)nv, sizeof(*regs)) : NULL;
+	int regs_rc = nv < 0 ? nv : 0;
+	char regs_err[1024] = "";
+	if (nv < 0)
+		snprintf(regs_err, sizeof(regs_err), "%s", vms_errmsg(t));
+	for (int i = 0; i < nv && !regs_rc; i++)
+		if ((regs_rc = vms_vcpu_regs(t, (unsigned)i, &regs[i])))
+			snprintf(regs_err, sizeof(regs_err), "%s", vms_errmsg(t));
+	const char *paging = nv > 0 && !regs_rc ? vms_paging_name(vms_paging_mode(&regs[0])) : "unknown";
+
+	if (g->json) {
+		printf("{\"target\":\"%s\",\"source\":\"%s\",\"source_detail\":\"", g->target, vms_source_name(t));
+		for (const char *p = vms_source_detail(t); *p; p++)
+			printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+		printf("\",\"ram_bytes\":%" PRIu64 ",\"ram_ranges\":[", total);
+		for (size_t i = 0; i < nr; i++)
+			printf("%s{\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64 "\",\"size\":%" PRIu64 "}",
+			       i ? "," : "", r[i].gpa, r[i].gpa + r[i].len - 1, r[i].len);
+		printf("],\"vcpus\":[");
+		for (int i = 0; i < nv && !regs_rc; i++) {
+			const struct vms_regs *x = &regs[i];
+			printf("%s{\"index\":%d,\"paging\":\"%s\",\"rip\":\"0x%" PRIx64 "\",\"rsp\":\"0x%" PRIx64
+			       "\",\"rflags\":\"0x%" PRIx64 "\",\"cr0\":\"0x%" PRIx64 "\",\"cr2\":\"0x%" PRIx64
+			       "\",\"cr3\":\"0x%" PRIx64 "\",\"cr4\":\"0x%" PRIx64 "\"",
+			       i ? "," : "", i, vms_paging_name(vms_paging_mode(x)), x->rip, x->rsp, x->rflags, x->cr0,
+			       x->cr2, x->cr3, x->cr4);
+			if (x->valid & VMS_REGS_EFER)
+				printf(",\"efer\":\"0x%" PRIx64 "\"", x->efer);
+			if (x->valid & VMS_REGS_SEG)
+				printf(",\"fs_base\":\"0x%" PRIx64 "\",\"gs_base\":\"0x%" PRIx64 "\"", x->fs_base,
+				       x->gs_base);
+			if (x->valid & VMS_REGS_KGSBASE)
+				printf(",\"kernel_gs_base\":\"0x%" PRIx64 "\"", x->kernel_gs_base);
+			printf("}");
+		}
+		printf("],\"paging\":\"%s\"}\n", paging);
+	} else {
+		char sz[32];
+		print_size(sz, sizeof(sz), total);
+		printf("target   %s\nsource   %s: %s\nram      %s in %zu ranges\n", g->target, vms_source_name(t),
+		       vms_source_detail(t), sz, nr);
+		for (size_t i = 0; i < nr; i++) {
+			print_size(sz, sizeof(sz), r[i].len);
+			printf("         0x%016" PRIx64 "-0x%016" PRIx64 "  %s\n", r[i].gpa, r[i].gpa + r[i].len - 1, sz);
+		}
+		if (regs_rc)
+			printf("vcpus    unavailable: %s\n", regs_err);
+		else
+			printf("vcpus    %d\npaging   %s\n", nv, paging);
+		for (int i = 0; i < nv && !regs_rc; i++) {
+			const struct vms_regs *x = &regs[i];
+			printf("  cpu%-3d rip=0x%016" PRIx64 " rsp=0x%016" PRIx64 " %s\n", i, x->rip, x->rsp,
+			       vms_paging_name(vms_paging_mode(x)));
+			printf("         cr0=0x%08" PRIx64 " cr2=0x%016" PRIx64 " cr3=0x%016" PRIx64 " cr4=0x%08" PRIx64 "\n",
+			       x->cr0, x->cr2, x->cr3, x->cr4);
+			if (x->valid & VMS_REGS_EFER)
+				printf("         efer=0x%" PRIx64 "", x->efer);
+			else
+				printf("         efer=?");
+			if (x->valid & VMS_REGS_SEG)
+				printf(" fs_base=0x%" PRIx64 " gs_base=0x%" PRIx64, x->fs_base, x->gs_base);
+			if (x->valid & VMS_REGS_KGSBASE)
+				printf(" kernel_gs_base=0x%" PRIx64, x->kernel_gs_base);
+			printf("\n");
+		}
+	}
+	free(regs);
+	vms_close(t);
+	return 0;
+}
+
+/* ---- read ---------------------------------------------------------------- */
+
+static const char usage_read[] =
+	"usage: vmsight -t TARGET read --pa ADDR LEN [--raw]\n"
+	"\n"
+	"Read LEN bytes of guest-physical memory at ADDR (decimal or 0x hex; LEN may\n"
+	"end in K, M or G). Prints a hexdump, or with --raw the bytes themselves.\n"
+	"JSON: {\"pa\":\"0x...\",\"len\":N,\"hex\":\"...\"}. Reading outside guest RAM is an error.\n";
+
+#define READ_MAX (1ull << 30)
+
+static void hexdump(uint64_t base, const uint8_t *p, size_t n)
+{
+	for (size_t off = 0; off < n; off += 16) {
+		printf("%016" PRIx64 "  ", base + off);
+		for (size_t i = 0; i < 16; i++) {
+			if (off + i < n)
+				printf("%02x ", p[off + i]);
+			else
+				printf("   ");
+			if (i == 7)
+				putchar(' ');
+		}
+		printf(" |");
+		for (size_t i = 0; i < 16 && off + i < n; i++)
+			putchar(p[off + i] >= 0x20 && p[off + i] < 0x7f ? p[off + i] : '.');
+		printf("|\n");
+	}
+}
+
+static int cmd_read(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pa", required_argument, NULL, 'p' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *pa_s = NULL;
+	int raw = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': pa_s = optarg; break;
+		case 'r': raw = 1; break;
+		case 'h': fputs(usage_read, stdout); return 0;
+		default: die_usage("read: bad option");
+		}
+	}
+	uint64_t pa, len;
+	if (!pa_s)
+		die_usage("read: give the address with --pa ADDR");
+	if (parse_u64(pa_s, &pa))
+		die_usage("read: bad address '%s'", pa_s);
+	if (optind + 1 != argc)
+		die_usage("read: give exactly one LEN");
+	if (parse_u64(argv[optind], &len) || len == 0 || len > READ_MAX)
+		die_usage("read: LEN must be between 1 and 1G, not '%s'", argv[optind]);
+	struct vms_target *t;
+	if (open_target(g, &t))
+		return 1;
+	uint8_t *buf = malloc(len);
+	if (!buf) {
+		vms_close(t);
+		return fail("out of memory");
+	}
+	int rc = vms_read_pa(t, pa, buf, len);
+	if (rc) {
+		int r = fail("%s", vms_errmsg(t));
+		free(buf);
+		vms_close(t);
+		return r;
+	}
+	if (raw) {
+		if (fwrite(buf, 1, len, stdout) != len)
+			rc = fail("writing output: %s", strerror(errno));
+	} else if (g->json) {
+		printf("{\"pa\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 ",\"hex\":\"", pa, len);
+		for (uint64_t i = 0; i < len; i++)
+			printf("%02x", buf[i]);
+		printf("\"}\n");
+	} else {
+		hexdump(pa, buf, len);
+	}
+	free(buf);
+	vms_close(t);
+	return rc ? 1 : 0;
+}
+
+/* ---- dump ---------------------------------------------------------------- */
+
+static const char usage_dump[] =
+	"usage: vmsight -t TARGET dump -o FILE [--format raw|elf] [--pause]\n"
+	"\n"
+	"Write all guest RAM to FILE. elf (default): an ELF core laid out like QEMU's\n"
+	"dump-guest-memory (PT_LOAD per RAM range, vCPU register notes), readable by\n"
+	"crash, Volatility and `vmsight -t dump:FILE`. raw: file offset = guest-physical\n"
+	"address. Zero pages are left as holes. --pause stops the guest for the copy\n"
+	"(consistent image) and always resumes it, also on error or Ctrl-C.\n"
+	"A progress bar is shown when stderr is a terminal.\n"
+	"JSON: {\"file\",\"format\",\"bytes\",\"seconds\",\"gbps\",\"paused\"}.\n";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int progress_bar(void *ctx, uint64_t done, uint64_t total)
+{
+	int show = *(int *)ctx;
+	if (show) {
+		int pct = total ? (int)(done * 100 / total) : 100;
+		int bar = pct / 4;
+		fprintf(stderr, "\r[%.*s%*s] %3d%%  %" PRIu64 "/%" PRIu64 " MiB", bar,
+			"#########################", 25 - bar, "", pct, done >> 20, total >> 20);
+		if (done == total)
+			fputc('\n', stderr);
+	}
+	return interrupted;
+}
+
+static int cmd_dump(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "pause", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *out = NULL, *fmt = "elf";
+	int pause = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'f': fmt = optarg; break;
+		case 'P': pause = 1; break;
+		case 'h': fputs(usage_dump, stdout); return 0;
+		default: die_usage("dump: bad option");
+		}
+	}
+	if (!out)
+		die_usage("dump: give the output file with -o FILE");
+	if (optind != argc)
+		die_usage("dump: unexpected argument '%s'", argv[optind]);
+	struct vms_dump_opts dopts = { .sz = sizeof(dopts) };
+	if (strcmp(fmt, "elf") == 0)
+		dopts.format = VMS_DUMP_ELF;
+	else if (strcmp(fmt, "raw") == 0)
+		dopts.format = VMS_DUMP_RAW;
+	else
+		die_usage("dump: format must be raw or elf, not '%s'", fmt);
+	struct vms_target *t;
+	if (open_target(g, &t))
+		return 1;
+	int show = isatty(STDERR_FILENO) && !g->json;
+	dopts.progress = progress_bar;
+	dopts.progress_ctx = &show;
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		vms_close(t);
+		return fail("cannot create %s: %s", out, strerror(errno));
+	}
+	int rc = 0, paused = 0;
+	char err[1100] = "";
+	if (pause) {
+		rc = vms_pause(t);
+		if (rc)
+			snprintf(err, sizeof(err), "cannot pause the guest: %s", vms_errmsg(t));
+		paused = rc == 0;
+	}
+	double t0 = now_s();
+	if (!rc && (rc = vms_dump(t, fd, &dopts)))
+		snprintf(err, sizeof(err), "%s", vms_errmsg(t));
+	double secs = now_s() - t0;
+	if (paused && vms_resume(t)) {
+		fprintf(stderr, "vmsight: cannot resume the guest: %s\n", vms_errmsg(t));
+		rc = rc ? rc : -EIO;
+	}
+	if (close(fd) != 0 && !rc) {
+		rc = -errno;
+		snprintf(err, sizeof(err), "closing %s: %s", out, strerror(errno));
+	}
+	if (rc) {
+		unlink(out);
+		vms_close(t);
+		if (show)
+			fputc('\n', stderr);
+		return fail("%s", err[0] ? err : strerror(-rc));
+	}
+	const struct vms_ram_range *r;
+	size_t nr;
+	uint64_t total = 0;
+	vms_ram_ranges(t, &r, &nr);
+	for (size_t i = 0; i < nr; i++)
+		total += r[i].len;
+	double gbps = secs > 0 ? (double)total / secs / 1e9 : 0;
+	if (g->json)
+		printf("{\"file\":\"%s\",\"format\":\"%s\",\"bytes\":%" PRIu64 ",\"seconds\":%.3f,\"gbps\":%.2f,"
+		       "\"paused\":%s}\n", out, fmt, total, secs, gbps, paused ? "true" : "false");
+	else
+		printf("wrote %" PRIu64 " bytes of guest RAM to %s (%s) in %.3f s, %.2f GB/s%s\n", total, out, fmt,
+		       secs, gbps, paused ? ", guest paused for the copy" : "");
+	vms_close(t);
+	return 0;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int (*run)(const struct globals *g, int argc, char **argv);
+} commands[] = {
+	{ "info", cmd_info },
+	{ "read", cmd_read },
+	{ "dump", cmd_dump },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "target", required_argument, NULL, 't' },
+		{ "source", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct globals g = { .target = getenv("VMSIGHT_TARGET") };
+	int c;
+	uint64_t v;
+	while ((c = getopt_long(argc, argv, "+t:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': g.target = optarg; break;
+		case 's': g.source = optarg; break;
+		case 'j': g.json = 1; break;
+		case 'v': g.verbose = 1; break;
+		case 'T':
+			if (parse_u64(optarg, &v) || v == 0 || v > 3600000)
+				die_usage("--timeout takes milliseconds between 1 and 3600000");
+			g.timeout_ms = (unsigned)v;
+			break;
+		case 'h': fputs(usage_main, stdout); return 0;
+		case 'V': printf("vmsight %d.%d\n", VMS_VERSION_MAJOR, VMS_VERSION_MINOR); return 0;
+		default: die_usage("bad option");
+		}
+	}
+	if (optind >= argc)
+		die_usage("no command given");
+	const char *cmd = argv[optind];
+	/* Global options may also follow the command name (vmsight info --json). */
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	int kept = 1;
+	for (int i = 1; i < sub_argc; i++) {
+		if (strcmp(sub_argv[i], "--json") == 0)
+			g.json = 1;
+		else if (strcmp(sub_argv[i], "-v") == 0 || strcmp(sub_argv[i], "--verbose") == 0)
+			g.verbose = 1;
+		else if ((strcmp(sub_argv[i], "-t") == 0 || strcmp(sub_argv[i], "--target") == 0) && i + 1 < sub_argc)
+			g.target = sub_argv[++i];
+		else if (strcmp(sub_argv[i], "--source") == 0 && i + 1 < sub_argc)
+			g.source = sub_argv[++i];
+		else
+			sub_argv[kept++] = sub_argv[i];
+	}
+	sub_argc = kept;
+	sub_argv[sub_argc] = NULL;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(cmd, commands[i].name) == 0)
+			return commands[i].run(&g, sub_argc, sub_argv);
+	die_usage("unknown command '%s'", cmd);
+}
