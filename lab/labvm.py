@@ -51,10 +51,11 @@ QEMU = "qemu-system-x86_64"
 SHM_PREFIX = "/dev/shm/vmsight-lab-"
 DATA_DISK_MIB = 64
 
-# Modules the guest loads with insmod. The virtio chain is needed for the
-# data disk; the extras are harmless and make sure several modules from the
-# package are always loaded even if a kernel builds virtio in.
-REQUIRED_MODULES = ["virtio_pci", "virtio_blk"]
+# Modules the guest loads with insmod. The virtio chain and ext4 are needed
+# for the data disk (each is skipped when the kernel has it built in, as the
+# cloud flavour does for ext4); the extras are harmless and make sure several
+# modules from the package are loaded even if a kernel builds virtio in.
+REQUIRED_MODULES = ["virtio_pci", "virtio_blk", "ext4"]
 EXTRA_MODULES = ["dummy", "loop"]
 FALLBACK_MODULES = ["tun", "veth", "nlmon", "crc_itu_t"]
 MIN_MODULES = 3
@@ -244,9 +245,20 @@ def _modname(path):
     return base.replace("-", "_")
 
 
-def resolve_modules(kernel):
-    """Pick the modules to insmod, dependencies first (from modules.dep).
+def _read_kv_lines(path):
+    try:
+        with open(path) as f:
+            return [l.split() for l in f if l.strip() and not l.startswith("#")]
+    except FileNotFoundError:
+        return []
 
+
+def resolve_modules(kernel):
+    """Pick the modules to insmod, dependencies first.
+
+    Hard dependencies come from modules.dep; "pre:" soft dependencies from
+    modules.softdep (generic ext4 needs crc32c that way), resolved through
+    modules.alias. Busybox insmod knows neither, so the host orders them.
     Returns a list of paths relative to the kernel's module directory."""
     deps = {}
     byname = {}
@@ -257,11 +269,35 @@ def resolve_modules(kernel):
             mod, rest = line.split(":", 1)
             deps[mod] = rest.split()
             byname[_modname(mod)] = mod
-    builtin = set()
-    bpath = os.path.join(kernel.moddir, "modules.builtin")
-    if os.path.exists(bpath):
-        with open(bpath) as f:
-            builtin = {_modname(l.strip()) for l in f if l.strip()}
+    builtin = {_modname(w[0]) for w in _read_kv_lines(os.path.join(kernel.moddir, "modules.builtin"))}
+    aliases = {}
+    for w in _read_kv_lines(os.path.join(kernel.moddir, "modules.alias")):
+        if len(w) == 3 and w[0] == "alias":
+            aliases.setdefault(w[1], []).append(_modname(w[2]))
+    softpre = {}
+    for w in _read_kv_lines(os.path.join(kernel.moddir, "modules.softdep")):
+        if len(w) >= 3 and w[0] == "softdep":
+            pre, mode = [], None
+            for tok in w[2:]:
+                if tok in ("pre:", "post:"):
+                    mode = tok
+                elif mode == "pre:":
+                    pre.append(tok)
+            softpre[_modname(w[1])] = pre
+
+    def lookup(name):
+        """Module path for a name or alias; None if built in or unknown."""
+        name = name.replace("-", "_")
+        if name in builtin:
+            return None
+        if name in byname:
+            return byname[name]
+        # Prefer a generic implementation: it works on any (emulated) CPU.
+        cands = sorted(aliases.get(name, []) + aliases.get(name.replace("_", "-"), []),
+                       key=lambda n: (not n.endswith("_generic"), n))
+        if any(c in builtin for c in cands):
+            return None
+        return next((byname[c] for c in cands if c in byname), None)
 
     order = []
 
@@ -270,6 +306,10 @@ def resolve_modules(kernel):
             return
         if mod in stack:
             raise LabError(f"module dependency loop at {mod}")
+        for soft in softpre.get(_modname(mod), []):
+            dep = lookup(soft)
+            if dep:
+                visit(dep, stack + (mod,))
         for d in deps.get(mod, []):
             visit(d, stack + (mod,))
         order.append(mod)
@@ -554,7 +594,9 @@ class QMP:
         return self.execute(name, {k.replace("_", "-"): v for k, v in kwargs.items()})
 
     def hmp(self, text, timeout=None):
-        return self.execute("human-monitor-command", {"command-line": text}, timeout)
+        """Run an HMP command; returns its text output with CRLF turned into LF."""
+        out = self.execute("human-monitor-command", {"command-line": text}, timeout)
+        return out.replace("\r\n", "\n")
 
 
 # --------------------------------------------------------------------------
