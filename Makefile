@@ -38,5 +38,8 @@ install: all
 bench: all
 	bench/run $(BUILD)
 
+fuzz: deps
+	fuzz/run
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
