@@ -808,7 +808,7 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
     t_launched = time.monotonic()
 
     try:
-        _wait_truth(p, pid, timeout - (t_launched - t0))
+        _wait_truth(p, pid, t0 + timeout, timeout)
         t_ready = time.monotonic()
         sections = save_truth(p)
     except BaseException:
@@ -834,9 +834,8 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
     return Guest(info)
 
 
-def _wait_truth(p, pid, timeout):
+def _wait_truth(p, pid, deadline, timeout):
     """Follow the serial log until the guest prints DONE (or FAIL, or QEMU dies)."""
-    deadline = time.monotonic() + max(timeout, 1)
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
@@ -908,9 +907,16 @@ def save_truth(p):
             out.write(body)
         names.append(name)
         pos = e + len(endmark)
-    for need in ("ps", "threads", "modules", "kallsyms", "workload", "dmesg"):
-        if need not in names:
-            raise LabError(f"serial log: truth section {need} missing")
+    need = ["workload", "ps", "threads", "modules", "kallsyms", "dmesg", "iomem", "uname"]
+    if "workload" in names:
+        with open(os.path.join(tmp, "workload.txt")) as f:
+            for line in f:
+                if line.strip():
+                    pid = line.split()[0]
+                    need += [f"maps-{pid}", f"fd-{pid}", f"fdinfo-{pid}"]
+    for n in need:
+        if n not in names:
+            raise LabError(f"serial log: truth section {n} missing")
     with open(os.path.join(tmp, "threads.json"), "w") as f:
         json.dump(parse_threads(os.path.join(tmp, "threads.txt")), f, indent=1)
         f.write("\n")
