@@ -23,6 +23,9 @@ class Lab:
     CONFIGS = {
         # 5 GiB: RAM above the 4 GiB PCI hole; two vCPUs; 5-level paging.
         "big": dict(mem="5G", smp=2, paging=5),
+        # 1 GiB, one vCPU, 4-level paging: the other paging mode, and small
+        # enough to compare whole-RAM dumps byte for byte quickly.
+        "small": dict(mem="1G", smp=1, paging=4),
     }
 
     def __init__(self, work):

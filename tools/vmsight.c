@@ -278,8 +278,8 @@ static int cmd_read(const struct globals *g, int argc, char **argv)
 	};
 	const char *pa_s = NULL;
 	int raw = 0, c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	optind = 0; /* full reset: main() already ran getopt */
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pa_s = optarg; break;
 		case 'r': raw = 1; break;
@@ -373,8 +373,8 @@ static int cmd_dump(const struct globals *g, int argc, char **argv)
 	};
 	const char *out = NULL, *fmt = "elf";
 	int pause = 0, c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+	optind = 0; /* full reset: main() already ran getopt */
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'f': fmt = optarg; break;
