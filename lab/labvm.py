@@ -143,10 +143,38 @@ def _apt_cache(args):
         _apt_updated = True
 
 
+APT_LISTS = "/var/lib/apt/lists"
+
+
 def resolve_kernel(package):
     """Follow metapackages (linux-image-cloud-amd64 -> linux-image-6.1.0-NN-cloud-amd64).
 
-    Returns (real package name, candidate version)."""
+    Returns (real package name, candidate version). apt-cache takes about a
+    second here, so answers are remembered until the apt lists change."""
+    try:
+        lists = os.stat(APT_LISTS).st_mtime_ns
+    except OSError:
+        lists = 0
+    memo_path = os.path.join(CACHE, "resolved.json")
+    try:
+        with open(memo_path) as f:
+            memo = json.load(f)
+    except (OSError, ValueError):
+        memo = {}
+    hit = memo.get(package)
+    if hit and hit.get("lists") == lists and lists:
+        return hit["package"], hit["version"]
+    real, version = _resolve_kernel_apt(package)
+    memo[package] = {"package": real, "version": version, "lists": lists}
+    _mkdir(CACHE)
+    tmp = f"{memo_path}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(memo, f, indent=1)
+    os.replace(tmp, memo_path)
+    return real, version
+
+
+def _resolve_kernel_apt(package):
     pkg = package
     for _ in range(5):
         out = _apt_cache(["depends", "--no-recommends", "--no-suggests",
@@ -892,15 +920,23 @@ def save_truth(p):
         eol = log.find(b"===\n", b)
         if eol < 0:
             raise LabError("serial log: truncated truth section header")
-        name = log[b + len(MARK_BEGIN):eol].decode()
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise LabError(f"serial log: bad truth section name {name!r}")
+        header = log[b + len(MARK_BEGIN):eol].decode(errors="replace").split()
+        name, encoding = (header + [None])[:2] if header else ("", None)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or len(header) > 2:
+            raise LabError(f"serial log: bad truth section header {header!r}")
         start = eol + 4
         endmark = MARK_END + name.encode() + b"==="
         e = log.find(endmark, start)
         if e < 0:
             raise LabError(f"serial log: truth section {name} has no end marker")
         body = log[start:e]
+        if encoding == "gzip+base64":
+            try:
+                body = gzip.decompress(base64.b64decode(b"".join(body.split()), validate=True))
+            except (ValueError, OSError, EOFError) as err:
+                raise LabError(f"serial log: truth section {name}: bad gzip+base64: {err}") from None
+        elif encoding is not None:
+            raise LabError(f"serial log: truth section {name}: unknown encoding {encoding}")
         if body and not body.endswith(b"\n"):
             body += b"\n"
         with open(os.path.join(tmp, f"{name}.txt"), "wb") as out:
