@@ -126,6 +126,16 @@ static void measure_limit(const uint8_t *map, uint64_t map_base, const uint64_t 
 	sink = acc;
 }
 
+static void best_of(struct figures *best, const struct figures *f)
+{
+	if (f->rand8_ns < best->rand8_ns)
+		best->rand8_ns = f->rand8_ns;
+	if (f->rand4k_ns < best->rand4k_ns)
+		best->rand4k_ns = f->rand4k_ns;
+	if (f->bulk_gbps > best->bulk_gbps)
+		best->bulk_gbps = f->bulk_gbps;
+}
+
 static void print_row(const char *name, const struct figures *f, const struct figures *lim, unsigned n8)
 {
 	printf("%-22s %12.1f %8.2fx %12.1f %8.2fx %10.2f %7.0f%%   (%u random reads)\n", name, f->rand8_ns,
@@ -169,29 +179,42 @@ int main(int argc, char **argv)
 		acc += map[off];
 	sink = acc;
 
-	struct figures lim;
-	measure_limit(map, base, a8, RANDOM_READS, a4k, RANDOM_READS / 8, base, bulk_len, &lim);
+	/* Best of three for the fast paths: the first round also warms caches. */
+	struct figures lim = { 1e30, 1e30, 0 };
+	for (int rep = 0; rep < 3; rep++) {
+		struct figures f;
+		measure_limit(map, base, a8, RANDOM_READS, a4k, RANDOM_READS / 8, base, bulk_len, &f);
+		best_of(&lim, &f);
+	}
 	printf("guest RAM sample: %llu MiB at 0x%llx; bulk %llu MiB in 1 MiB reads\n\n",
 	       (unsigned long long)(span >> 20), (unsigned long long)base, (unsigned long long)(bulk_len >> 20));
 	printf("%-22s %12s %9s %12s %9s %10s %8s\n", "", "rand 8B ns", "vs limit", "rand 4K ns", "vs limit",
 	       "bulk GB/s", "of limit");
 	print_row("limit (loads/memcpy)", &lim, &lim, RANDOM_READS);
 	for (int i = 0; i < nsources; i++) {
-		struct vms_target *t;
+		/* shm is measured on the very mapping the limit used. */
+		int same = strcmp(sources[i], "shm") == 0;
+		struct vms_target *t = shm;
 		o.source = sources[i];
-		if (vms_open(argv[1], &o, &t)) {
+		if (!same && vms_open(argv[1], &o, &t)) {
 			printf("%-22s unavailable: %s\n", sources[i], err);
 			continue;
 		}
 		int slow = strcmp(sources[i], "gdb") == 0 || strcmp(sources[i], "qmp") == 0;
 		unsigned n8 = slow ? 2000 : RANDOM_READS, n4k = slow ? 500 : RANDOM_READS / 8;
 		uint64_t bl = slow ? (32ull << 20) : bulk_len;
-		struct figures f;
-		if (measure_source(t, a8, n8, a4k, n4k, base, bl, &f))
+		struct figures best = { 1e30, 1e30, 0 }, f;
+		int rc = 0;
+		for (int rep = 0; rep < (slow ? 1 : 3) && !rc; rep++) {
+			rc = measure_source(t, a8, n8, a4k, n4k, base, bl, &f);
+			best_of(&best, &f);
+		}
+		if (rc)
 			printf("%-22s failed: %s\n", sources[i], vms_errmsg(t));
 		else
-			print_row(sources[i], &f, &lim, n8);
-		vms_close(t);
+			print_row(sources[i], &best, &lim, n8);
+		if (!same)
+			vms_close(t);
 	}
 	free(a8);
 	free(a4k);

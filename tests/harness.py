@@ -32,11 +32,18 @@ class Lab:
         self.work = work
         self.guests = {}
         self.adopted = set()
+        self.failed = {}
 
     def guest(self, name="big"):
+        if name in self.failed:
+            raise RuntimeError(f"lab guest '{name}' failed to boot earlier: {self.failed[name]}")
         if name not in self.guests:
             d = os.path.join(self.work, "guest-" + name)
-            g = labvm.start(d, **self.CONFIGS[name])
+            try:
+                g = labvm.start(d, **self.CONFIGS[name])
+            except Exception as e:
+                self.failed[name] = e
+                raise
             print(f"     (booted lab guest '{name}' in {g.seconds_total}s)", flush=True)
             self.guests[name] = g
         return self.guests[name]
