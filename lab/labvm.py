@@ -21,7 +21,6 @@ Public API:
 """
 
 import base64
-import errno
 import fcntl
 import gzip
 import hashlib
@@ -556,7 +555,12 @@ class QMP:
         try:
             self.sock.settimeout(connect_timeout)
             self.sock.connect(path)
-            greeting = self._read_msg(time.monotonic() + connect_timeout)
+            try:
+                greeting = self._read_msg(time.monotonic() + connect_timeout)
+            except LabError:
+                # QEMU serves one client per QMP socket; others wait unanswered.
+                raise LabError(f"QMP {path}: no greeting within {connect_timeout}s "
+                               f"(another client connected?)") from None
             if "QMP" not in greeting:
                 raise LabError(f"{path}: not a QMP greeting: {greeting!r}")
             self.greeting = greeting
