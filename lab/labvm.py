@@ -734,7 +734,7 @@ def qemu_command(p, kernel, initrd, mem_mib, smp, paging, accel, ram_path, gdb_p
     append = "console=ttyS0,115200 panic=-1 oops=panic"
     return [
         QEMU, "-nodefaults", "-no-user-config",
-        "-name", f"vmsight-lab,debug-threads=on",
+        "-name", "vmsight-lab,debug-threads=on",
         "-machine", "q35,memory-backend=ram",
         "-object", f"memory-backend-file,id=ram,size={mem_mib}M,mem-path={ram_path},share=on",
         "-m", f"{mem_mib}M", "-smp", str(smp),
@@ -808,10 +808,10 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
     t_built = time.monotonic()
 
     ram_path = f"{SHM_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-    with open(p["ram"], "w") as f:
-        f.write(ram_path + "\n")
     open(p["serial"], "wb").close()
     for attempt in range(3):
+        with open(p["ram"], "w") as f:
+            f.write(ram_path + "\n")
         port = _free_port()
         cmd = qemu_command(p, k, initrd, mem_mib, smp, paging, accel, ram_path, port)
         with open(p["stderr"], "wb") as err:
@@ -823,8 +823,7 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
             errtext = f.read().decode(errors="replace").strip()
         if r.returncode == 0:
             break
-        if os.path.exists(ram_path):
-            os.unlink(ram_path)
+        stop(p["dir"])  # QEMU may have created the RAM file and sockets already
         # Another process may grab the free port between our probe and QEMU's bind.
         if "gdb" in errtext.lower() and attempt < 2:
             continue
@@ -836,6 +835,7 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
         f.write(f"qmp:{p['qmp']}\n")
     pid = _qemu_pid(p)
     if pid is None:
+        stop(p["dir"])
         raise LabError(f"QEMU exited right after starting:\n{errtext}\n{_tail(p['serial'])}")
     t_launched = time.monotonic()
 
