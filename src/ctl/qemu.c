@@ -308,6 +308,9 @@ int vms_qemu_parse_regs(const char *text, struct vms_regs *out)
 			nseg++;
 			continue;
 		}
+		/* "R8 =..." pads short names: join them to their value. */
+		for (char *sp; (sp = strstr(buf, " =")) != NULL;)
+			memmove(sp, sp + 1, strlen(sp));
 		for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
 			char *eq = strchr(tok, '=');
 			if (!eq)
