@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 		int slow = strcmp(sources[i], "gdb") == 0 || strcmp(sources[i], "qmp") == 0;
 		unsigned n8 = slow ? 2000 : RANDOM_READS, n4k = slow ? 500 : RANDOM_READS / 8;
 		uint64_t bl = slow ? (32ull << 20) : bulk_len;
-		struct figures best = { 1e30, 1e30, 0 }, f;
+		struct figures best = { 1e30, 1e30, 0 }, f = { 0 };
 		int rc = 0;
 		for (int rep = 0; rep < (slow ? 1 : 3) && !rc; rep++) {
 			rc = measure_source(t, a8, n8, a4k, n4k, base, bl, &f);
