@@ -51,7 +51,7 @@ static int read_line(struct vms_qmp *q, size_t *line_len)
 {
 	long long deadline = now_ms() + q->timeout_ms;
 	for (;;) {
-		char *nl = memchr(q->buf, '\n', q->len);
+		char *nl = q->len ? memchr(q->buf, '\n', q->len) : NULL;
 		if (nl) {
 			*line_len = (size_t)(nl - q->buf);
 			return 0;
