@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl/gdb.h"
@@ -296,7 +298,7 @@ static void fake_send_huge(struct fake *f)
 }
 
 /* 12000 x ("0" then 97 more) = 1.18 MB decoded from 36 KB on the wire. */
-static void fake_send_bomb_raw(struct fake *f)
+static void fake_send_bomb(struct fake *f)
 {
 	size_t reps = 12000, k = 0;
 	char *b = malloc(reps * 3 + 8);
@@ -336,7 +338,7 @@ static void fake_send_mem(struct fake *f, const char *args)
 		return;
 	}
 	if (addr == ADDR_BOMB) {
-		fake_send_bomb_raw(f);
+		fake_send_bomb(f);
 		return;
 	}
 	if (addr == ADDR_GARBAGE) {
@@ -429,6 +431,8 @@ static void *fake_main(void *arg)
 	f->fd = accept(f->lfd, NULL, NULL);
 	if (f->fd < 0)
 		return NULL;
+	int one = 1;    /* like QEMU's nodelay=on: '+' and the reply go out at once */
+	setsockopt(f->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (f->send_stop_on_connect)
 		fake_reply(f, "T02thread:01;");
 	char buf[4096], cmd[4096];
@@ -535,39 +539,58 @@ static struct vms_gdb *connect_fake(struct fake *f, unsigned timeout_ms)
  * Pure parsers
  */
 
-static int decode_str(const char *frame, char *out, size_t cap, size_t *n)
+/* Decode the frame "$DATA#cs" built with a correct checksum (or with
+ * SUM_DELTA added to it). */
+static int decode_data(const char *data, int sum_delta, char *out, size_t cap, size_t *n)
 {
-	int rc = vms_gdb_decode_packet((const uint8_t *)frame, strlen(frame), (uint8_t *)out, cap, n);
-	if (rc == 0)
+	char frame[256];
+	uint8_t sum = 0;
+	for (const char *p = data; *p; p++)
+		sum = (uint8_t)(sum + (uint8_t)*p);
+	int len = snprintf(frame, sizeof(frame), "$%s#%02x", data, (uint8_t)(sum + sum_delta));
+	int rc = vms_gdb_decode_packet((const uint8_t *)frame, (size_t)len, (uint8_t *)out, cap, n);
+	if (rc == 0 && *n < cap)
 		out[*n] = '\0';
 	return rc;
+}
+
+static int decode_frame(const char *frame, size_t *n)
+{
+	uint8_t out[64];
+	return vms_gdb_decode_packet((const uint8_t *)frame, strlen(frame), out, sizeof(out), n);
 }
 
 static void test_decode(void)
 {
 	char out[256];
 	size_t n;
-	CHECK(decode_str("$OK#9a", out, sizeof(out), &n) == 0 && strcmp(out, "OK") == 0);
-	CHECK(decode_str("$#00", out, sizeof(out), &n) == 0 && n == 0);
-	CHECK(decode_str("$OK#9b", out, sizeof(out), &n) == -EBADMSG);
-	CHECK(decode_str("$OK#9A", out, sizeof(out), &n) == 0);  /* upper-case checksum digits */
-	CHECK(decode_str("$OK#zz", out, sizeof(out), &n) == -EPROTO);
-	CHECK(decode_str("OK#9a", out, sizeof(out), &n) == -EPROTO);
-	CHECK(decode_str("$OK", out, sizeof(out), &n) == -EPROTO);
-	/* "0* " = '0' and 3 more; "}]" = '}' ^ 0x20 ^ 0x20 = '}'. */
-	CHECK(decode_str("$0* #6d", out, sizeof(out), &n) == 0 && strcmp(out, "0000") == 0);
-	CHECK(decode_str("$a}]b#6c", out, sizeof(out), &n) == 0 && strcmp(out, "a}b") == 0);
-	CHECK(decode_str("$}\x03#60", out, sizeof(out), &n) == 0 && strcmp(out, "#") == 0);
+	CHECK(decode_frame("$OK#9a", &n) == 0 && n == 2);
+	CHECK(decode_frame("$OK#9A", &n) == 0);   /* upper-case checksum digits */
+	CHECK(decode_frame("$#00", &n) == 0 && n == 0);
+	CHECK(decode_frame("$OK#9b", &n) == -EBADMSG);
+	CHECK(decode_frame("$OK#zz", &n) == -EPROTO);
+	CHECK(decode_frame("OK#9a", &n) == -EPROTO);
+	CHECK(decode_frame("$OK", &n) == -EPROTO);
+	CHECK(decode_data("OK", 1, out, sizeof(out), &n) == -EBADMSG);
+	/* "0* " is '0' and (' ' - 29) = 3 more. */
+	CHECK(decode_data("0* ", 0, out, sizeof(out), &n) == 0 && strcmp(out, "0000") == 0);
+	CHECK(decode_data("x0*!y", 0, out, sizeof(out), &n) == 0 && strcmp(out, "x00000y") == 0);
+	/* "}]" is '}' ^ 0x20 ^ 0x20; "}\x03" is '#'. */
+	CHECK(decode_data("a}]b", 0, out, sizeof(out), &n) == 0 && strcmp(out, "a}b") == 0);
+	CHECK(decode_data("}\x03", 0, out, sizeof(out), &n) == 0 && strcmp(out, "#") == 0);
+	CHECK(decode_data("}\x0a", 0, out, sizeof(out), &n) == 0 && strcmp(out, "*") == 0);
 	/* An escaped byte can be repeated. */
-	CHECK(decode_str("$}\x03* #ad", out, sizeof(out), &n) == 0 && strcmp(out, "####") == 0);
-	CHECK(decode_str("$* #4a", out, sizeof(out), &n) == -EPROTO);   /* nothing to repeat */
-	CHECK(decode_str("$0*#5a", out, sizeof(out), &n) == -EPROTO);   /* count missing */
-	CHECK(decode_str("$0*##7d", out, sizeof(out), &n) == -EPROTO);
-	CHECK(decode_str("$a}#dd", out, sizeof(out), &n) == -EPROTO);   /* dangling escape */
-	CHECK(decode_str("$a$b#c5", out, sizeof(out), &n) == -EPROTO);
-	CHECK(decode_str("$0*~#d8", out, 50, &n) == -E2BIG);
-	CHECK(decode_str("$0*~#d8", out, 98, &n) == 0 && n == 98);
-	CHECK(decode_str("$abc#26", out, 2, &n) == -E2BIG);
+	CHECK(decode_data("}\x03* ", 0, out, sizeof(out), &n) == 0 && strcmp(out, "####") == 0);
+	CHECK(decode_data("* ", 0, out, sizeof(out), &n) == -EPROTO);     /* nothing to repeat */
+	CHECK(decode_data("0*", 0, out, sizeof(out), &n) == -EPROTO);      /* count missing */
+	CHECK(decode_data("0*\x1d", 0, out, sizeof(out), &n) == -EPROTO); /* count 0 */
+	CHECK(decode_data("0*$", 0, out, sizeof(out), &n) == -EPROTO);     /* '$' as a count */
+	CHECK(decode_data("a}", 0, out, sizeof(out), &n) == -EPROTO);      /* dangling escape */
+	CHECK(decode_data("a$b", 0, out, sizeof(out), &n) == -EPROTO);
+	CHECK(decode_data("a#b", 0, out, sizeof(out), &n) == -EPROTO);
+	CHECK(decode_data("0*~", 0, out, 50, &n) == -E2BIG);
+	CHECK(decode_data("0*~", 0, out, 98, &n) == 0 && n == 98);
+	CHECK(decode_data("abc", 0, out, 2, &n) == -E2BIG);
 }
 
 struct doc {
@@ -678,12 +701,24 @@ static void test_session(int noack, int rle, int escape)
 	CHECK(vms_gdb_read_mem(g, 0x10003, buf, len) == 0);
 	CHECK(memcmp(buf, f->mem + 0x10003, len) == 0);
 	CHECK(vms_gdb_read_mem(g, ADDR_SHORT, buf, 64) == 0 && memcmp(buf, f->mem + ADDR_SHORT, 64) == 0);
+	/* The same across a short reply while requests are pipelined. */
+	memset(buf, 0xee, len);
+	CHECK(vms_gdb_read_mem(g, ADDR_SHORT - 1000, buf, 3000) == 0);
+	CHECK(memcmp(buf, f->mem + ADDR_SHORT - 1000, 3000) == 0);
+	/* One request at a time gives the same bytes. */
+	CHECK(vms_gdb_set_pipeline(g, 1) == 1);
+	memset(buf, 0xee, len);
+	CHECK(vms_gdb_read_mem(g, 0x10003, buf, len) == 0 && memcmp(buf, f->mem + 0x10003, len) == 0);
+	CHECK(vms_gdb_set_pipeline(g, 99) == 16);
 	CHECK(vms_gdb_read_mem(g, 0, buf, 0) == 0);
 	CHECK(f->max_m_len == 128 && f->m_oversized == 0 && f->m_unaligned == 0);
 
 	CHECK(vms_gdb_read_mem(g, ADDR_E01, buf, 16) == -EFAULT);
 	CHECK(strstr(vms_gdb_err(g), "E01") != NULL);
 	CHECK(vms_gdb_read_mem(g, UINT64_MAX - 4, buf, 16) == -EINVAL);
+	/* An error in the middle of a pipelined read: the rest is drained. */
+	CHECK(vms_gdb_read_mem(g, ADDR_E01 - 1000, buf, 3000) == -EFAULT);
+	CHECK(vms_gdb_read_mem(g, ADDR_E01, buf, len) == -EFAULT);
 
 	/* The connection survives an error reply. */
 	CHECK(vms_gdb_read_mem(g, 0x100, buf, 16) == 0 && memcmp(buf, f->mem + 0x100, 16) == 0);
@@ -712,15 +747,21 @@ static void test_ack_accounting(void)
 {
 	struct fake *f = fake_start();
 	struct vms_gdb *g = connect_fake(f, 5000);
-	uint8_t buf[300];
+	uint8_t buf[3000];
 	if (g) {
 		CHECK(vms_gdb_read_mem(g, 0x2000, buf, sizeof(buf)) == 0);
+		CHECK(vms_gdb_read_mem(g, 0x3000, buf, sizeof(buf)) == 0);
 		CHECK(vms_gdb_read_mem(g, ADDR_BADSUM, buf, 8) == 0);
+		char *text = NULL;
+		CHECK(vms_gdb_monitor(g, "info mtree -f", &text) == 0);   /* many replies */
+		free(text);
 		vms_gdb_close(g);
 	}
 	fake_join(f);
 	/* Every good reply (the unasked stop reply included) was acked exactly
 	 * once, and the bad checksum was NAKed once. */
+	if (f->acks != f->acked_replies)
+		fprintf(stderr, "acks %d, acked replies %d\n", f->acks, f->acked_replies);
 	CHECK(f->acks == f->acked_replies);
 	CHECK(f->naks == 1);
 	CHECK(f->detached == 1);
@@ -894,22 +935,38 @@ static void test_source(void)
 	CHECK(vms_gdbmem_open("127.0.0.1", 1, 300, &s, err, sizeof(err)) == -ECONNREFUSED);
 }
 
+static long long ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* TEST_TIMES=1 shows what each test costs (the timeouts dominate). */
+#define RUN(t)                                                                      \
+	do {                                                                        \
+		long long t0 = ms();                                                \
+		t;                                                                  \
+		if (getenv("TEST_TIMES"))                                           \
+			fprintf(stderr, "%5lld ms %s\n", ms() - t0, #t);             \
+	} while (0)
+
 int main(void)
 {
-	test_decode();
-	test_target_xml();
-	test_flatview();
-	test_session(0, 0, 0);
-	test_session(0, 1, 1);
-	test_session(1, 1, 0);
-	test_ack_accounting();
-	test_registers();
-	test_broken(ADDR_HUGE, -E2BIG);
-	test_broken(ADDR_BOMB, -E2BIG);
-	test_broken(ADDR_GARBAGE, -EPROTO);
-	test_broken(ADDR_SILENT, -ETIMEDOUT);
-	test_connect_errors();
-	test_source();
+	RUN(test_decode());
+	RUN(test_target_xml());
+	RUN(test_flatview());
+	RUN(test_session(0, 0, 0));
+	RUN(test_session(0, 1, 1));
+	RUN(test_session(1, 1, 0));
+	RUN(test_ack_accounting());
+	RUN(test_registers());
+	RUN(test_broken(ADDR_HUGE, -E2BIG));
+	RUN(test_broken(ADDR_BOMB, -E2BIG));
+	RUN(test_broken(ADDR_GARBAGE, -EPROTO));
+	RUN(test_broken(ADDR_SILENT, -ETIMEDOUT));
+	RUN(test_connect_errors());
+	RUN(test_source());
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,1667 @@
+/*
+ * GDB remote serial protocol client (see gdb.h for what it does to QEMU).
+ *
+ * Framing: packets are "$data#cs" with a modulo-256 checksum; replies may
+ * carry `}`-escaped bytes and `*` run-length encoding. Received bytes go to
+ * one buffer, complete frames are cut out of it and decoded by the pure
+ * vms_gdb_decode_packet(), so the decoder can be fuzzed on its own. Sizes
+ * are bounded everywhere: a reply larger than VMS_GDB_MAX_PACKET decoded
+ * bytes, or a frame that keeps growing without its '#', is an error rather
+ * than an allocation.
+ *
+ * Acks: while ack mode is on (QEMU 7.2 cannot turn it off), the '+' for a
+ * reply is owed until the next packet goes out and is sent in front of it,
+ * so a request costs one send(); before waiting for a second packet to the
+ * same request (monitor output) the owed acks go out on their own, since a
+ * stub may wait for them.
+ *
+ * Timeouts: each reply must arrive within timeout_ms of its request. A
+ * reply that times out or cannot be framed leaves the byte stream out of
+ * step with our requests, so the connection is marked dead and later calls
+ * fail fast instead of pairing requests with the wrong replies.
+ *
+ * Registers: the layout of the `g` packet is not fixed by the protocol; it
+ * is the stub's target description (qXfer:features:read), parsed by a small
+ * XML scanner that only understands what target descriptions use: <reg>,
+ * <xi:include>, comments, processing instructions and DOCTYPE.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "gdb.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Raw frames may be twice the decoded size (every byte escaped). */
+#define RAW_MAX (2u * VMS_GDB_MAX_PACKET + 8u)
+#define RX_INITIAL (64u << 10)
+#define MEM_CHUNK_MAX (64u << 10)
+#define DEFAULT_PACKET_SIZE 400u   /* GDB's own assumption without qSupported */
+#define MAX_RETRIES 3              /* NAKs tolerated per reply */
+#define PIPE_MAX 16                /* 16 x 4 KiB replies stay within socket buffers */
+#define MAX_THREADS 4096
+#define MAX_REGS 1024
+#define MAX_INCLUDE_DEPTH 4
+#define MAX_INCLUDES 32            /* in all: includes could fan out otherwise */
+#define MAX_XML_BYTES (1u << 20)
+#define MAX_MONITOR_BYTES (16u << 20)
+
+struct vms_gdb {
+	int fd;
+	unsigned timeout_ms;
+	int ack_mode;           /* until QStartNoAckMode is accepted */
+	unsigned acks_owed;     /* replies not yet acked: the '+'s ride on the next packet */
+	int qemu_system;        /* QEMU system emulation: reads ahead, never waits for acks */
+	unsigned pipeline;      /* `m` requests kept in flight by vms_gdb_read_mem */
+	int dead;               /* stream out of step; refuse further requests */
+	int detached;
+	int connected;          /* TCP is up: close must detach */
+	long cur_thread;        /* thread selected with Hg, -1 if unknown */
+	size_t packet_size;
+	size_t mem_chunk;
+	int xml_offered;
+	uint8_t *rx;            /* received; rx[rx_off, rx_len) not yet consumed */
+	size_t rx_off, rx_len, rx_cap;
+	uint8_t *tx;            /* owed acks, then the frames of the last batch */
+	size_t tx_len, tx_cap;
+	size_t nak_off, nak_len;    /* the frame a NAK asks for; 0 = ambiguous */
+	unsigned tx_frames;
+	char *reply;            /* decoded reply, NUL-terminated */
+	struct vms_gdb_layout layout;
+	int have_layout;
+	char where[320];        /* "HOST:PORT" */
+	char err[512];
+};
+
+static int gfail(struct vms_gdb *g, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int gfail(struct vms_gdb *g, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->err, sizeof(g->err), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+/* A failure after which replies can no longer be matched to requests. */
+static int gdead(struct vms_gdb *g, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int gdead(struct vms_gdb *g, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->err, sizeof(g->err), fmt, ap);
+	va_end(ap);
+	g->dead = 1;
+	return -err;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode N bytes from 2N hex digits; -1 on a non-hex digit. */
+static int hex_decode(const char *hex, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static void hex_encode(const void *data, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *p = data;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* "Exx" or "E.text": the stub's way of saying a request failed. Data
+ * replies are even-length hex, so they never look like this. */
+static int is_error_reply(const char *r, size_t len)
+{
+	if (len < 3 || r[0] != 'E')
+		return 0;
+	return r[1] == '.' || (len == 3 && hexval((unsigned char)r[1]) >= 0 && hexval((unsigned char)r[2]) >= 0);
+}
+
+/* Stop replies: what `?`, `c` and `s` answer, and what QEMU sends unasked
+ * when a debugger connects to a running guest. */
+static int is_stop_reply(const char *r, size_t len)
+{
+	return len >= 3 && (r[0] == 'T' || r[0] == 'S') && hexval((unsigned char)r[1]) >= 0 &&
+	       hexval((unsigned char)r[2]) >= 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Packet decoding (pure)
+ */
+
+int vms_gdb_decode_packet(const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
+{
+	if (inlen < 4 || in[0] != '$' || in[inlen - 3] != '#')
+		return -EPROTO;
+	size_t end = inlen - 3;
+	int hi = hexval(in[inlen - 2]), lo = hexval(in[inlen - 1]);
+	if (hi < 0 || lo < 0)
+		return -EPROTO;
+	uint8_t sum = 0;
+	for (size_t i = 1; i < end; i++)
+		sum = (uint8_t)(sum + in[i]);
+	if (sum != (hi << 4 | lo))
+		return -EBADMSG;
+
+	size_t n = 0;
+	for (size_t i = 1; i < end; i++) {
+		uint8_t c = in[i];
+		if (c == '$' || c == '#')
+			return -EPROTO;     /* must have been escaped */
+		if (c == '*') {
+			/* Repeat the previous byte (count char - 29) more times;
+			 * '#' and '$' are not valid counts. */
+			if (n == 0 || ++i == end || in[i] < 30 || in[i] > 126 || in[i] == '#' || in[i] == '$')
+				return -EPROTO;
+			size_t rep = (size_t)in[i] - 29;
+			if (rep > outcap - n)
+				return -E2BIG;
+			memset(out + n, out[n - 1], rep);
+			n += rep;
+			continue;
+		}
+		if (c == '}') {
+			if (++i == end)
+				return -EPROTO;
+			c = in[i] ^ 0x20;
+		}
+		if (n == outcap)
+			return -E2BIG;
+		out[n++] = c;
+	}
+	*outlen = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Target description (pure)
+ */
+
+#define XML_MAX_ATTRS 16
+
+struct xml_tag {
+	const char *name;
+	size_t name_len;
+	size_t nattrs;
+	struct {
+		const char *name, *val;
+		size_t name_len, val_len;
+	} attrs[XML_MAX_ATTRS];
+};
+
+struct xml_ctx {
+	vms_gdb_fetch_fn fetch;
+	void *fetch_ctx;
+	struct vms_gdb_layout *out;
+	size_t cap;
+	unsigned next_regnum;
+	unsigned includes;
+	char *err;
+	size_t errlen;
+};
+
+static int xml_fail(struct xml_ctx *x, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int xml_fail(struct xml_ctx *x, int err, const char *fmt, ...)
+{
+	if (x->errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(x->err, x->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -err;
+}
+
+static int xml_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int xml_name_char(char c)
+{
+	return c && !xml_space(c) && c != '=' && c != '/' && c != '>' && c != '<' && c != '"' && c != '\'';
+}
+
+/* Parse a start tag from just after its '<'; *END is set past its '>'.
+ * Quoted values may contain '>', so the tag is scanned, not searched. */
+static int xml_parse_tag(const char *p, const char *e, struct xml_tag *t, const char **end)
+{
+	t->name = p;
+	while (p < e && xml_name_char(*p))
+		p++;
+	t->name_len = (size_t)(p - t->name);
+	t->nattrs = 0;
+	if (t->name_len == 0)
+		return -EPROTO;
+	for (;;) {
+		while (p < e && xml_space(*p))
+			p++;
+		if (p < e && *p == '>') {
+			*end = p + 1;
+			return 0;
+		}
+		if (e - p >= 2 && p[0] == '/' && p[1] == '>') {
+			*end = p + 2;
+			return 0;
+		}
+		const char *an = p;
+		while (p < e && xml_name_char(*p))
+			p++;
+		size_t an_len = (size_t)(p - an);
+		while (p < e && xml_space(*p))
+			p++;
+		if (an_len == 0 || p >= e || *p != '=')
+			return -EPROTO;
+		p++;
+		while (p < e && xml_space(*p))
+			p++;
+		if (p >= e || (*p != '"' && *p != '\''))
+			return -EPROTO;
+		char q = *p++;
+		const char *val = p;
+		p = memchr(p, q, (size_t)(e - p));
+		if (!p)
+			return -EPROTO;
+		if (t->nattrs < XML_MAX_ATTRS) {
+			t->attrs[t->nattrs].name = an;
+			t->attrs[t->nattrs].name_len = an_len;
+			t->attrs[t->nattrs].val = val;
+			t->attrs[t->nattrs].val_len = (size_t)(p - val);
+			t->nattrs++;
+		}
+		p++;
+	}
+}
+
+static int xml_tag_is(const struct xml_tag *t, const char *name)
+{
+	return t->name_len == strlen(name) && memcmp(t->name, name, t->name_len) == 0;
+}
+
+static int xml_attr(const struct xml_tag *t, const char *name, const char **val, size_t *len)
+{
+	for (size_t i = 0; i < t->nattrs; i++) {
+		if (t->attrs[i].name_len == strlen(name) && memcmp(t->attrs[i].name, name, t->attrs[i].name_len) == 0) {
+			*val = t->attrs[i].val;
+			*len = t->attrs[i].val_len;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Decimal attribute value in [0, max]. */
+static int xml_uint(const char *s, size_t len, unsigned max, unsigned *out)
+{
+	unsigned long v = 0;
+	if (len == 0 || len > 9)
+		return -EPROTO;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EPROTO;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > max)
+		return -EPROTO;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int xml_add_reg(struct xml_ctx *x, const struct xml_tag *t)
+{
+	const char *name, *bits, *num;
+	size_t name_len, bits_len, num_len;
+	unsigned bitsize, regnum = x->next_regnum;
+	if (!xml_attr(t, "name", &name, &name_len) || !xml_attr(t, "bitsize", &bits, &bits_len))
+		return xml_fail(x, EPROTO, "target description: <reg> without name or bitsize");
+	if (name_len == 0 || name_len >= sizeof(x->out->regs[0].name))
+		return xml_fail(x, EPROTO, "target description: bad register name length %zu", name_len);
+	if (xml_uint(bits, bits_len, 4096, &bitsize) || bitsize == 0 || bitsize % 8)
+		return xml_fail(x, EPROTO, "target description: bad bitsize for register %.*s", (int)name_len, name);
+	if (xml_attr(t, "regnum", &num, &num_len) && xml_uint(num, num_len, 65535, &regnum))
+		return xml_fail(x, EPROTO, "target description: bad regnum for register %.*s", (int)name_len, name);
+	if (x->out->count == MAX_REGS)
+		return xml_fail(x, E2BIG, "target description: more than %d registers", MAX_REGS);
+	if (x->out->count == x->cap) {
+		size_t ncap = x->cap ? x->cap * 2 : 64;
+		struct vms_gdb_reg *n = realloc(x->out->regs, ncap * sizeof(*n));
+		if (!n)
+			return xml_fail(x, ENOMEM, "out of memory");
+		x->out->regs = n;
+		x->cap = ncap;
+	}
+	struct vms_gdb_reg *r = &x->out->regs[x->out->count++];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->name, name, name_len);
+	r->bits = bitsize;
+	r->regnum = regnum;
+	x->next_regnum = regnum + 1;
+	return 0;
+}
+
+static int xml_parse_doc(struct xml_ctx *x, const char *p, const char *e, int depth);
+
+/* The href names an annex of qXfer:features:read, so it must not contain
+ * the packet's own separators. */
+static int xml_include(struct xml_ctx *x, const struct xml_tag *t, int depth)
+{
+	const char *href;
+	size_t href_len;
+	char annex[128];
+	if (!xml_attr(t, "href", &href, &href_len) || href_len == 0 || href_len >= sizeof(annex))
+		return xml_fail(x, EPROTO, "target description: bad <xi:include>");
+	for (size_t i = 0; i < href_len; i++)
+		if ((unsigned char)href[i] <= ' ' || strchr(":,;#$}*", href[i]))
+			return xml_fail(x, EPROTO, "target description: bad include name %.*s", (int)href_len, href);
+	if (depth >= MAX_INCLUDE_DEPTH || ++x->includes > MAX_INCLUDES)
+		return xml_fail(x, ELOOP, "target description: too many or too deeply nested includes");
+	if (!x->fetch)
+		return xml_fail(x, ENOTSUP, "target description: cannot follow include %.*s", (int)href_len, href);
+	memcpy(annex, href, href_len);
+	annex[href_len] = '\0';
+	char *text = NULL;
+	size_t len = 0;
+	int rc = x->fetch(x->fetch_ctx, annex, &text, &len);
+	if (rc || !text)
+		return xml_fail(x, rc ? -rc : EIO, "target description: cannot read %s", annex);
+	rc = xml_parse_doc(x, text, text + len, depth + 1);
+	free(text);
+	return rc;
+}
+
+/* Skip a construct that starts at P ("<!--", "<?", "<!", "</") by finding
+ * its terminator; NULL if it is unterminated. */
+static const char *xml_skip(const char *p, const char *e)
+{
+	const char *t;
+	if (e - p >= 4 && memcmp(p, "<!--", 4) == 0)
+		return (t = memmem(p + 4, (size_t)(e - p - 4), "-->", 3)) ? t + 3 : NULL;
+	if (e - p >= 9 && memcmp(p, "<![CDATA[", 9) == 0)
+		return (t = memmem(p + 9, (size_t)(e - p - 9), "]]>", 3)) ? t + 3 : NULL;
+	if (e - p >= 2 && p[1] == '?')
+		return (t = memmem(p + 2, (size_t)(e - p - 2), "?>", 2)) ? t + 2 : NULL;
+	return (t = memchr(p, '>', (size_t)(e - p))) ? t + 1 : NULL;
+}
+
+static int xml_parse_doc(struct xml_ctx *x, const char *p, const char *e, int depth)
+{
+	while ((p = memchr(p, '<', (size_t)(e - p))) != NULL) {
+		if (e - p >= 2 && (p[1] == '!' || p[1] == '?' || p[1] == '/')) {
+			if (!(p = xml_skip(p, e)))
+				return xml_fail(x, EPROTO, "target description: unterminated markup");
+			continue;
+		}
+		struct xml_tag t;
+		const char *next;
+		if (xml_parse_tag(p + 1, e, &t, &next))
+			return xml_fail(x, EPROTO, "target description: malformed tag");
+		int rc = 0;
+		if (xml_tag_is(&t, "reg"))
+			rc = xml_add_reg(x, &t);
+		else if (xml_tag_is(&t, "xi:include"))
+			rc = xml_include(x, &t, depth);
+		if (rc)
+			return rc;
+		p = next;
+	}
+	return 0;
+}
+
+static int reg_cmp(const void *a, const void *b)
+{
+	const struct vms_gdb_reg *x = a, *y = b;
+	return (x->regnum > y->regnum) - (x->regnum < y->regnum);
+}
+
+/* The `g` packet holds the registers in regnum order, back to back. */
+static int layout_assign_offsets(struct xml_ctx *x)
+{
+	struct vms_gdb_layout *l = x->out;
+	qsort(l->regs, l->count, sizeof(*l->regs), reg_cmp);
+	size_t off = 0;
+	for (size_t i = 0; i < l->count; i++) {
+		if (i > 0 && l->regs[i].regnum == l->regs[i - 1].regnum)
+			return xml_fail(x, EPROTO, "target description: registers %s and %s share number %u",
+					l->regs[i - 1].name, l->regs[i].name, l->regs[i].regnum);
+		l->regs[i].offset = off;
+		off += l->regs[i].bits / 8;
+	}
+	l->g_bytes = off;
+	return 0;
+}
+
+int vms_gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx,
+			     struct vms_gdb_layout *out, char *err, size_t errlen)
+{
+	struct xml_ctx x = {
+		.fetch = fetch, .fetch_ctx = ctx, .out = out, .err = err, .errlen = errlen,
+	};
+	memset(out, 0, sizeof(*out));
+	int rc = xml_parse_doc(&x, xml, xml + len, 0);
+	if (!rc && out->count == 0)
+		rc = xml_fail(&x, ENOENT, "target description lists no registers");
+	if (!rc)
+		rc = layout_assign_offsets(&x);
+	if (rc)
+		vms_gdb_layout_free(out);
+	return rc;
+}
+
+void vms_gdb_layout_free(struct vms_gdb_layout *l)
+{
+	free(l->regs);
+	memset(l, 0, sizeof(*l));
+}
+
+const struct vms_gdb_reg *vms_gdb_layout_find(const struct vms_gdb_layout *l, const char *name)
+{
+	for (size_t i = 0; i < l->count; i++)
+		if (strcmp(l->regs[i].name, name) == 0)
+			return &l->regs[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * QEMU's flat memory view (pure)
+ */
+
+struct fv_region {
+	uint64_t start, end;
+	const char *kind, *name;
+	size_t kind_len, name_len;
+};
+
+static int parse_hex64(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		int d = hexval((unsigned char)s[i]);
+		if (d < 0)
+			return -1;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* "  START-END (prio P, KIND): NAME[ @OFFSET][ KVM]", with 16-digit
+ * addresses; the optional tails come off the end since names may hold
+ * spaces. */
+static int fv_parse_region(const char *p, const char *e, struct fv_region *r)
+{
+	if (e - p < 2 + 33 + 7 || memcmp(p, "  ", 2) != 0)
+		return -EPROTO;
+	p += 2;
+	if (p[16] != '-' || p[33] != ' ' || parse_hex64(p, 16, &r->start) || parse_hex64(p + 17, 16, &r->end) ||
+	    r->end < r->start)
+		return -EPROTO;
+	p += 34;
+	if (memcmp(p, "(prio ", 6) != 0)
+		return -EPROTO;
+	p += 6;
+	const char *comma = p + (p < e && *p == '-');
+	while (comma < e && *comma >= '0' && *comma <= '9')
+		comma++;
+	if (comma == p || comma[-1] == '-' || e - comma < 2 || comma[0] != ',' || comma[1] != ' ')
+		return -EPROTO;
+	r->kind = comma + 2;
+	const char *close = memchr(r->kind, ')', (size_t)(e - r->kind));
+	if (!close || close == r->kind || e - close < 3 || close[1] != ':' || close[2] != ' ')
+		return -EPROTO;
+	r->kind_len = (size_t)(close - r->kind);
+	r->name = close + 3;
+	if (e - r->name >= 4 && memcmp(e - 4, " KVM", 4) == 0)
+		e -= 4;
+	if (e - r->name >= 18 && e[-18] == ' ' && e[-17] == '@') {
+		uint64_t off;
+		if (parse_hex64(e - 16, 16, &off))
+			return -EPROTO;
+		e -= 18;
+	}
+	if (e <= r->name)
+		return -EPROTO;
+	r->name_len = (size_t)(e - r->name);
+	return 0;
+}
+
+static int fv_kind_is(const struct fv_region *r, const char *kind)
+{
+	return r->kind_len == strlen(kind) && memcmp(r->kind, kind, r->kind_len) == 0;
+}
+
+struct fv_state {
+	struct vms_ram_range *ranges;
+	size_t cap, count;
+	const char *block;      /* name of the RAM block at address 0 */
+	size_t block_len;
+};
+
+/* Collect one region line of the "memory" view. */
+static int fv_take(struct fv_state *st, const struct fv_region *r)
+{
+	int ram = fv_kind_is(r, "ram"), rom = fv_kind_is(r, "rom");
+	if (!st->block) {
+		if (!ram || r->start != 0)
+			return -ENOENT;     /* no RAM at 0: not a PC layout we know */
+		st->block = r->name;
+		st->block_len = r->name_len;
+	}
+	if (!(ram || rom) || r->name_len != st->block_len || memcmp(r->name, st->block, r->name_len) != 0)
+		return 0;
+	uint64_t len = r->end - r->start + 1;
+	if (len == 0)
+		return -EPROTO;     /* the whole 64-bit space */
+	if (st->count) {
+		struct vms_ram_range *last = &st->ranges[st->count - 1];
+		if (r->start < last->gpa + last->len)
+			return -EPROTO;
+		if (r->start == last->gpa + last->len) {
+			last->len += len;
+			return 0;
+		}
+	}
+	if (st->count == st->cap)
+		return -E2BIG;
+	st->ranges[st->count++] = (struct vms_ram_range){ r->start, len };
+	return 0;
+}
+
+int vms_gdb_parse_flatview(const char *text, size_t len, struct vms_ram_range *ranges, size_t cap)
+{
+	enum { OUTSIDE, HEADER, REGIONS } state = OUTSIDE;
+	struct fv_state st = { .ranges = ranges, .cap = cap };
+	int is_memory = 0, in_memory = 0, seen = 0;
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		if (e > p && e[-1] == '\r')
+			e--;
+		size_t n = (size_t)(e - p);
+		if (n >= 9 && memcmp(p, "FlatView ", 9) == 0) {
+			if (seen)
+				break;      /* "memory" is listed in one view only */
+			state = HEADER;
+			is_memory = 0;
+		} else if (state == HEADER && n >= 13 && memcmp(p, " AS \"memory\",", 13) == 0) {
+			is_memory = 1;
+		} else if (state == HEADER && n >= 21 && memcmp(p, " Root memory region: ", 21) == 0) {
+			state = REGIONS;
+			in_memory = seen = is_memory;
+		} else if (state == REGIONS && n == 0) {
+			state = OUTSIDE;
+			in_memory = 0;
+		} else if (state == REGIONS && in_memory) {
+			struct fv_region r;
+			if (fv_parse_region(p, e, &r))
+				return -EPROTO;
+			int rc = fv_take(&st, &r);
+			if (rc)
+				return rc;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return st.count ? (int)st.count : -ENOENT;
+}
+
+/* ------------------------------------------------------------------------
+ * Socket I/O
+ */
+
+static int send_all(struct vms_gdb *g, const uint8_t *p, size_t n, long long deadline)
+{
+	while (n) {
+		ssize_t w = send(g->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w >= 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return gdead(g, errno, "writing to GDB stub at %s: %s", g->where, strerror(errno));
+		long long left = deadline - now_ms();
+		struct pollfd pfd = { .fd = g->fd, .events = POLLOUT };
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return gdead(g, ETIMEDOUT, "GDB stub at %s does not take our data (timeout %u ms)", g->where,
+				     g->timeout_ms);
+	}
+	return 0;
+}
+
+static int tx_reserve(struct vms_gdb *g, size_t more)
+{
+	if (g->tx_len + more <= g->tx_cap)
+		return 0;
+	size_t ncap = g->tx_cap ? g->tx_cap : 256;
+	while (ncap < g->tx_len + more)
+		ncap *= 2;
+	uint8_t *n = realloc(g->tx, ncap);
+	if (!n)
+		return gfail(g, ENOMEM, "out of memory");
+	g->tx = n;
+	g->tx_cap = ncap;
+	return 0;
+}
+
+/* Start a batch in g->tx, led by the acks we owe for earlier replies. */
+static int tx_begin(struct vms_gdb *g)
+{
+	g->tx_len = 0;
+	g->tx_frames = 0;
+	g->nak_len = 0;
+	if (tx_reserve(g, g->acks_owed + 64))
+		return -ENOMEM;
+	memset(g->tx, '+', g->acks_owed);
+	g->tx_len = g->acks_owed;
+	g->acks_owed = 0;
+	return 0;
+}
+
+/* Append the frame of PKT, escaping the bytes that framing reserves. */
+static int tx_add(struct vms_gdb *g, const void *pkt, size_t len)
+{
+	const uint8_t *p = pkt;
+	if (tx_reserve(g, 2 * len + 4))
+		return -ENOMEM;
+	uint8_t *f = g->tx + g->tx_len, sum = 0;
+	size_t k = 0;
+	f[k++] = '$';
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = p[i];
+		if (c == '$' || c == '#' || c == '}' || c == '*') {
+			f[k++] = '}';
+			sum = (uint8_t)(sum + '}');
+			c ^= 0x20;
+		}
+		f[k++] = c;
+		sum = (uint8_t)(sum + c);
+	}
+	if (k - 1 > g->packet_size)
+		return gfail(g, EMSGSIZE, "packet of %zu bytes exceeds the stub's PacketSize %zu", k - 1,
+			     g->packet_size);
+	static const char digits[] = "0123456789abcdef";
+	f[k++] = '#';
+	f[k++] = (uint8_t)digits[sum >> 4];
+	f[k++] = (uint8_t)digits[sum & 15];
+	/* With several frames in flight a NAK does not say which one it means. */
+	g->nak_off = g->tx_len;
+	g->nak_len = g->tx_frames++ ? 0 : k;
+	g->tx_len += k;
+	return 0;
+}
+
+static int tx_flush(struct vms_gdb *g, long long deadline)
+{
+	return send_all(g, g->tx, g->tx_len, deadline);
+}
+
+static int send_packet(struct vms_gdb *g, const void *pkt, size_t len, long long deadline)
+{
+	int rc;
+	if ((rc = tx_begin(g)) || (rc = tx_add(g, pkt, len)))
+		return rc;
+	return tx_flush(g, deadline);
+}
+
+/* Send the acks we owe now, before waiting for a further packet: a stub
+ * may wait for them before it sends more. */
+static int flush_acks(struct vms_gdb *g, long long deadline)
+{
+	static const uint8_t pluses[16] = "++++++++++++++++";
+	while (g->acks_owed) {
+		unsigned n = g->acks_owed < sizeof(pluses) ? g->acks_owed : (unsigned)sizeof(pluses);
+		int rc = send_all(g, pluses, n, deadline);
+		if (rc)
+			return rc;
+		g->acks_owed -= n;
+	}
+	return 0;
+}
+
+/* Read more bytes into g->rx, waiting until DEADLINE. Consumed bytes are
+ * dropped only here, so a batch of replies is not moved once per frame. */
+static int fill_rx(struct vms_gdb *g, long long deadline)
+{
+	if (g->rx_len == g->rx_cap && g->rx_off) {
+		memmove(g->rx, g->rx + g->rx_off, g->rx_len - g->rx_off);
+		g->rx_len -= g->rx_off;
+		g->rx_off = 0;
+	}
+	if (g->rx_len == g->rx_cap) {
+		size_t ncap = g->rx_cap * 2 > RAW_MAX ? RAW_MAX : g->rx_cap * 2;
+		uint8_t *n = realloc(g->rx, ncap);
+		if (!n)
+			return gdead(g, ENOMEM, "out of memory");
+		g->rx = n;
+		g->rx_cap = ncap;
+	}
+	for (;;) {
+		ssize_t r = recv(g->fd, g->rx + g->rx_len, g->rx_cap - g->rx_len, MSG_DONTWAIT);
+		if (r > 0) {
+			g->rx_len += (size_t)r;
+			return 0;
+		}
+		if (r == 0)
+			return gdead(g, ECONNRESET, "GDB stub at %s closed the connection", g->where);
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return gdead(g, errno, "reading from GDB stub at %s: %s", g->where, strerror(errno));
+		long long left = deadline - now_ms();
+		struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return gdead(g, ETIMEDOUT, "no reply from GDB stub at %s within %u ms", g->where,
+				     g->timeout_ms);
+	}
+}
+
+static void rx_consume(struct vms_gdb *g, size_t n)
+{
+	g->rx_off += n;
+	if (g->rx_off == g->rx_len)
+		g->rx_off = g->rx_len = 0;
+}
+
+/* Drop leading acks; a NAK asks for our last frame again. */
+static int rx_skip_acks(struct vms_gdb *g, long long deadline, int *naks)
+{
+	const uint8_t *b = g->rx + g->rx_off;
+	size_t i = 0, avail = g->rx_len - g->rx_off;
+	int rc = 0;
+	for (; i < avail && (b[i] == '+' || b[i] == '-'); i++) {
+		if (b[i] == '+')
+			continue;
+		if (++*naks > MAX_RETRIES || g->nak_len == 0) {
+			rc = gdead(g, EIO, "GDB stub at %s rejects our packets", g->where);
+			break;
+		}
+		if ((rc = send_all(g, g->tx + g->nak_off, g->nak_len, deadline)))
+			break;
+	}
+	rx_consume(g, i);
+	return rc;
+}
+
+/* Find a complete frame at the start of the unconsumed bytes; 0 with
+ * *FLEN set, 1 if more bytes are needed. */
+static int rx_frame(struct vms_gdb *g, size_t *flen)
+{
+	const uint8_t *b = g->rx + g->rx_off;
+	size_t avail = g->rx_len - g->rx_off;
+	if (avail == 0)
+		return 1;
+	if (b[0] != '$' && b[0] != '%')
+		return gdead(g, EPROTO, "malformed data from GDB stub at %s (byte 0x%02x where a packet should start)",
+			     g->where, b[0]);
+	const uint8_t *hash = memchr(b + 1, '#', avail - 1);
+	if (!hash || (size_t)(hash - b) + 3 > avail) {
+		if (avail >= RAW_MAX)
+			return gdead(g, E2BIG, "reply from GDB stub at %s larger than %u bytes", g->where, RAW_MAX);
+		return 1;
+	}
+	*flen = (size_t)(hash - b) + 3;
+	return 0;
+}
+
+/* Receive the next reply into g->reply; returns its length. PIPELINED:
+ * more requests are in flight, so acks wait for the next batch and a bad
+ * checksum cannot be NAKed (the stub would resend its latest reply, not
+ * the damaged one). */
+static int recv_reply(struct vms_gdb *g, long long deadline, int pipelined)
+{
+	int naks = 0, bad = 0, rc;
+	/* A second packet for one request (monitor output, an unasked stop
+	 * reply) may wait for the ack of the first. */
+	if (!pipelined && (rc = flush_acks(g, deadline)))
+		return rc;
+	for (;;) {
+		size_t flen = 0, n = 0;
+		if ((rc = rx_skip_acks(g, deadline, &naks)))
+			return rc;
+		rc = rx_frame(g, &flen);
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			if ((rc = fill_rx(g, deadline)))
+				return rc;
+			continue;
+		}
+		const uint8_t *frame = g->rx + g->rx_off;
+		if (frame[0] == '%') {      /* non-stop notification; we never ask for them */
+			rx_consume(g, flen);
+			continue;
+		}
+		rc = vms_gdb_decode_packet(frame, flen, (uint8_t *)g->reply, VMS_GDB_MAX_PACKET, &n);
+		rx_consume(g, flen);
+		if (rc == -EBADMSG && g->ack_mode && !pipelined && ++bad <= MAX_RETRIES) {
+			if ((rc = send_all(g, (const uint8_t *)"-", 1, deadline)))
+				return rc;
+			continue;
+		}
+		if (rc == -EBADMSG)
+			return gdead(g, EBADMSG, "bad checksum in reply from GDB stub at %s", g->where);
+		if (rc == -E2BIG)
+			return gdead(g, E2BIG, "reply from GDB stub at %s larger than %u bytes", g->where,
+				     VMS_GDB_MAX_PACKET);
+		if (rc)
+			return gdead(g, EPROTO, "malformed packet from GDB stub at %s", g->where);
+		g->reply[n] = '\0';
+		g->acks_owed += (unsigned)g->ack_mode;
+		return (int)n;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Requests
+ */
+
+static int check_usable(struct vms_gdb *g)
+{
+	if (g->detached)
+		return gfail(g, ENOTCONN, "already detached from GDB stub at %s", g->where);
+	if (g->dead)
+		return -EPIPE;      /* g->err still says why */
+	return 0;
+}
+
+static int transact(struct vms_gdb *g, const void *pkt, size_t len, const char **reply)
+{
+	*reply = g->reply;
+	int rc = check_usable(g);
+	if (rc)
+		return rc;
+	long long deadline = now_ms() + g->timeout_ms;
+	if ((rc = send_packet(g, pkt, len, deadline)))
+		return rc;
+	return recv_reply(g, deadline, 0);
+}
+
+int vms_gdb_transact(struct vms_gdb *g, const void *pkt, size_t len, const char **reply)
+{
+	/* A raw request may move the stub's notion of the current thread. */
+	g->cur_thread = -1;
+	return transact(g, pkt, len, reply);
+}
+
+int vms_gdb_command(struct vms_gdb *g, const char *packet, char *reply, size_t cap)
+{
+	const char *r;
+	int n = vms_gdb_transact(g, packet, strlen(packet), &r);
+	if (n < 0)
+		return n;
+	if ((size_t)n >= cap)
+		return gfail(g, E2BIG, "reply to %.16s (%d bytes) does not fit the buffer", packet, n);
+	memcpy(reply, r, (size_t)n + 1);
+	return n;
+}
+
+/* A request whose only good answer is "OK". */
+static int command_ok(struct vms_gdb *g, const char *packet)
+{
+	const char *r;
+	int n = transact(g, packet, strlen(packet), &r);
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return gfail(g, ENOTSUP, "GDB stub at %s does not support %s", g->where, packet);
+	if (strcmp(r, "OK") != 0)
+		return gfail(g, EREMOTEIO, "GDB stub at %s answered %s with %.32s", g->where, packet, r);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Connecting
+ */
+
+static int try_connect(const struct addrinfo *ai, long long deadline, int *fd_out)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+	if (fd < 0)
+		return errno;
+	int err = 0;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			long long left = deadline - now_ms();
+			socklen_t el = sizeof(err);
+			if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+				err = ETIMEDOUT;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+				err = errno;
+		}
+	}
+	if (err) {
+		close(fd);
+		return err;
+	}
+	int one = 1;    /* small request packets must not wait for Nagle */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*fd_out = fd;
+	return 0;
+}
+
+static int tcp_connect(struct vms_gdb *g, const char *host, int port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	int gai = getaddrinfo(host, portstr, &hints, &res);
+	if (gai)
+		return gfail(g, EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(gai));
+	long long deadline = now_ms() + g->timeout_ms;
+	int err = ENOENT;
+	for (ai = res; ai; ai = ai->ai_next) {
+		int e = try_connect(ai, deadline, &g->fd);
+		if (e == 0)
+			break;
+		if (err != ECONNREFUSED)    /* "refused" is the most telling reason */
+			err = e;
+	}
+	freeaddrinfo(res);
+	if (g->fd >= 0) {
+		g->connected = 1;
+		return 0;
+	}
+	if (err == ECONNREFUSED)
+		return gfail(g, err, "no GDB stub at %s (connection refused)", g->where);
+	return gfail(g, err, "cannot connect to GDB stub at %s: %s", g->where, strerror(err));
+}
+
+static int feature_is(const char *f, size_t n, const char *name)
+{
+	return n == strlen(name) && memcmp(f, name, n) == 0;
+}
+
+/* One feature of a qSupported reply: "name=value", "name+", "name-". */
+static void parse_feature(struct vms_gdb *g, const char *f, size_t n, int *noack)
+{
+	static const char psize[] = "PacketSize=";
+	const size_t pl = sizeof(psize) - 1;
+	if (n > pl && memcmp(f, psize, pl) == 0) {
+		uint64_t v;
+		if (n - pl <= 8 && parse_hex64(f + pl, n - pl, &v) == 0 && v >= 16)
+			g->packet_size = v > VMS_GDB_MAX_PACKET ? VMS_GDB_MAX_PACKET : (size_t)v;
+	} else if (feature_is(f, n, "QStartNoAckMode+")) {
+		*noack = 1;
+	} else if (feature_is(f, n, "qXfer:features:read+")) {
+		g->xml_offered = 1;
+	}
+}
+
+static int features_has(const char *list, const char *name)
+{
+	size_t nl = strlen(name);
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ";");
+		if (n == nl && memcmp(p, name, n) == 0)
+			return 1;
+		p += n + (p[n] == ';');
+	}
+	return 0;
+}
+
+/* qSupported, skipping the stop reply QEMU sends unasked when it halts a
+ * running guest for us. Silence here means someone else holds the stub. */
+static int handshake_supported(struct vms_gdb *g, int *noack)
+{
+	static const char q[] = "qSupported:xmlRegisters=i386";
+	long long deadline = now_ms() + g->timeout_ms;
+	int n = send_packet(g, q, sizeof(q) - 1, deadline);
+	for (int i = 0; n >= 0 && i < 4; i++) {
+		n = recv_reply(g, deadline, 0);
+		if (n >= 0 && !is_stop_reply(g->reply, (size_t)n))
+			break;
+	}
+	if (n == -ETIMEDOUT)
+		return gfail(g, ETIMEDOUT, "GDB stub busy: another debugger attached? (no answer from %s within %u ms)",
+			     g->where, g->timeout_ms);
+	if (n < 0)
+		return n;
+	if (is_stop_reply(g->reply, (size_t)n))
+		return gdead(g, EPROTO, "GDB stub at %s does not answer qSupported", g->where);
+	for (const char *p = g->reply; *p;) {
+		size_t len = strcspn(p, ";");
+		parse_feature(g, p, len, noack);
+		p += len + (p[len] == ';');
+	}
+	return 0;
+}
+
+static int handshake(struct vms_gdb *g)
+{
+	int noack = 0, rc;
+	if ((rc = handshake_supported(g, &noack)))
+		return rc;
+	size_t chunk = g->packet_size / 2;
+	/* PacketSize counts packet data without "$#cs" (GDB reads PacketSize/2
+	 * bytes per `m` too); whole multiples of 16 keep page reads aligned. */
+	if (chunk > MEM_CHUNK_MAX)
+		chunk = MEM_CHUNK_MAX;
+	g->mem_chunk = chunk >= 32 ? chunk & ~(size_t)15 : chunk;
+	if (noack) {
+		if ((rc = command_ok(g, "QStartNoAckMode")))
+			return rc;
+		g->ack_mode = 0;
+	}
+	/* Other stubs answer an unknown query with an empty reply. */
+	const char *r;
+	int n = transact(g, "qqemu.Supported", 15, &r);
+	if (n < 0)
+		return n;
+	g->qemu_system = features_has(r, "PhyMemMode");
+	g->pipeline = g->qemu_system || !g->ack_mode ? PIPE_MAX : 1;
+	n = transact(g, "?", 1, &r);
+	if (n < 0)
+		return n;
+	if (n > 0 && (r[0] == 'W' || r[0] == 'X'))
+		return gfail(g, ESRCH, "target behind GDB stub at %s has exited", g->where);
+	if (!is_stop_reply(r, (size_t)n))
+		return gfail(g, EPROTO, "GDB stub at %s: unexpected answer to '?': %.32s", g->where, r);
+	return 0;
+}
+
+int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err,
+		    size_t errlen)
+{
+	int rc;
+	struct vms_gdb *g = calloc(1, sizeof(*g));
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	g->fd = -1;
+	g->timeout_ms = timeout_ms ? timeout_ms : 10000;
+	g->ack_mode = 1;
+	g->cur_thread = -1;
+	g->packet_size = DEFAULT_PACKET_SIZE;
+	snprintf(g->where, sizeof(g->where), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	if (port <= 0 || port > 65535) {
+		rc = gfail(g, EINVAL, "bad GDB port %d", port);
+		goto fail;
+	}
+	g->rx_cap = RX_INITIAL;
+	g->rx = malloc(g->rx_cap);
+	g->reply = malloc(VMS_GDB_MAX_PACKET + 1);
+	if (!g->rx || !g->reply) {
+		rc = gfail(g, ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = tcp_connect(g, host, port)) || (rc = handshake(g)))
+		goto fail;
+	*out = g;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s", g->err);
+	vms_gdb_close(g);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Detaching
+ */
+
+int vms_gdb_detach(struct vms_gdb *g)
+{
+	const char *r;
+	int rc = check_usable(g);
+	if (rc)
+		return rc;
+	int n = transact(g, "D", 1, &r);
+	g->detached = 1;
+	if (n < 0)
+		return n;
+	if (strcmp(r, "OK") != 0)
+		return gfail(g, EREMOTEIO, "GDB stub at %s refused to detach: %.32s", g->where, r);
+	return 0;
+}
+
+void vms_gdb_close(struct vms_gdb *g)
+{
+	if (!g)
+		return;
+	if (g->connected && !g->detached) {
+		if (!g->dead) {
+			vms_gdb_detach(g);
+		} else {
+			/* Out of step (or never answered: a busy stub may still
+			 * accept this connection later and would halt the guest
+			 * for it). Queue a `D` without waiting for its reply. */
+			g->dead = 0;
+			g->acks_owed = 0;
+			send_packet(g, "D", 1, now_ms() + 100);
+		}
+	}
+	if (g->fd >= 0) {
+		/* Ack the last reply, for stubs that wait for it. */
+		if (g->acks_owed && !g->dead)
+			flush_acks(g, now_ms() + 100);
+		close(g->fd);
+	}
+	vms_gdb_layout_free(&g->layout);
+	free(g->rx);
+	free(g->tx);
+	free(g->reply);
+	free(g);
+}
+
+/* ------------------------------------------------------------------------
+ * Accessors
+ */
+
+const char *vms_gdb_err(const struct vms_gdb *g) { return g->err; }
+void vms_gdb_set_timeout(struct vms_gdb *g, unsigned timeout_ms) { g->timeout_ms = timeout_ms ? timeout_ms : 10000; }
+size_t vms_gdb_packet_size(const struct vms_gdb *g) { return g->packet_size; }
+
+/* ------------------------------------------------------------------------
+ * Memory
+ */
+
+int vms_gdb_set_phys(struct vms_gdb *g, int on)
+{
+	if (!g->qemu_system)
+		return gfail(g, ENOTSUP, "GDB stub at %s cannot read physical memory (no qemu.PhyMemMode; not QEMU?)",
+			     g->where);
+	return command_ok(g, on ? "Qqemu.PhyMemMode:1" : "Qqemu.PhyMemMode:0");
+}
+
+/* Decode the reply R (RL bytes) to `m` for N bytes at ADDR into DST;
+ * returns how many bytes it held. */
+static int mem_reply(struct vms_gdb *g, uint64_t addr, uint8_t *dst, size_t n, const char *r, int rl)
+{
+	if (rl == 0)
+		return gfail(g, ENOTSUP, "GDB stub at %s does not support memory reads", g->where);
+	if (is_error_reply(r, (size_t)rl))
+		return gfail(g, EFAULT, "GDB stub at %s cannot read %zu bytes at 0x%" PRIx64 " (%s)", g->where, n, addr,
+			     r);
+	if (rl % 2 || (size_t)rl / 2 > n || hex_decode(r, (size_t)rl / 2, dst))
+		return gfail(g, EPROTO, "malformed memory reply from GDB stub at %s", g->where);
+	return rl / 2;
+}
+
+static int mem_request(char *pkt, size_t cap, uint64_t addr, size_t n)
+{
+	return snprintf(pkt, cap, "m%" PRIx64 ",%zx", addr, n);
+}
+
+/* Chunks end on multiples of mem_chunk, so page reads stay aligned. */
+static size_t chunk_len(const struct vms_gdb *g, uint64_t addr, size_t len)
+{
+	size_t n = g->mem_chunk - (size_t)(addr % g->mem_chunk);
+	return n < len ? n : len;
+}
+
+static int read_mem_serial(struct vms_gdb *g, uint64_t addr, uint8_t *dst, size_t len)
+{
+	while (len) {
+		char pkt[48];
+		const char *r;
+		size_t n = chunk_len(g, addr, len);
+		int pl = mem_request(pkt, sizeof(pkt), addr, n);
+		int rl = transact(g, pkt, (size_t)pl, &r);
+		int got = rl < 0 ? rl : mem_reply(g, addr, dst, n, r, rl);
+		if (got < 0)
+			return got;
+		if (got == 0)
+			return gfail(g, EPROTO, "GDB stub at %s returned no bytes at 0x%" PRIx64, g->where, addr);
+		addr += (uint64_t)got;
+		dst += got;
+		len -= (size_t)got;
+	}
+	return 0;
+}
+
+struct mem_req {
+	uint64_t addr;
+	size_t n;
+};
+
+/* Queue requests until DEPTH are in flight, in one send. */
+static int pipe_refill(struct vms_gdb *g, struct mem_req *q, size_t head, size_t *count, uint64_t *next,
+		       uint64_t end)
+{
+	int rc = tx_begin(g);
+	while (!rc && *next < end && *count < g->pipeline) {
+		char pkt[48];
+		size_t n = chunk_len(g, *next, (size_t)(end - *next));
+		int pl = mem_request(pkt, sizeof(pkt), *next, n);
+		q[(head + *count) % PIPE_MAX] = (struct mem_req){ *next, n };
+		rc = tx_add(g, pkt, (size_t)pl);
+		*next += n;
+		(*count)++;
+	}
+	return rc ? rc : tx_flush(g, now_ms() + g->timeout_ms);
+}
+
+/* Keep several `m` requests in flight so the round trip is paid once per
+ * batch; QEMU's system-mode stub reads ahead and answers in order. Every
+ * reply is consumed even after an error, so the stream stays in step. A
+ * short reply leaves a hole, read serially at the end. */
+static int read_mem_pipelined(struct vms_gdb *g, uint64_t addr, uint8_t *dst, size_t len)
+{
+	struct mem_req q[PIPE_MAX] = { { 0, 0 } };
+	size_t head = 0, count = 0;
+	uint64_t next = addr, end = addr + len, hole = end;
+	int err = 0;
+	/* After an error nothing new is sent: only what is in flight is read. */
+	while (count || (!err && next < end)) {
+		int rc;
+		if (!err && next < end && count <= g->pipeline / 2 &&
+		    (rc = pipe_refill(g, q, head, &count, &next, end)))
+			return rc;
+		int rl = recv_reply(g, now_ms() + g->timeout_ms, 1);
+		if (rl < 0)
+			return rl;
+		struct mem_req r = q[head];
+		head = (head + 1) % PIPE_MAX;
+		count--;
+		int got = mem_reply(g, r.addr, dst + (r.addr - addr), r.n, g->reply, rl);
+		if (got < 0 && !err)
+			err = got;
+		else if (got >= 0 && (size_t)got < r.n && r.addr + (uint64_t)got < hole)
+			hole = r.addr + (uint64_t)got;
+	}
+	if (err)
+		return err;
+	return hole < end ? read_mem_serial(g, hole, dst + (hole - addr), (size_t)(end - hole)) : 0;
+}
+
+int vms_gdb_read_mem(struct vms_gdb *g, uint64_t addr, void *buf, size_t len)
+{
+	int rc = check_usable(g);
+	if (rc)
+		return rc;
+	if (len && addr + (len - 1) < addr)
+		return gfail(g, EINVAL, "read of %zu bytes at 0x%" PRIx64 " wraps around", len, addr);
+	if (len == 0)
+		return 0;
+	/* Memory reads to the end of the address space cannot be split with
+	 * END = addr + len; they are rare enough to go one by one. */
+	if (g->pipeline > 1 && len > g->mem_chunk && addr + len > addr)
+		return read_mem_pipelined(g, addr, buf, len);
+	return read_mem_serial(g, addr, buf, len);
+}
+
+unsigned vms_gdb_set_pipeline(struct vms_gdb *g, unsigned depth)
+{
+	g->pipeline = depth < 1 ? 1 : depth > PIPE_MAX ? PIPE_MAX : depth;
+	return g->pipeline;
+}
+
+/* ------------------------------------------------------------------------
+ * Monitor commands
+ */
+
+struct textbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int textbuf_add(struct textbuf *t, size_t n)
+{
+	if (t->len + n + 1 <= t->cap)
+		return 0;
+	size_t ncap = t->cap ? t->cap : 4096;
+	while (ncap < t->len + n + 1)
+		ncap *= 2;
+	char *p = realloc(t->p, ncap);
+	if (!p)
+		return -ENOMEM;
+	t->p = p;
+	t->cap = ncap;
+	return 0;
+}
+
+/* Append the hex-encoded text of an `O` packet. */
+static int monitor_output(struct vms_gdb *g, struct textbuf *t, const char *hex, size_t hexlen)
+{
+	if (hexlen % 2 || t->len + hexlen / 2 > MAX_MONITOR_BYTES)
+		return gdead(g, EPROTO, "malformed or oversized monitor output from GDB stub at %s", g->where);
+	if (textbuf_add(t, hexlen / 2))     /* the rest of the output is still coming */
+		return gdead(g, ENOMEM, "out of memory");
+	char *dst = t->p + t->len;
+	if (hex_decode(hex, hexlen / 2, (uint8_t *)dst))
+		return gdead(g, EPROTO, "malformed monitor output from GDB stub at %s", g->where);
+	/* The monitor writes CRLF line ends for terminals; keep plain LF. */
+	size_t k = 0;
+	for (size_t i = 0; i < hexlen / 2; i++)
+		if (dst[i] != '\r')
+			dst[k++] = dst[i];
+	t->len += k;
+	t->p[t->len] = '\0';
+	return 0;
+}
+
+int vms_gdb_monitor(struct vms_gdb *g, const char *command, char **out)
+{
+	size_t cl = strlen(command);
+	struct textbuf t = { 0 };
+	char *pkt = malloc(6 + 2 * cl + 1);
+	int rc;
+	if (!pkt)
+		return gfail(g, ENOMEM, "out of memory");
+	memcpy(pkt, "qRcmd,", 6);
+	hex_encode(command, cl, pkt + 6);
+	const char *r;
+	int n = transact(g, pkt, 6 + 2 * cl, &r);
+	free(pkt);
+	while (n > 0 && r[0] == 'O' && strcmp(r, "OK") != 0) {
+		if ((rc = monitor_output(g, &t, r + 1, (size_t)n - 1)))
+			goto fail;
+		n = recv_reply(g, now_ms() + g->timeout_ms, 0);
+		r = g->reply;
+	}
+	if ((rc = n) < 0)
+		goto fail;
+	if (n == 0 || strcmp(r, "OK") != 0) {
+		rc = gfail(g, n ? EREMOTEIO : ENOTSUP, "GDB stub at %s cannot run monitor command '%s'%s%.32s",
+			   g->where, command, n ? ": " : "", r);
+		goto fail;
+	}
+	if (textbuf_add(&t, 0)) {
+		rc = gfail(g, ENOMEM, "out of memory");
+		goto fail;
+	}
+	t.p[t.len] = '\0';
+	*out = t.p;
+	return 0;
+fail:
+	free(t.p);
+	return rc;
+}
+
+int vms_gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t cap)
+{
+	char *text = NULL;
+	int rc = vms_gdb_monitor(g, "info mtree -f", &text);
+	if (rc)
+		return rc;
+	rc = vms_gdb_parse_flatview(text, strlen(text), ranges, cap);
+	free(text);
+	if (rc == -ENOENT)
+		return gfail(g, ENOENT, "QEMU behind %s shows no RAM at guest-physical 0 in its memory map", g->where);
+	if (rc == -E2BIG)
+		return gfail(g, E2BIG, "QEMU behind %s maps RAM in more than %zu ranges", g->where, cap);
+	if (rc < 0)
+		return gfail(g, -rc, "cannot parse QEMU's memory map (info mtree -f) from %s", g->where);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Threads
+ */
+
+/* Parse "id,id,..." (after the 'm'); ids may be "pPID.TID" with multiprocess. */
+static int parse_thread_list(struct vms_gdb *g, const char *p, long *ids, size_t cap, size_t *count)
+{
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *dot = memchr(p, '.', n);
+		const char *id = (p[0] == 'p' && dot) ? dot + 1 : p;
+		size_t idlen = n - (size_t)(id - p);
+		uint64_t v;
+		if (idlen == 0 || idlen > 15 || parse_hex64(id, idlen, &v))
+			return gfail(g, EPROTO, "malformed thread list from GDB stub at %s", g->where);
+		if (*count == MAX_THREADS)
+			return gfail(g, E2BIG, "GDB stub at %s lists more than %d threads", g->where, MAX_THREADS);
+		if (*count < cap)
+			ids[*count] = (long)v;
+		(*count)++;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+int vms_gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
+{
+	size_t count = 0;
+	const char *q = "qfThreadInfo";
+	for (;;) {
+		const char *r;
+		int n = transact(g, q, strlen(q), &r);
+		if (n < 0)
+			return n;
+		if (n == 1 && r[0] == 'l')
+			break;
+		if (n < 2 || r[0] != 'm')
+			return gfail(g, n ? EPROTO : ENOTSUP, "GDB stub at %s does not list threads", g->where);
+		int rc = parse_thread_list(g, r + 1, ids, cap, &count);
+		if (rc)
+			return rc;
+		q = "qsThreadInfo";
+	}
+	return (int)count;
+}
+
+/* ------------------------------------------------------------------------
+ * Registers
+ */
+
+struct fetch_ctx {
+	struct vms_gdb *g;
+};
+
+/* Read a whole qXfer:features:read annex, chunk by chunk until 'l'. */
+static int fetch_annex(void *ctx, const char *annex, char **text, size_t *len)
+{
+	struct vms_gdb *g = ((struct fetch_ctx *)ctx)->g;
+	struct textbuf t = { 0 };
+	size_t want = g->packet_size > 64 ? (g->packet_size - 5) / 2 : 32;
+	char pkt[256];
+	int rc;
+	for (;;) {
+		const char *r;
+		int pl = snprintf(pkt, sizeof(pkt), "qXfer:features:read:%s:%zx,%zx", annex, t.len, want);
+		int n = transact(g, pkt, (size_t)pl, &r);
+		if ((rc = n) < 0)
+			goto fail;
+		if (n == 0 || (r[0] != 'm' && r[0] != 'l')) {
+			rc = gfail(g, n ? EREMOTEIO : ENOTSUP, "GDB stub at %s gives no target description %s%s%.16s",
+				   g->where, annex, n ? ": " : "", r);
+			goto fail;
+		}
+		if (t.len + (size_t)n - 1 > MAX_XML_BYTES) {
+			rc = gfail(g, E2BIG, "target description %s larger than %u bytes", annex, MAX_XML_BYTES);
+			goto fail;
+		}
+		if (textbuf_add(&t, (size_t)n - 1)) {
+			rc = gfail(g, ENOMEM, "out of memory");
+			goto fail;
+		}
+		memcpy(t.p + t.len, r + 1, (size_t)n - 1);
+		t.len += (size_t)n - 1;
+		if (r[0] == 'l')
+			break;
+		if (n == 1) {   /* 'm' with no data would loop forever */
+			rc = gfail(g, EPROTO, "GDB stub at %s sent an empty part of %s", g->where, annex);
+			goto fail;
+		}
+	}
+	*text = t.p;
+	*len = t.len;
+	return 0;
+fail:
+	free(t.p);
+	return rc;
+}
+
+static int load_layout(struct vms_gdb *g)
+{
+	if (g->have_layout)
+		return 0;
+	if (!g->xml_offered)
+		return gfail(g, ENOTSUP, "GDB stub at %s offers no target description (qXfer:features:read)", g->where);
+	struct fetch_ctx fc = { g };
+	char *xml = NULL;
+	size_t len = 0;
+	int rc = fetch_annex(&fc, "target.xml", &xml, &len);
+	if (rc)
+		return rc;
+	char perr[256] = "";
+	rc = vms_gdb_parse_target_xml(xml, len, fetch_annex, &fc, &g->layout, perr, sizeof(perr));
+	free(xml);
+	if (rc) {
+		/* A failed fetch already explained itself in g->err. */
+		if (strncmp(perr, "target description: cannot read", 31) != 0)
+			gfail(g, -rc, "GDB stub at %s: %s", g->where, perr);
+		return rc;
+	}
+	g->have_layout = 1;
+	return 0;
+}
+
+#define REG_FIELD(f) offsetof(struct vms_regs, f), sizeof(((struct vms_regs *)0)->f)
+
+static const struct {
+	const char *name;
+	size_t off, size;
+	uint32_t group;
+} reg_map[] = {
+	{ "rax", REG_FIELD(rax), VMS_REGS_GPR }, { "rbx", REG_FIELD(rbx), VMS_REGS_GPR },
+	{ "rcx", REG_FIELD(rcx), VMS_REGS_GPR }, { "rdx", REG_FIELD(rdx), VMS_REGS_GPR },
+	{ "rsi", REG_FIELD(rsi), VMS_REGS_GPR }, { "rdi", REG_FIELD(rdi), VMS_REGS_GPR },
+	{ "rbp", REG_FIELD(rbp), VMS_REGS_GPR }, { "rsp", REG_FIELD(rsp), VMS_REGS_GPR },
+	{ "r8", REG_FIELD(r8), VMS_REGS_GPR },   { "r9", REG_FIELD(r9), VMS_REGS_GPR },
+	{ "r10", REG_FIELD(r10), VMS_REGS_GPR }, { "r11", REG_FIELD(r11), VMS_REGS_GPR },
+	{ "r12", REG_FIELD(r12), VMS_REGS_GPR }, { "r13", REG_FIELD(r13), VMS_REGS_GPR },
+	{ "r14", REG_FIELD(r14), VMS_REGS_GPR }, { "r15", REG_FIELD(r15), VMS_REGS_GPR },
+	{ "rip", REG_FIELD(rip), VMS_REGS_GPR }, { "eflags", REG_FIELD(rflags), VMS_REGS_GPR },
+	{ "cs", REG_FIELD(cs), VMS_REGS_SEG },   { "ss", REG_FIELD(ss), VMS_REGS_SEG },
+	{ "ds", REG_FIELD(ds), VMS_REGS_SEG },   { "es", REG_FIELD(es), VMS_REGS_SEG },
+	{ "fs", REG_FIELD(fs), VMS_REGS_SEG },   { "gs", REG_FIELD(gs), VMS_REGS_SEG },
+	{ "fs_base", REG_FIELD(fs_base), VMS_REGS_SEG },
+	{ "gs_base", REG_FIELD(gs_base), VMS_REGS_SEG },
+	{ "k_gs_base", REG_FIELD(kernel_gs_base), VMS_REGS_KGSBASE },
+	{ "cr0", REG_FIELD(cr0), VMS_REGS_CR },  { "cr2", REG_FIELD(cr2), VMS_REGS_CR },
+	{ "cr3", REG_FIELD(cr3), VMS_REGS_CR },  { "cr4", REG_FIELD(cr4), VMS_REGS_CR },
+	{ "efer", REG_FIELD(efer), VMS_REGS_EFER },
+};
+
+/* Value of register R from the hex `g` reply (HEXLEN digits), little-endian,
+ * low 64 bits. 1 = unavailable (missing or "xx"), -1 = malformed. */
+static int reg_value(const struct vms_gdb_reg *r, const char *hex, size_t hexlen, uint64_t *v)
+{
+	size_t nbytes = r->bits / 8;
+	if ((r->offset + nbytes) * 2 > hexlen)
+		return 1;
+	const char *p = hex + 2 * r->offset;
+	*v = 0;
+	for (size_t i = 0; i < nbytes; i++) {
+		if (p[2 * i] == 'x' || p[2 * i + 1] == 'x')
+			return 1;
+		int hi = hexval((unsigned char)p[2 * i]), lo = hexval((unsigned char)p[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		if (i < 8)
+			*v |= (uint64_t)(hi << 4 | lo) << (8 * i);
+	}
+	return 0;
+}
+
+static void store_field(struct vms_regs *out, size_t off, size_t size, uint64_t v)
+{
+	uint8_t *f = (uint8_t *)out + off;
+	if (size == sizeof(uint64_t)) {
+		memcpy(f, &v, sizeof(v));
+	} else {
+		uint16_t s = (uint16_t)v;
+		memcpy(f, &s, sizeof(s));
+	}
+}
+
+/* Fill OUT from a `g` reply; a group is valid only if all its registers came. */
+static int decode_regs(struct vms_gdb *g, const char *hex, size_t hexlen, struct vms_regs *out)
+{
+	uint32_t have = 0, lack = 0;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < sizeof(reg_map) / sizeof(reg_map[0]); i++) {
+		const struct vms_gdb_reg *r = vms_gdb_layout_find(&g->layout, reg_map[i].name);
+		uint64_t v = 0;
+		int rc = r ? reg_value(r, hex, hexlen, &v) : 1;
+		if (rc < 0)
+			return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
+		if (rc > 0) {
+			lack |= reg_map[i].group;
+			continue;
+		}
+		have |= reg_map[i].group;
+		store_field(out, reg_map[i].off, reg_map[i].size, v);
+	}
+	out->valid = have & ~lack;
+	return 0;
+}
+
+static int select_thread(struct vms_gdb *g, long thread)
+{
+	char pkt[32];
+	if (thread == g->cur_thread)
+		return 0;
+	snprintf(pkt, sizeof(pkt), "Hg%lx", thread);
+	int rc = command_ok(g, pkt);
+	if (rc == -EREMOTEIO)
+		return gfail(g, ESRCH, "GDB stub at %s has no thread %ld", g->where, thread);
+	if (rc == 0)
+		g->cur_thread = thread;
+	return rc;
+}
+
+int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
+{
+	const char *r;
+	if (thread < 0)
+		return gfail(g, EINVAL, "bad thread id %ld", thread);
+	int rc = check_usable(g);
+	if (rc || (rc = load_layout(g)) || (rc = select_thread(g, thread)))
+		return rc;
+	int n = transact(g, "g", 1, &r);
+	if (n < 0)
+		return n;
+	if (n == 0 || is_error_reply(r, (size_t)n))
+		return gfail(g, EREMOTEIO, "GDB stub at %s cannot read registers of thread %ld%s%s", g->where, thread,
+			     n ? ": " : "", r);
+	if (n % 2)
+		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
+	return decode_regs(g, r, (size_t)n, out);
+}
