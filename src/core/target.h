@@ -10,6 +10,7 @@
 #include "../mem/source.h"
 
 struct vms_qmp;
+struct vms_mmu;
 
 struct vms_target {
 	struct vms_source *src;
@@ -21,6 +22,8 @@ struct vms_target {
 	vms_log_fn log;
 	void *log_ctx;
 	char err[1024];
+	struct vms_mmu *mmu;       /* paging mode and TLB (src/arch/paging.h); NULL until first use */
+	size_t range_hint;         /* RAM range of the last fast read (src->ranges index) */
 };
 
 int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
