@@ -115,6 +115,106 @@ enum vms_paging {
 VMS_API enum vms_paging vms_paging_mode(const struct vms_regs *r);
 VMS_API const char *vms_paging_name(enum vms_paging m);
 
+/*
+ * Virtual addresses. An address space is named by its DTB: the value of CR3
+ * for it (PCID and flag bits are ignored). The target translates with one
+ * paging mode, by default that of vCPU 0's registers at first use;
+ * vms_set_paging fixes it (for dumps without registers, or to override).
+ * With VMS_PAGING_NONE a virtual address is its physical address.
+ *
+ * Translations are cached in a software TLB and never re-checked against
+ * the guest's page tables: a running guest changes them under us, so a
+ * cached translation is only as fresh as the last flush. vms_pause and
+ * vms_resume flush everything; callers reading a running guest flush when
+ * they start a new consistent look (docs/arch.md). A target and its TLB
+ * are used by one thread at a time.
+ *
+ * Errors: -EFAULT the address is not mapped (an entry is not present),
+ * -EINVAL it is not canonical (or above 4 GiB in 32-bit and PAE modes),
+ * -EIO the page tables are corrupt (an entry has reserved bits set or a
+ * table lies outside guest RAM), -ENOTSUP the paging mode is unknown.
+ */
+enum {
+	VMS_PAGE_PRESENT = 1u << 0, /* set in every successful translation */
+	VMS_PAGE_WRITE = 1u << 1,   /* R/W set at every level */
+	VMS_PAGE_USER = 1u << 2,    /* U/S set at every level */
+	VMS_PAGE_NX = 1u << 3,      /* XD set at some level (with EFER.NXE) */
+};
+
+struct vms_translation {
+	uint64_t va;
+	uint64_t pa;            /* guest-physical address of va (may lie outside RAM: MMIO) */
+	uint64_t page_size;     /* 4 KiB, 2 MiB, 4 MiB or 1 GiB */
+	uint32_t prot;          /* VMS_PAGE_*, combined across levels as the CPU does
+				 * (CR0.WP, SMEP, SMAP and protection keys not applied) */
+};
+
+/* Translate VA in the address space DTB. */
+VMS_API int vms_translate(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_translation *out);
+
+/* The page walk itself, bypassing the TLB (and not filling it): every
+ * entry read, top level first, filled also when the walk fails. */
+struct vms_walk_step {
+	const char *level;      /* "PML5E", "PML4E", "PDPTE", "PDE", "PTE" */
+	uint64_t entry_pa;      /* guest-physical address of the entry */
+	uint64_t entry;         /* its value (4-byte entries in 32-bit mode) */
+};
+struct vms_page_walk {
+	struct vms_translation tr;      /* valid when vms_page_walk returns 0 */
+	enum vms_paging mode;
+	uint64_t table;                 /* guest-physical address of the top table */
+	unsigned nsteps;
+	struct vms_walk_step step[5];
+};
+VMS_API int vms_page_walk(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_page_walk *out);
+
+/* Copy LEN bytes at virtual address VA into BUF, across pages. On a fault
+ * the bytes before the faulting page are in BUF; *DONE (if not NULL) is
+ * always set to the number of bytes copied. */
+VMS_API int vms_read_va(struct vms_target *t, uint64_t dtb, uint64_t va, void *buf, size_t len, size_t *done);
+
+/* Read the NUL-terminated string at VA into BUF (BUFLEN >= 1), always
+ * NUL-terminated. Returns its length, -ERANGE if it does not end within
+ * BUFLEN - 1 bytes (BUF holds the truncated string), or -errno on a fault
+ * (BUF holds what was read before it). */
+VMS_API int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, size_t buflen);
+
+/* A run of mapped virtual memory: contiguous in both VA and PA, with one
+ * page size and one set of permissions. */
+struct vms_va_range {
+	uint64_t va;
+	uint64_t len;
+	uint64_t pa;
+	uint64_t page_size;
+	uint32_t prot;          /* VMS_PAGE_* */
+};
+/* Return non-zero to stop the walk. */
+typedef int (*vms_va_range_fn)(void *ctx, const struct vms_va_range *r);
+
+/* Every mapped range of address space DTB, in ascending VA order. Entries
+ * with reserved bits set and tables outside RAM are skipped. At most
+ * VMS_VA_RANGES_MAX_TABLES page tables are read (a hostile guest can make
+ * its tables loop); past that the walk stops with -E2BIG, the ranges
+ * already reported standing. Returns 0, the callback's non-zero value, or
+ * -errno. Reads the tables directly: neither uses nor fills the TLB. */
+#define VMS_VA_RANGES_MAX_TABLES (1u << 18)
+VMS_API int vms_va_ranges(struct vms_target *t, uint64_t dtb, vms_va_range_fn cb, void *ctx);
+
+/* The paging mode used for translation: the one set, else vCPU 0's
+ * (asked at first use, and again after vms_pause/vms_resume). Returns a
+ * VMS_PAGING_* value or -errno (no registers: set the mode). */
+VMS_API int vms_get_paging(struct vms_target *t);
+/* Fix the paging mode (flushes the TLB). 32-bit mode assumes CR4.PSE,
+ * PAE and IA-32e assume EFER.NXE. VMS_PAGING_UNKNOWN returns to asking
+ * vCPU 0. */
+VMS_API int vms_set_paging(struct vms_target *t, enum vms_paging mode);
+
+/* Invalidate cached translations: all of them; those of one address
+ * space; or those of one address space that overlap [va, va + len). */
+VMS_API void vms_tlb_flush(struct vms_target *t);
+VMS_API void vms_tlb_flush_dtb(struct vms_target *t, uint64_t dtb);
+VMS_API void vms_tlb_flush_range(struct vms_target *t, uint64_t dtb, uint64_t va, uint64_t len);
+
 /* Pause and resume the guest (QMP stop/cont). -ENOTSUP without a control
  * channel. vms_is_running returns 1, 0, or a negative errno. */
 VMS_API int vms_pause(struct vms_target *t);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../arch/paging.h"
 #include "../ctl/cmdline.h"
 #include "../ctl/qemu.h"
 
@@ -239,6 +240,7 @@ void vms_close(struct vms_target *t)
 		t->src->ops->close(t->src);
 	if (t->qmp)
 		vms_qmp_close(t->qmp);
+	vms_mmu_free(t->mmu);
 	free(t);
 }
 
@@ -317,9 +319,12 @@ int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
 	return qmp_result(t, rc);
 }
 
+/* Translations cached while the guest ran may be stale once it stops, and
+ * will be once it runs again: both drop the TLB (docs/arch.md). */
 int vms_pause(struct vms_target *t)
 {
 	struct vms_qmp *q;
+	vms_mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
 	return rc ? rc : qmp_result(t, vms_qemu_stop(q));
 }
@@ -327,6 +332,7 @@ int vms_pause(struct vms_target *t)
 int vms_resume(struct vms_target *t)
 {
 	struct vms_qmp *q;
+	vms_mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
 	return rc ? rc : qmp_result(t, vms_qemu_cont(q));
 }

@@ -1,0 +1,140 @@
+/*
+ * x86 address translation: the page-table walker (walk.c), the software TLB
+ * in front of it (tlb.c), and the public functions over both (translate.c,
+ * ranges.c). docs/arch.md tells the whole story.
+ *
+ * The TLB is three direct-mapped arrays, one per window size: 4 KiB, 2 MiB
+ * and 1 GiB. A 4 KiB page lives in the first, a 2 MiB page in the second, a
+ * 1 GiB page in the third, and a 4 MiB page (32-bit PSE) as 2 MiB windows in
+ * the second. A lookup probes the three in turn; each probe is one entry
+ * compared on two words, so a hit costs a few loads from cache. An entry
+ * keeps the host address of its window when the memory source maps RAM, so
+ * that a read which hits is one memcpy from the guest's own pages.
+ *
+ * Entries carry the generation of the TLB in the top bits of their key:
+ * flushing everything is one increment, and a wipe every 4095 flushes.
+ */
+#ifndef VMS_ARCH_PAGING_H
+#define VMS_ARCH_PAGING_H
+
+#include <stdint.h>
+
+#include "core/target.h"
+
+#define VMS_TLB_4K_BITS 12
+#define VMS_TLB_2M_BITS 10
+#define VMS_TLB_1G_BITS 6
+
+/* Low 12 bits of vms_tlb_entry.pa: VMS_PAGE_* in bits 0-3, page size code
+ * (VMS_PSZ_*) in bits 4-5. The window's address is 4 KiB aligned at least. */
+enum { VMS_PSZ_4K, VMS_PSZ_2M, VMS_PSZ_4M, VMS_PSZ_1G };
+#define VMS_TLB_PROT_MASK 0xfull
+#define VMS_TLB_PSZ_SHIFT 4
+#define VMS_TLB_PA_MASK (~0xfffull)
+#define VMS_TLB_GEN_SHIFT 52
+#define VMS_TLB_GEN_MAX 0xfffull
+
+struct vms_tlb_entry {
+	uint64_t tag;            /* va >> window shift */
+	uint64_t key;            /* table base | generation << 52; 0 = empty */
+	uint64_t pa;             /* window's guest-physical address | flags */
+	const uint8_t *host;     /* window in the source's mapping, or NULL */
+};
+
+struct vms_mmu {
+	int mode;                /* enum vms_paging; VMS_PAGING_UNKNOWN until known */
+	int mode_fixed;          /* set by vms_set_paging: never asked again */
+	int pse;                 /* CR4.PSE: 4 MiB pages in 32-bit mode */
+	int nxe;                 /* EFER.NXE: bit 63 is XD, not reserved */
+	uint64_t dtb_mask;       /* CR3 bits that address the top table; 0 = no TLB */
+	uint64_t gen;            /* current generation << VMS_TLB_GEN_SHIFT */
+	struct vms_tlb_entry e4k[1u << VMS_TLB_4K_BITS];
+	struct vms_tlb_entry e2m[1u << VMS_TLB_2M_BITS];
+	struct vms_tlb_entry e1g[1u << VMS_TLB_1G_BITS];
+};
+
+static inline uint64_t vms_tlb_key(const struct vms_mmu *m, uint64_t dtb)
+{
+	return (dtb & m->dtb_mask) | m->gen;
+}
+
+/* Spreads address spaces over the slots, so that the same user address in
+ * two processes does not evict itself. */
+static inline uint64_t vms_tlb_hash(uint64_t key)
+{
+	return (key * 0x9e3779b97f4a7c15ull) >> 40;
+}
+
+static inline unsigned vms_tlb_slot(uint64_t tag, uint64_t hash, unsigned bits)
+{
+	return (unsigned)((tag ^ hash) & ((1u << bits) - 1));
+}
+
+/* The entry translating VA in the address space KEY, and its window's
+ * offset mask; NULL on a miss. */
+static inline const struct vms_tlb_entry *vms_tlb_find(const struct vms_mmu *m, uint64_t key, uint64_t va,
+							uint64_t *wmask)
+{
+	uint64_t h = vms_tlb_hash(key);
+	uint64_t tag = va >> 12;
+	const struct vms_tlb_entry *e = &m->e4k[vms_tlb_slot(tag, h, VMS_TLB_4K_BITS)];
+	if (e->tag == tag && e->key == key) {
+		*wmask = (1ull << 12) - 1;
+		return e;
+	}
+	tag = va >> 21;
+	e = &m->e2m[vms_tlb_slot(tag, h, VMS_TLB_2M_BITS)];
+	if (e->tag == tag && e->key == key) {
+		*wmask = (1ull << 21) - 1;
+		return e;
+	}
+	tag = va >> 30;
+	e = &m->e1g[vms_tlb_slot(tag, h, VMS_TLB_1G_BITS)];
+	if (e->tag == tag && e->key == key) {
+		*wmask = (1ull << 30) - 1;
+		return e;
+	}
+	return NULL;
+}
+
+/* tlb.c */
+struct vms_mmu *vms_mmu_new(void);
+void vms_mmu_free(struct vms_mmu *m);
+void vms_tlb_insert(struct vms_target *t, struct vms_mmu *m, uint64_t dtb, const struct vms_translation *tr);
+/* Called by vms_pause/vms_resume: flush, and ask the mode again unless fixed. */
+void vms_mmu_guest_moved(struct vms_target *t);
+
+/* walk.c: the levels of each mode and the meaning of their entries. */
+struct vms_pt_level {
+	const char *name;
+	uint8_t shift;          /* lowest address bit of this level's index */
+	uint8_t bits;           /* width of the index */
+	uint8_t maps_page;      /* PS=1 maps a page here */
+	uint8_t no_perm;        /* legacy PAE PDPTEs carry no R/W, U/S or XD */
+	uint64_t rsvd;          /* must be 0 in a present entry */
+	uint64_t rsvd_page;     /* ... and these too when it maps a page */
+};
+/* The levels of MODE, top first, and the size of an entry; NULL for modes
+ * without page tables. */
+const struct vms_pt_level *vms_pt_levels(enum vms_paging mode, unsigned *n, unsigned *esize);
+/* A present entry E at level L (LAST: the bottom level): its reserved bits
+ * in *BAD (VMS_PT_BAD), or the next table (VMS_PT_TABLE) or the page's base
+ * (VMS_PT_PAGE) in *ADDR, with its permissions folded into *PROT. */
+enum { VMS_PT_BAD = -1, VMS_PT_TABLE = 0, VMS_PT_PAGE = 1 };
+int vms_pt_decode(const struct vms_mmu *m, const struct vms_pt_level *l, unsigned esize, int last, uint64_t e,
+		  uint64_t *addr, uint32_t *prot, uint64_t *bad);
+
+/* walk.c: one page walk, bounded by the number of levels. STEPS may be
+ * NULL. Sets t->err on failure. */
+uint64_t vms_dtb_mask(enum vms_paging mode);
+int vms_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64_t va, struct vms_translation *tr,
+	     struct vms_page_walk *steps);
+
+/* translate.c: the TLB, ready to translate (mode known), or -errno. */
+int vms_mmu_ready(struct vms_target *t, struct vms_mmu **out);
+int vms_arch_fail(struct vms_target *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ranges.c: vms_va_ranges with a bound of MAX_TABLES page tables. */
+int vms_va_ranges_bounded(struct vms_target *t, uint64_t dtb, unsigned max_tables, vms_va_range_fn cb, void *ctx);
+
+#endif
