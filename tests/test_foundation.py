@@ -240,8 +240,9 @@ def test_corrupt_dumps_fail_cleanly(ctx):
 
 def _plain_qemu(ctx, *extra, mem="1G"):
     """A second QEMU of our own, firmware only: no guest kernel needed to read RAM."""
-    pidfile = os.path.join(ctx.tmp, "plain.pid")
-    qmp = os.path.join(ctx.tmp, "plain-qmp.sock")
+    n = len(ctx.cleanups)
+    pidfile = os.path.join(ctx.tmp, f"plain{n}.pid")
+    qmp = os.path.join(ctx.tmp, f"plain{n}-qmp.sock")
     cmd = ["qemu-system-x86_64", "-machine", "q35", "-m", mem, "-accel", "tcg", "-display", "none",
            "-nodefaults", "-qmp", f"unix:{qmp},server=on,wait=off", "-daemonize", "-pidfile", pidfile, *extra]
     subprocess.run(cmd, check=True)
@@ -304,3 +305,45 @@ def test_qemu_exit_and_shrinking_ram_file(ctx):
         if p.returncode == 1:
             assert ("truncated" in e) if source == "shm" else ("gone" in e), e
             assert not os.path.exists(out), "partial dump left behind"
+
+
+def _compare_with_pmemsave(ctx, target, qmp, n=16):
+    info = ctx.vmsight_json("-t", target, "info")[0]
+    ranges = [(int(r["start"], 16), int(r["end"], 16)) for r in info["ram_ranges"]]
+    for pa, length in _samples(ranges, n, seed=11):
+        _, data, _ = ctx.vmsight("-t", target, "read", "--pa", hex(pa), length, "--raw", raw=True)
+        path = os.path.join(ctx.tmp, "p.bin")
+        with labvm.QMP(qmp) as q:
+            q.cmd("pmemsave", val=pa, size=length, filename=path)
+        assert data == open(path, "rb").read(), f"{target}: differs at {pa:#x}+{length}"
+    return info
+
+
+def test_shm_memfd_and_unlinked_ram_files(ctx):
+    """The shm source reaches RAM that has no path: a memfd backend, and a
+    file backend whose file was unlinked (both through /proc/PID/fd)."""
+    pid, qmp = _plain_qemu(ctx, "-object", "memory-backend-memfd,id=mem,size=1G,share=on",
+                           "-machine", "memory-backend=mem")
+    with labvm.QMP(qmp) as q:
+        q.cmd("stop")
+    info = _compare_with_pmemsave(ctx, "qmp:" + qmp, qmp)
+    assert info["source"] == "shm" and "memfd" in info["source_detail"], info
+
+    ram = f"/dev/shm/vmsight-test-{os.getpid()}-unlinked"
+    pid, qmp = _plain_qemu(ctx, "-object", f"memory-backend-file,id=mem,size=1G,mem-path={ram},share=on",
+                           "-machine", "memory-backend=mem")
+    os.unlink(ram)
+    with labvm.QMP(qmp) as q:
+        q.cmd("stop")
+    info = _compare_with_pmemsave(ctx, "qmp:" + qmp, qmp)
+    assert info["source"] == "shm" and "deleted" in info["source_detail"], info
+
+    # share=off: the file does not see the guest's writes, so shm must refuse it.
+    ram2 = f"/dev/shm/vmsight-test-{os.getpid()}-private"
+    ctx.on_cleanup(lambda: os.path.exists(ram2) and os.unlink(ram2))
+    pid, qmp = _plain_qemu(ctx, "-object", f"memory-backend-file,id=mem,size=256M,mem-path={ram2},share=off",
+                           "-machine", "memory-backend=mem", mem="256M")
+    rc, _, err = ctx.vmsight("-t", "qmp:" + qmp, "--source", "shm", "info", check=False)
+    assert rc == 1 and "share" in err, err
+    info = ctx.vmsight_json("-t", "qmp:" + qmp, "info")[0]
+    assert info["source"] == "procmem", info
