@@ -52,6 +52,9 @@ static const char usage_main[] =
 	"Commands:\n"
 	"  info                  memory source, RAM layout, vCPUs and paging mode\n"
 	"  read --pa ADDR LEN    read guest-physical memory (hexdump, or --raw)\n"
+	"  read --va ADDR LEN    read virtual memory (default: vCPU 0's address space)\n"
+	"  translate VA...       virtual to guest-physical address, page size, permissions\n"
+	"  va-ranges             the mapped virtual memory of an address space\n"
 	"  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n";
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -238,14 +241,326 @@ static int cmd_info(const struct globals *g, int argc, char **argv)
 	return 0;
 }
 
+/* ---- address spaces ------------------------------------------------------ */
+
+/* --cr3, --vcpu and --paging, shared by the commands that take virtual
+ * addresses. */
+struct aspace_args {
+	const char *cr3, *vcpu, *paging;
+};
+
+#define ASPACE_OPTIONS \
+	{ "cr3", required_argument, NULL, 'C' }, { "vcpu", required_argument, NULL, 'U' }, \
+	{ "paging", required_argument, NULL, 'G' }
+
+static int aspace_opt(struct aspace_args *a, int c)
+{
+	switch (c) {
+	case 'C': a->cr3 = optarg; return 1;
+	case 'U': a->vcpu = optarg; return 1;
+	case 'G': a->paging = optarg; return 1;
+	default: return 0;
+	}
+}
+
+static const char aspace_help[] =
+	"  --cr3 X        the address space whose CR3 (page-table base) is X\n"
+	"  --vcpu N       the address space vCPU N is in (default: vCPU 0), in its paging mode\n"
+	"  --paging MODE  none, 32, pae, 4 or 5: for dumps without registers (default: from\n"
+	"                 vCPU 0's registers)\n";
+
+static void aspace_check(const char *cmd, const struct aspace_args *a, uint64_t *cr3, unsigned *vcpu,
+			 enum vms_paging *mode)
+{
+	uint64_t v = 0;
+	*mode = VMS_PAGING_UNKNOWN;
+	*vcpu = 0;
+	if (a->cr3 && a->vcpu)
+		die_usage("%s: give --cr3 or --vcpu, not both", cmd);
+	if (a->cr3 && parse_u64(a->cr3, cr3))
+		die_usage("%s: bad CR3 '%s'", cmd, a->cr3);
+	if (a->vcpu) {
+		if (parse_u64(a->vcpu, &v) || v > 4095)
+			die_usage("%s: bad vCPU number '%s'", cmd, a->vcpu);
+		*vcpu = (unsigned)v;
+	}
+	if (a->paging) {
+		static const struct {
+			const char *name;
+			enum vms_paging mode;
+		} names[] = { { "none", VMS_PAGING_NONE }, { "32", VMS_PAGING_32 }, { "32-bit", VMS_PAGING_32 },
+			      { "pae", VMS_PAGING_PAE }, { "PAE", VMS_PAGING_PAE }, { "4", VMS_PAGING_4LEVEL },
+			      { "4-level", VMS_PAGING_4LEVEL }, { "5", VMS_PAGING_5LEVEL }, { "5-level", VMS_PAGING_5LEVEL } };
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && *mode == VMS_PAGING_UNKNOWN; i++)
+			if (strcmp(a->paging, names[i].name) == 0)
+				*mode = names[i].mode;
+		if (*mode == VMS_PAGING_UNKNOWN)
+			die_usage("%s: paging mode must be none, 32, pae, 4 or 5, not '%s'", cmd, a->paging);
+	}
+}
+
+/* The DTB to use, and the paging mode set on T when it is known better
+ * than the library's default. */
+static int aspace_open(struct vms_target *t, const struct aspace_args *a, uint64_t *dtb)
+{
+	uint64_t cr3 = 0;
+	unsigned vcpu;
+	enum vms_paging mode;
+	aspace_check("", a, &cr3, &vcpu, &mode);
+	if (mode != VMS_PAGING_UNKNOWN && vms_set_paging(t, mode))
+		return fail("%s", vms_errmsg(t));
+	if (a->cr3) {
+		*dtb = cr3;
+		return 0;
+	}
+	struct vms_regs r;
+	if (vms_vcpu_regs(t, vcpu, &r))
+		return fail("no address space given and no registers of vCPU %u (%s): give --cr3", vcpu, vms_errmsg(t));
+	if (!(r.valid & VMS_REGS_CR))
+		return fail("vCPU %u has no CR3 in this target: give --cr3", vcpu);
+	*dtb = r.cr3;
+	enum vms_paging own = vms_paging_mode(&r);
+	if (a->vcpu && mode == VMS_PAGING_UNKNOWN && own != VMS_PAGING_UNKNOWN && vms_set_paging(t, own))
+		return fail("%s", vms_errmsg(t));
+	return 0;
+}
+
+static void perms_text(char *buf, size_t len, uint32_t prot)
+{
+	snprintf(buf, len, "r%c%c %s", prot & VMS_PAGE_WRITE ? 'w' : '-', prot & VMS_PAGE_NX ? '-' : 'x',
+		 prot & VMS_PAGE_USER ? "user" : "kernel");
+}
+
+static const char *page_text(uint64_t size)
+{
+	switch (size) {
+	case 1ull << 12: return "4K";
+	case 1ull << 21: return "2M";
+	case 1ull << 22: return "4M";
+	case 1ull << 30: return "1G";
+	default: return "?";
+	}
+}
+
+/* ---- translate ----------------------------------------------------------- */
+
+static const char usage_translate[] =
+	"usage: vmsight -t TARGET translate VA... [--cr3 X | --vcpu N] [--paging MODE] [-v]\n"
+	"\n"
+	"Translate each virtual address VA to its guest-physical address by walking\n"
+	"the guest's page tables. Prints the physical address, page size and the\n"
+	"permissions combined over all levels (r, w, x; user or kernel); -v also\n"
+	"prints each page-table entry read (also for addresses that do not translate).\n"
+	"\n"
+	"Address space:\n"
+	"%s"
+	"\n"
+	"JSON, one object per VA: {\"va\",\"pa\",\"page_size\",\"writable\",\"user\",\"nx\"} (with -v\n"
+	"\"walk\":[{\"level\",\"entry_pa\",\"entry\"}]), or {\"va\",\"error\",\"errno\"} for a VA that\n"
+	"does not translate (errno 14: not mapped, 22: not canonical, 5: corrupt tables).\n"
+	"Exit status 1 if any VA did not translate.\n";
+
+static void print_walk_json(const struct vms_page_walk *w)
+{
+	printf(",\"walk\":[");
+	for (unsigned i = 0; i < w->nsteps; i++)
+		printf("%s{\"level\":\"%s\",\"entry_pa\":\"0x%" PRIx64 "\",\"entry\":\"0x%" PRIx64 "\"}", i ? "," : "",
+		       w->step[i].level, w->step[i].entry_pa, w->step[i].entry);
+	printf("]");
+}
+
+static void print_walk_text(const struct vms_page_walk *w)
+{
+	printf("    %s paging, top table at 0x%" PRIx64 "\n", vms_paging_name(w->mode), w->table);
+	for (unsigned i = 0; i < w->nsteps; i++)
+		printf("    %-6s at 0x%012" PRIx64 " = 0x%016" PRIx64 "\n", w->step[i].level, w->step[i].entry_pa,
+		       w->step[i].entry);
+}
+
+static int translate_one(const struct globals *g, struct vms_target *t, uint64_t dtb, uint64_t va)
+{
+	struct vms_page_walk w;
+	int rc = g->verbose ? vms_page_walk(t, dtb, va, &w) : vms_translate(t, dtb, va, &w.tr);
+	if (rc) {
+		if (g->json) {
+			printf("{\"va\":\"0x%" PRIx64 "\",\"error\":\"", va);
+			for (const char *p = vms_errmsg(t); *p; p++)
+				printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+			printf("\",\"errno\":%d", -rc);
+			if (g->verbose)
+				print_walk_json(&w);
+			printf("}\n");
+		} else {
+			fprintf(stderr, "vmsight: %s\n", vms_errmsg(t));
+			if (g->verbose) {
+				printf("0x%016" PRIx64 " -> (no translation)\n", va);
+				print_walk_text(&w);
+			}
+		}
+		return 1;
+	}
+	const struct vms_translation *tr = &w.tr;
+	if (g->json) {
+		printf("{\"va\":\"0x%" PRIx64 "\",\"pa\":\"0x%" PRIx64 "\",\"page_size\":%" PRIu64
+		       ",\"writable\":%s,\"user\":%s,\"nx\":%s", va, tr->pa, tr->page_size,
+		       tr->prot & VMS_PAGE_WRITE ? "true" : "false", tr->prot & VMS_PAGE_USER ? "true" : "false",
+		       tr->prot & VMS_PAGE_NX ? "true" : "false");
+		if (g->verbose)
+			print_walk_json(&w);
+		printf("}\n");
+	} else {
+		char perms[32];
+		perms_text(perms, sizeof(perms), tr->prot);
+		printf("0x%016" PRIx64 " -> 0x%012" PRIx64 "  %s page  %s\n", va, tr->pa, page_text(tr->page_size),
+		       perms);
+		if (g->verbose)
+			print_walk_text(&w);
+	}
+	return 0;
+}
+
+static int cmd_translate(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = { ASPACE_OPTIONS, { "help", no_argument, NULL, 'h' }, { 0 } };
+	struct aspace_args as = { 0 };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (aspace_opt(&as, c))
+			continue;
+		if (c == 'h') {
+			printf(usage_translate, aspace_help);
+			return 0;
+		}
+		die_usage("translate: bad option");
+	}
+	if (optind >= argc)
+		die_usage("translate: give at least one virtual address");
+	uint64_t *vas = calloc((size_t)(argc - optind), sizeof(*vas));
+	if (!vas)
+		return fail("out of memory");
+	size_t n = 0;
+	for (int i = optind; i < argc; i++)
+		if (parse_u64(argv[i], &vas[n++]))
+			die_usage("translate: bad address '%s'", argv[i]);
+	uint64_t cr3;
+	unsigned vcpu;
+	enum vms_paging mode;
+	aspace_check("translate", &as, &cr3, &vcpu, &mode);
+	struct vms_target *t;
+	uint64_t dtb;
+	if (open_target(g, &t)) {
+		free(vas);
+		return 1;
+	}
+	if (aspace_open(t, &as, &dtb)) {
+		vms_close(t);
+		free(vas);
+		return 1;
+	}
+	size_t failed = 0;
+	for (size_t i = 0; i < n; i++)
+		failed += (size_t)translate_one(g, t, dtb, vas[i]);
+	if (failed && n > 1)
+		fprintf(stderr, "vmsight: %zu of %zu addresses did not translate\n", failed, n);
+	vms_close(t);
+	free(vas);
+	return failed ? 1 : 0;
+}
+
+/* ---- va-ranges ----------------------------------------------------------- */
+
+static const char usage_va_ranges[] =
+	"usage: vmsight -t TARGET va-ranges [--cr3 X | --vcpu N] [--paging MODE] [--user | --kernel]\n"
+	"\n"
+	"List the mapped virtual memory of an address space, from its page tables: runs\n"
+	"of pages contiguous in virtual and physical memory with one page size and one\n"
+	"set of permissions. --user or --kernel keeps only user or kernel pages.\n"
+	"\n"
+	"Address space:\n"
+	"%s"
+	"\n"
+	"JSON, one object per run: {\"va\",\"end\",\"len\",\"pa\",\"page_size\",\"writable\",\"user\",\"nx\"}\n"
+	"(end is the last byte).\n";
+
+struct ranges_out {
+	const struct globals *g;
+	int only; /* 0 all, 1 user, 2 kernel */
+};
+
+static int print_range(void *ctx, const struct vms_va_range *r)
+{
+	const struct ranges_out *o = ctx;
+	int user = (r->prot & VMS_PAGE_USER) != 0;
+	if ((o->only == 1 && !user) || (o->only == 2 && user))
+		return 0;
+	if (o->g->json) {
+		printf("{\"va\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 ",\"pa\":\"0x%" PRIx64
+		       "\",\"page_size\":%" PRIu64 ",\"writable\":%s,\"user\":%s,\"nx\":%s}\n", r->va, r->va + r->len - 1,
+		       r->len, r->pa, r->page_size, r->prot & VMS_PAGE_WRITE ? "true" : "false", user ? "true" : "false",
+		       r->prot & VMS_PAGE_NX ? "true" : "false");
+	} else {
+		char perms[32], sz[32];
+		perms_text(perms, sizeof(perms), r->prot);
+		print_size(sz, sizeof(sz), r->len);
+		printf("0x%016" PRIx64 "-0x%016" PRIx64 "  0x%012" PRIx64 "  %10s  %s  %s\n", r->va, r->va + r->len - 1,
+		       r->pa, sz, page_text(r->page_size), perms);
+	}
+	return 0;
+}
+
+static int cmd_va_ranges(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		ASPACE_OPTIONS,
+		{ "user", no_argument, NULL, 'u' },
+		{ "kernel", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct aspace_args as = { 0 };
+	struct ranges_out o = { .g = g };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (aspace_opt(&as, c))
+			continue;
+		switch (c) {
+		case 'u': o.only = 1; break;
+		case 'k': o.only = 2; break;
+		case 'h': printf(usage_va_ranges, aspace_help); return 0;
+		default: die_usage("va-ranges: bad option");
+		}
+	}
+	if (optind != argc)
+		die_usage("va-ranges: unexpected argument '%s'", argv[optind]);
+	uint64_t cr3, dtb;
+	unsigned vcpu;
+	enum vms_paging mode;
+	aspace_check("va-ranges", &as, &cr3, &vcpu, &mode);
+	struct vms_target *t;
+	if (open_target(g, &t))
+		return 1;
+	int rc = aspace_open(t, &as, &dtb);
+	if (!rc && (rc = vms_va_ranges(t, dtb, print_range, &o)))
+		rc = fail("%s", vms_errmsg(t));
+	vms_close(t);
+	return rc ? 1 : 0;
+}
+
 /* ---- read ---------------------------------------------------------------- */
 
 static const char usage_read[] =
-	"usage: vmsight -t TARGET read --pa ADDR LEN [--raw]\n"
+	"usage: vmsight -t TARGET read (--pa ADDR | --va ADDR [--cr3 X | --vcpu N]) LEN [--raw]\n"
 	"\n"
-	"Read LEN bytes of guest-physical memory at ADDR (decimal or 0x hex; LEN may\n"
-	"end in K, M or G). Prints a hexdump, or with --raw the bytes themselves.\n"
-	"JSON: {\"pa\":\"0x...\",\"len\":N,\"hex\":\"...\"}. Reading outside guest RAM is an error.\n";
+	"Read LEN bytes of guest memory at ADDR (decimal or 0x hex; LEN may end in K, M\n"
+	"or G): guest-physical with --pa, virtual with --va (through the guest's page\n"
+	"tables, across pages). Prints a hexdump, or with --raw the bytes themselves.\n"
+	"JSON: {\"pa\" or \"va\":\"0x...\",\"len\":N,\"hex\":\"...\"}. Reading outside guest RAM or\n"
+	"an unmapped virtual address is an error (the message says how far it got).\n"
+	"\n"
+	"Address space (with --va):\n"
+	"%s";
 
 #define READ_MAX (1ull << 30)
 
@@ -272,26 +587,37 @@ static int cmd_read(const struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pa", required_argument, NULL, 'p' },
+		{ "va", required_argument, NULL, 'a' },
+		ASPACE_OPTIONS,
 		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *pa_s = NULL;
+	const char *pa_s = NULL, *va_s = NULL;
+	struct aspace_args as = { 0 };
 	int raw = 0, c;
 	optind = 0; /* full reset: main() already ran getopt */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (aspace_opt(&as, c))
+			continue;
 		switch (c) {
 		case 'p': pa_s = optarg; break;
+		case 'a': va_s = optarg; break;
 		case 'r': raw = 1; break;
-		case 'h': fputs(usage_read, stdout); return 0;
+		case 'h': printf(usage_read, aspace_help); return 0;
 		default: die_usage("read: bad option");
 		}
 	}
-	uint64_t pa, len;
-	if (!pa_s)
-		die_usage("read: give the address with --pa ADDR");
-	if (parse_u64(pa_s, &pa))
-		die_usage("read: bad address '%s'", pa_s);
+	uint64_t addr, len, cr3;
+	unsigned vcpu;
+	enum vms_paging mode;
+	if (!pa_s == !va_s)
+		die_usage("read: give the address with --pa ADDR or --va ADDR");
+	if (parse_u64(pa_s ? pa_s : va_s, &addr))
+		die_usage("read: bad address '%s'", pa_s ? pa_s : va_s);
+	if (pa_s && (as.cr3 || as.vcpu || as.paging))
+		die_usage("read: --cr3, --vcpu and --paging go with --va");
+	aspace_check("read", &as, &cr3, &vcpu, &mode);
 	if (optind + 1 != argc)
 		die_usage("read: give exactly one LEN");
 	if (parse_u64(argv[optind], &len) || len == 0 || len > READ_MAX)
@@ -299,14 +625,21 @@ static int cmd_read(const struct globals *g, int argc, char **argv)
 	struct vms_target *t;
 	if (open_target(g, &t))
 		return 1;
+	uint64_t dtb = 0;
+	if (va_s && aspace_open(t, &as, &dtb)) {
+		vms_close(t);
+		return 1;
+	}
 	uint8_t *buf = malloc(len);
 	if (!buf) {
 		vms_close(t);
 		return fail("out of memory");
 	}
-	int rc = vms_read_pa(t, pa, buf, len);
+	size_t done = 0;
+	int rc = va_s ? vms_read_va(t, dtb, addr, buf, len, &done) : vms_read_pa(t, addr, buf, len);
 	if (rc) {
-		int r = fail("%s", vms_errmsg(t));
+		int r = va_s ? fail("read %zu of %" PRIu64 " bytes: %s", done, len, vms_errmsg(t))
+			     : fail("%s", vms_errmsg(t));
 		free(buf);
 		vms_close(t);
 		return r;
@@ -315,12 +648,12 @@ static int cmd_read(const struct globals *g, int argc, char **argv)
 		if (fwrite(buf, 1, len, stdout) != len)
 			rc = fail("writing output: %s", strerror(errno));
 	} else if (g->json) {
-		printf("{\"pa\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 ",\"hex\":\"", pa, len);
+		printf("{\"%s\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 ",\"hex\":\"", va_s ? "va" : "pa", addr, len);
 		for (uint64_t i = 0; i < len; i++)
 			printf("%02x", buf[i]);
 		printf("\"}\n");
 	} else {
-		hexdump(pa, buf, len);
+		hexdump(addr, buf, len);
 	}
 	free(buf);
 	vms_close(t);
@@ -460,6 +793,8 @@ static const struct {
 } commands[] = {
 	{ "info", cmd_info },
 	{ "read", cmd_read },
+	{ "translate", cmd_translate },
+	{ "va-ranges", cmd_va_ranges },
 	{ "dump", cmd_dump },
 };
 
