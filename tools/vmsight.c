@@ -209,8 +209,8 @@ static int cmd_info(const struct globals *g, int argc, char **argv)
 	} else {
 		char sz[32];
 		print_size(sz, sizeof(sz), total);
-		printf("target   %s\nsource   %s: %s\nram      %s in %zu ranges\n", g->target, vms_source_name(t),
-		       vms_source_detail(t), sz, nr);
+		printf("target   %s\nsource   %s: %s\nram      %s in %zu range%s\n", g->target, vms_source_name(t),
+		       vms_source_detail(t), sz, nr, nr == 1 ? "" : "s");
 		for (size_t i = 0; i < nr; i++) {
 			print_size(sz, sizeof(sz), r[i].len);
 			printf("         0x%016" PRIx64 "-0x%016" PRIx64 "  %s\n", r[i].gpa, r[i].gpa + r[i].len - 1, sz);
