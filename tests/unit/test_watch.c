@@ -1,0 +1,310 @@
+/*
+ * Unit tests of the agent channels' host side against a fake agent: the
+ * agent's own ring producer (agent/ring.c) writing into a malloc'd region,
+ * and hand-made hostile regions and streams. Checks round trips of every
+ * size (wrapping the ring), the full ring (drops), agent restarts with and
+ * without a reader keeping up, and that damage is counted, never followed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../agent/ring.h"
+#include "check.h"
+#include "watch/wire.h"
+
+#define REGION_SLOTS 600u
+#define REGION_BYTES (VMS_WIRE_HEADER_BYTES + REGION_SLOTS * VMS_WIRE_SLOT_BYTES)
+
+static size_t make_blob(uint8_t *buf, uint16_t kind, uint64_t id, const char *comm, size_t path_len,
+			size_t path2_len)
+{
+	struct vms_wire_event e = { .kind = kind, .pid = 100 + (int32_t)id, .tid = -1, .uid = 0, .event_id = id };
+	e.comm_len = (uint16_t)strlen(comm);
+	e.path_len = (uint16_t)path_len;
+	e.path2_len = (uint16_t)path2_len;
+	e.ts_ns = id * 1000;
+	memcpy(buf, &e, sizeof(e));
+	size_t off = sizeof(e);
+	memcpy(buf + off, comm, e.comm_len);
+	off += e.comm_len;
+	for (size_t i = 0; i < path_len; i++)
+		buf[off++] = (uint8_t)('a' + (id + i) % 26);
+	for (size_t i = 0; i < path2_len; i++)
+		buf[off++] = (uint8_t)('A' + (id + i) % 26);
+	return off;
+}
+
+static int check_blob(const uint8_t *blob, size_t len, uint64_t id, size_t path_len, size_t path2_len)
+{
+	struct vms_wire_decoded d;
+	if (vms_wire_decode(blob, len, 1, &d))
+		return 0;
+	if (d.ev.event_id != id || d.ev.path_len != path_len || d.ev.path2_len != path2_len ||
+	    d.ev.pid != 100 + (int32_t)id)
+		return 0;
+	for (size_t i = 0; i < path_len; i++)
+		if (d.path[i] != (char)('a' + (id + i) % 26))
+			return 0;
+	for (size_t i = 0; i < path2_len; i++)
+		if (d.path2[i] != (char)('A' + (id + i) % 26))
+			return 0;
+	return memcmp(d.comm, "tester", 6) == 0;
+}
+
+static void test_round_trip(void)
+{
+	uint8_t *region = calloc(1, REGION_BYTES);
+	static uint8_t blob[VMS_WIRE_EVENT_MAX_BYTES];
+	struct agent_ring a;
+	static struct vms_ring r;
+	const uint8_t *got;
+	size_t len;
+	CHECK(vms_ring_init(&r, region, REGION_BYTES) == 0);
+	CHECK(vms_ring_next(&r, &got, &len) == 0); /* no agent yet: all zero */
+	CHECK(agent_ring_start(&a, region, REGION_BYTES, 0, 42, 0) == 0);
+	CHECK(a.nslots == REGION_SLOTS);
+	/* Sizes from one slot to the largest event, many times round the ring. */
+	static const size_t paths[] = { 0, 1, 100, 184 - 6, 184 - 5, 248, 1000, 4096 };
+	int ok = 1, n = 0;
+	for (uint64_t id = 1; id <= 400; id++) {
+		size_t p1 = paths[id % 8], p2 = id % 5 == 0 ? paths[(id / 5) % 8] : 0;
+		size_t bl = make_blob(blob, p2 ? VMS_WIRE_EV_RENAME : VMS_WIRE_EV_OPEN, id, "tester", p1, p2);
+		CHECK(agent_ring_put(&a, blob, bl) == 0);
+		if (vms_ring_next(&r, &got, &len) != 1 || !check_blob(got, len, id, p1, p2)) {
+			if (ok)
+				fprintf(stderr, "round trip fails at event %llu (paths %zu, %zu)\n", (unsigned long long)id, p1, p2);
+			ok = 0;
+		}
+		n++;
+	}
+	CHECK(ok && n == 400);
+	CHECK(vms_ring_next(&r, &got, &len) == 0);
+	CHECK(r.malformed == 0 && r.lost == 0);
+	/* The largest possible event. */
+	size_t bl = make_blob(blob, VMS_WIRE_EV_RENAME, 401, "tester", VMS_WIRE_PATH_MAX, VMS_WIRE_PATH_MAX);
+	CHECK(agent_ring_put(&a, blob, bl) == 0);
+	CHECK(vms_ring_next(&r, &got, &len) == 1 && check_blob(got, len, 401, VMS_WIRE_PATH_MAX, VMS_WIRE_PATH_MAX));
+
+	/* Full ring: the agent refuses (and counts) instead of overwriting. */
+	uint64_t put = 0, refused = 0;
+	for (uint64_t id = 1000; id < 2000; id++) {
+		bl = make_blob(blob, VMS_WIRE_EV_MODIFY, id, "tester", 300, 0);
+		if (agent_ring_put(&a, blob, bl) == 0)
+			put++;
+		else
+			agent_ring_add_dropped(&a, 1), refused++;
+	}
+	CHECK(put == REGION_SLOTS / 2 && refused == 1000 - put);
+	struct vms_ring_counters c;
+	vms_ring_counters(&r, &c);
+	CHECK(c.dropped == refused && c.agent_pid == 42 && c.generation == 1);
+	uint64_t read = 0;
+	int all_ok = 1;
+	while (vms_ring_next(&r, &got, &len) == 1)
+		all_ok &= check_blob(got, len, 1000 + read++, 300, 0);
+	CHECK(all_ok);
+	CHECK(read == put);
+	bl = make_blob(blob, VMS_WIRE_EV_MODIFY, 5000, "tester", 10, 0);
+	CHECK(agent_ring_put(&a, blob, bl) == 0);
+	CHECK(vms_ring_next(&r, &got, &len) == 1 && check_blob(got, len, 5000, 10, 0));
+
+	/* Restart with a smaller ring while the reader is drained: no loss,
+	 * sequence numbers and counters go on. */
+	uint64_t head = a.head;
+	CHECK(agent_ring_start(&a, region, REGION_BYTES, 200, 43, 0) == 0);
+	CHECK(a.head == head && a.generation == 2 && agent_ring_dropped(&a) == refused);
+	bl = make_blob(blob, VMS_WIRE_EV_CREATE, 6000, "tester", 20, 0);
+	CHECK(agent_ring_put(&a, blob, bl) == 0);
+	CHECK(vms_ring_next(&r, &got, &len) == 1 && check_blob(got, len, 6000, 20, 0));
+	CHECK(r.generation == 2 && r.nslots == 200 && r.lost == 0);
+
+	/* Restart while the reader is behind (no drain wait): the unread
+	 * events are counted lost, reading goes on with the new run. */
+	for (uint64_t id = 0; id < 5; id++) {
+		bl = make_blob(blob, VMS_WIRE_EV_OPEN, 7000 + id, "tester", 20, 0);
+		CHECK(agent_ring_put(&a, blob, bl) == 0);
+	}
+	CHECK(agent_ring_start(&a, region, REGION_BYTES, 300, 44, 0) == 0);
+	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 8000, "tester", 20, 0);
+	CHECK(agent_ring_put(&a, blob, bl) == 0);
+	CHECK(vms_ring_next(&r, &got, &len) == 1 && check_blob(got, len, 8000, 20, 0));
+	CHECK(r.lost == 5 && r.generation == 3);
+	free(region);
+}
+
+static void test_hostile_ring(void)
+{
+	uint8_t *region = calloc(1, REGION_BYTES);
+	static uint8_t blob[VMS_WIRE_EVENT_MAX_BYTES];
+	struct agent_ring a;
+	static struct vms_ring r;
+	const uint8_t *got;
+	size_t len;
+	CHECK(vms_ring_init(&r, region, 1000) == -EINVAL);
+	CHECK(vms_ring_init(&r, region, REGION_BYTES) == 0);
+	struct vms_wire_header *h = (struct vms_wire_header *)region;
+	/* A header promising more slots than the region holds is not followed. */
+	CHECK(agent_ring_start(&a, region, REGION_BYTES, 0, 1, 0) == 0);
+	h->magic = 0;
+	h->nslots = REGION_SLOTS + 1;
+	h->generation = 9;
+	h->magic = VMS_WIRE_MAGIC;
+	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.generation == 0);
+	h->nslots = VMS_WIRE_MIN_SLOTS - 1;
+	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.generation == 0);
+	h->nslots = REGION_SLOTS;
+	h->version = 7;
+	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.generation == 0);
+	h->version = VMS_WIRE_VERSION;
+	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.generation == 9);
+
+	struct vms_wire_slot *s = (struct vms_wire_slot *)(region + VMS_WIRE_HEADER_BYTES);
+	uint64_t t = r.tail;
+	/* Slot count out of range. */
+	size_t bl = make_blob(blob, VMS_WIRE_EV_OPEN, 1, "tester", 10, 0);
+	uint16_t bad = VMS_WIRE_MAX_SLOTS + 1;
+	memcpy(blob + offsetof(struct vms_wire_event, nslots), &bad, 2);
+	memcpy(s[t % REGION_SLOTS].data, blob, VMS_WIRE_SLOT_DATA);
+	s[t % REGION_SLOTS].seq = t + 1;
+	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.malformed == 1 && r.tail == t + 1);
+	/* A continuation slot that is not there. */
+	t = r.tail;
+	bad = 3;
+	memcpy(blob + offsetof(struct vms_wire_event, nslots), &bad, 2);
+	memcpy(s[t % REGION_SLOTS].data, blob, VMS_WIRE_SLOT_DATA);
+	s[t % REGION_SLOTS].seq = t + 1;
+	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.malformed == 2 && r.tail == t + 3);
+	/* A slot from the future: jump to the published head. */
+	t = r.tail;
+	s[t % REGION_SLOTS].seq = t + 50;
+	h->head = t + 40;
+	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.tail == t + 40 && r.lost == 40);
+	/* A slot claiming to fit but whose lengths say otherwise. */
+	t = r.tail;
+	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 2, "tester", 500, 0);
+	bad = 1;
+	memcpy(blob + offsetof(struct vms_wire_event, nslots), &bad, 2);
+	memcpy(s[t % REGION_SLOTS].data, blob, VMS_WIRE_SLOT_DATA);
+	s[t % REGION_SLOTS].seq = t + 1;
+	CHECK(vms_ring_next(&r, &got, &len) == 1);
+	struct vms_wire_decoded d;
+	CHECK(vms_wire_decode(got, len, 1, &d) == -EBADMSG);
+	(void)bl;
+	free(region);
+}
+
+static void test_decode(void)
+{
+	static uint8_t blob[VMS_WIRE_EVENT_MAX_BYTES + 64];
+	struct vms_wire_decoded d;
+	size_t bl = make_blob(blob, VMS_WIRE_EV_RENAME, 3, "tester", 7, 9);
+	CHECK(vms_wire_decode(blob, bl, 0, &d) == 0);
+	CHECK(d.ev.comm_len == 6 && memcmp(d.path, "defghij", 7) == 0 && memcmp(d.path2, "DEFGHIJKL", 9) == 0);
+	CHECK(vms_wire_decode(blob, bl - 1, 0, &d) == -EBADMSG);
+	CHECK(vms_wire_decode(blob, bl + 1, 0, &d) == -EBADMSG);
+	CHECK(vms_wire_decode(blob, 63, 0, &d) == -EBADMSG);
+	/* second path only on renames */
+	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 7, 9);
+	CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	/* unknown kinds, oversized fields, embedded NUL */
+	static const uint16_t kinds[] = { 0, 9, 31, 34, 0xffff };
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		bl = make_blob(blob, kinds[i], 3, "tester", 7, 0);
+		CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	}
+	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "0123456789abcdefg", 7, 0);
+	CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", VMS_WIRE_PATH_MAX + 1, 0);
+	CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 7, 0);
+	blob[bl - 3] = 0;
+	CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	/* ring blobs: nslots must be exactly what the length needs */
+	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 300, 0);
+	uint16_t n = 2;
+	memcpy(blob + offsetof(struct vms_wire_event, nslots), &n, 2);
+	CHECK(vms_wire_decode(blob, 2 * VMS_WIRE_SLOT_DATA, 1, &d) == 0);
+	n = 3;
+	memcpy(blob + offsetof(struct vms_wire_event, nslots), &n, 2);
+	CHECK(vms_wire_decode(blob, 3 * VMS_WIRE_SLOT_DATA, 1, &d) == -EBADMSG);
+	/* unknown flag bits are cleared */
+	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 7, 0);
+	uint16_t fl = 0xffff;
+	memcpy(blob + offsetof(struct vms_wire_event, flags), &fl, 2);
+	CHECK(vms_wire_decode(blob, bl, 0, &d) == 0 && d.ev.flags == 0x1f);
+}
+
+static void feed(struct vms_framer *f, const uint8_t *p, size_t n)
+{
+	while (n) {
+		size_t room;
+		uint8_t *dst = vms_framer_space(f, &room);
+		size_t k = n < room ? n : room;
+		memcpy(dst, p, k);
+		vms_framer_added(f, k);
+		p += k;
+		n -= k;
+	}
+}
+
+static void test_framer(void)
+{
+	static struct vms_framer f;
+	static uint8_t stream[40000], blob[VMS_WIRE_EVENT_MAX_BYTES];
+	size_t off = 0;
+	uint32_t magic = VMS_WIRE_FRAME_MAGIC;
+	const char junk[] = "junk VMS\x01\x02";
+	/* junk, frame 1, bad length frame, frame 2 (large), split magic junk, frame 3 */
+	memcpy(stream + off, junk, sizeof(junk));
+	off += sizeof(junk);
+	size_t lens[3];
+	for (int i = 0; i < 3; i++) {
+		size_t bl = make_blob(blob, VMS_WIRE_EV_OPEN, (uint64_t)i, "tester", i == 1 ? 4000 : 10 + (size_t)i, 0);
+		lens[i] = bl;
+		uint32_t l32 = (uint32_t)bl;
+		memcpy(stream + off, &magic, 4);
+		memcpy(stream + off + 4, &l32, 4);
+		memcpy(stream + off + 8, blob, bl);
+		off += 8 + bl;
+		if (i == 0) {
+			uint32_t huge = 1u << 30;
+			memcpy(stream + off, &magic, 4);
+			memcpy(stream + off + 4, &huge, 4);
+			off += 8;
+		}
+		if (i == 1) {
+			memcpy(stream + off, "VMS", 3);
+			off += 3;
+		}
+	}
+	vms_framer_init(&f);
+	const uint8_t *got;
+	size_t len;
+	int seen = 0;
+	/* fed in awkward pieces */
+	for (size_t pos = 0; pos < off; pos += 7) {
+		feed(&f, stream + pos, off - pos < 7 ? off - pos : 7);
+		while (vms_framer_next(&f, &got, &len) == 1) {
+			struct vms_wire_decoded d;
+			CHECK(seen < 3 && len == lens[seen] && vms_wire_decode(got, len, 0, &d) == 0 &&
+			      d.ev.event_id == (uint64_t)seen);
+			seen++;
+		}
+	}
+	CHECK(seen == 3);
+	CHECK(f.malformed == 1 && f.skipped > 0);
+	/* endless junk never fills the framer */
+	memset(stream, 'x', sizeof(stream));
+	feed(&f, stream, sizeof(stream));
+	CHECK(vms_framer_next(&f, &got, &len) == 0 && f.len < 4);
+}
+
+int main(void)
+{
+	test_round_trip();
+	test_hostile_ring();
+	test_decode();
+	test_framer();
+	return check_report("watch");
+}
