@@ -379,7 +379,7 @@ def _module_bytes(kernel, rel):
 # Userland: workload binary and initramfs.
 # --------------------------------------------------------------------------
 
-WORKLOAD_NAMES = ["vms-sleeper", "vms-threads", "vms-files"]
+WORKLOAD_NAMES = ["vms-sleeper", "vms-threads", "vms-files", "vms-pagegen"]
 CFLAGS = ["-static", "-O2", "-pthread", "-Wall", "-Wextra"]
 
 
@@ -463,6 +463,7 @@ def build_initramfs(kernel, modules, workload):
         "execd": _sha256_file(os.path.join(GUEST_SRC, "execd")),
         "busybox": _sha256_file(BUSYBOX),
         "workload": _sha256_file(workload),
+        "workload_names": WORKLOAD_NAMES,
         "kernel": [kernel.package, kernel.version, kernel.release],
         "modules": modules,
     }

@@ -236,6 +236,51 @@ struct vms_dump_opts {
 };
 VMS_API int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *opts);
 
+/*
+ * Snapshots: all guest RAM and every vCPU's registers at one moment, written
+ * as an ELF core (the vms_dump layout plus a "VMSIGHT" note describing the
+ * snapshot), so crash, Volatility and `-t dump:FILE` read it.
+ *   VMS_SNAP_PAUSE       stop the guest, copy RAM with one thread per CPU,
+ *                        resume: consistent; the guest is paused for the copy.
+ *   VMS_SNAP_BACKGROUND  QEMU's background-snapshot migration write-protects
+ *                        guest RAM and streams each page out before the guest
+ *                        changes it: consistent, the guest pauses only for
+ *                        milliseconds. Needs QMP and a userfaultfd-capable host.
+ *   VMS_SNAP_LIVE        copy while the guest runs: fast, NOT consistent
+ *                        (marked so in the file).
+ * The guest is resumed on every path if vmsight paused it (not if it was
+ * already paused). On failure the caller should remove the partial file.
+ */
+enum vms_snapshot_mode { VMS_SNAP_PAUSE, VMS_SNAP_BACKGROUND, VMS_SNAP_LIVE };
+
+struct vms_snapshot_opts {
+	size_t sz;
+	enum vms_snapshot_mode mode;
+	unsigned threads;           /* copy threads for pause/live; 0 = one per CPU */
+	vms_progress_fn progress;   /* may cancel (the guest is resumed) */
+	void *progress_ctx;
+};
+
+struct vms_snapshot_stats {
+	double pause_ms;            /* how long the guest was paused (QEMU's STOP..RESUME when known) */
+	double total_ms;
+	uint64_t ram_bytes;         /* guest RAM captured */
+	uint64_t data_bytes;        /* bytes written (zero pages are holes) */
+	int consistent;
+	const char *mode;           /* "pause", "background", "live" */
+};
+
+VMS_API int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *opts,
+			 struct vms_snapshot_stats *stats);
+
+/* Compare two targets' RAM page by page (4 KiB). FN is called for every run
+ * of consecutive guest-physical pages that differ, or are RAM in only one of
+ * them; it may stop the walk by returning non-zero. Returns the number of
+ * differing pages, or -errno. */
+typedef int (*vms_diff_fn)(void *ctx, uint64_t gpa, uint64_t pages);
+VMS_API long long vms_diff_pages(struct vms_target *a, struct vms_target *b, vms_diff_fn fn, void *ctx);
+
+
 #ifdef __cplusplus
 }
 #endif

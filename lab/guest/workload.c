@@ -11,6 +11,7 @@
  *   vms-sleeper [--interval N] [ARGS...]  single thread, sleeps forever
  *   vms-threads [--threads N]             main + N threads "vms-worker-K"
  *   vms-files                             holds a fixed set of files open
+ *   vms-pagegen [--pages N]               rewrites N pages forever (snapshot tests)
  *
  * When the environment variable VMS_READY_FIFO names a FIFO, the program
  * writes "PID NAME\n" to it once its state is fully set up, so the guest's
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +191,51 @@ static int files(void)
 	return 0;
 }
 
+/*
+ * vms-pagegen: a known invariant over guest memory, for snapshot tests.
+ * N data pages and one counter page. Generation g is written page by page
+ * (each page: magic, index, g, then words derived from g and the index),
+ * and only then is the counter page set to g. At every instant the pages,
+ * in index order, are a prefix at generation c+1 and the rest at c, where
+ * c is the counter: a consistent snapshot shows exactly that, while a copy
+ * taken over time (pages scattered in physical memory) can show anything.
+ */
+#define PAGEGEN_MAGIC "VMSIGHT-PAGEGEN!"
+#define PAGEGEN_COUNTER_MAGIC "VMSIGHT-PGCOUNT!"
+
+static int pagegen(int argc, char **argv)
+{
+	long npages = 256;
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--pages") == 0)
+			npages = atol(argv[++i]);
+	if (npages < 1 || npages > 65536)
+		npages = 256;
+	size_t pg = 4096;
+	volatile uint64_t *counter = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	uint8_t *pages = mmap(NULL, pg * (size_t)npages, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (counter == MAP_FAILED || pages == MAP_FAILED) {
+		perror("vms-pagegen: mmap");
+		return 1;
+	}
+	memcpy((void *)counter, PAGEGEN_COUNTER_MAGIC, 16);
+	counter[2] = (uint64_t)npages;
+	notify_ready();
+	for (uint64_t g = 1;; g++) {
+		for (long i = 0; i < npages; i++) {
+			volatile uint64_t *w = (volatile uint64_t *)(pages + (size_t)i * pg);
+			memcpy((void *)w, PAGEGEN_MAGIC, 16);
+			w[2] = (uint64_t)i;
+			w[3] = g;
+			for (size_t k = 4; k < pg / 8; k++)
+				w[k] = g * 0x9e3779b97f4a7c15ull ^ ((uint64_t)i << 32 | k);
+		}
+		__atomic_store_n(&counter[3], g, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *slash = strrchr(argv[0], '/');
@@ -200,6 +247,8 @@ int main(int argc, char **argv)
 		return threads(argc, argv);
 	if (strcmp(prog, "vms-files") == 0)
 		return files();
-	fprintf(stderr, "%s: unknown role; run as vms-sleeper, vms-threads or vms-files\n", prog);
+	if (strcmp(prog, "vms-pagegen") == 0)
+		return pagegen(argc, argv);
+	fprintf(stderr, "%s: unknown role; run as vms-sleeper, vms-threads, vms-files or vms-pagegen\n", prog);
 	return 2;
 }

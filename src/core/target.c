@@ -67,6 +67,23 @@ static void qmp_release(struct vms_target *t)
 	}
 }
 
+int vms_target_qmp(struct vms_target *t, struct vms_qmp **out)
+{
+	return qmp_acquire(t, out);
+}
+
+void vms_target_qmp_release(struct vms_target *t)
+{
+	qmp_release(t);
+}
+
+void vms_target_qmp_keep(struct vms_target *t, int keep)
+{
+	t->qmp_keep = keep;
+	if (!keep)
+		qmp_release(t);
+}
+
 static int qmp_result(struct vms_target *t, int rc)
 {
 	if (rc < 0 && t->qmp)
@@ -119,6 +136,8 @@ static int open_qemu(struct vms_target *t, const char *force)
 	qmp_release(t);
 	if (rc)
 		return rc;
+	t->ram = ram;
+	t->has_ram = 1;
 	if (t->pid && ram.pid != t->pid)
 		return tfail(t, EINVAL, "QMP socket %s belongs to pid %d, not %d", t->qmp_path, ram.pid, t->pid);
 	tlog(t, "QEMU pid %d, RAM backend %s '%s' (%llu MiB%s%s%s), %zu guest-physical ranges, GDB stub %s",

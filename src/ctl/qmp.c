@@ -27,6 +27,8 @@ struct vms_qmp {
 	size_t len, cap;
 	char path[108];
 	char err[512];
+	vms_qmp_event_fn on_event;
+	void *event_ctx;
 };
 
 static int qfail(struct vms_qmp *q, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -95,6 +97,22 @@ static void consume_line(struct vms_qmp *q, size_t line_len)
 	q->len = rest;
 }
 
+/* Hands an event to the handler; 1 if DOC was an event. */
+static int dispatch_event(struct vms_qmp *q, const struct json_doc *doc)
+{
+	const char *ev = json_str(doc, json_get(doc, 0, "event"));
+	if (!ev)
+		return 0;
+	if (q->on_event) {
+		int ts = json_get(doc, 0, "timestamp");
+		int64_t sec = 0, usec = 0;
+		json_i64(doc, json_get(doc, ts, "seconds"), &sec);
+		json_i64(doc, json_get(doc, ts, "microseconds"), &usec);
+		q->on_event(q->event_ctx, ev, sec * 1000000 + usec);
+	}
+	return 1;
+}
+
 /* Reads the next message that is not an event. */
 static int read_message(struct vms_qmp *q, struct json_doc *doc)
 {
@@ -107,7 +125,7 @@ static int read_message(struct vms_qmp *q, struct json_doc *doc)
 		consume_line(q, n);
 		if (rc)
 			return qfail(q, EPROTO, "%s does not speak QMP (malformed JSON from peer)", q->path);
-		if (json_get(doc, 0, "event") >= 0) {
+		if (dispatch_event(q, doc)) {
 			json_free(doc);
 			continue;
 		}
@@ -219,6 +237,35 @@ void vms_qmp_close(struct vms_qmp *q)
 }
 
 int vms_qmp_pid(const struct vms_qmp *q) { return q->pid; }
+
+void vms_qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx)
+{
+	q->on_event = fn;
+	q->event_ctx = ctx;
+}
+
+int vms_qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms)
+{
+	struct pollfd p = { .fd = q->fd, .events = POLLIN };
+	int pr = poll(&p, 1, (int)timeout_ms);
+	if (pr <= 0)
+		return 0;
+	unsigned saved = q->timeout_ms;
+	q->timeout_ms = timeout_ms ? timeout_ms : 1;
+	size_t n = 0;
+	int rc = read_line(q, &n);
+	q->timeout_ms = saved;
+	if (rc)
+		return rc == -ETIMEDOUT ? 0 : rc;
+	struct json_doc doc;
+	rc = json_parse(q->buf, n, &doc);
+	consume_line(q, n);
+	if (rc)
+		return qfail(q, EPROTO, "%s does not speak QMP (malformed JSON from peer)", q->path);
+	dispatch_event(q, &doc);
+	json_free(&doc);
+	return 1;
+}
 const char *vms_qmp_path(const struct vms_qmp *q) { return q->path; }
 const char *vms_qmp_err(const struct vms_qmp *q) { return q->err; }
 void vms_qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms) { q->timeout_ms = timeout_ms; }

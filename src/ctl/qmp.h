@@ -24,6 +24,15 @@ const char *vms_qmp_path(const struct vms_qmp *q);
 const char *vms_qmp_err(const struct vms_qmp *q);
 void vms_qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms);
 
+/* Asynchronous events (STOP, RESUME, MIGRATION, ...) met while waiting for
+ * replies go to FN with QEMU's timestamp in microseconds. */
+typedef void (*vms_qmp_event_fn)(void *ctx, const char *event, int64_t timestamp_us);
+void vms_qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx);
+
+/* Wait up to TIMEOUT_MS for one event and dispatch it: 1 if one came, 0 if
+ * none, or -errno. */
+int vms_qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms);
+
 /* Run NAME with ARGS_JSON (an object literal, or NULL). On success the reply
  * document is in *reply and the returned index is its "return" node; on a QMP
  * error, -EREMOTEIO with the error's text in vms_qmp_err. */
