@@ -135,7 +135,7 @@ struct vms_wire_slot {
  * little-endian), then the blob. Each byte crosses in one OUT.
  */
 #define VMS_WIRE_FRAME_MAGIC 0x46534d56u    /* "VMSF" */
-#define VMS_WIRE_DEFAULT_PORT 0x0402        /* isa-debugcon iobase the lab uses */
+#define VMS_WIRE_DEFAULT_PORT 0x0560        /* isa-debugcon iobase the lab uses */
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct vms_wire_event) == 64, "wire event is 64 bytes");
