@@ -401,6 +401,36 @@ def build_workload():
     return out
 
 
+# vmsight-agent (agent/, docs/watch.md): compiled here like the workload, so
+# the lab does not depend on which build directory was used.
+AGENT_SOURCES = ["agent/main.c", "agent/ring.c", "agent/fanotify.c", "agent/vcpu.c"]
+AGENT_HEADERS = ["agent/agent.h", "agent/ring.h", "include/vmsight/agent_wire.h"]
+AGENT_CFLAGS = ["-static", "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra"]
+AGENT_SHM_MIB = 16          # the ivshmem region (ring header + slots)
+AGENT_PORT = 0x560          # isa-debugcon iobase of the vcpu channel
+AGENT_CHANNELS = ("shm", "vcpu")
+
+
+def build_agent():
+    root = os.path.dirname(LAB)
+    gcc = _run(["gcc", "--version"], "gcc --version").splitlines()[0]
+    sums = [_sha256_file(os.path.join(root, f)) for f in AGENT_SOURCES + AGENT_HEADERS]
+    key = hashlib.sha256(json.dumps([CACHE_FORMAT, sums, gcc, AGENT_CFLAGS]).encode()).hexdigest()[:16]
+    out = os.path.join(CACHE, "agent", f"vmsight-agent-{key}")
+    if os.path.exists(out):
+        return out
+    with _CacheLock():
+        if os.path.exists(out):
+            return out
+        _mkdir(os.path.dirname(out))
+        tmp = out + ".tmp"
+        _log("compiling vmsight-agent")
+        _run(["gcc"] + AGENT_CFLAGS + ["-I", os.path.join(root, "include"), "-o", tmp] +
+             [os.path.join(root, f) for f in AGENT_SOURCES], "gcc vmsight-agent")
+        os.rename(tmp, out)
+    return out
+
+
 class _Cpio:
     """Writer for the "newc" cpio format the kernel unpacks as initramfs.
 
@@ -456,13 +486,14 @@ class _Cpio:
         return b"".join(self.parts)
 
 
-def build_initramfs(kernel, modules, workload):
+def build_initramfs(kernel, modules, workload, agent=None):
     inputs = {
         "format": CACHE_FORMAT,
         "init": _sha256_file(os.path.join(GUEST_SRC, "init")),
         "execd": _sha256_file(os.path.join(GUEST_SRC, "execd")),
         "busybox": _sha256_file(BUSYBOX),
         "workload": _sha256_file(workload),
+        "agent": _sha256_file(agent) if agent else None,
         "workload_names": WORKLOAD_NAMES,
         "kernel": [kernel.package, kernel.version, kernel.release],
         "modules": modules,
@@ -496,6 +527,9 @@ def build_initramfs(kernel, modules, workload):
             c.file("init", f.read(), 0o755)
         with open(os.path.join(GUEST_SRC, "execd"), "rb") as f:
             c.file("bin/vms-execd", f.read(), 0o755)
+        if agent:
+            with open(agent, "rb") as f:
+                c.file("bin/vmsight-agent", f.read(), 0o755)
         with open(workload, "rb") as f:
             c.hardlinks([f"bin/{n}" for n in WORKLOAD_NAMES], f.read())
         listing = []
@@ -655,6 +689,7 @@ def _paths(dir):
         "ram": j("ram.path"), "target": j("target"), "gdb": j("gdb.port"),
         "stderr": j("qemu.stderr"), "data": j("data.img"), "info": j("guest.json"),
         "lock": j("exec.lock"),
+        "agent_shm": j("agent-shm.path"), "agent_sock": j("agent-vcpu.sock"),
     }
 
 
@@ -725,7 +760,8 @@ def _host_has_la57():
         return bool(re.search(r"^flags\s*:.*\bla57\b", f.read(), re.M))
 
 
-def qemu_command(p, kernel, initrd, mem_mib, smp, paging, accel, ram_path, gdb_port):
+def qemu_command(p, kernel, initrd, mem_mib, smp, paging, accel, ram_path, gdb_port, agent=None,
+                 agent_shm=None):
     """The QEMU command line; see lab/README.md for what each part is for."""
     la57 = "" if paging == 5 else ",la57=off"
     if accel == "kvm":
@@ -733,6 +769,19 @@ def qemu_command(p, kernel, initrd, mem_mib, smp, paging, accel, ram_path, gdb_p
     else:
         cpu = ["-accel", "tcg", "-cpu", "max" + la57]
     append = "console=ttyS0,115200 panic=-1 oops=panic"
+    agent_args = []
+    if agent:
+        # Both channels are wired; vms.agent= tells /init which one the
+        # agent starts on. ivshmem master=on keeps the VM migratable (and
+        # background snapshots working): QEMU migrates the region's content.
+        append += f" vms.agent={agent}"
+        agent_args = [
+            "-object", f"memory-backend-file,id=vmsight-agent-mem,size={AGENT_SHM_MIB}M,"
+                       f"mem-path={agent_shm},share=on",
+            "-device", "ivshmem-plain,id=vmsight-agent,memdev=vmsight-agent-mem,master=on",
+            "-chardev", f"socket,id=vmsight-agentcon,path={p['agent_sock']},server=on,wait=off",
+            "-device", f"isa-debugcon,id=vmsight-agentcon,iobase={AGENT_PORT:#x},chardev=vmsight-agentcon",
+        ]
     return [
         QEMU, "-nodefaults", "-no-user-config",
         "-name", "vmsight-lab,debug-threads=on",
@@ -750,6 +799,7 @@ def qemu_command(p, kernel, initrd, mem_mib, smp, paging, accel, ram_path, gdb_p
         "-serial", f"file:{p['serial']}",
         "-chardev", f"socket,id=exec,path={p['exec']},server=on,wait=off",
         "-serial", "chardev:exec",
+        *agent_args,
         "-display", "none", "-no-reboot",
         "-daemonize", "-pidfile", p["pid"],
     ]
@@ -766,8 +816,11 @@ def _tail(path, lines=40):
     return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
 
 
-def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", timeout=300.0):
-    """Build (cached) and boot the lab guest in DIR; return once ground truth is complete."""
+def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", timeout=300.0, agent=None):
+    """Build (cached) and boot the lab guest in DIR; return once ground truth is complete.
+
+    agent="shm" or "vcpu" adds the vmsight-agent devices (an ivshmem region
+    and an isa-debugcon port) and starts the agent on that channel."""
     t0 = time.monotonic()
     p = _paths(dir)
     mem_mib = parse_size_mib(mem)
@@ -779,6 +832,8 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
         raise LabError("--paging must be 4 or 5")
     if accel not in ("tcg", "kvm"):
         raise LabError("--accel must be tcg or kvm")
+    if agent not in (None,) + AGENT_CHANNELS:
+        raise LabError(f"--channel must be one of {', '.join(AGENT_CHANNELS)}")
     if "," in p["dir"]:
         raise LabError(f"{p['dir']}: QEMU options can not take a path with a comma")
     if len(p["labqmp"].encode()) >= 108:
@@ -804,17 +859,21 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
 
     k = fetch_kernel(kernel)
     modules = resolve_modules(k)
-    initrd = build_initramfs(k, modules, build_workload())
+    initrd = build_initramfs(k, modules, build_workload(), build_agent())
     build_data_disk(p["data"])
     t_built = time.monotonic()
 
     ram_path = f"{SHM_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    agent_shm = f"{SHM_PREFIX}agent-{os.getpid()}-{secrets.token_hex(4)}" if agent else None
+    if agent_shm:
+        with open(p["agent_shm"], "w") as f:
+            f.write(agent_shm + "\n")
     open(p["serial"], "wb").close()
     for attempt in range(3):
         with open(p["ram"], "w") as f:
             f.write(ram_path + "\n")
         port = _free_port()
-        cmd = qemu_command(p, k, initrd, mem_mib, smp, paging, accel, ram_path, port)
+        cmd = qemu_command(p, k, initrd, mem_mib, smp, paging, accel, ram_path, port, agent, agent_shm)
         with open(p["stderr"], "wb") as err:
             # stderr goes to a file, not a pipe: the daemonized QEMU would
             # otherwise hold the pipe open and we could not tell when the
@@ -856,6 +915,8 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
         "kernel_package": k.package, "kernel_version": k.version, "kernel_release": k.release,
         "vmlinuz": k.vmlinuz, "system_map": k.system_map, "kernel_config": k.config,
         "modules": modules, "initramfs": initrd, "data_disk": p["data"],
+        "agent": agent, "agent_shm": agent_shm, "agent_socket": p["agent_sock"] if agent else None,
+        "agent_port": AGENT_PORT if agent else None,
         "truth_sections": sections, "qemu_command": cmd,
         "seconds_build": round(t_built - t0, 2),
         "seconds_boot": round(t_ready - t_launched, 2),
@@ -1030,7 +1091,18 @@ def stop(dir):
         os.unlink(p["ram"])
     except FileNotFoundError:
         pass
-    for n in ("qmp", "labqmp", "exec", "pid", "lock", "gdb", "target"):
+    try:
+        with open(p["agent_shm"]) as f:
+            shm = f.read().strip()
+        if shm.startswith(SHM_PREFIX) and "/" not in shm[len("/dev/shm/"):]:
+            try:
+                os.unlink(shm)
+            except FileNotFoundError:
+                pass
+        os.unlink(p["agent_shm"])
+    except FileNotFoundError:
+        pass
+    for n in ("qmp", "labqmp", "exec", "pid", "lock", "gdb", "target", "agent_sock"):
         try:
             os.unlink(p[n])
         except FileNotFoundError:
