@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -56,6 +57,7 @@ static const char usage_main[] =
 	"  translate VA...       virtual to guest-physical address, page size, permissions\n"
 	"  va-ranges             the mapped virtual memory of an address space\n"
 	"  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n"
+	"  watch files           file events from vmsight-agent in the guest, as they happen\n"
 	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n";
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -951,6 +953,267 @@ static int cmd_snapshot(const struct globals *g, int argc, char **argv)
 	return 0;
 }
 
+/* ---- watch ----------------------------------------------------------------- */
+
+static const char usage_watch[] =
+	"usage: vmsight -t TARGET watch files [--channel shm|vcpu] [--shm FILE | --socket PATH]\n"
+	"                                    [--pid N] [--path GLOB] [--event KINDS]\n"
+	"                                    [--count N] [--duration SECONDS] [--json]\n"
+	"\n"
+	"Print the guest's file activity as vmsight-agent reports it (docs/watch.md):\n"
+	"one line per event - guest time, kind, process, uid, name, path (old -> new for\n"
+	"renames) - and notices about the stream itself: agent started or restarted,\n"
+	"events lost (and where), agent silent. The guest is never paused.\n"
+	"\n"
+	"  --channel shm|vcpu  the ivshmem ring (default when the VM has one) or the\n"
+	"                      I/O-port channel (isa-debugcon socket)\n"
+	"  --shm FILE          the ivshmem region's file, instead of finding it through QMP\n"
+	"  --socket PATH       the isa-debugcon chardev's unix socket, likewise\n"
+	"  --pid N             only events of process N\n"
+	"  --path GLOB         only events whose path (or rename target) matches GLOB\n"
+	"  --event KINDS       only these kinds, comma-separated: open, read, write,\n"
+	"                      close_write, exec, create, delete, rename\n"
+	"  --count N           stop after N events printed\n"
+	"  --duration SECONDS  stop after this long (also: Ctrl-C, SIGTERM)\n"
+	"\n"
+	"On exit it prints totals on stderr: events received, lost (gaps in the agent's\n"
+	"numbering, restarts) and the agent's own counters (drops when its channel was\n"
+	"full, kernel queue overflows). JSON: one object per event {\"kind\",\"ts_ns\",\n"
+	"\"host_ns\",\"id\",\"generation\",\"pid\",\"tid\",\"uid\",\"comm\",\"path\",\"path2\",\"dir\",\n"
+	"\"result\"}; notices {\"kind\":\"agent_start\"|\"lost\"|\"agent_silent\",...}; last,\n"
+	"{\"kind\":\"totals\",...} on stdout. tid and uid are null when unknown.\n"
+	"Exit status 1 if the channel can not be opened or goes away.\n";
+
+/* Text from the guest: escape what could steer a terminal. */
+static void put_text(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else if (*p == '\\')
+			fputs("\\\\", stdout);
+		else
+			putchar(*p);
+	}
+}
+
+static void put_json_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void print_file_event(const struct globals *g, const struct vms_file_event *e)
+{
+	const char *kind = vms_fev_kind_name(e->kind);
+	if (g->json) {
+		printf("{\"kind\":\"%s\",\"ts_ns\":%" PRIu64 ",\"host_ns\":%" PRIu64 ",\"id\":%" PRIu64
+		       ",\"generation\":%u,\"pid\":%d,", kind, e->ts_ns, e->host_ns, e->event_id, e->generation, e->pid);
+		if (e->tid >= 0)
+			printf("\"tid\":%d,", e->tid);
+		else
+			printf("\"tid\":null,");
+		if (e->uid >= 0)
+			printf("\"uid\":%" PRId64 ",", e->uid);
+		else
+			printf("\"uid\":null,");
+		printf("\"comm\":");
+		put_json_str(e->comm);
+		printf(",\"path\":");
+		put_json_str(e->path);
+		if (e->kind == VMS_FEV_RENAME) {
+			printf(",\"path2\":");
+			put_json_str(e->path2);
+		}
+		printf(",\"dir\":%s,\"result\":%d}\n", e->flags & VMS_FEV_F_DIR ? "true" : "false", e->result);
+		return;
+	}
+	printf("%6" PRIu64 ".%06" PRIu64 " %-11s pid %-6d uid %-5" PRId64 " %-16s ", (uint64_t)(e->ts_ns / 1000000000u),
+	       (uint64_t)(e->ts_ns / 1000u % 1000000u), kind, e->pid, e->uid, e->comm);
+	put_text(e->path);
+	if (e->kind == VMS_FEV_RENAME) {
+		fputs(" -> ", stdout);
+		put_text(e->path2);
+	}
+	if (e->flags & VMS_FEV_F_DIR)
+		fputs(" (dir)", stdout);
+	putchar('\n');
+}
+
+static void print_notice(const struct globals *g, const struct vms_file_event *e)
+{
+	if (g->json) {
+		printf("{\"kind\":\"%s\",\"host_ns\":%" PRIu64 ",\"generation\":%u", vms_fev_kind_name(e->kind),
+		       e->host_ns, e->generation);
+		if (e->kind == VMS_FEV_AGENT_START)
+			printf(",\"pid\":%d,\"ts_ns\":%" PRIu64, e->pid, e->ts_ns);
+		if (e->kind == VMS_FEV_LOST)
+			printf(",\"lost\":%" PRIu64, e->lost);
+		printf(",\"detail\":");
+		put_json_str(e->path);
+		printf("}\n");
+		return;
+	}
+	if (e->kind == VMS_FEV_AGENT_START)
+		printf("-- agent started: pid %d, run %u: ", e->pid, e->generation);
+	else if (e->kind == VMS_FEV_LOST && e->lost)
+		printf("-- LOST %" PRIu64 " event%s: ", e->lost, e->lost == 1 ? "" : "s");
+	else if (e->kind == VMS_FEV_LOST)
+		printf("-- LOST events: ");
+	else
+		printf("-- ");
+	put_text(e->path);
+	putchar('\n');
+}
+
+static int parse_kinds(const char *list, uint32_t *mask)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", list);
+	*mask = 0;
+	for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+		int v = vms_fev_kind_parse(k);
+		if (v < VMS_FEV_OPEN || v > VMS_FEV_RENAME)
+			return -1;
+		*mask |= 1u << v;
+	}
+	return *mask ? 0 : -1;
+}
+
+static int cmd_watch(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "channel", required_argument, NULL, 'c' }, { "shm", required_argument, NULL, 'm' },
+		{ "socket", required_argument, NULL, 'k' },  { "pid", required_argument, NULL, 'p' },
+		{ "path", required_argument, NULL, 'P' },    { "event", required_argument, NULL, 'e' },
+		{ "count", required_argument, NULL, 'n' },   { "duration", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },          { 0 },
+	};
+	struct vms_watch_opts wo = { .sz = sizeof(wo), .timeout_ms = g->timeout_ms };
+	const char *glob = NULL;
+	uint64_t pid = 0, count = 0;
+	int want_pid = 0, c;
+	uint32_t kinds = ~0u;
+	double duration = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'c': wo.channel = optarg; break;
+		case 'm': wo.shm_path = optarg; break;
+		case 'k': wo.socket_path = optarg; break;
+		case 'p':
+			if (parse_u64(optarg, &pid) || pid > INT32_MAX)
+				die_usage("watch: bad pid '%s'", optarg);
+			want_pid = 1;
+			break;
+		case 'P': glob = optarg; break;
+		case 'e':
+			if (parse_kinds(optarg, &kinds))
+				die_usage("watch: bad --event list '%s'", optarg);
+			break;
+		case 'n':
+			if (parse_u64(optarg, &count) || count == 0)
+				die_usage("watch: --count takes a positive number");
+			break;
+		case 'd':
+			duration = strtod(optarg, &end);
+			if (*end || !(duration > 0))
+				die_usage("watch: --duration takes seconds > 0");
+			break;
+		case 'h': fputs(usage_watch, stdout); return 0;
+		default: die_usage("watch: bad option");
+		}
+	}
+	if (optind + 1 != argc || strcmp(argv[optind], "files") != 0)
+		die_usage("watch: say what to watch: `watch files`");
+	if (wo.channel && strcmp(wo.channel, "shm") != 0 && strcmp(wo.channel, "vcpu") != 0)
+		die_usage("watch: --channel is shm or vcpu, not '%s'", wo.channel);
+	if (wo.shm_path && wo.socket_path)
+		die_usage("watch: give --shm or --socket, not both");
+	if (!wo.shm_path && !wo.socket_path && !g->target)
+		die_usage("watch: no target: give -t qmp:PATH, --shm FILE or --socket PATH");
+	if (wo.shm_path && !wo.channel)
+		wo.channel = "shm";
+	if (wo.socket_path && !wo.channel)
+		wo.channel = "vcpu";
+	wo.target = g->target;
+	/* Enrichment by introspection (process command line, parent) goes in
+	 * wo.enrich once the Linux views exist; events carry pid and name. */
+	char err[1024] = "";
+	wo.errbuf = err;
+	wo.errbuf_len = sizeof(err);
+	struct vms_watch *w;
+	if (vms_watch_open(&wo, &w))
+		return fail("%s", err);
+	if (g->verbose)
+		fprintf(stderr, "vmsight: watching channel %s: %s\n", vms_watch_channel(w), vms_watch_detail(w));
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	double t_end = duration > 0 ? now_s() + duration : 0;
+	uint64_t printed = 0;
+	int rc = 0;
+	while (!interrupted && (!count || printed < count)) {
+		struct vms_file_event e;
+		int r = vms_watch_next(w, &e, 0);
+		if (r == 0) {
+			/* Nothing waiting: show what we have, then wait a little. */
+			fflush(stdout);
+			int wait_ms = 200;
+			if (t_end) {
+				double left = t_end - now_s();
+				if (left <= 0)
+					break;
+				if (left * 1000 < wait_ms)
+					wait_ms = (int)(left * 1000) + 1;
+			}
+			r = vms_watch_next(w, &e, wait_ms);
+		}
+		if (r < 0) {
+			rc = fail("%s", vms_watch_errmsg(w));
+			break;
+		}
+		if (r == 0)
+			continue;
+		if (e.kind > VMS_FEV_RENAME) {
+			print_notice(g, &e);
+			continue;
+		}
+		if ((want_pid && e.pid != (int32_t)pid) || !(kinds & (1u << e.kind)) ||
+		    (glob && fnmatch(glob, e.path, 0) != 0 && (!e.path2[0] || fnmatch(glob, e.path2, 0) != 0)))
+			continue;
+		print_file_event(g, &e);
+		printed++;
+		if (t_end && now_s() >= t_end)
+			break;
+	}
+	struct vms_watch_stats st;
+	vms_watch_stats(w, &st);
+	if (g->json)
+		printf("{\"kind\":\"totals\",\"channel\":\"%s\",\"received\":%" PRIu64 ",\"printed\":%" PRIu64
+		       ",\"lost\":%" PRIu64 ",\"agent_dropped\":%" PRIu64 ",\"agent_dropped_total\":%" PRIu64
+		       ",\"agent_overflows\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"agent_starts\":%" PRIu64 "}\n",
+		       vms_watch_channel(w), st.received, printed, st.lost, st.agent_dropped, st.agent_dropped_total,
+		       st.agent_overflows, st.malformed, st.agent_starts);
+	fflush(stdout);
+	fprintf(stderr, "vmsight: watch: %" PRIu64 " events received (%" PRIu64 " printed), %" PRIu64
+		" lost; agent counters since start of watch: %" PRIu64 " dropped (channel full; %" PRIu64
+		" in all), %" PRIu64 " kernel queue overflows; %" PRIu64 " malformed; %" PRIu64 " agent run%s seen\n",
+		st.received, printed, st.lost, st.agent_dropped, st.agent_dropped_total, st.agent_overflows,
+		st.malformed, st.agent_starts, st.agent_starts == 1 ? "" : "s");
+	vms_watch_close(w);
+	return rc;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static const struct {
@@ -962,6 +1225,7 @@ static const struct {
 	{ "translate", cmd_translate },
 	{ "va-ranges", cmd_va_ranges },
 	{ "dump", cmd_dump },
+	{ "watch", cmd_watch },
 	{ "snapshot", cmd_snapshot },
 };
 

@@ -26,6 +26,9 @@ extern "C" {
 #define VMS_VERSION_MAJOR 0
 #define VMS_VERSION_MINOR 1
 
+/* File monitoring through vmsight-agent: vms_watch_* (watch.h). */
+#include "watch.h"
+
 /* An attached virtual machine: a physical-memory source plus, where the
  * target offers them, a QMP control channel and vCPU state. */
 struct vms_target;
