@@ -39,6 +39,28 @@ static int procmem_read(struct vms_source *s, uint64_t pa, void *buf, size_t len
 	return vms_source_fail(s, EIO, "short read from QEMU %d (%zd of %zu bytes)", p->pid, n, len);
 }
 
+int vms_procmem_touch_all(struct vms_source *s)
+{
+	struct procmem_source *p = (struct procmem_source *)s;
+	enum { BATCH = 1024 };
+	struct iovec local[BATCH], remote[BATCH];
+	uint8_t sink[BATCH];
+	for (size_t i = 0; i < s->nranges; i++) {
+		uint64_t pages = s->ranges[i].len / 4096;
+		for (uint64_t pg = 0; pg < pages; pg += BATCH) {
+			size_t n = pages - pg < BATCH ? (size_t)(pages - pg) : BATCH;
+			for (size_t k = 0; k < n; k++) {
+				local[k] = (struct iovec){ &sink[k], 1 };
+				remote[k] = (struct iovec){ (void *)(uintptr_t)(p->hva[i] + (pg + k) * 4096), 1 };
+			}
+			if (process_vm_readv(p->pid, local, n, remote, n, 0) != (ssize_t)n)
+				return vms_source_fail(s, errno ? errno : EIO, "touching QEMU %d's RAM: %s", p->pid,
+						       strerror(errno));
+		}
+	}
+	return 0;
+}
+
 static void procmem_close(struct vms_source *s)
 {
 	free(s);

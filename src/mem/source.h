@@ -82,6 +82,10 @@ static inline int vms_shm_broken(void)
 /* Backends. Each returns 0 and a source in *out, or -errno with a message in ERR. */
 int vms_shm_open(const struct vms_qemu_ram *ram, struct vms_source **out, char *err, size_t errlen);
 int vms_procmem_open(const struct vms_qemu_ram *ram, struct vms_source **out, char *err, size_t errlen);
+/* Fault every page of guest RAM into QEMU's own page tables (one byte read
+ * per page, batched): QEMU then finds them present, e.g. when it prepares
+ * RAM for write-protection with the guest stopped. */
+int vms_procmem_touch_all(struct vms_source *s);
 int vms_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen);
 int vms_gdbmem_open(const char *host, int port, unsigned timeout_ms, struct vms_source **out, char *err, size_t errlen);
 struct vms_qmp;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +36,10 @@
 #include "writer.h"
 
 #define NOTE_LEN 512
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 #define STREAM_TIMEOUT_MS 60000
 #define STREAM_BUF (1u << 20)
 
@@ -97,6 +102,35 @@ static void unwatch_pauses(struct vms_target *t, int prev_keep)
 	vms_target_qmp_keep(t, prev_keep);
 }
 
+/* Fill our page tables for the RAM mapping before the guest is stopped, so
+ * the pause pays for copying, not for minor faults (one per 4 KiB page).
+ * Best effort: sources without a mapping, or older kernels, skip it. */
+static void prefault_mapping(struct vms_target *t)
+{
+	const struct vms_ram_range *r;
+	size_t n;
+	vms_ram_ranges(t, &r, &n);
+	for (size_t i = 0; i < n; i++) {
+		const void *p = vms_map_pa(t, r[i].gpa, r[i].len);
+		uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
+		if (p)
+			madvise((void *)a, r[i].len + ((uintptr_t)p - a), MADV_POPULATE_READ);
+	}
+}
+
+/* QEMU prepares RAM for write-protection (populating its page tables) only
+ * after the guest was stopped; touching every page through QEMU's own
+ * address space first makes that step, and so the pause, short. */
+static void prefault_qemu(struct vms_target *t)
+{
+	struct vms_source *pm;
+	char err[256];
+	if (vms_procmem_open(&t->ram, &pm, err, sizeof(err)) == 0) {
+		vms_procmem_touch_all(pm);
+		pm->ops->close(pm);
+	}
+}
+
 static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot_opts *o,
 			 struct vms_snapshot_stats *st, int pause)
 {
@@ -111,6 +145,7 @@ static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot
 			return rc;
 		watching = 1;
 	}
+	prefault_mapping(t);
 	if (pause && watching) {
 		rc = vms_is_running(t);
 		if (rc < 0)
@@ -343,6 +378,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	}
 	/* Stop just long enough to read the vCPUs; QEMU resumes the guest itself
 	 * once device state is saved and RAM is write-protected. */
+	prefault_qemu(t);
 	was_running = vms_is_running(t) == 1;
 	if (was_running) {
 		if ((rc = vms_pause(t)))
