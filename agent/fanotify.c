@@ -16,7 +16,7 @@
  * /proc/self/fd, and cached (a directory renamed or deleted empties the
  * cache). fanotify reports the thread group id; the process name and uid
  * are read from /proc/PID when the agent handles the event, cached per pid
- * for a short while and dropped on exec. Everything has a fixed size: the
+ * for a short while, and not kept while an exec may still be renaming it. Everything has a fixed size: the
  * agent's memory does not grow with the event rate.
  */
 #include "agent.h"
@@ -141,10 +141,14 @@ int agent_fan_setup(int fds[2], char *desc, size_t desclen)
 
 #define PCACHE 256
 #define PCACHE_TTL_NS 200000000ull
+/* How long an exec may take to replace the name (the kernel reads the
+ * binary, which we see as events, before it sets the new name). */
+#define EXEC_SETTLE_NS 50000000ull
 struct proc_entry {
 	int32_t pid;
 	uint32_t uid;
-	uint64_t at_ns;         /* when read; 0 = stale (exec) */
+	uint64_t at_ns;         /* when read; 0 = never */
+	uint64_t exec_ns;       /* when we saw it exec; names read soon after are not kept */
 	uint8_t comm_len;
 	char comm[VMS_WIRE_COMM_MAX];
 };
@@ -155,7 +159,7 @@ static int proc_info(int32_t pid, const struct proc_entry **out)
 {
 	struct proc_entry *e = &pcache[(uint32_t)pid % PCACHE];
 	uint64_t now = agent_now_ns();
-	if (e->pid == pid && e->at_ns && now - e->at_ns < PCACHE_TTL_NS) {
+	if (e->pid == pid && e->at_ns && now - e->at_ns < PCACHE_TTL_NS && e->at_ns > e->exec_ns + EXEC_SETTLE_NS) {
 		*out = e;
 		return 0;
 	}
@@ -182,6 +186,8 @@ static int proc_info(int32_t pid, const struct proc_entry **out)
 	for (ssize_t i = 0; i < n; i++)
 		if (comm[i] == 0)
 			comm[i] = '?';
+	if (e->pid != pid)
+		e->exec_ns = 0;
 	e->pid = pid;
 	e->uid = st.st_uid;
 	e->at_ns = now;
@@ -307,8 +313,17 @@ static const struct {
 	{ FAN_RENAME, VMS_WIRE_EV_RENAME },     { FAN_DELETE, VMS_WIRE_EV_DELETE },
 };
 
+/* One record per kind in the mask. The kernel merges events on one object
+ * by one process that wait in its queue: then the kinds are known but not
+ * how often or in which order they happened; records say so (MERGED) and
+ * come in the order a file's life has them. */
 static void emit_mask(uint64_t mask, struct agent_event *e)
 {
+	int n = 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		n += (mask & kinds[i].bit) != 0;
+	if (n > 1)
+		e->flags |= VMS_WIRE_F_MERGED;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		if (!(mask & kinds[i].bit))
 			continue;
@@ -442,8 +457,12 @@ void agent_fan_read(int fd)
 				handle_fid(m);
 			else
 				handle_fd(m);
-			if (m->mask & FAN_OPEN_EXEC)
-				pcache[(uint32_t)m->pid % PCACHE].at_ns = 0;
+			if (m->mask & FAN_OPEN_EXEC) {
+				struct proc_entry *e = &pcache[(uint32_t)m->pid % PCACHE];
+				if (e->pid != m->pid)
+					e->pid = m->pid, e->at_ns = 0;
+				e->exec_ns = agent_now_ns();
+			}
 		}
 	}
 }

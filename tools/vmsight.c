@@ -980,7 +980,7 @@ static const char usage_watch[] =
 	"numbering, restarts) and the agent's own counters (drops when its channel was\n"
 	"full, kernel queue overflows). JSON: one object per event {\"kind\",\"ts_ns\",\n"
 	"\"host_ns\",\"id\",\"generation\",\"pid\",\"tid\",\"uid\",\"comm\",\"path\",\"path2\",\"dir\",\n"
-	"\"result\"}; notices {\"kind\":\"agent_start\"|\"lost\"|\"agent_silent\",...}; last,\n"
+	"\"merged\",\"result\"}; notices {\"kind\":\"agent_start\"|\"lost\"|\"agent_silent\",...}; last,\n"
 	"{\"kind\":\"totals\",...} on stdout. tid and uid are null when unknown.\n"
 	"Exit status 1 if the channel can not be opened or goes away.\n";
 
@@ -1033,7 +1033,8 @@ static void print_file_event(const struct globals *g, const struct vms_file_even
 			printf(",\"path2\":");
 			put_json_str(e->path2);
 		}
-		printf(",\"dir\":%s,\"result\":%d}\n", e->flags & VMS_FEV_F_DIR ? "true" : "false", e->result);
+		printf(",\"dir\":%s,\"merged\":%s,\"result\":%d}\n", e->flags & VMS_FEV_F_DIR ? "true" : "false",
+		       e->flags & VMS_FEV_F_MERGED ? "true" : "false", e->result);
 		return;
 	}
 	printf("%6" PRIu64 ".%06" PRIu64 " %-11s pid %-6d uid %-5" PRId64 " %-16s ", (uint64_t)(e->ts_ns / 1000000000u),
@@ -1045,6 +1046,8 @@ static void print_file_event(const struct globals *g, const struct vms_file_even
 	}
 	if (e->flags & VMS_FEV_F_DIR)
 		fputs(" (dir)", stdout);
+	if (e->flags & VMS_FEV_F_MERGED)
+		fputs(" (merged)", stdout);
 	putchar('\n');
 }
 

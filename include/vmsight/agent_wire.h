@@ -64,6 +64,7 @@ enum {
 	VMS_WIRE_F_NOPATH = 1u << 2,    /* the agent could not resolve the path (object gone) */
 	VMS_WIRE_F_NOPROC = 1u << 3,    /* the process had exited: name and uid unknown */
 	VMS_WIRE_F_FID = 1u << 4,       /* reported by the FID (directory entry) group */
+	VMS_WIRE_F_MERGED = 1u << 5,    /* one of several kinds the kernel merged into one event */
 };
 
 /* The fixed part of a blob: 64 bytes. */

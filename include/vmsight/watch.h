@@ -45,6 +45,8 @@ enum {
 	VMS_FEV_F_TRUNC = 1u << 1,  /* a path was cut at 4096 bytes */
 	VMS_FEV_F_NOPATH = 1u << 2, /* the agent could not name the object */
 	VMS_FEV_F_NOPROC = 1u << 3, /* the process was gone: comm "" and uid unknown */
+	VMS_FEV_F_MERGED = 1u << 4, /* the kernel merged this with other kinds on the same object
+				     * by the same process: count and order among them unknown */
 };
 
 struct vms_file_event {

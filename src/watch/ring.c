@@ -84,6 +84,11 @@ static int refresh_header(struct vms_ring *r)
 	return 1;
 }
 
+int vms_ring_attach(struct vms_ring *r)
+{
+	return r->base ? refresh_header(r) : 0;
+}
+
 static void skip(struct vms_ring *r, uint64_t n)
 {
 	r->malformed++;

@@ -122,6 +122,8 @@ static int open_shm(struct vms_watch *w, const char *path)
 	}
 	if (vms_ring_init(&w->ring, w->map, w->map_len))
 		return wfail(w, EINVAL, "%s: %zu bytes can not hold the agent's ring", path, w->map_len);
+	/* Events from now on: fix the reading position before returning. */
+	vms_ring_attach(&w->ring);
 	snprintf(w->detail, sizeof(w->detail), "%s (%zu KiB)", path, w->map_len >> 10);
 	return 0;
 }
@@ -233,6 +235,8 @@ static void fill_event(struct vms_watch *w, const struct vms_wire_decoded *d, st
 	copy_str(w->path2, d->path2, e->path2_len);
 	ev->kind = e->kind; /* the file kinds have the wire's values */
 	ev->flags = e->flags & (VMS_FEV_F_DIR | VMS_FEV_F_TRUNC | VMS_FEV_F_NOPATH | VMS_FEV_F_NOPROC);
+	if (e->flags & VMS_WIRE_F_MERGED)
+		ev->flags |= VMS_FEV_F_MERGED;
 	ev->ts_ns = e->ts_ns;
 	ev->host_ns = now_ns();
 	ev->event_id = e->event_id;

@@ -38,7 +38,8 @@ int vms_wire_decode(const uint8_t *blob, size_t len, int from_ring, struct vms_w
 	const char *s = (const char *)blob + sizeof(*e);
 	if (memchr(s, 0, need - sizeof(*e)))
 		return -EBADMSG;
-	out->ev.flags &= VMS_WIRE_F_DIR | VMS_WIRE_F_TRUNC | VMS_WIRE_F_NOPATH | VMS_WIRE_F_NOPROC | VMS_WIRE_F_FID;
+	out->ev.flags &= VMS_WIRE_F_DIR | VMS_WIRE_F_TRUNC | VMS_WIRE_F_NOPATH | VMS_WIRE_F_NOPROC | VMS_WIRE_F_FID |
+			 VMS_WIRE_F_MERGED;
 	out->comm = s;
 	out->path = s + e->comm_len;
 	out->path2 = out->path + e->path_len;

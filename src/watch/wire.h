@@ -36,6 +36,10 @@ struct vms_ring {
  * if the reader was there first, waiting for a valid header. */
 int vms_ring_init(struct vms_ring *r, void *region, size_t size);
 
+/* Read the header now: the reading position is fixed at this moment if
+ * the agent runs. 1 if the header is valid, else 0 (call again later). */
+int vms_ring_attach(struct vms_ring *r);
+
 /* Take the next event: 1 and *BLOB and *LEN (a copy inside R, valid until the
  * next call; LEN is the data of the event's slots, the decoder finds the
  * real length), or 0 when there is none yet (or the header is not valid

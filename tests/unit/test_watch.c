@@ -232,7 +232,7 @@ static void test_decode(void)
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 7, 0);
 	uint16_t fl = 0xffff;
 	memcpy(blob + offsetof(struct vms_wire_event, flags), &fl, 2);
-	CHECK(vms_wire_decode(blob, bl, 0, &d) == 0 && d.ev.flags == 0x1f);
+	CHECK(vms_wire_decode(blob, bl, 0, &d) == 0 && d.ev.flags == 0x3f);
 }
 
 static void feed(struct vms_framer *f, const uint8_t *p, size_t n)
