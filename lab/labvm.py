@@ -411,12 +411,13 @@ AGENT_PORT = 0x560          # isa-debugcon iobase of the vcpu channel
 AGENT_CHANNELS = ("shm", "vcpu")
 
 
-def build_agent():
+def _build_tool(name, sources, headers, cflags):
+    """Compile a static guest program from the repository into the cache."""
     root = os.path.dirname(LAB)
     gcc = _run(["gcc", "--version"], "gcc --version").splitlines()[0]
-    sums = [_sha256_file(os.path.join(root, f)) for f in AGENT_SOURCES + AGENT_HEADERS]
-    key = hashlib.sha256(json.dumps([CACHE_FORMAT, sums, gcc, AGENT_CFLAGS]).encode()).hexdigest()[:16]
-    out = os.path.join(CACHE, "agent", f"vmsight-agent-{key}")
+    sums = [_sha256_file(os.path.join(root, f)) for f in sources + headers]
+    key = hashlib.sha256(json.dumps([CACHE_FORMAT, sums, gcc, cflags]).encode()).hexdigest()[:16]
+    out = os.path.join(CACHE, "tools", f"{name}-{key}")
     if os.path.exists(out):
         return out
     with _CacheLock():
@@ -424,11 +425,19 @@ def build_agent():
             return out
         _mkdir(os.path.dirname(out))
         tmp = out + ".tmp"
-        _log("compiling vmsight-agent")
-        _run(["gcc"] + AGENT_CFLAGS + ["-I", os.path.join(root, "include"), "-o", tmp] +
-             [os.path.join(root, f) for f in AGENT_SOURCES], "gcc vmsight-agent")
+        _log(f"compiling {name}")
+        _run(["gcc"] + cflags + ["-I", os.path.join(root, "include"), "-o", tmp] +
+             [os.path.join(root, f) for f in sources], f"gcc {name}")
         os.rename(tmp, out)
     return out
+
+
+def build_guest_tools():
+    """The agent and the file-monitoring test workload: {initramfs path: binary}."""
+    return {
+        "bin/vmsight-agent": _build_tool("vmsight-agent", AGENT_SOURCES, AGENT_HEADERS, AGENT_CFLAGS),
+        "bin/vms-fileops": _build_tool("vms-fileops", ["lab/guest/fileops.c"], [], CFLAGS),
+    }
 
 
 class _Cpio:
@@ -486,14 +495,14 @@ class _Cpio:
         return b"".join(self.parts)
 
 
-def build_initramfs(kernel, modules, workload, agent=None):
+def build_initramfs(kernel, modules, workload, tools=None):
     inputs = {
         "format": CACHE_FORMAT,
         "init": _sha256_file(os.path.join(GUEST_SRC, "init")),
         "execd": _sha256_file(os.path.join(GUEST_SRC, "execd")),
         "busybox": _sha256_file(BUSYBOX),
         "workload": _sha256_file(workload),
-        "agent": _sha256_file(agent) if agent else None,
+        "tools": {k: _sha256_file(v) for k, v in sorted((tools or {}).items())},
         "workload_names": WORKLOAD_NAMES,
         "kernel": [kernel.package, kernel.version, kernel.release],
         "modules": modules,
@@ -527,9 +536,9 @@ def build_initramfs(kernel, modules, workload, agent=None):
             c.file("init", f.read(), 0o755)
         with open(os.path.join(GUEST_SRC, "execd"), "rb") as f:
             c.file("bin/vms-execd", f.read(), 0o755)
-        if agent:
-            with open(agent, "rb") as f:
-                c.file("bin/vmsight-agent", f.read(), 0o755)
+        for name, path in sorted((tools or {}).items()):
+            with open(path, "rb") as f:
+                c.file(name, f.read(), 0o755)
         with open(workload, "rb") as f:
             c.hardlinks([f"bin/{n}" for n in WORKLOAD_NAMES], f.read())
         listing = []
@@ -859,7 +868,7 @@ def start(dir, mem="512M", smp=1, paging=5, kernel=DEFAULT_KERNEL, accel="tcg", 
 
     k = fetch_kernel(kernel)
     modules = resolve_modules(k)
-    initrd = build_initramfs(k, modules, build_workload(), build_agent())
+    initrd = build_initramfs(k, modules, build_workload(), build_guest_tools())
     build_data_disk(p["data"])
     t_built = time.monotonic()
 

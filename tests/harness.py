@@ -26,6 +26,9 @@ class Lab:
         # 1 GiB, one vCPU, 4-level paging: the other paging mode, and small
         # enough to compare whole-RAM dumps byte for byte quickly.
         "small": dict(mem="1G", smp=1, paging=4),
+        # vmsight-agent on the shm channel (both channels wired): file
+        # monitoring tests (tests/test_watch.py).
+        "agent": dict(mem="512M", smp=1, paging=4, agent="shm"),
     }
 
     def __init__(self, work):
