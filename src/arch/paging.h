@@ -5,9 +5,13 @@
  *
  * The TLB is three direct-mapped arrays, one per window size: 4 KiB, 2 MiB
  * and 1 GiB. A 4 KiB page lives in the first, a 2 MiB page in the second, a
- * 1 GiB page in the third, and a 4 MiB page (32-bit PSE) as 2 MiB windows in
- * the second. A lookup probes the three in turn; each probe is one entry
- * compared on two words, so a hit costs a few loads from cache. An entry
+ * 4 MiB page (32-bit PSE) as 2 MiB windows in the second, and a 1 GiB page
+ * in the third. A lookup probes 2 MiB, 1 GiB, then 4 KiB windows (the
+ * order of a Linux kernel's direct map and text, then vmalloc and user
+ * memory); each probe is one entry compared on two words, so a hit costs a
+ * few loads from cache. The 2 MiB array covers 16 GiB of direct map. The
+ * arrays sit in one huge page where the host grants it, so that probing
+ * them, next to random reads of guest memory, costs no host TLB misses. An entry
  * keeps the host address of its window when the memory source maps RAM, so
  * that a read which hits is one memcpy from the guest's own pages.
  *
@@ -21,8 +25,8 @@
 
 #include "core/target.h"
 
-#define VMS_TLB_4K_BITS 12
-#define VMS_TLB_2M_BITS 10
+#define VMS_TLB_4K_BITS 14
+#define VMS_TLB_2M_BITS 13
 #define VMS_TLB_1G_BITS 6
 
 /* Low 12 bits of vms_tlb_entry.pa: VMS_PAGE_* in bits 0-3, page size code
@@ -58,6 +62,13 @@ static inline uint64_t vms_tlb_key(const struct vms_mmu *m, uint64_t dtb)
 	return (dtb & m->dtb_mask) | m->gen;
 }
 
+/* The size of the page an entry caches (a window may be part of it). */
+static inline uint64_t vms_tlb_page_size(const struct vms_tlb_entry *e)
+{
+	static const uint64_t sizes[4] = { 1ull << 12, 1ull << 21, 1ull << 22, 1ull << 30 };
+	return sizes[(e->pa >> VMS_TLB_PSZ_SHIFT) & 3];
+}
+
 /* Spreads address spaces over the slots, so that the same user address in
  * two processes does not evict itself. */
 static inline uint64_t vms_tlb_hash(uint64_t key)
@@ -76,15 +87,9 @@ static inline const struct vms_tlb_entry *vms_tlb_find(const struct vms_mmu *m, 
 							uint64_t *wmask)
 {
 	uint64_t h = vms_tlb_hash(key);
-	uint64_t tag = va >> 12;
-	const struct vms_tlb_entry *e = &m->e4k[vms_tlb_slot(tag, h, VMS_TLB_4K_BITS)];
-	if (e->tag == tag && e->key == key) {
-		*wmask = (1ull << 12) - 1;
-		return e;
-	}
-	tag = va >> 21;
-	e = &m->e2m[vms_tlb_slot(tag, h, VMS_TLB_2M_BITS)];
-	if (e->tag == tag && e->key == key) {
+	uint64_t tag = va >> 21;
+	const struct vms_tlb_entry *e = &m->e2m[vms_tlb_slot(tag, h, VMS_TLB_2M_BITS)];
+	if (__builtin_expect(e->tag == tag && e->key == key, 1)) {
 		*wmask = (1ull << 21) - 1;
 		return e;
 	}
@@ -92,6 +97,12 @@ static inline const struct vms_tlb_entry *vms_tlb_find(const struct vms_mmu *m, 
 	e = &m->e1g[vms_tlb_slot(tag, h, VMS_TLB_1G_BITS)];
 	if (e->tag == tag && e->key == key) {
 		*wmask = (1ull << 30) - 1;
+		return e;
+	}
+	tag = va >> 12;
+	e = &m->e4k[vms_tlb_slot(tag, h, VMS_TLB_4K_BITS)];
+	if (e->tag == tag && e->key == key) {
+		*wmask = (1ull << 12) - 1;
 		return e;
 	}
 	return NULL;

@@ -9,14 +9,34 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "paging.h"
 
+/* The TLB is probed at random next to random reads of guest memory, which
+ * keep evicting the host's own TLB: in one 2 MiB huge page (where the host
+ * grants them) all of its entries cost the host one translation. Anonymous
+ * memory also comes zeroed, page by page as it is touched. */
+#define MMU_ALIGN (2ul << 20)
+
+static size_t mmu_bytes(void)
+{
+	return (sizeof(struct vms_mmu) + MMU_ALIGN - 1) & ~(MMU_ALIGN - 1);
+}
+
 struct vms_mmu *vms_mmu_new(void)
 {
-	struct vms_mmu *m = calloc(1, sizeof(*m));
-	if (!m)
+	size_t size = mmu_bytes();
+	uint8_t *p = mmap(NULL, size + MMU_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
+	uintptr_t start = ((uintptr_t)p + MMU_ALIGN - 1) & ~(uintptr_t)(MMU_ALIGN - 1);
+	size_t head = start - (uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	munmap((uint8_t *)start + size, MMU_ALIGN - head);
+	struct vms_mmu *m = (struct vms_mmu *)start;
+	madvise(m, size, MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
 	m->mode = VMS_PAGING_UNKNOWN;
 	m->nxe = 1;
 	m->pse = 1;
@@ -26,7 +46,8 @@ struct vms_mmu *vms_mmu_new(void)
 
 void vms_mmu_free(struct vms_mmu *m)
 {
-	free(m);
+	if (m)
+		munmap(m, mmu_bytes());
 }
 
 static void flush_all(struct vms_mmu *m)
@@ -49,22 +70,10 @@ static const uint8_t *host_of(const struct vms_source *s, uint64_t pa, uint64_t 
 	return i >= 0 && s->host[i] ? s->host[i] + (pa - s->ranges[i].gpa) : NULL;
 }
 
-void vms_tlb_insert(struct vms_target *t, struct vms_mmu *m, uint64_t dtb, const struct vms_translation *tr)
+static void put(struct vms_target *t, struct vms_tlb_entry *arr, unsigned bits, unsigned wshift, uint64_t key,
+		const struct vms_translation *tr, uint64_t code)
 {
-	if (!m->dtb_mask)
-		return;
-	unsigned wshift, bits;
-	struct vms_tlb_entry *arr;
-	uint64_t code;
-	switch (tr->page_size) {
-	case 1ull << 12: wshift = 12, bits = VMS_TLB_4K_BITS, arr = m->e4k, code = VMS_PSZ_4K; break;
-	case 1ull << 21: wshift = 21, bits = VMS_TLB_2M_BITS, arr = m->e2m, code = VMS_PSZ_2M; break;
-	case 1ull << 22: wshift = 21, bits = VMS_TLB_2M_BITS, arr = m->e2m, code = VMS_PSZ_4M; break;
-	case 1ull << 30: wshift = 30, bits = VMS_TLB_1G_BITS, arr = m->e1g, code = VMS_PSZ_1G; break;
-	default: return;
-	}
 	uint64_t wsize = 1ull << wshift;
-	uint64_t key = vms_tlb_key(m, dtb);
 	uint64_t tag = tr->va >> wshift;
 	uint64_t wpa = tr->pa & ~(wsize - 1);
 	struct vms_tlb_entry *e = &arr[vms_tlb_slot(tag, vms_tlb_hash(key), bits)];
@@ -74,21 +83,55 @@ void vms_tlb_insert(struct vms_target *t, struct vms_mmu *m, uint64_t dtb, const
 	e->host = host_of(t->src, wpa, wsize);
 }
 
+void vms_tlb_insert(struct vms_target *t, struct vms_mmu *m, uint64_t dtb, const struct vms_translation *tr)
+{
+	if (!m->dtb_mask)
+		return;
+	uint64_t key = vms_tlb_key(m, dtb);
+	switch (tr->page_size) {
+	case 1ull << 12: put(t, m->e4k, VMS_TLB_4K_BITS, 12, key, tr, VMS_PSZ_4K); break;
+	case 1ull << 21: put(t, m->e2m, VMS_TLB_2M_BITS, 21, key, tr, VMS_PSZ_2M); break;
+	case 1ull << 22: put(t, m->e2m, VMS_TLB_2M_BITS, 21, key, tr, VMS_PSZ_4M); break;
+	case 1ull << 30: put(t, m->e1g, VMS_TLB_1G_BITS, 30, key, tr, VMS_PSZ_1G); break;
+	default: break;
+	}
+}
+
 void vms_tlb_flush(struct vms_target *t)
 {
 	if (t->mmu)
 		flush_all(t->mmu);
 }
 
-static void drop_matching(struct vms_tlb_entry *arr, size_t n, uint64_t key, unsigned wshift, uint64_t lo, uint64_t hi)
+static int page_overlaps(const struct vms_tlb_entry *e, unsigned wshift, uint64_t lo, uint64_t hi)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct vms_tlb_entry *e = &arr[i];
-		if (e->key != key)
-			continue;
-		uint64_t start = e->tag << wshift, end = start + ((1ull << wshift) - 1);
-		if (start <= hi && end >= lo)
+	uint64_t psize = vms_tlb_page_size(e);
+	uint64_t start = (e->tag << wshift) & ~(psize - 1), end = start + (psize - 1);
+	return start <= hi && end >= lo;
+}
+
+/* Drops the entries of KEY whose page overlaps [lo, hi]: both windows of a
+ * 4 MiB page go when any part of it is in range, as INVLPG drops every TLB
+ * entry a page gave rise to. A small range probes only the slots its
+ * windows (widened to the largest page the array holds) hash to; a large
+ * one scans the array. */
+static void drop_range(struct vms_tlb_entry *arr, unsigned bits, unsigned wshift, uint64_t max_page, uint64_t key,
+		       uint64_t lo, uint64_t hi)
+{
+	uint64_t first = (lo & ~(max_page - 1)) >> wshift, last = (hi | (max_page - 1)) >> wshift;
+	if (last - first >= (1ull << bits)) {
+		for (size_t i = 0; i < (1u << bits); i++)
+			if (arr[i].key == key && page_overlaps(&arr[i], wshift, lo, hi))
+				arr[i].key = 0;
+		return;
+	}
+	uint64_t h = vms_tlb_hash(key);
+	for (uint64_t w = first;; w++) {
+		struct vms_tlb_entry *e = &arr[vms_tlb_slot(w, h, bits)];
+		if (e->tag == w && e->key == key && page_overlaps(e, wshift, lo, hi))
 			e->key = 0;
+		if (w == last)
+			break;
 	}
 }
 
@@ -104,11 +147,9 @@ void vms_tlb_flush_range(struct vms_target *t, uint64_t dtb, uint64_t va, uint64
 		return;
 	uint64_t key = vms_tlb_key(m, dtb);
 	uint64_t last = len - 1 > UINT64_MAX - va ? UINT64_MAX : va + len - 1;
-	/* The arrays hold five thousand entries: a scan costs microseconds,
-	 * and is right for ranges of any size. */
-	drop_matching(m->e4k, 1u << VMS_TLB_4K_BITS, key, 12, va, last);
-	drop_matching(m->e2m, 1u << VMS_TLB_2M_BITS, key, 21, va, last);
-	drop_matching(m->e1g, 1u << VMS_TLB_1G_BITS, key, 30, va, last);
+	drop_range(m->e4k, VMS_TLB_4K_BITS, 12, 1ull << 12, key, va, last);
+	drop_range(m->e2m, VMS_TLB_2M_BITS, 21, 1ull << 22, key, va, last);
+	drop_range(m->e1g, VMS_TLB_1G_BITS, 30, 1ull << 30, key, va, last);
 }
 
 void vms_mmu_guest_moved(struct vms_target *t)

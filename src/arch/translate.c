@@ -100,9 +100,8 @@ static inline void copy_small(void *dst, const uint8_t *src, size_t len)
 	}
 }
 
-static const uint64_t page_sizes[4] = { 1ull << 12, 1ull << 21, 1ull << 22, 1ull << 30 };
-
-static int translate_slow(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_translation *out)
+static __attribute__((noinline)) int translate_slow(struct vms_target *t, uint64_t dtb, uint64_t va,
+						    struct vms_translation *out)
 {
 	struct vms_mmu *m;
 	int rc = vms_mmu_ready(t, &m);
@@ -123,7 +122,7 @@ int vms_translate(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_tr
 		if (e) {
 			out->va = va;
 			out->pa = (e->pa & VMS_TLB_PA_MASK) | (va & wmask);
-			out->page_size = page_sizes[(e->pa >> VMS_TLB_PSZ_SHIFT) & 3];
+			out->page_size = vms_tlb_page_size(e);
 			out->prot = (uint32_t)(e->pa & VMS_TLB_PROT_MASK);
 			return 0;
 		}
@@ -140,7 +139,8 @@ int vms_page_walk(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_pa
 }
 
 /* Page by page, each through the TLB and vms_read_pa. */
-static int read_va_slow(struct vms_target *t, uint64_t dtb, uint64_t va, uint8_t *buf, size_t len, size_t *done)
+static __attribute__((noinline)) int read_va_slow(struct vms_target *t, uint64_t dtb, uint64_t va, uint8_t *buf,
+						  size_t len, size_t *done)
 {
 	size_t got = 0;
 	int rc = 0;

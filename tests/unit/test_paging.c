@@ -279,6 +279,12 @@ static void test_32bit(void)
 	/* Twice more from the TLB (4 MiB pages are cached as 2 MiB windows). */
 	CHECK(vms_translate(t, cr3, 0x08000010, &tr) == 0 && tr.pa == 0x1200400010ull && tr.page_size == (4u << 20));
 	CHECK(vms_translate(t, cr3, 0x08200010, &tr) == 0 && tr.pa == 0x1200600010ull && tr.page_size == (4u << 20));
+	/* Flushing a byte of one half drops both windows of the 4 MiB page. */
+	put32(cr3 + (0x08000000u >> 22) * 4, 0x00c00000u | P | PS | US);
+	CHECK(vms_translate(t, cr3, 0x08000010, &tr) == 0 && tr.pa == 0x1200400010ull);
+	vms_tlb_flush_range(t, cr3, 0x083fffff, 1);
+	CHECK(vms_translate(t, cr3, 0x08000010, &tr) == 0 && tr.pa == 0xc00010);
+	CHECK(vms_translate(t, cr3, 0x08200010, &tr) == 0 && tr.pa == 0xe00010);
 	CHECK(vms_translate(t, cr3, 0x100000000ull, &tr) == -EINVAL);
 	CHECK(vms_translate(t, cr3, 0xc0006000, &tr) == -EFAULT);
 	/* Bit 21 of a 4 MiB PDE is reserved. */
@@ -287,7 +293,7 @@ static void test_32bit(void)
 	/* Without CR4.PSE the PS bit is ignored: the PDE names a page table. */
 	t->mmu->pse = 0;
 	vms_tlb_flush(t);
-	put32(0x424000 + 4, 0x00777000u | P); /* the PDE's address bits, PSE-36 bits included */
+	put32(0xc00000 + 4, 0x00777000u | P); /* the PDE's address bits */
 	CHECK(vms_translate(t, cr3, 0x08001000, &tr) == 0 && tr.pa == 0x777000 && tr.page_size == 4096);
 	vms_close(t);
 }
@@ -481,11 +487,16 @@ static void test_tlb(void)
 	CHECK(pa_of(t, a, 0x400010, &rc) == 0x200010 && pa_of(t, b, 0x400010, &rc) == 0x310010);
 	vms_tlb_flush_range(t, a, 0x401fffff, 1);
 	CHECK(pa_of(t, a, 0x40000010, &rc) == 0xa00010 && pa_of(t, a, 0x400010, &rc) == 0x200010);
+	/* A large page goes when any byte of it is flushed. */
+	CHECK(pa_of(t, a, 0x8000000010ull, &rc) == 0x40000010 && pa_of(t, a, 0x8000600010ull, &rc) == 0x40600010);
+	vms_tlb_flush_range(t, a, 0x803fffffffull, 1);
+	CHECK(pa_of(t, a, 0x8000000010ull, &rc) == 0x80000010 && pa_of(t, a, 0x8000600010ull, &rc) == 0x80600010);
+	put64(huge, 0x40000000ull | P | RW | PS);
 	/* One address space. */
 	put64(pa_b, 0x320000 | P | RW);
 	vms_tlb_flush_dtb(t, a | 0x123); /* PCID bits name the same space */
 	CHECK(pa_of(t, a, 0x400010, &rc) == 0x210010 && pa_of(t, b, 0x400010, &rc) == 0x310010);
-	CHECK(pa_of(t, a, 0x8000000010ull, &rc) == 0x80000010);
+	CHECK(pa_of(t, a, 0x8000000010ull, &rc) == 0x40000010);
 	/* Everything, and an unmapped page stays unmapped after a flush. */
 	vms_tlb_flush(t);
 	CHECK(pa_of(t, b, 0x400010, &rc) == 0x320010);
