@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 	}
 	memset(buf, 1, CHUNK);
 	double best = 1e30;
-	volatile uint8_t sink = 0;
+	static volatile uint8_t sink;
 	for (int rep = 0; rep < 3; rep++) {
 		double t0 = now_ms();
 		for (size_t off = 0; off < len; off += CHUNK) {

@@ -90,7 +90,7 @@ static int rd32(struct ms *m, uint32_t *v)
 
 static int rd64(struct ms *m, uint64_t *v)
 {
-	uint32_t hi, lo;
+	uint32_t hi = 0, lo = 0;
 	int rc = rd32(m, &hi);
 	if (!rc)
 		rc = rd32(m, &lo);
