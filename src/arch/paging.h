@@ -3,13 +3,13 @@
  * in front of it (tlb.c), and the public functions over both (translate.c,
  * ranges.c). docs/arch.md tells the whole story.
  *
- * The TLB is three direct-mapped arrays, one per window size: 4 KiB, 2 MiB
- * and 1 GiB. A 4 KiB page lives in the first, a 2 MiB page in the second, a
+ * The TLB is three two-way set-associative arrays, one per window size:
+ * 4 KiB, 2 MiB and 1 GiB. A 4 KiB page lives in the first, a 2 MiB page in the second, a
  * 4 MiB page (32-bit PSE) as 2 MiB windows in the second, and a 1 GiB page
  * in the third. A lookup probes 2 MiB, 1 GiB, then 4 KiB windows (the
  * order of a Linux kernel's direct map and text, then vmalloc and user
- * memory); each probe is one entry compared on two words, so a hit costs a
- * few loads from cache. The 2 MiB array covers 16 GiB of direct map. The
+ * memory); each probe is one cache line (a set of two entries, each
+ * compared on two words), so a hit costs a few loads from cache. The 2 MiB array covers 16 GiB of direct map. The
  * arrays sit in one huge page where the host grants it, so that probing
  * them, next to random reads of guest memory, costs no host TLB misses. An entry
  * keeps the host address of its window when the memory source maps RAM, so
@@ -25,9 +25,10 @@
 
 #include "core/target.h"
 
-#define VMS_TLB_4K_BITS 14
-#define VMS_TLB_2M_BITS 13
-#define VMS_TLB_1G_BITS 6
+/* Sets per array (log2); each set is two entries, one cache line. */
+#define VMS_TLB_4K_BITS 13
+#define VMS_TLB_2M_BITS 12
+#define VMS_TLB_1G_BITS 5
 
 /* Low 12 bits of vms_tlb_entry.pa: VMS_PAGE_* in bits 0-3, page size code
  * (VMS_PSZ_*) in bits 4-5. The window's address is 4 KiB aligned at least. */
@@ -52,9 +53,9 @@ struct vms_mmu {
 	int nxe;                 /* EFER.NXE: bit 63 is XD, not reserved */
 	uint64_t dtb_mask;       /* CR3 bits that address the top table; 0 = no TLB */
 	uint64_t gen;            /* current generation << VMS_TLB_GEN_SHIFT */
-	struct vms_tlb_entry e4k[1u << VMS_TLB_4K_BITS];
-	struct vms_tlb_entry e2m[1u << VMS_TLB_2M_BITS];
-	struct vms_tlb_entry e1g[1u << VMS_TLB_1G_BITS];
+	struct vms_tlb_entry e4k[2u << VMS_TLB_4K_BITS] __attribute__((aligned(64)));
+	struct vms_tlb_entry e2m[2u << VMS_TLB_2M_BITS] __attribute__((aligned(64)));
+	struct vms_tlb_entry e1g[2u << VMS_TLB_1G_BITS] __attribute__((aligned(64)));
 };
 
 static inline uint64_t vms_tlb_key(const struct vms_mmu *m, uint64_t dtb)
@@ -76,9 +77,19 @@ static inline uint64_t vms_tlb_hash(uint64_t key)
 	return (key * 0x9e3779b97f4a7c15ull) >> 40;
 }
 
-static inline unsigned vms_tlb_slot(uint64_t tag, uint64_t hash, unsigned bits)
+/* The first entry of the set TAG belongs to. */
+static inline unsigned vms_tlb_set(uint64_t tag, uint64_t hash, unsigned bits)
 {
-	return (unsigned)((tag ^ hash) & ((1u << bits) - 1));
+	return (unsigned)((tag ^ hash) & ((1u << bits) - 1)) * 2;
+}
+
+static inline const struct vms_tlb_entry *vms_tlb_probe(const struct vms_tlb_entry *set, uint64_t tag, uint64_t key)
+{
+	if (set[0].tag == tag && set[0].key == key)
+		return &set[0];
+	if (set[1].tag == tag && set[1].key == key)
+		return &set[1];
+	return NULL;
 }
 
 /* The entry translating VA in the address space KEY, and its window's
@@ -87,21 +98,16 @@ static inline const struct vms_tlb_entry *vms_tlb_find(const struct vms_mmu *m, 
 							uint64_t *wmask)
 {
 	uint64_t h = vms_tlb_hash(key);
-	uint64_t tag = va >> 21;
-	const struct vms_tlb_entry *e = &m->e2m[vms_tlb_slot(tag, h, VMS_TLB_2M_BITS)];
-	if (__builtin_expect(e->tag == tag && e->key == key, 1)) {
+	const struct vms_tlb_entry *e = vms_tlb_probe(&m->e2m[vms_tlb_set(va >> 21, h, VMS_TLB_2M_BITS)], va >> 21, key);
+	if (__builtin_expect(e != NULL, 1)) {
 		*wmask = (1ull << 21) - 1;
 		return e;
 	}
-	tag = va >> 30;
-	e = &m->e1g[vms_tlb_slot(tag, h, VMS_TLB_1G_BITS)];
-	if (e->tag == tag && e->key == key) {
+	if ((e = vms_tlb_probe(&m->e1g[vms_tlb_set(va >> 30, h, VMS_TLB_1G_BITS)], va >> 30, key))) {
 		*wmask = (1ull << 30) - 1;
 		return e;
 	}
-	tag = va >> 12;
-	e = &m->e4k[vms_tlb_slot(tag, h, VMS_TLB_4K_BITS)];
-	if (e->tag == tag && e->key == key) {
+	if ((e = vms_tlb_probe(&m->e4k[vms_tlb_set(va >> 12, h, VMS_TLB_4K_BITS)], va >> 12, key))) {
 		*wmask = (1ull << 12) - 1;
 		return e;
 	}

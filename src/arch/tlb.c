@@ -76,7 +76,12 @@ static void put(struct vms_target *t, struct vms_tlb_entry *arr, unsigned bits, 
 	uint64_t wsize = 1ull << wshift;
 	uint64_t tag = tr->va >> wshift;
 	uint64_t wpa = tr->pa & ~(wsize - 1);
-	struct vms_tlb_entry *e = &arr[vms_tlb_slot(tag, vms_tlb_hash(key), bits)];
+	struct vms_tlb_entry *set = &arr[vms_tlb_set(tag, vms_tlb_hash(key), bits)], *e = &set[0];
+	/* The newest entry goes first (it is probed first); the one it
+	 * displaces moves to the second way, unless it is the same page or
+	 * stale (another generation: its key's top bits differ). */
+	if (!(set[0].tag == tag && set[0].key == key) && set[0].key >> VMS_TLB_GEN_SHIFT == key >> VMS_TLB_GEN_SHIFT)
+		set[1] = set[0];
 	e->tag = tag;
 	e->key = key;
 	e->pa = wpa | (tr->prot & VMS_TLB_PROT_MASK) | code << VMS_TLB_PSZ_SHIFT;
@@ -119,17 +124,19 @@ static void drop_range(struct vms_tlb_entry *arr, unsigned bits, unsigned wshift
 		       uint64_t lo, uint64_t hi)
 {
 	uint64_t first = (lo & ~(max_page - 1)) >> wshift, last = (hi | (max_page - 1)) >> wshift;
+	size_t n = 2u << bits;
 	if (last - first >= (1ull << bits)) {
-		for (size_t i = 0; i < (1u << bits); i++)
+		for (size_t i = 0; i < n; i++)
 			if (arr[i].key == key && page_overlaps(&arr[i], wshift, lo, hi))
 				arr[i].key = 0;
 		return;
 	}
 	uint64_t h = vms_tlb_hash(key);
 	for (uint64_t w = first;; w++) {
-		struct vms_tlb_entry *e = &arr[vms_tlb_slot(w, h, bits)];
-		if (e->tag == w && e->key == key && page_overlaps(e, wshift, lo, hi))
-			e->key = 0;
+		struct vms_tlb_entry *set = &arr[vms_tlb_set(w, h, bits)];
+		for (int way = 0; way < 2; way++)
+			if (set[way].tag == w && set[way].key == key && page_overlaps(&set[way], wshift, lo, hi))
+				set[way].key = 0;
 		if (w == last)
 			break;
 	}
