@@ -195,7 +195,8 @@ struct vms_va_range {
 typedef int (*vms_va_range_fn)(void *ctx, const struct vms_va_range *r);
 
 /* Every mapped range of address space DTB, in ascending VA order. Entries
- * with reserved bits set and tables outside RAM are skipped. At most
+ * with reserved bits set and lower tables outside RAM are skipped (a top
+ * table outside RAM is -EIO). At most
  * VMS_VA_RANGES_MAX_TABLES page tables are read (a hostile guest can make
  * its tables loop); past that the walk stops with -E2BIG, the ranges
  * already reported standing. Returns 0, the callback's non-zero value, or
