@@ -4,16 +4,17 @@
  * ranges.c). docs/arch.md tells the whole story.
  *
  * The TLB is three two-way set-associative arrays, one per window size:
- * 4 KiB, 2 MiB and 1 GiB. A 4 KiB page lives in the first, a 2 MiB page in the second, a
- * 4 MiB page (32-bit PSE) as 2 MiB windows in the second, and a 1 GiB page
- * in the third. A lookup probes 2 MiB, 1 GiB, then 4 KiB windows (the
- * order of a Linux kernel's direct map and text, then vmalloc and user
- * memory); each probe is one cache line (a set of two entries, each
- * compared on two words), so a hit costs a few loads from cache. The 2 MiB array covers 16 GiB of direct map. The
- * arrays sit in one huge page where the host grants it, so that probing
- * them, next to random reads of guest memory, costs no host TLB misses. An entry
- * keeps the host address of its window when the memory source maps RAM, so
- * that a read which hits is one memcpy from the guest's own pages.
+ * 4 KiB, 2 MiB and 1 GiB. A 4 KiB page lives in the first, a 2 MiB page in
+ * the second, a 4 MiB page (32-bit PSE) as two 2 MiB windows in the second,
+ * and a 1 GiB page in the third. A lookup probes 2 MiB, 1 GiB, then 4 KiB
+ * (the order of a Linux kernel's direct map and text, then vmalloc and user
+ * memory); each probe is one cache line (a set of two entries, each compared
+ * on two words), so a hit costs a few loads from cache. The 2 MiB array
+ * covers 16 GiB of direct map. An entry keeps the host address of its window
+ * when the memory source maps RAM, so that a read which hits is one copy
+ * from the guest's own pages. The arrays sit in one huge page where the host
+ * grants it, so that probing them next to random reads of guest memory does
+ * not cost host TLB misses of its own.
  *
  * Entries carry the generation of the TLB in the top bits of their key:
  * flushing everything is one increment, and a wipe every 4095 flushes.
@@ -70,7 +71,7 @@ static inline uint64_t vms_tlb_page_size(const struct vms_tlb_entry *e)
 	return sizes[(e->pa >> VMS_TLB_PSZ_SHIFT) & 3];
 }
 
-/* Spreads address spaces over the slots, so that the same user address in
+/* Spreads address spaces over the sets, so that the same user address in
  * two processes does not evict itself. */
 static inline uint64_t vms_tlb_hash(uint64_t key)
 {
