@@ -26,6 +26,9 @@ class Lab:
         # 1 GiB, one vCPU, 4-level paging: the other paging mode, and small
         # enough to compare whole-RAM dumps byte for byte quickly.
         "small": dict(mem="1G", smp=1, paging=4),
+        # The generic amd64 kernel flavour: another config, other structure
+        # layouts than the cloud kernel of the other two.
+        "generic": dict(mem="1G", smp=1, paging=4, kernel="linux-image-amd64"),
         # vmsight-agent on the shm channel (both channels wired): file
         # monitoring tests (tests/test_watch.py).
         "agent": dict(mem="512M", smp=1, paging=4, agent="shm"),

@@ -56,6 +56,11 @@ static const char usage_main[] =
 	"  read --va ADDR LEN    read virtual memory (default: vCPU 0's address space)\n"
 	"  translate VA...       virtual to guest-physical address, page size, permissions\n"
 	"  va-ranges             the mapped virtual memory of an address space\n"
+	"  kernel                find the Linux kernel: KASLR offsets, CR3, symbols, BTF\n"
+	"  symbols [GLOB]        the kernel's symbols (address, type, name)\n"
+	"  btf TYPE [MEMBER...]  size of a kernel struct and offsets of its members\n"
+	"  read --sym NAME LEN   read kernel memory at a symbol\n"
+	"  profile --isf FILE    write the kernel's profile as a Volatility 3 ISF file\n"
 	"  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n"
 	"  watch files           file events from vmsight-agent in the guest, as they happen\n"
 	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n";
@@ -551,16 +556,354 @@ static int cmd_va_ranges(const struct globals *g, int argc, char **argv)
 	return rc ? 1 : 0;
 }
 
+/* ---- kernel ---------------------------------------------------------------- */
+
+/* Options of the commands that find the kernel. */
+struct kernel_args {
+	const char *system_map, *isf, *cache_dir, *cr3;
+	int no_cache;
+};
+
+#define KERNEL_OPTIONS \
+	{ "system-map", required_argument, NULL, 'M' }, { "isf-in", required_argument, NULL, 'I' }, \
+	{ "cache-dir", required_argument, NULL, 'D' }, { "no-cache", no_argument, NULL, 'N' }
+
+static int kernel_opt(struct kernel_args *a, int c)
+{
+	switch (c) {
+	case 'M': a->system_map = optarg; return 1;
+	case 'I': a->isf = optarg; return 1;
+	case 'D': a->cache_dir = optarg; return 1;
+	case 'N': a->no_cache = 1; return 1;
+	default: return 0;
+	}
+}
+
+static const char kernel_help[] =
+	"  --system-map FILE  symbols from this System.map if kallsyms is not found\n"
+	"  --isf-in FILE      symbols and types from a Volatility 3 ISF file (kernels\n"
+	"                     without kallsyms or BTF)\n"
+	"  --cache-dir DIR    profile cache (default $XDG_CACHE_HOME/vmsight, ~/.cache/vmsight)\n"
+	"  --no-cache         neither read nor write the profile cache\n";
+
+static int open_kernel(const struct globals *g, const struct kernel_args *a, struct vms_target **t,
+		       struct vms_kernel **k)
+{
+	uint64_t cr3 = 0;
+	if (a->cr3 && parse_u64(a->cr3, &cr3))
+		die_usage("bad CR3 '%s'", a->cr3);
+	if (open_target(g, t))
+		return 1;
+	struct vms_kernel_opts o = { .sz = sizeof(o), .cr3 = cr3, .cache_dir = a->cache_dir, .no_cache = a->no_cache,
+				     .system_map = a->system_map, .isf = a->isf };
+	if (vms_kernel_open(*t, &o, k)) {
+		fail("cannot find the kernel: %s", vms_errmsg(*t));
+		vms_close(*t);
+		return 1;
+	}
+	return 0;
+}
+
+static void close_kernel(struct vms_target *t, struct vms_kernel *k)
+{
+	vms_kernel_close(k);
+	vms_close(t);
+}
+
+/* The kernel commands take no positional arguments beyond what each names. */
+static int kernel_getopt(const char *cmd, int argc, char **argv, struct kernel_args *a, const char *usage)
+{
+	static const struct option opts[] = { KERNEL_OPTIONS, { "cr3", required_argument, NULL, 'C' },
+					      { "help", no_argument, NULL, 'h' }, { 0 } };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (kernel_opt(a, c))
+			continue;
+		if (c == 'C') {
+			a->cr3 = optarg;
+			continue;
+		}
+		if (c == 'h') {
+			printf(usage, kernel_help);
+			exit(0);
+		}
+		die_usage("%s: bad option", cmd);
+	}
+	return optind;
+}
+
+static void print_offset(char *buf, size_t len, int64_t v)
+{
+	if (v < 0)
+		snprintf(buf, len, "-0x%" PRIx64, (uint64_t)-v);
+	else
+		snprintf(buf, len, "0x%" PRIx64, (uint64_t)v);
+}
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static const char usage_kernel[] =
+	"usage: vmsight -t TARGET kernel [--cr3 X] [options]\n"
+	"\n"
+	"Find the Linux kernel in guest memory, with no profile: the KASLR offsets\n"
+	"(virtual and physical), the kernel's CR3 (page-table isolation noticed), the\n"
+	"paging mode, the banner and build id, the symbols (decoded from kallsyms in\n"
+	"guest memory) and the size of the kernel's BTF, and how long it took. What is\n"
+	"found is cached as a profile, so the next attach to the same kernel is fast.\n"
+	"--cr3 X starts from that address space instead of the vCPUs'.\n"
+	"\n"
+	"%s"
+	"\n"
+	"JSON: {banner,release,build_id,text_va,text_pa,kaslr_virt,kaslr_phys,cr3,pti,paging,\n"
+	"symbols,symbols_from,btf_bytes,types_from,cache_file,ms}.\n";
+
+static int cmd_kernel(const struct globals *g, int argc, char **argv)
+{
+	struct kernel_args a = { 0 };
+	if (kernel_getopt("kernel", argc, argv, &a, usage_kernel) != argc)
+		die_usage("kernel: unexpected argument '%s'", argv[optind]);
+	struct vms_target *t;
+	struct vms_kernel *k;
+	if (open_kernel(g, &a, &t, &k))
+		return 1;
+	struct vms_kernel_info i;
+	vms_kernel_info(k, &i);
+	char kv[32], kp[32];
+	print_offset(kv, sizeof(kv), i.kaslr_virt);
+	print_offset(kp, sizeof(kp), i.kaslr_phys);
+	if (g->json) {
+		printf("{\"banner\":");
+		json_string(i.banner);
+		printf(",\"release\":");
+		json_string(i.release);
+		printf(",\"build_id\":\"%s\",\"text_va\":\"0x%" PRIx64 "\",\"text_pa\":\"0x%" PRIx64
+		       "\",\"kaslr_virt\":\"%s\",\"kaslr_phys\":\"%s\",\"cr3\":\"0x%" PRIx64
+		       "\",\"pti\":%s,\"paging\":\"%s\",\"symbols\":%zu,\"symbols_from\":\"%s\",\"btf_bytes\":%zu,"
+		       "\"types_from\":\"%s\",\"cache_file\":",
+		       i.build_id, i.text_va, i.text_pa, kv, kp, i.cr3, i.pti ? "true" : "false",
+		       vms_paging_name(i.paging), i.nsyms, i.symbols_from, i.btf_bytes, i.types_from);
+		json_string(i.cache_file);
+		printf(",\"ms\":%.3f}\n", i.discovery_ms);
+	} else {
+		printf("banner    %s\nrelease   %s\nbuild id  %s\n", i.banner, i.release, i.build_id[0] ? i.build_id : "-");
+		printf("kaslr     virtual %s (_text at 0x%016" PRIx64 "), physical %s (_text at 0x%" PRIx64 ")\n", kv,
+		       i.text_va, kp, i.text_pa);
+		printf("cr3       0x%" PRIx64 " (page-table isolation: %s)\npaging    %s\n", i.cr3, i.pti ? "yes" : "no",
+		       vms_paging_name(i.paging));
+		printf("symbols   %zu (from %s)\n", i.nsyms, i.symbols_from);
+		if (i.btf_bytes)
+			printf("btf       %zu bytes (types from %s)\n", i.btf_bytes, i.types_from);
+		else
+			printf("btf       none (types from %s)\n", i.types_from);
+		printf("profile   %s\ntime      %.1f ms\n", i.cache_file[0] ? i.cache_file : "not cached", i.discovery_ms);
+	}
+	close_kernel(t, k);
+	return 0;
+}
+
+/* ---- symbols --------------------------------------------------------------- */
+
+static const char usage_symbols[] =
+	"usage: vmsight -t TARGET symbols [GLOB] [options]\n"
+	"\n"
+	"List the kernel's symbols as /proc/kallsyms does (address, type, name), in\n"
+	"address order; GLOB (fnmatch, e.g. 'sys_*') keeps the matching names.\n"
+	"\n"
+	"%s"
+	"\n"
+	"JSON, one object per symbol: {name,address,type}.\n";
+
+struct sym_print {
+	const char *glob;
+	int json;
+	size_t n;
+};
+
+static int print_sym(void *ctx, const struct vms_sym *s)
+{
+	struct sym_print *p = ctx;
+	if (p->glob && fnmatch(p->glob, s->name, 0) != 0)
+		return 0;
+	p->n++;
+	if (p->json) {
+		printf("{\"name\":");
+		json_string(s->name);
+		printf(",\"address\":\"0x%" PRIx64 "\",\"type\":\"%c\"}\n", s->addr, s->type);
+	} else {
+		printf("%016" PRIx64 " %c %s\n", s->addr, s->type, s->name);
+	}
+	return 0;
+}
+
+static int cmd_symbols(const struct globals *g, int argc, char **argv)
+{
+	struct kernel_args a = { 0 };
+	int i = kernel_getopt("symbols", argc, argv, &a, usage_symbols);
+	if (argc - i > 1)
+		die_usage("symbols: give at most one GLOB");
+	struct sym_print p = { .glob = i < argc ? argv[i] : NULL, .json = g->json };
+	struct vms_target *t;
+	struct vms_kernel *k;
+	if (open_kernel(g, &a, &t, &k))
+		return 1;
+	vms_sym_iter(k, print_sym, &p);
+	close_kernel(t, k);
+	if (p.glob && p.n == 0)
+		return fail("no symbol matches '%s'", p.glob);
+	return 0;
+}
+
+/* ---- btf ------------------------------------------------------------------- */
+
+static const char usage_btf[] =
+	"usage: vmsight -t TARGET btf TYPE [MEMBER...] [options]\n"
+	"\n"
+	"The size of struct or union TYPE, and where each MEMBER lies in it, from the\n"
+	"kernel's BTF (or the ISF given with --isf-in). A MEMBER is a path through\n"
+	"nested and anonymous members, with [N] for array elements: tasks.next,\n"
+	"pid_links[1], __state. Bitfields show their bit offset and width.\n"
+	"\n"
+	"%s"
+	"\n"
+	"JSON: {type,size}, then per MEMBER {type,member,offset,size,bit_offset,bit_size}.\n";
+
+static int cmd_btf(const struct globals *g, int argc, char **argv)
+{
+	struct kernel_args a = { 0 };
+	int i = kernel_getopt("btf", argc, argv, &a, usage_btf);
+	if (i >= argc)
+		die_usage("btf: give a struct or union name");
+	struct vms_target *t;
+	struct vms_kernel *k;
+	if (open_kernel(g, &a, &t, &k))
+		return 1;
+	const char *type = argv[i++];
+	uint64_t size;
+	int rc = 0;
+	if (vms_btf_struct_size(k, type, &size)) {
+		rc = fail("%s", vms_errmsg(t));
+		close_kernel(t, k);
+		return rc;
+	}
+	if (g->json) {
+		printf("{\"type\":");
+		json_string(type);
+		printf(",\"size\":%" PRIu64 "}\n", size);
+	} else {
+		printf("%s: %" PRIu64 " bytes\n", type, size);
+	}
+	for (; i < argc; i++) {
+		struct vms_btf_field f;
+		if (vms_btf_field(k, type, argv[i], &f)) {
+			rc = fail("%s", vms_errmsg(t));
+			continue;
+		}
+		if (g->json) {
+			printf("{\"type\":");
+			json_string(type);
+			printf(",\"member\":");
+			json_string(argv[i]);
+			printf(",\"offset\":%" PRIu64 ",\"size\":%" PRIu64 ",\"bit_offset\":%u,\"bit_size\":%u}\n", f.offset,
+			       f.size, f.bit_offset, f.bit_size);
+		} else if (f.bit_size) {
+			printf("  %-30s offset %" PRIu64 " (bit %u), %u bits\n", argv[i], f.offset, f.bit_offset, f.bit_size);
+		} else {
+			printf("  %-30s offset %" PRIu64 ", %" PRIu64 " bytes\n", argv[i], f.offset, f.size);
+		}
+	}
+	close_kernel(t, k);
+	return rc;
+}
+
+/* ---- profile --------------------------------------------------------------- */
+
+static const char usage_profile[] =
+	"usage: vmsight -t TARGET profile --isf FILE [options]\n"
+	"\n"
+	"Write the kernel's profile as a Volatility 3 ISF JSON file: every symbol\n"
+	"(link-time addresses: the KASLR offset taken off) and every struct, union,\n"
+	"enum and base type of the kernel's BTF.\n"
+	"\n"
+	"%s"
+	"\n"
+	"JSON: {file,symbols,bytes}.\n";
+
+static int cmd_profile(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = { KERNEL_OPTIONS, { "isf", required_argument, NULL, 'o' },
+					      { "help", no_argument, NULL, 'h' }, { 0 } };
+	struct kernel_args a = { 0 };
+	const char *out = NULL;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (kernel_opt(&a, c))
+			continue;
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'h': printf(usage_profile, kernel_help); return 0;
+		default: die_usage("profile: bad option");
+		}
+	}
+	if (!out)
+		die_usage("profile: give the output file with --isf FILE");
+	if (optind != argc)
+		die_usage("profile: unexpected argument '%s'", argv[optind]);
+	struct vms_target *t;
+	struct vms_kernel *k;
+	if (open_kernel(g, &a, &t, &k))
+		return 1;
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int rc = 0;
+	if (fd < 0)
+		rc = fail("cannot create %s: %s", out, strerror(errno));
+	else if (vms_kernel_write_isf(k, fd))
+		rc = fail("%s", vms_errmsg(t));
+	if (fd >= 0 && close(fd) && !rc)
+		rc = fail("writing %s: %s", out, strerror(errno));
+	if (rc && fd >= 0)
+		unlink(out);
+	struct stat st;
+	if (!rc && stat(out, &st) == 0) {
+		struct vms_kernel_info i;
+		vms_kernel_info(k, &i);
+		if (g->json) {
+			printf("{\"file\":");
+			json_string(out);
+			printf(",\"symbols\":%zu,\"bytes\":%lld}\n", i.nsyms, (long long)st.st_size);
+		} else {
+			printf("wrote %s: %zu symbols, %lld bytes\n", out, i.nsyms, (long long)st.st_size);
+		}
+	}
+	close_kernel(t, k);
+	return rc;
+}
+
 /* ---- read ---------------------------------------------------------------- */
 
 static const char usage_read[] =
-	"usage: vmsight -t TARGET read (--pa ADDR | --va ADDR [--cr3 X | --vcpu N]) LEN [--raw]\n"
+	"usage: vmsight -t TARGET read (--pa ADDR | --va ADDR [--cr3 X | --vcpu N] | --sym NAME) LEN [--raw]\n"
 	"\n"
 	"Read LEN bytes of guest memory at ADDR (decimal or 0x hex; LEN may end in K, M\n"
 	"or G): guest-physical with --pa, virtual with --va (through the guest's page\n"
 	"tables, across pages). Prints a hexdump, or with --raw the bytes themselves.\n"
 	"JSON: {\"pa\" or \"va\":\"0x...\",\"len\":N,\"hex\":\"...\"}. Reading outside guest RAM or\n"
 	"an unmapped virtual address is an error (the message says how far it got).\n"
+	"--sym NAME reads kernel memory at the kernel symbol NAME, through the kernel's\n"
+	"page tables (see `vmsight kernel`); JSON then has \"sym\" and \"va\".\n"
 	"\n"
 	"Address space (with --va):\n"
 	"%s";
@@ -586,8 +929,67 @@ static void hexdump(uint64_t base, const uint8_t *p, size_t n)
 	}
 }
 
+/* read --sym NAME LEN: kernel memory at a symbol, through the kernel's CR3. */
+static int cmd_read_sym(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = { KERNEL_OPTIONS, { "sym", required_argument, NULL, 'S' },
+					      { "raw", no_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+					      { 0 } };
+	struct kernel_args a = { 0 };
+	const char *name = NULL;
+	int raw = 0, c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (kernel_opt(&a, c))
+			continue;
+		switch (c) {
+		case 'S': name = optarg; break;
+		case 'r': raw = 1; break;
+		case 'h': printf(usage_read, aspace_help); return 0;
+		default: die_usage("read: --sym takes no --pa, --va, --cr3, --vcpu or --paging");
+		}
+	}
+	uint64_t len;
+	if (optind + 1 != argc)
+		die_usage("read: give exactly one LEN");
+	if (parse_u64(argv[optind], &len) || len == 0 || len > READ_MAX)
+		die_usage("read: LEN must be between 1 and 1G, not '%s'", argv[optind]);
+	struct vms_target *t;
+	struct vms_kernel *k;
+	if (open_kernel(g, &a, &t, &k))
+		return 1;
+	uint64_t addr;
+	uint8_t *buf = NULL;
+	int rc = 0;
+	if (vms_sym_lookup(k, name, &addr))
+		rc = fail("%s", vms_errmsg(t));
+	else if (!(buf = malloc(len)))
+		rc = fail("out of memory");
+	else if (vms_kernel_read(k, addr, buf, len))
+		rc = fail("reading %s at 0x%" PRIx64 ": %s", name, addr, vms_errmsg(t));
+	if (!rc && raw) {
+		if (fwrite(buf, 1, len, stdout) != len)
+			rc = fail("writing output: %s", strerror(errno));
+	} else if (!rc && g->json) {
+		printf("{\"sym\":");
+		json_string(name);
+		printf(",\"va\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 ",\"hex\":\"", addr, len);
+		for (uint64_t i = 0; i < len; i++)
+			printf("%02x", buf[i]);
+		printf("\"}\n");
+	} else if (!rc) {
+		hexdump(addr, buf, len);
+	}
+	free(buf);
+	close_kernel(t, k);
+	return rc;
+}
+
 static int cmd_read(const struct globals *g, int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--sym") == 0 || strncmp(argv[i], "--sym=", 6) == 0)
+			return cmd_read_sym(g, argc, argv);
 	static const struct option opts[] = {
 		{ "pa", required_argument, NULL, 'p' },
 		{ "va", required_argument, NULL, 'a' },
@@ -1227,6 +1629,10 @@ static const struct {
 	{ "read", cmd_read },
 	{ "translate", cmd_translate },
 	{ "va-ranges", cmd_va_ranges },
+	{ "kernel", cmd_kernel },
+	{ "symbols", cmd_symbols },
+	{ "btf", cmd_btf },
+	{ "profile", cmd_profile },
 	{ "dump", cmd_dump },
 	{ "watch", cmd_watch },
 	{ "snapshot", cmd_snapshot },

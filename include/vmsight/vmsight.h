@@ -285,6 +285,87 @@ typedef int (*vms_diff_fn)(void *ctx, uint64_t gpa, uint64_t pages);
 VMS_API long long vms_diff_pages(struct vms_target *a, struct vms_target *b, vms_diff_fn fn, void *ctx);
 
 
+/*
+ * The Linux kernel, found in guest memory with no profile made beforehand
+ * (docs/kernel.md): where the kernel image is (KASLR), its page tables, its
+ * symbols (decoded from the kernel's own kallsyms tables) and its types (the
+ * kernel's BTF, parsed with libbpf). What was found is cached as a profile
+ * under $XDG_CACHE_HOME/vmsight (or ~/.cache/vmsight), keyed by the kernel's
+ * banner and build id, so that the next attach to the same kernel only
+ * locates the image and checks the banner. A vms_kernel borrows its target:
+ * close it before the target. Errors: 0 or -errno, text in vms_errmsg(t).
+ */
+struct vms_kernel;
+
+struct vms_kernel_opts {
+	size_t sz;              /* sizeof(struct vms_kernel_opts) */
+	uint64_t cr3;           /* an address space to start from; 0 = the vCPUs' CR3s */
+	const char *cache_dir;  /* NULL = $XDG_CACHE_HOME/vmsight or ~/.cache/vmsight */
+	int no_cache;           /* neither read nor write the profile cache */
+	const char *system_map; /* a System.map: symbols for kernels whose kallsyms are not found */
+	const char *isf;        /* a Volatility 3 ISF JSON file: symbols and types, for kernels without BTF */
+};
+
+VMS_API int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, struct vms_kernel **out);
+VMS_API void vms_kernel_close(struct vms_kernel *k);
+
+struct vms_kernel_info {
+	const char *banner;         /* linux_banner, without the trailing newline */
+	const char *release;        /* "6.1.0-56-cloud-amd64" */
+	const char *build_id;       /* hex GNU build id of vmlinux, "" if none */
+	uint64_t text_va;           /* _text */
+	uint64_t text_pa;
+	int64_t kaslr_virt;         /* _text - 0xffffffff81000000 */
+	int64_t kaslr_phys;         /* pa(_text) - 0x1000000 (CONFIG_PHYSICAL_START's default) */
+	uint64_t cr3;               /* the kernel's page tables (PCID bits clear) */
+	int pti;                    /* 1: page-table isolation seen (a user CR3 = kernel CR3 | 0x1000) */
+	enum vms_paging paging;
+	size_t nsyms;
+	size_t btf_bytes;           /* size of the kernel's BTF, 0 if none */
+	const char *symbols_from;   /* "kallsyms", "cache", "system-map" or "isf" */
+	const char *types_from;     /* "btf", "cache", "isf" or "none" */
+	const char *cache_file;     /* the profile file read or written, "" if none */
+	double discovery_ms;        /* time vms_kernel_open took */
+};
+VMS_API int vms_kernel_info(const struct vms_kernel *k, struct vms_kernel_info *out);
+
+/* Address of the first symbol called NAME (kallsyms order). -ENOENT if none. */
+VMS_API int vms_sym_lookup(struct vms_kernel *k, const char *name, uint64_t *addr);
+
+struct vms_sym {
+	const char *name;
+	uint64_t addr;
+	char type;                  /* nm letter as /proc/kallsyms shows it: T t D d R r B b A ... */
+};
+/* Every symbol in kallsyms order (ascending address). Return non-zero
+ * from FN to stop; that value is returned. */
+typedef int (*vms_sym_fn)(void *ctx, const struct vms_sym *s);
+VMS_API int vms_sym_iter(struct vms_kernel *k, vms_sym_fn fn, void *ctx);
+
+/* Where a member of a struct or union lies: PATH is a dotted member path,
+ * through nested and anonymous members ("tasks.next", "pid_links[1]",
+ * "__state"). A bitfield has bit_size > 0: it starts bit_offset bits into
+ * the struct (offset = bit_offset / 8). */
+struct vms_btf_field {
+	uint64_t offset;            /* bytes from the start of the struct */
+	uint64_t size;              /* bytes (of the storage unit for bitfields) */
+	uint32_t bit_offset;        /* bits from the start of the struct */
+	uint32_t bit_size;          /* 0 unless a bitfield */
+};
+VMS_API int vms_btf_field(struct vms_kernel *k, const char *type, const char *path, struct vms_btf_field *out);
+/* The common case: byte offset and size of TYPE's member PATH. */
+VMS_API int vms_btf_member(struct vms_kernel *k, const char *type, const char *path, uint64_t *offset,
+			   uint64_t *size);
+/* sizeof(struct/union TYPE). */
+VMS_API int vms_btf_struct_size(struct vms_kernel *k, const char *type, uint64_t *size);
+
+/* Read LEN bytes of kernel virtual memory at VA (in the kernel's CR3). */
+VMS_API int vms_kernel_read(struct vms_kernel *k, uint64_t va, void *buf, size_t len);
+
+/* Write the profile as a Volatility 3 ISF JSON file (symbols and the BTF
+ * types: structs, unions, enums, base types) to FD. */
+VMS_API int vms_kernel_write_isf(struct vms_kernel *k, int fd);
+
 #ifdef __cplusplus
 }
 #endif

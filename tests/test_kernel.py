@@ -1,0 +1,354 @@
+"""Kernel discovery with no profile: KASLR, the kernel's CR3, kallsyms, BTF,
+the profile cache and the ISF writer, on the lab's Debian 6.1 kernels — the
+cloud flavour (5-level 2-vCPU "big" guest and 4-level "small" one) and the
+generic flavour ("generic": other config, other structure layouts).
+
+Ground truth, never from vmsight:
+- the guest's own /proc/kallsyms (truth/kallsyms.txt, as root, KASLR on):
+  every line without a [module] tag — vmlinux's own symbols; module, BPF and
+  ftrace-trampoline symbols live outside vmlinux's kallsyms tables — must
+  come out of `vmsight symbols` in the same order with the same address,
+  type letter and name;
+- the guest's /proc/iomem ("Kernel code" = physical _text), dmesg's first
+  line (the banner), uname -r, and QEMU's vCPU registers (CR3);
+- pahole (Debian's dwarves) reading the BTF of the vmlinux unpacked here
+  from the kernel package's own vmlinuz, for struct sizes and the offset,
+  size and bit position of every member it prints (nested anonymous ones
+  included);
+- the Volatility 3 ISF JSON schema (python3-jsonschema).
+"""
+
+import json
+import lzma
+import os
+import re
+import shutil
+import struct
+import subprocess
+
+from harness import parse_info_registers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KERNEL_TEXT_DEFAULT = 0xffffffff81000000
+KERNEL_PHYS_DEFAULT = 0x1000000
+
+STRUCTS = ["task_struct", "mm_struct", "vm_area_struct", "file", "dentry", "mount", "files_struct", "fdtable",
+           "module", "list_head", "inode", "super_block", "cred", "pid", "signal_struct", "path", "qstr",
+           "vfsmount", "nsproxy", "fs_struct", "kobject", "hlist_node", "maple_tree", "upid"]
+
+
+def _truth_kallsyms(g):
+    with open(os.path.join(g.truth_dir, "kallsyms.txt")) as f:
+        return [line.rstrip("\n") for line in f if "[" not in line]
+
+
+def _truth_symbol(g, name):
+    for line in _truth_kallsyms(g):
+        a, t, n = line.split()
+        if n == name:
+            return int(a, 16)
+    raise AssertionError(f"{name} not in the guest's kallsyms")
+
+
+def _kernel(ctx, g, *extra):
+    return ctx.vmsight_json("-t", g.target, "kernel", *extra)[0]
+
+
+def test_kernel_location_and_kaslr(ctx):
+    """KASLR offsets, CR3, paging mode and banner against the guest's own view."""
+    for name in ("big", "small", "generic"):
+        g = ctx.guest(name)
+        cache = os.path.join(ctx.tmp, "cache-" + name)
+        with ctx.paused(g):
+            with ctx.qmp(g) as q:
+                regs = parse_info_registers(q.hmp("info registers -a"))
+            k = _kernel(ctx, g, "--cache-dir", cache)
+        text = _truth_symbol(g, "_text")
+        with open(os.path.join(g.truth_dir, "iomem.txt")) as f:
+            code = [int(m.group(1), 16) for m in (re.match(r"\s*([0-9a-f]+)-[0-9a-f]+ : Kernel code", l) for l in f)
+                    if m]
+        assert int(k["text_va"], 16) == text, (name, k["text_va"], hex(text))
+        assert int(k["text_pa"], 16) == code[0], (name, k["text_pa"], hex(code[0]))
+        assert int(k["kaslr_virt"], 16) == text - KERNEL_TEXT_DEFAULT
+        assert int(k["kaslr_phys"], 16) == code[0] - KERNEL_PHYS_DEFAULT
+        # The kernel's PGD: some vCPU's CR3 (PCID bits off), and with
+        # isolation its kernel half (bit 12 clear).
+        cr3s = {r["CR3"] & ~0xfff & ((1 << 52) - 1) for r in regs.values()}
+        assert int(k["cr3"], 16) in cr3s | {c & ~0x1000 for c in cr3s}, (k["cr3"], cr3s)
+        assert k["paging"] == ("5-level" if g.paging == 5 else "4-level")
+        with open(os.path.join(g.truth_dir, "dmesg.txt")) as f:
+            first = f.readline()
+        assert first.split("] ", 1)[1].rstrip("\n") == k["banner"], (first, k["banner"])
+        with open(os.path.join(g.truth_dir, "uname.txt")) as f:
+            assert f.read().split()[2] == k["release"] == g.kernel_release
+        assert k["symbols_from"] == "kallsyms" and k["types_from"] == "btf" and k["btf_bytes"] > 1 << 20
+        assert len(k["build_id"]) == 40 and k["cache_file"].startswith(cache)
+        # The same through the cache, and through a dump (vCPU state from its notes).
+        warm = _kernel(ctx, g, "--cache-dir", cache)
+        assert warm["symbols_from"] == "cache" and warm["types_from"] == "cache"
+        for key in ("text_va", "text_pa", "cr3", "banner", "build_id", "symbols", "btf_bytes"):
+            assert warm[key] == k[key], (key, warm[key], k[key])
+        # read --sym: the banner's bytes where kallsyms says linux_banner is.
+        r = ctx.vmsight_json("-t", g.target, "read", "--sym", "linux_banner", 14, "--cache-dir", cache)[0]
+        assert bytes.fromhex(r["hex"]) == b"Linux version " and int(r["va"], 16) == _truth_symbol(g, "linux_banner")
+
+
+def test_symbols_equal_proc_kallsyms(ctx):
+    """Every vmlinux symbol of the guest's /proc/kallsyms, in order, from
+    kallsyms decoded in guest memory, cold and from the cache."""
+    total = 0
+    for name in ("small", "generic", "big"):
+        g = ctx.guest(name)
+        truth = _truth_kallsyms(g)
+        cache = os.path.join(ctx.tmp, "cache-" + name)
+        for run in ("cold", "warm"):
+            _, out, _ = ctx.vmsight("-t", g.target, "symbols", "--cache-dir", cache)
+            ours = out.splitlines()
+            assert len(ours) == len(truth), (name, run, len(ours), len(truth))
+            for i, (a, b) in enumerate(zip(ours, truth)):
+                assert a == b, f"{name} ({run}) symbol {i}: vmsight '{a}', /proc/kallsyms '{b}'"
+        total += len(truth)
+        # JSON and GLOB.
+        got = ctx.vmsight_json("-t", g.target, "symbols", "__x64_sys_read*", "--cache-dir", cache)
+        want = [l.split() for l in truth if l.split()[2].startswith("__x64_sys_read")]
+        assert [(s["address"][2:].zfill(16), s["type"], s["name"]) for s in got] == [tuple(w) for w in want]
+    assert total > 200000, total
+
+
+def _vmlinux(ctx, g):
+    """vmlinux unpacked from the package's vmlinuz (bzImage payload), cached per kernel."""
+    out = os.path.join(ctx.lab.work, f"vmlinux-{g.kernel_release}")
+    if os.path.exists(out):
+        return out
+    with open(g.vmlinuz, "rb") as f:
+        d = f.read()
+    setup_sects = d[0x1f1] or 4
+    off, length = struct.unpack_from("<II", d, 0x248)   # payload_offset, payload_length
+    start = (setup_sects + 1) * 512 + off
+    payload = d[start:start + length]
+    if payload[:6] == b"\xfd7zXZ\x00":
+        data = lzma.LZMADecompressor().decompress(payload)
+    elif payload[:4] == b"\x02\x21\x4c\x18":
+        # lz4 reads the legacy frame, then stops at the size the kernel appends.
+        data = subprocess.run(["lz4", "-dc"], input=payload, capture_output=True).stdout
+    elif payload[:4] == b"\x28\xb5\x2f\xfd":
+        data = subprocess.run(["zstd", "-dc"], input=payload, capture_output=True).stdout
+    else:
+        raise AssertionError(f"unknown bzImage payload {payload[:8].hex()}")
+    assert data[:4] == b"\x7fELF", f"{g.vmlinuz}: payload does not unpack to an ELF"
+    with open(out + ".tmp", "wb") as f:
+        f.write(data)
+    os.rename(out + ".tmp", out)
+    return out
+
+
+# A member line: "<decl>; /* OFFSET[:BIT] SIZE */"; the name is the last
+# identifier of the declarator ("(*name)(...)" for function pointers).
+MEMBER = re.compile(r"^(\s+.*?);\s*/\*\s*(\d+)(?::\s*(\d+))?\s+(\d+)\s*\*/")
+DECL_NAME = re.compile(r"(?:\(\*(\w+)\)\(.*\)|(\w+)(?:\[\d*\])*(?::(\d+))?)$")
+
+
+def _pahole(vmlinux, name):
+    """pahole's view of struct NAME: (size, {member path: (offset, size, bit)}).
+    pahole prints inline struct and union types expanded, with offsets from
+    the start of NAME: members of an anonymous one are NAME's own, those of a
+    named one ("struct { ... } lru_gen;") are reached as "lru_gen.member"."""
+    out = subprocess.run(["pahole", "-F", "btf", "-C", name, vmlinux], capture_output=True, text=True,
+                         check=True).stdout
+    size = int(re.search(r"/\* size: (\d+),", out).group(1))
+    stack = [{}]
+    for line in out.splitlines()[1:]:
+        if line.rstrip().endswith("{"):
+            stack.append({})
+            continue
+        close = re.match(r"\s*}\s*(\w*)", line)
+        if close and len(stack) > 1:
+            inner = stack.pop()
+            prefix = close.group(1) + "." if close.group(1) else ""
+            m = MEMBER.match(line)
+            if prefix and m:
+                stack[-1].setdefault(close.group(1), (int(m.group(2)), int(m.group(4)), None))
+            for k, v in inner.items():
+                stack[-1].setdefault(prefix + k, v)
+            continue
+        m = MEMBER.match(line)
+        if not m:
+            continue
+        decl = re.sub(r"\s*__attribute__\(\(.*\)\)$", "", m.group(1).rstrip())
+        d = DECL_NAME.search(decl)
+        if not d:
+            continue
+        field = d.group(1) or d.group(2)
+        off, bit, sz = int(m.group(2)), m.group(3), int(m.group(4))
+        stack[-1].setdefault(field, (off, sz, None if bit is None else (int(bit), int(d.group(3)))))
+    members = stack[0]
+    assert members, out[:500]
+    return size, members
+
+
+def test_btf_offsets_equal_pahole(ctx):
+    if not shutil.which("pahole"):
+        raise AssertionError("pahole missing: run scripts/deps")
+    compared = 0
+    for name in ("small", "generic"):
+        g = ctx.guest(name)
+        vmlinux = _vmlinux(ctx, g)
+        cache = os.path.join(ctx.tmp, "cache-" + name)
+        ctx.vmsight("-t", g.target, "kernel", "--cache-dir", cache)
+        for st in STRUCTS:
+            size, members = _pahole(vmlinux, st)
+            got = ctx.vmsight_json("-t", g.target, "btf", st, *members, "--cache-dir", cache)
+            assert got[0]["size"] == size, (name, st, got[0], size)
+            for r in got[1:]:
+                off, sz, bit = members[r["member"]]
+                if bit is None:
+                    assert (r["offset"], r["size"], r["bit_size"]) == (off, sz, 0), (name, st, r, off, sz)
+                else:
+                    assert (r["bit_offset"], r["bit_size"]) == (off * 8 + bit[0], bit[1]), (name, st, r, off, bit)
+                compared += 1
+        # Nested paths: where pahole puts the nested struct, plus its own offset.
+        _, ts = _pahole(vmlinux, "task_struct")
+        _, lh = _pahole(vmlinux, "list_head")
+        got = ctx.vmsight_json("-t", g.target, "btf", "task_struct", "tasks.next", "tasks.prev",
+                               "--cache-dir", cache)
+        assert got[1]["offset"] == ts["tasks"][0] + lh["next"][0]
+        assert got[2]["offset"] == ts["tasks"][0] + lh["prev"][0]
+    assert compared > 1000, compared
+
+
+def _schema():
+    for base in (os.path.join(ROOT, "..", "shared"), "/work/shared"):
+        p = os.path.join(base, "isf", "volatility3-schema-6.3.0.json")
+        if os.path.exists(p):
+            return p
+    raise AssertionError("the Volatility ISF schema (shared/isf) is missing")
+
+
+def test_isf_profile_validates(ctx):
+    import jsonschema
+    g = ctx.guest("small")
+    path = os.path.join(ctx.tmp, "profile.json")
+    r = ctx.vmsight_json("-t", g.target, "profile", "--isf", path, "--no-cache")[0]
+    with open(path) as f:
+        isf = json.load(f)
+    with open(_schema()) as f:
+        schema = json.load(f)
+    jsonschema.validate(isf, schema)
+    assert isf["metadata"]["producer"]["name"] == "vmsight"
+    # Link-time addresses: the guest's, less its KASLR offset.
+    slide = _truth_symbol(g, "_text") - KERNEL_TEXT_DEFAULT
+    for sym in ("_text", "init_task", "linux_banner", "init_top_pgt"):
+        assert isf["symbols"][sym]["address"] == _truth_symbol(g, sym) - slide, sym
+    assert r["symbols"] == len(_truth_kallsyms(g))
+    ts = isf["user_types"]["task_struct"]
+    size, members = _pahole(_vmlinux(ctx, g), "task_struct")
+    assert ts["size"] == size and ts["fields"]["tasks"]["offset"] == members["tasks"][0]
+    # vmsight reads its own ISF back for a kernel "without BTF".
+    got = ctx.vmsight_json("-t", g.target, "btf", "task_struct", "tasks", "pid", "--isf-in", path, "--no-cache")
+    assert got[0]["size"] == size and got[1]["offset"] == members["tasks"][0] and got[2]["offset"] == members["pid"][0]
+
+
+def _elf_offset(path, pa):
+    """File offset of guest-physical PA in an ELF core."""
+    with open(path, "rb") as f:
+        h = f.read(64)
+        phoff, = struct.unpack_from("<Q", h, 32)
+        phnum, = struct.unpack_from("<H", h, 56)
+        f.seek(phoff)
+        ph = f.read(56 * phnum)
+    for i in range(phnum):
+        typ, _, off, _, paddr, filesz = struct.unpack_from("<IIQQQQ", ph, 56 * i)
+        if typ == 1 and paddr <= pa < paddr + filesz:
+            return off + pa - paddr
+    raise AssertionError(f"{pa:#x} not in {path}")
+
+
+def test_corrupt_kernel_fails_cleanly(ctx):
+    """Corrupted kallsyms tables and BTF in a dump, and a corrupted profile
+    cache: clean errors or a rebuilt profile, never a crash."""
+    g = ctx.guest("small")
+    dump = os.path.join(ctx.tmp, "k.elf")
+    with ctx.paused(g):
+        ctx.vmsight("-t", g.target, "dump", "-o", dump)
+    k = ctx.vmsight_json("-t", "dump:" + dump, "kernel", "--no-cache")[0]
+    text_pa = int(k["text_pa"], 16)
+    base = _elf_offset(dump, text_pa)
+
+    def patch(off, data):
+        with open(dump, "r+b") as f:
+            f.seek(off)
+            old = f.read(len(data))
+            f.seek(off)
+            f.write(data)
+        return old
+
+    # BTF: bad magic, then a type section past the blob's end.
+    btf = base + _truth_symbol(g, "__start_BTF") - _truth_symbol(g, "_text")
+    old = patch(btf, b"\x00\x00")
+    rc, _, err = ctx.vmsight("-t", "dump:" + dump, "btf", "task_struct", "--no-cache", check=False)
+    assert rc == 1 and "BTF" in err and "magic" in err, err
+    patch(btf, old)
+    old = patch(btf + 12, struct.pack("<I", 0x7fffffff))   # type_len
+    rc, _, err = ctx.vmsight("-t", "dump:" + dump, "kernel", "--no-cache", check=False)
+    assert rc == 1 and "BTF" in err, err
+    patch(btf + 12, old)
+    # kallsyms: the token index (after the digit tokens) scrambled.
+    with open(dump, "rb") as f:
+        f.seek(base)
+        image = f.read(64 << 20)
+    digits = b"0\x001\x002\x003\x004\x005\x006\x007\x008\x009\x00"
+    hits = [m.start() for m in re.finditer(re.escape(digits), image)]
+    assert hits, "no token table in the dump's kernel image"
+
+    def scramble(on):
+        for at in hits:
+            patch(base + at, b"\xff" * 20 if on else digits)
+
+    scramble(True)
+    rc, _, err = ctx.vmsight("-t", "dump:" + dump, "kernel", "--no-cache", check=False)
+    assert rc == 1 and "kallsyms" in err, err
+    scramble(False)
+    restored = ctx.vmsight_json("-t", "dump:" + dump, "kernel", "--no-cache")[0]
+    assert restored["symbols"] == k["symbols"], restored
+
+    # A corrupted or truncated profile is ignored and rebuilt.
+    cache = os.path.join(ctx.tmp, "cache")
+    first = _kernel(ctx, g, "--cache-dir", cache)
+    prof = first["cache_file"]
+    size = os.path.getsize(prof)
+    with open(prof, "r+b") as f:
+        f.seek(size // 2)
+        f.write(b"\xa5" * 64)
+    again = _kernel(ctx, g, "--cache-dir", cache)
+    assert first["symbols_from"] == "kallsyms", first
+    assert again["symbols_from"] == "kallsyms" and again["symbols"] == first["symbols"], again
+    for damage in ("none", "truncate", "garbage"):
+        if damage == "truncate":
+            os.truncate(prof, size // 3)
+        elif damage == "garbage":
+            with open(prof, "wb") as f:
+                f.write(b"VMSPROF1" + os.urandom(5000))
+        k2 = _kernel(ctx, g, "--cache-dir", cache)
+        assert k2["symbols_from"] == ("cache" if damage == "none" else "kallsyms"), (damage, k2)
+    # Without kallsyms: a System.map (made here from the guest's truth, at
+    # link-time addresses) stands in; one that is not a System.map is an error.
+    scramble(True)
+    good, bad = os.path.join(ctx.tmp, "System.map"), os.path.join(ctx.tmp, "bad.map")
+    slide = _truth_symbol(g, "_text") - KERNEL_TEXT_DEFAULT
+    with open(good, "w") as f:
+        for line in _truth_kallsyms(g):
+            a, t, n = line.split()
+            a = int(a, 16)
+            f.write(f"{a - slide if a >= 0xffffffff80000000 else a:016x} {t} {n}\n")
+    with open(bad, "w") as f:
+        f.write("this is not a System.map\n")
+    sm = ctx.vmsight_json("-t", "dump:" + dump, "kernel", "--no-cache", "--system-map", good)[0]
+    assert sm["symbols_from"] == "system-map" and sm["text_va"] == k["text_va"] and sm["banner"] == k["banner"]
+    rc, _, err = ctx.vmsight("-t", "dump:" + dump, "kernel", "--no-cache", "--system-map", bad, check=False)
+    assert rc == 1 and "System.map" in err, err
+    scramble(False)
+    rc, _, err = ctx.vmsight("-t", "dump:" + dump, "btf", "task_struct", "no_such_member", "--no-cache",
+                             check=False)
+    assert rc == 1 and "no_such_member" in err
+    rc, _, err = ctx.vmsight("-t", g.target, "symbols", "no_such_symbol_*", "--no-cache", check=False)
+    assert rc == 1 and "no symbol" in err
