@@ -184,9 +184,11 @@ def _read_samples(runs, rnd, n):
     physical pages), and inside runs."""
     out = []
     runs = [(int(r["va"], 16), r["len"], r["page_size"]) for r in runs]
-    joins = [b for (a, n, _), (b, _, _) in zip(runs, runs[1:]) if a + n == b]
-    for b in rnd.sample(joins, min(n // 2, len(joins))):
-        out.append((b - rnd.randrange(1, 3000), rnd.choice([8, 3000, 6000])))
+    joins = [(b, nb) for (a, n, _), (b, nb, _) in zip(runs, runs[1:]) if a + n == b]
+    for b, nb in rnd.sample(joins, min(n // 2, len(joins))):
+        back = rnd.randrange(1, 3000)
+        # Stay inside the second run: it may be a single page.
+        out.append((b - back, min(rnd.choice([8, 3000, 6000]), back + nb)))
     for va, length, size in rnd.sample(runs, min(n - len(out), len(runs))):
         off = rnd.randrange(length)
         out.append((va + off, min(rnd.choice([1, 8, 100, 5000]), length - off)))
