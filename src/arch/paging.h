@@ -12,9 +12,7 @@
  * on two words), so a hit costs a few loads from cache. The 2 MiB array
  * covers 16 GiB of direct map. An entry keeps the host address of its window
  * when the memory source maps RAM, so that a read which hits is one copy
- * from the guest's own pages. The arrays sit in one huge page where the host
- * grants it, so that probing them next to random reads of guest memory does
- * not cost host TLB misses of its own.
+ * from the guest's own pages.
  *
  * Entries carry the generation of the TLB in the top bits of their key:
  * flushing everything is one increment, and a wipe every 4095 flushes.

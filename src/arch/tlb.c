@@ -7,36 +7,23 @@
  * the generation wraps are the arrays wiped. Flushing one address space or
  * one range looks at the entries themselves.
  */
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "paging.h"
 
-/* The TLB is probed at random next to random reads of guest memory, which
- * keep evicting the host's own TLB: in one 2 MiB huge page (where the host
- * grants them) all of its entries cost the host one translation. Anonymous
- * memory also comes zeroed, page by page as it is touched. */
-#define MMU_ALIGN (2ul << 20)
-
+/* 800 KiB of entries, of which a guest uses a part: anonymous memory comes
+ * zeroed (every key empty), page by page as it is touched. */
 static size_t mmu_bytes(void)
 {
-	return (sizeof(struct vms_mmu) + MMU_ALIGN - 1) & ~(MMU_ALIGN - 1);
+	return sizeof(struct vms_mmu);
 }
 
 struct vms_mmu *vms_mmu_new(void)
 {
-	size_t size = mmu_bytes();
-	uint8_t *p = mmap(NULL, size + MMU_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	struct vms_mmu *m = mmap(NULL, mmu_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
 		return NULL;
-	uintptr_t start = ((uintptr_t)p + MMU_ALIGN - 1) & ~(uintptr_t)(MMU_ALIGN - 1);
-	size_t head = start - (uintptr_t)p;
-	if (head)
-		munmap(p, head);
-	munmap((uint8_t *)start + size, MMU_ALIGN - head);
-	struct vms_mmu *m = (struct vms_mmu *)start;
-	madvise(m, size, MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
 	m->mode = VMS_PAGING_UNKNOWN;
 	m->nxe = 1;
 	m->pse = 1;
