@@ -349,6 +349,88 @@ struct btf *kernel_btf(struct vms_kernel *k, int *rc)
 	return k->btf;
 }
 
+/* ---- no registers: the kernel found in physical memory ------------------- */
+
+#define SCAN_WINDOW (64u << 20)
+#define SCAN_STEP (48u << 20) /* windows overlap by more than the tables' size */
+
+/* The kernel's own top page table (init_mm's), by symbol, for the image
+ * at IMAGE_PA: it must map _text to IMAGE_PA in the mode tried. */
+static int pgd_for(struct vms_kernel *k, const struct symtab *st, uint64_t image_pa, uint64_t *pgd)
+{
+	const struct ksym *text = symtab_find(st, "_text");
+	const struct ksym *top = symtab_find(st, "init_top_pgt");
+	if (!top)
+		top = symtab_find(st, "init_level4_pgt");
+	if (!text || !top || top->addr < text->addr || top->addr - text->addr >= IMAGE_MAX)
+		return -ENOENT;
+	*pgd = image_pa + (top->addr - text->addr);
+	return translates_to(k, *pgd, text->addr, image_pa) ? 0 : -ENOENT;
+}
+
+/* Tables decoded from physical memory at TABLE_PA: the image starts at a
+ * 2 MiB boundary below them; the candidate whose init_top_pgt maps _text
+ * there (in 4- or 5-level paging, unless the mode is set) is the kernel. */
+static int place_image(struct vms_kernel *k, const struct symtab *st, uint64_t table_pa, int mode_known,
+		       uint64_t *pgd)
+{
+	static const enum vms_paging modes[] = { VMS_PAGING_4LEVEL, VMS_PAGING_5LEVEL };
+	for (unsigned m = 0; m < (mode_known ? 1u : 2u); m++) {
+		if (!mode_known && vms_set_paging(k->t, modes[m]))
+			return -ENOTSUP;
+		for (uint64_t back = 0; back < IMAGE_MAX && back <= table_pa; back += CHUNK)
+			if (pgd_for(k, st, (table_pa - back) & ~(CHUNK - 1), pgd) == 0)
+				return 0;
+	}
+	if (!mode_known)
+		vms_set_paging(k->t, VMS_PAGING_UNKNOWN);
+	return -ENOENT;
+}
+
+/* For targets without vCPU state (raw dumps, LiME, a QEMU without QMP):
+ * look for kallsyms in all of RAM, window by window. */
+static int find_cr3_physical(struct vms_kernel *k, uint64_t *cr3)
+{
+	const struct vms_ram_range *r;
+	size_t nr;
+	int rc = vms_ram_ranges(k->t, &r, &nr);
+	if (rc)
+		return rc;
+	int mode_known = vms_get_paging(k->t) >= 0;
+	uint8_t *copy = NULL;
+	char err[256];
+	rc = -ENOENT;
+	for (size_t i = 0; i < nr && rc; i++)
+		for (uint64_t off = 0; off < r[i].len && rc; off += SCAN_STEP) {
+			size_t len = r[i].len - off < SCAN_WINDOW ? (size_t)(r[i].len - off) : SCAN_WINDOW;
+			const uint8_t *p = vms_map_pa(k->t, r[i].gpa + off, len);
+			if (!p) {
+				if (!copy && !(copy = malloc(SCAN_WINDOW))) {
+					rc = -ENOMEM;
+					break;
+				}
+				if (vms_read_pa(k->t, r[i].gpa + off, copy, len))
+					continue;
+				p = copy;
+			}
+			struct ksym_layout lay;
+			struct symtab st;
+			if (ksym_find(p, len, &lay, err, sizeof(err)))
+				continue;
+			symtab_init(&st);
+			if (ksym_decode(p, len, &lay, &st, err, sizeof(err)) == 0)
+				rc = place_image(k, &st, r[i].gpa + off + lay.token_table, mode_known, cr3);
+			symtab_free(&st);
+		}
+	free(copy);
+	if (rc == -ENOMEM)
+		return kernel_fail(k, ENOMEM, "out of memory");
+	if (rc)
+		return kernel_fail(k, ENOENT, "no vCPU registers, and no kernel whose kallsyms and page tables agree "
+				   "in guest RAM (give --cr3 and --paging)");
+	return 0;
+}
+
 /* ---- open ------------------------------------------------------------------ */
 
 /* Everything from one starting CR3: image, symbols, CR3, banner. */
@@ -408,19 +490,17 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 	k->t = t;
 	k->types_from = "none";
 	symtab_init(&k->syms);
-	int paging = vms_get_paging(t);
-	if (paging < 0) {
-		vms_kernel_close(k);
-		return paging;
-	}
-	k->paging = paging;
 	char dir[400];
 	const char *cache_dir = NULL;
 	if (!o.no_cache && profile_cache_dir(o.cache_dir, dir, sizeof(dir)) == 0)
 		cache_dir = dir;
 	uint64_t cr3s[64];
 	int n = start_cr3s(k, o.cr3, cr3s, 64);
-	int rc = n < 0 ? n : -ENOENT;
+	if (n < 0 && n != -ENOMEM && !o.cr3 && find_cr3_physical(k, cr3s) == 0)
+		n = 1;
+	int paging = vms_get_paging(t);
+	int rc = n < 0 ? n : paging < 0 ? paging : -ENOENT;
+	k->paging = paging;
 	for (int i = 0; i < n && rc; i++) {
 		rc = discover(k, cr3s[i], cache_dir, &o);
 		if (rc) {
