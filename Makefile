@@ -19,7 +19,7 @@ $(ASAN_BUILD)/build.ninja:
 	CC=clang $(MESON) setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
 
 deps:
-	scripts/deps
+	bash scripts/deps
 
 # Unit tests, then the lab-guest tests, all twice: optimised, then under
 # ASan+UBSan (clang).
@@ -27,19 +27,19 @@ test: deps
 	$(MAKE) all
 	$(MAKE) $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
-	tests/run --build $(BUILD) --build $(ASAN_BUILD)
+	python3 tests/run --build $(BUILD) --build $(ASAN_BUILD)
 
 demo: deps all
-	lab/demo $(BUILD)/vmsight
+	bash lab/demo $(BUILD)/vmsight
 
 install: all
 	$(MESON) install -C $(BUILD)
 
 bench: all
-	bench/run $(BUILD)
+	bash bench/run $(BUILD)
 
 fuzz: deps
-	fuzz/run
+	bash fuzz/run
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
