@@ -128,6 +128,9 @@ def test_pause_and_background_snapshots_are_consistent_live_can_tear(ctx):
                 assert consistent(npages, committed, gens), f"{mode} snapshot #{attempt} is torn"
                 note = core.info()
                 assert note["mode"] == mode and note["consistent"] is True
+                with open(os.path.join(g.truth_dir, "uname.txt")) as f:
+                    release = f.read().split()[2]
+                assert note["kernel"].startswith("Linux version " + release + " "), note
             finally:
                 core.close()
         with ctx.qmp(g) as q:

@@ -70,14 +70,39 @@ static double pause_ms(const struct pause_clock *pc, double fallback)
 	return fallback;
 }
 
-static void fill_note(struct snap_plan *p, const struct vms_snapshot_stats *st)
+/* The guest kernel's banner, JSON-escaped into OUT ("" when the guest runs
+ * no Linux vmsight can find). Found before any pause: it does not change. */
+static void kernel_banner(struct vms_target *t, char *out, size_t len)
+{
+	struct vms_kernel *k;
+	struct vms_kernel_info ki;
+	char saved[sizeof(t->err)];
+	out[0] = '\0';
+	memcpy(saved, t->err, sizeof(saved));
+	if (vms_kernel_open(t, NULL, &k) == 0) {
+		if (vms_kernel_info(k, &ki) == 0 && ki.banner) {
+			size_t j = 0;
+			for (const char *c = ki.banner; *c && j + 7 < len; c++) {
+				if (*c == '"' || *c == '\\')
+					out[j++] = '\\';
+				if ((unsigned char)*c >= 0x20)
+					out[j++] = *c;
+			}
+			out[j] = '\0';
+		}
+		vms_kernel_close(k);
+	}
+	memcpy(t->err, saved, sizeof(saved));
+}
+
+static void fill_note(struct snap_plan *p, const struct vms_snapshot_stats *st, const char *banner)
 {
 	char note[NOTE_LEN + 1];
 	snprintf(note, sizeof(note),
 		 "{\"producer\":\"vmsight %d.%d\",\"mode\":\"%s\",\"consistent\":%s,\"pause_ms\":%.3f,"
-		 "\"total_ms\":%.3f,\"ram_bytes\":%llu,\"data_bytes\":%llu}",
+		 "\"total_ms\":%.3f,\"ram_bytes\":%llu,\"data_bytes\":%llu,\"kernel\":\"%s\"}",
 		 VMS_VERSION_MAJOR, VMS_VERSION_MINOR, st->mode, st->consistent ? "true" : "false", st->pause_ms,
-		 st->total_ms, (unsigned long long)st->ram_bytes, (unsigned long long)st->data_bytes);
+		 st->total_ms, (unsigned long long)st->ram_bytes, (unsigned long long)st->data_bytes, banner);
 	snap_plan_set_note(p, note);
 }
 
@@ -140,6 +165,8 @@ static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot
 	struct vms_regs *regs = NULL;
 	int nvcpu = 0;
 	struct snap_plan p = { 0 };
+	char banner[256];
+	kernel_banner(t, banner, sizeof(banner));
 	if (t->qmp_path[0]) {
 		if ((rc = watch_pauses(t, &pc, &prev_keep)))
 			return rc;
@@ -175,7 +202,7 @@ out:
 	st->ram_bytes = p.ram_bytes;
 	st->consistent = pause || !watching;  /* a dump or a stopped source cannot change */
 	if (!rc) {
-		fill_note(&p, st);
+		fill_note(&p, st, banner);
 		rc = snap_write_header(t, fd, &p);
 	}
 	free(regs);
@@ -353,6 +380,8 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	struct snap_plan p = { 0 };
 	struct stream s = { .t = t, .sock = -1, .out = fd };
 	struct vms_qmp *q;
+	char banner[256];
+	kernel_banner(t, banner, sizeof(banner));
 	if ((rc = watch_pauses(t, &pc, &prev_keep)))
 		return rc;
 	q = t->qmp;
@@ -472,7 +501,7 @@ out:
 	st->ram_bytes = p.ram_bytes;
 	st->consistent = 1;
 	if (!rc) {
-		fill_note(&p, st);
+		fill_note(&p, st, banner);
 		rc = snap_write_header(t, fd, &p);
 	}
 	free(regs);
