@@ -26,8 +26,11 @@ import re
 import shutil
 import struct
 import subprocess
+import time
 
 from harness import parse_info_registers
+
+import labvm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNEL_TEXT_DEFAULT = 0xffffffff81000000
@@ -271,6 +274,73 @@ def _elf_offset(path, pa):
         if typ == 1 and paddr <= pa < paddr + filesz:
             return off + pa - paddr
     raise AssertionError(f"{pa:#x} not in {path}")
+
+
+def _boot_pti_guest(ctx, g):
+    """A QEMU of our own on the lab guest's kernel and initramfs, booted with
+    pti=on (the TCG CPU is not affected by Meltdown, so PTI is off by
+    default); returns (target, lab QMP socket, serial log) once the guest
+    has printed its ground truth (so it runs user processes)."""
+    d = ctx.tmp
+    ram = f"/dev/shm/vmsight-pti-{os.getpid()}"
+    ctx.on_cleanup(lambda: os.path.exists(ram) and os.unlink(ram))
+    cmd = g.qemu_command
+    initrd = cmd[cmd.index("-initrd") + 1]
+    disk = os.path.join(d, "data.img")
+    shutil.copyfile(os.path.join(g.dir, "data.img"), disk)
+    serial = os.path.join(d, "serial.log")
+    pidfile = os.path.join(d, "qemu.pid")
+    qemu = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-machine", "q35,memory-backend=ram",
+            "-object", f"memory-backend-file,id=ram,size=512M,mem-path={ram},share=on", "-m", "512M",
+            "-smp", "1", "-accel", "tcg", "-cpu", "max,la57=off", "-kernel", g.vmlinuz, "-initrd", initrd,
+            "-append", "console=ttyS0,115200 panic=-1 oops=panic pti=on",
+            "-drive", f"file={disk},if=none,id=data,format=raw", "-device", "virtio-blk-pci,drive=data",
+            "-nic", "none", "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off",
+            "-qmp", f"unix:{d}/lab.sock,server=on,wait=off", "-serial", f"file:{serial}",
+            "-chardev", f"socket,id=exec,path={d}/exec.sock,server=on,wait=off", "-serial", "chardev:exec",
+            "-display", "none", "-no-reboot", "-daemonize", "-pidfile", pidfile]
+    subprocess.run(qemu, check=True)
+    pid = int(open(pidfile).read())
+
+    def kill():
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    ctx.on_cleanup(kill)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with open(serial, errors="replace") as f:
+            log = f.read()
+        if "===VMS-TRUTH-DONE===" in log:
+            return f"qmp:{d}/qmp.sock", f"{d}/lab.sock", log
+        assert os.path.exists(f"/proc/{pid}"), "the pti=on guest's QEMU died: " + log[-2000:]
+        time.sleep(0.5)
+    raise AssertionError("the pti=on guest did not finish booting: " + log[-2000:])
+
+
+def test_kernel_cr3_with_pti(ctx):
+    """Page-table isolation on a real kernel: from the kernel's CR3 and from
+    the user half of the pair, vmsight finds the kernel PGD (bit 12 clear)."""
+    g = ctx.guest("small")
+    target, lab, log = _boot_pti_guest(ctx, g)
+    assert "page tables isolation: enabled" in log, "pti=on did not enable PTI"
+    with labvm.QMP(lab) as q:
+        q.cmd("stop")
+        regs = parse_info_registers(q.hmp("info registers -a"))
+    ref = _kernel(ctx, g, "--no-cache")
+    k = ctx.vmsight_json("-t", target, "kernel", "--no-cache")[0]
+    assert k["pti"] is True, k
+    kcr3 = int(k["cr3"], 16)
+    assert (kcr3 & 0x1fff) == 0, k["cr3"]
+    assert kcr3 == regs[0]["CR3"] & ~0x1fff & ((1 << 52) - 1), (k["cr3"], hex(regs[0]["CR3"]))
+    for key in ("banner", "build_id", "symbols", "btf_bytes"):
+        assert k[key] == ref[key], (key, k[key], ref[key])
+    # Starting from the user half (as when a vCPU is stopped in user mode).
+    u = ctx.vmsight_json("-t", target, "kernel", "--no-cache", "--cr3", hex(kcr3 | 0x1000))[0]
+    assert u["pti"] is True and u["cr3"] == k["cr3"] and u["text_va"] == k["text_va"], u
+    r = ctx.vmsight_json("-t", target, "read", "--sym", "linux_banner", 14, "--no-cache")[0]
+    assert bytes.fromhex(r["hex"]) == b"Linux version "
 
 
 def test_raw_dump_without_registers(ctx):
