@@ -40,5 +40,7 @@ void agent_fan_read(int fd);
 /* vcpu.c */
 int agent_vcpu_open(uint16_t port);
 void agent_vcpu_send(const uint8_t *blob, size_t len);
+/* N OUTs of a zero byte; returns the mean ns per OUT (bench/watch.py). */
+uint64_t agent_vcpu_trap_bench(unsigned long n);
 
 #endif

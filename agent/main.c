@@ -2,7 +2,8 @@
  * vmsight-agent: reports the guest's file activity to the host.
  *
  *   vmsight-agent [--channel shm|vcpu] [--device PCI-ADDR] [--port N]
- *                 [--slots N] [--pidfile FILE] [--quiet]
+ *                 [--slots N] [--pidfile FILE] [--sched batch|normal] [--quiet]
+ *   vmsight-agent --trap-bench N [--port N]   time N OUTs to the port
  *
  * fanotify (fanotify.c) says what happened; each event becomes one blob
  * (include/vmsight/agent_wire.h) sent on one channel:
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,7 +209,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fputs("usage: vmsight-agent [--channel shm|vcpu] [--device PCI-ADDR] [--port N] [--slots N]\n"
-	      "                     [--pidfile FILE] [--quiet]\n"
+	      "                     [--pidfile FILE] [--sched batch|normal] [--quiet]\n"
+	      "       vmsight-agent --trap-bench N [--port N]\n"
 	      "Reports file activity (fanotify) to the vmsight host over an ivshmem ring (shm)\n"
 	      "or I/O port writes (vcpu). See docs/watch.md.\n",
 	      f);
@@ -219,11 +222,13 @@ int main(int argc, char **argv)
 		{ "channel", required_argument, NULL, 'c' }, { "device", required_argument, NULL, 'd' },
 		{ "port", required_argument, NULL, 'p' },    { "slots", required_argument, NULL, 's' },
 		{ "pidfile", required_argument, NULL, 'P' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },          { 0 },
+		{ "trap-bench", required_argument, NULL, 'T' }, { "sched", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	const char *device = NULL, *pidfile = NULL;
-	unsigned long port = VMS_WIRE_DEFAULT_PORT, slots = 0;
-	int quiet = 0, c;
+	unsigned long port = VMS_WIRE_DEFAULT_PORT, slots = 0, trap_bench = 0;
+	int quiet = 0, c, policy = SCHED_BATCH;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -239,6 +244,15 @@ int main(int argc, char **argv)
 		case 's': slots = strtoul(optarg, NULL, 0); break;
 		case 'P': pidfile = optarg; break;
 		case 'q': quiet = 1; break;
+		case 'T': trap_bench = strtoul(optarg, NULL, 0); break;
+		case 'S':
+			if (strcmp(optarg, "batch") == 0)
+				policy = SCHED_BATCH;
+			else if (strcmp(optarg, "normal") == 0)
+				policy = SCHED_OTHER;
+			else
+				return usage(stderr), 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -246,6 +260,16 @@ int main(int argc, char **argv)
 	if (optind != argc || port > 0xffff || slots > UINT32_MAX)
 		return usage(stderr), 2;
 
+	if (trap_bench) {
+		int rc = agent_vcpu_open((uint16_t)port);
+		if (rc) {
+			fprintf(stderr, "vmsight-agent: ioperm(0x%lx): %s\n", port, strerror(-rc));
+			return 1;
+		}
+		printf("%llu ns per OUT (%lu OUTs to port 0x%lx)\n",
+		       (unsigned long long)agent_vcpu_trap_bench(trap_bench), trap_bench, port);
+		return 0;
+	}
 	char where[256];
 	if (channel == CH_SHM) {
 		if (open_shm(device, (uint32_t)slots, where, sizeof(where)))
@@ -265,6 +289,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmsight-agent: fanotify: %s\n", strerror(-nfd));
 		return 1;
 	}
+	/* SCHED_BATCH: a woken agent does not preempt the process that made
+	 * the event, so on a busy vCPU events are read in batches at the end
+	 * of its time slice instead of one context switch each; an idle vCPU
+	 * still runs the agent at once (docs/watch.md has the trade-off). */
+	if (sched_setscheduler(0, policy, &(struct sched_param){ 0 }) != 0)
+		fprintf(stderr, "vmsight-agent: sched_setscheduler: %s\n", strerror(errno));
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

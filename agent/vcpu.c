@@ -27,6 +27,14 @@ static inline void out8(uint8_t v, uint16_t port)
 	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
 }
 
+uint64_t agent_vcpu_trap_bench(unsigned long n)
+{
+	uint64_t t0 = agent_now_ns();
+	for (unsigned long i = 0; i < n; i++)
+		out8(0, vcpu_port);
+	return n ? (agent_now_ns() - t0) / n : 0;
+}
+
 void agent_vcpu_send(const uint8_t *blob, size_t len)
 {
 	uint32_t head[2] = { VMS_WIRE_FRAME_MAGIC, (uint32_t)len };
