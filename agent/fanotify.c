@@ -165,13 +165,16 @@ static int proc_info(int32_t pid, const struct proc_entry **out)
 	}
 	char path[64], comm[64];
 	struct stat st;
+	/* Every /proc/PID file is owned by the task's effective uid. */
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm)) : -1;
-	if (fd >= 0)
+	ssize_t n = -1;
+	if (fd >= 0) {
+		if (fstat(fd, &st) == 0)
+			n = read(fd, comm, sizeof(comm));
 		close(fd);
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if (n <= 0 || stat(path, &st) != 0) {
+	}
+	if (n <= 0) {
 		/* Gone: what we knew of it is still its name. */
 		if (e->pid == pid) {
 			*out = e;

@@ -82,7 +82,8 @@ struct vms_watch_opts {
 	const char *socket_path;    /* the isa-debugcon chardev's unix socket (instead of QMP) */
 	unsigned timeout_ms;        /* QMP replies; 0 = 10000 */
 	unsigned silent_ms;         /* report VMS_FEV_AGENT_SILENT after this long; 0 = 3000 */
-	unsigned idle_sleep_us;     /* shm: longest sleep between empty polls; 0 = 200 */
+	unsigned poll_us;           /* shm: sleep between polls while events flow; 0 = 200 */
+	unsigned idle_sleep_us;     /* shm: sleep between polls after 100 ms without events; 0 = 1000 */
 	vms_watch_enrich_fn enrich;
 	void *enrich_ctx;
 	char *errbuf;               /* optional: why vms_watch_open failed */

@@ -4,9 +4,10 @@
  *
  * shm: the ring is polled. The host never stops the guest and the guest
  * never waits for the host, so waking up is the host's problem: after an
- * event it spins briefly (bursts come in runs), then sleeps in growing
- * steps up to idle_sleep_us. That bounds the added latency by the longest
- * sleep and keeps an idle watcher at a few thousand cheap wake-ups a second
+ * event it spins for 20 us (bursts come in runs), then sleeps poll_us
+ * (200 us) between polls while events flow, and idle_sleep_us (1 ms) once
+ * none came for 100 ms. Each wake-up drains the ring. That bounds the added
+ * latency by the sleep and the CPU by the wake-up rate, not the event rate
  * (figures in docs/benchmarks.md). vcpu: the socket is event driven; we
  * block in poll().
  *
@@ -50,7 +51,7 @@ struct vms_watch {
 	int channel;
 	char detail[600];
 	char err[1024];
-	unsigned silent_ms, idle_sleep_us;
+	unsigned silent_ms, poll_us, idle_sleep_us;
 	vms_watch_enrich_fn enrich;
 	void *enrich_ctx;
 
@@ -73,7 +74,6 @@ struct vms_watch {
 	/* liveness and waiting */
 	uint64_t alive_ns, active_ns;
 	int silent_told;
-	unsigned sleep_us;
 
 	/* an event held back while a notice about it goes first */
 	int held;
@@ -154,7 +154,8 @@ int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
 		return -ENOMEM;
 	w->sock = -1;
 	w->silent_ms = o.silent_ms ? o.silent_ms : 3000;
-	w->idle_sleep_us = o.idle_sleep_us ? o.idle_sleep_us : 200;
+	w->poll_us = o.poll_us ? o.poll_us : 200;
+	w->idle_sleep_us = o.idle_sleep_us ? o.idle_sleep_us : 1000;
 	w->enrich = o.enrich;
 	w->enrich_ctx = o.enrich_ctx;
 	w->st.agent_pid = -1;
@@ -427,7 +428,6 @@ int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int timeout_m
 		uint64_t now = now_ns();
 		if (rc == 1) {
 			w->active_ns = now;
-			w->sleep_us = 0;
 			if (on_record(w, &d, ev))
 				return 1;
 			continue;
@@ -447,15 +447,12 @@ int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int timeout_m
 				return wfail(w, errno, "poll: %s", strerror(errno));
 			continue;
 		}
-		/* shm: spin through a burst, then sleep in growing steps. */
-		if (now - w->active_ns < 50000) {
+		/* shm: spin through a burst, then sleep. */
+		if (now - w->active_ns < 20000) {
 			__builtin_ia32_pause();
 			continue;
 		}
-		w->sleep_us = w->sleep_us ? w->sleep_us * 2 : 10;
-		if (w->sleep_us > w->idle_sleep_us)
-			w->sleep_us = w->idle_sleep_us;
-		uint64_t ns = (uint64_t)w->sleep_us * 1000;
+		uint64_t ns = (uint64_t)(now - w->active_ns < 100000000ull ? w->poll_us : w->idle_sleep_us) * 1000;
 		if (ns > left_ns)
 			ns = left_ns;
 		nanosleep(&(struct timespec){ .tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull) },
