@@ -201,11 +201,13 @@ static int settle_image(struct vms_kernel *k, uint64_t dtb)
 	const struct ksym *banner = symtab_find(&k->syms, "linux_banner");
 	if (!text || !banner)
 		return kernel_fail(k, ENOENT, "kallsyms has no %s", text ? "linux_banner" : "_text");
-	if (text->addr > k->image_va || k->image_va - text->addr >= IMAGE_MAX || banner->addr < text->addr ||
-	    banner->addr - text->addr >= IMAGE_MAX)
+	/* The first mapped page is _text's, or (user page tables under PTI)
+	 * one of the entry code's after it. */
+	uint64_t gap = text->addr > k->image_va ? text->addr - k->image_va : k->image_va - text->addr;
+	if (gap >= IMAGE_MAX || gap > k->image_pa || banner->addr < text->addr || banner->addr - text->addr >= IMAGE_MAX)
 		return kernel_fail(k, EINVAL, "kallsyms' _text 0x%llx does not fit the image mapped at 0x%llx",
 				   (unsigned long long)text->addr, (unsigned long long)k->image_va);
-	uint64_t text_pa = k->image_pa - (k->image_va - text->addr);
+	uint64_t text_pa = text->addr > k->image_va ? k->image_pa + gap : k->image_pa - gap;
 	uint64_t cands[2] = { dtb & ~0x1000ull, dtb };
 	k->dtb = 0;
 	for (int i = 0; i < 2 && !k->dtb; i++)
@@ -237,13 +239,10 @@ static int settle_image(struct vms_kernel *k, uint64_t dtb)
 
 /* ---- banner, build id, BTF ------------------------------------------------- */
 
+/* Always through the page tables: the image view may be a copy made at
+ * attach, and freed init pages are unmapped though still in the view. */
 int vms_kernel_read(struct vms_kernel *k, uint64_t va, void *buf, size_t len)
 {
-	const uint8_t *p = image_at(k, va, len);
-	if (p) {
-		memcpy(buf, p, len);
-		return 0;
-	}
 	return vms_read_va(k->t, k->dtb, va, buf, len, NULL);
 }
 
@@ -433,6 +432,26 @@ static int find_cr3_physical(struct vms_kernel *k, uint64_t *cr3)
 
 /* ---- open ------------------------------------------------------------------ */
 
+/* Forget what a failed discovery found, keeping the target and its error. */
+static void kernel_reset(struct vms_kernel *k)
+{
+	btf__free(k->btf);
+	k->btf = NULL;
+	free(k->btf_copy);
+	k->btf_copy = NULL;
+	profile_cache_close(k);
+	k->btf_data = NULL;
+	k->btf_size = 0;
+	profile_isf_free(k->isf);
+	k->isf = NULL;
+	symtab_free(&k->syms);
+	image_drop(k);
+	k->types_from = "none";
+	k->symbols_from = NULL;
+	k->cache_file[0] = '\0';
+	k->pti = 0;
+}
+
 /* Everything from one starting CR3: image, symbols, CR3, banner. */
 static int discover(struct vms_kernel *k, uint64_t cr3, const char *cache_dir, const struct vms_kernel_opts *o)
 {
@@ -503,11 +522,8 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 	k->paging = paging;
 	for (int i = 0; i < n && rc; i++) {
 		rc = discover(k, cr3s[i], cache_dir, &o);
-		if (rc) {
-			image_drop(k);
-			profile_cache_close(k);
-			symtab_free(&k->syms);
-		}
+		if (rc)
+			kernel_reset(k);
 	}
 	if (rc) {
 		vms_kernel_close(k);
