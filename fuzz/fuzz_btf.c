@@ -1,19 +1,24 @@
 /* libFuzzer target: the BTF loader (header checks, then libbpf's btf__new)
  * and member lookups on arbitrary bytes, as a hostile guest could put
- * between __start_BTF and __stop_BTF. */
+ * between __start_BTF and __stop_BTF. The input is tried as it is, and as
+ * the type and string sections behind a header that holds (so that libbpf
+ * and the lookups see the fuzzer's types, not only the header check). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <linux/btf.h>
 
 #include <bpf/btf.h>
 
 #include "linux/kernel.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void run(const uint8_t *data, size_t size)
 {
 	char err[256];
 	struct btf *b = kbtf_parse(data, size, err, sizeof(err));
 	if (!b)
-		return 0;
+		return;
 	static const char *paths[] = { "a", "a.b", "a[1]", "a.b[0].c", "x.y.z", "" };
 	uint32_t n = btf__type_cnt(b);
 	for (uint32_t id = 1; id < n && id < 64; id++) {
@@ -33,5 +38,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	btf__free(b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	run(data, size);
+	if (size < 2)
+		return 0;
+	/* First byte: where the types end (in 4-byte units, of the rest). */
+	size_t types = ((size_t)data[0] * 4) % (size - 1);
+	types &= ~(size_t)3;
+	struct btf_header h = { .magic = BTF_MAGIC, .version = BTF_VERSION, .hdr_len = sizeof(h), .type_off = 0,
+				.type_len = (uint32_t)types, .str_off = (uint32_t)types,
+				.str_len = (uint32_t)(size - 1 - types + 1) };
+	uint8_t *b = malloc(sizeof(h) + size + 1);
+	if (!b)
+		return 0;
+	memcpy(b, &h, sizeof(h));
+	memcpy(b + sizeof(h), data + 1, types);
+	b[sizeof(h) + types] = 0; /* the string section starts with "" */
+	memcpy(b + sizeof(h) + types + 1, data + 1 + types, size - 1 - types);
+	run(b, sizeof(h) + size);
+	free(b);
 	return 0;
 }
