@@ -63,7 +63,8 @@ static const char usage_main[] =
 	"  profile --isf FILE    write the kernel's profile as a Volatility 3 ISF file\n"
 	"  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n"
 	"  watch files           file events from vmsight-agent in the guest, as they happen\n"
-	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n";
+	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n"
+	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n";
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die_usage(const char *fmt, ...)
@@ -1619,6 +1620,387 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 	return rc;
 }
 
+/* ---- Linux views: ps, lsmod, lsof, maps, dmesg ----------------------------- */
+
+/* Options every view takes: the kernel's, and --pause. */
+struct view_args {
+	struct kernel_args k;
+	int pause;
+};
+
+#define VIEW_OPTIONS KERNEL_OPTIONS, { "pause", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' }
+
+static const char view_help[] =
+	"  --pause            pause the guest for the view (a consistent look) and resume it\n"
+	"                     after, also on error or Ctrl-C\n";
+
+/* A view's target and kernel, with the guest paused when asked (and only
+ * if it was running: a guest paused by someone else stays paused). */
+struct view {
+	struct vms_target *t;
+	struct vms_kernel *k;
+	int paused;
+};
+
+static volatile sig_atomic_t view_stop;
+
+static void view_signal(int sig)
+{
+	(void)sig;
+	view_stop = 1;
+}
+
+static int view_open(const struct globals *g, const struct view_args *a, struct view *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (a->pause) {
+		/* Ctrl-C, a kill or a closed pipe stop the walk; the guest is resumed. */
+		struct sigaction sa = { .sa_handler = view_signal };
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		if (open_target(g, &v->t))
+			return 1;
+		int running = vms_is_running(v->t);
+		if (running < 0 || (running == 1 && vms_pause(v->t))) {
+			fail("cannot pause the guest: %s", vms_errmsg(v->t));
+			vms_close(v->t);
+			return 1;
+		}
+		v->paused = running == 1;
+		struct vms_kernel_opts o = { .sz = sizeof(o), .cache_dir = a->k.cache_dir,
+					     .no_cache = a->k.no_cache, .system_map = a->k.system_map, .isf = a->k.isf };
+		if (!view_stop && vms_kernel_open(v->t, &o, &v->k) == 0)
+			return 0;
+		fail("cannot find the kernel: %s", view_stop ? "interrupted" : vms_errmsg(v->t));
+		if (v->paused && vms_resume(v->t))
+			fail("cannot resume the guest: %s", vms_errmsg(v->t));
+		vms_close(v->t);
+		return 1;
+	}
+	return open_kernel(g, &a->k, &v->t, &v->k);
+}
+
+/* Closes the view, resuming the guest if it paused it; RC passed through
+ * (1 if resuming failed). */
+static int view_close(struct view *v, int rc)
+{
+	vms_kernel_close(v->k);
+	if (v->paused && vms_resume(v->t))
+		rc = fail("cannot resume the guest: %s", vms_errmsg(v->t));
+	vms_close(v->t);
+	return rc;
+}
+
+/* The walk's outcome: its error, or a stop by signal; the stats of entries
+ * read again or unreadable go to stderr, so a torn look is not silent. */
+static int view_result(struct view *v, int rc, const char *what, const struct vms_view_stats *st)
+{
+	if (st->unreadable)
+		fprintf(stderr, "vmsight: %u %s unreadable (changed while read, or corrupt)\n", st->unreadable, what);
+	if (view_stop)
+		return fail("interrupted");
+	if (rc < 0)
+		return fail("%s", vms_errmsg(v->t));
+	return 0;
+}
+
+static int view_opt(struct view_args *a, int c)
+{
+	if (kernel_opt(&a->k, c))
+		return 1;
+	if (c == 'P') {
+		a->pause = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Guest bytes as text: NULs as spaces (a trailing one dropped), what could
+ * steer a terminal escaped. */
+static void put_guest_text(const char *p, size_t len)
+{
+	if (len && p[len - 1] == '\0')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == 0)
+			putchar(' ');
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\x%02x", c);
+		else if (c == '\\')
+			fputs("\\\\", stdout);
+		else
+			putchar(c);
+	}
+}
+
+/* The same as a JSON string: valid UTF-8 passes, other bytes >= 0x80 are
+ * written as the code point of the same value, so the output is always
+ * valid JSON whatever the guest holds. */
+static void put_guest_json(const char *p, size_t len)
+{
+	if (len && p[len - 1] == '\0')
+		len--;
+	putchar('"');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		size_t n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 1;
+		if (c >= 0x80 && n > 1 && i + n <= len) {
+			size_t j = 1;
+			while (j < n && ((unsigned char)p[i + j] & 0xc0) == 0x80)
+				j++;
+			if (j == n) {
+				fwrite(p + i, 1, n, stdout);
+				i += n - 1;
+				continue;
+			}
+		}
+		if (c == 0)
+			putchar(' ');
+		else if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void put_guest_str_json(const char *s)
+{
+	put_guest_json(s, strlen(s));
+}
+
+/* ---- ps ---- */
+
+static const char usage_ps[] =
+	"usage: vmsight -t TARGET ps [-T] [--tree] [--pid N] [--pause] [options]\n"
+	"\n"
+	"List the guest's processes from the kernel's task list: pid, parent, user and\n"
+	"group ids, state (R S D T t X Z P I), start time (seconds since boot), name and\n"
+	"the full command line, read from each process's own memory. Kernel threads\n"
+	"show their name in brackets. -T lists every thread (TID) under its process;\n"
+	"--tree orders processes under their parents; --pid N shows one process.\n"
+	"\n"
+	"%s"
+	"%s"
+	"\n"
+	"JSON, one object per process (per thread with -T): {pid,ppid,tgid,uid,gid,euid,\n"
+	"egid,suid,sgid,fsuid,fsgid,state,comm,name,cmdline,start_ns,threads,kthread,thread,\n"
+	"addr} (name: as /proc shows it, a kernel thread's full name); with -T pid is the\n"
+	"thread's id and tgid its process's. \"unreadable\":true marks a task that kept\n"
+	"changing while read (only pid 0 and addr are then meaningful).\n";
+
+/* A task kept for --tree: copied out of the callback. */
+struct ps_row {
+	struct vms_task t;
+	char *cmdline;
+};
+
+struct ps_out {
+	const struct globals *g;
+	int threads, tree;
+	struct ps_row *rows;
+	size_t n, cap;
+	int oom;
+};
+
+static void ps_header(const struct ps_out *o)
+{
+	if (o->threads)
+		printf("%7s %7s %7s %5s %5s %s %9s %-16s %s\n", "PID", "TID", "PPID", "UID", "GID", "S", "START",
+		       "COMM", "COMMAND");
+	else
+		printf("%7s %7s %5s %5s %s %9s %4s %-16s %s\n", "PID", "PPID", "UID", "GID", "S", "START", "THR",
+		       "COMM", "COMMAND");
+}
+
+static void ps_print(const struct ps_out *o, const struct vms_task *t, int depth)
+{
+	const struct globals *g = o->g;
+	int bad = (t->flags & VMS_ENTRY_UNREADABLE) != 0;
+	if (g->json) {
+		if (bad) {
+			printf("{\"pid\":0,\"unreadable\":true,\"addr\":\"0x%" PRIx64 "\"}\n", t->addr);
+			return;
+		}
+		printf("{\"pid\":%d,\"ppid\":%d,\"tgid\":%d,\"uid\":%u,\"gid\":%u,\"euid\":%u,\"egid\":%u,\"suid\":%u,"
+		       "\"sgid\":%u,\"fsuid\":%u,\"fsgid\":%u,\"state\":\"%c\",\"comm\":",
+		       t->pid, t->ppid, t->tgid, t->uid, t->gid, t->euid, t->egid, t->suid, t->sgid, t->fsuid, t->fsgid,
+		       t->state);
+		put_guest_str_json(t->comm);
+		printf(",\"name\":");
+		put_guest_str_json(t->name);
+		printf(",\"cmdline\":");
+		put_guest_json(t->cmdline, t->cmdline_len);
+		printf(",\"start_ns\":%" PRIu64 ",\"threads\":%d,\"kthread\":%s,\"thread\":%s,\"addr\":\"0x%" PRIx64 "\"",
+		       t->start_ns, t->nthreads, t->flags & VMS_TASK_KTHREAD ? "true" : "false",
+		       t->flags & VMS_TASK_THREAD ? "true" : "false", t->addr);
+		if (t->flags & VMS_ENTRY_TRUNCATED)
+			printf(",\"truncated\":true");
+		if (t->flags & VMS_TASK_CMDLINE_UNREADABLE)
+			printf(",\"cmdline_unreadable\":true");
+		printf("}\n");
+		return;
+	}
+	if (bad) {
+		printf("%7s (task_struct at 0x%" PRIx64 " unreadable)\n", "?", t->addr);
+		return;
+	}
+	char start[32];
+	snprintf(start, sizeof(start), "%.2f", (double)t->start_ns / 1e9);
+	if (o->threads)
+		printf("%7d %7d %7d %5u %5u %c %9s %-16s ", t->tgid, t->pid, t->ppid, t->uid, t->gid, t->state, start,
+		       t->comm);
+	else
+		printf("%7d %7d %5u %5u %c %9s %4d %-16s ", t->pid, t->ppid, t->uid, t->gid, t->state, start,
+		       t->nthreads, t->comm);
+	for (int i = 0; i < depth; i++)
+		fputs(i + 1 == depth ? " \\_ " : "    ", stdout);
+	if (t->cmdline_len)
+		put_guest_text(t->cmdline, t->cmdline_len);
+	else if (t->flags & VMS_TASK_KTHREAD)
+		printf("[%s]", t->name);
+	else
+		printf("{%s}", t->name);
+	putchar('\n');
+}
+
+static int ps_row(void *ctx, const struct vms_task *t)
+{
+	struct ps_out *o = ctx;
+	if (view_stop)
+		return 1;
+	if (!o->tree) {
+		ps_print(o, t, 0);
+		return 0;
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 256;
+		struct ps_row *r = realloc(o->rows, cap * sizeof(*r));
+		if (!r) {
+			o->oom = 1;
+			return 1;
+		}
+		o->rows = r;
+		o->cap = cap;
+	}
+	struct ps_row *r = &o->rows[o->n];
+	r->t = *t;
+	r->cmdline = t->cmdline_len ? malloc(t->cmdline_len) : NULL;
+	if (t->cmdline_len && !r->cmdline) {
+		o->oom = 1;
+		return 1;
+	}
+	if (r->cmdline)
+		memcpy(r->cmdline, t->cmdline, t->cmdline_len);
+	r->t.cmdline = r->cmdline ? r->cmdline : "";
+	o->n++;
+	return 0;
+}
+
+/* --tree: each process under its parent (threads right after their
+ * process), depth first; processes whose parent is not listed are roots. */
+static void ps_tree(struct ps_out *o)
+{
+	size_t n = o->n;
+	int *depth = calloc(n ? n : 1, sizeof(int));
+	size_t *stack = malloc((n ? n : 1) * sizeof(size_t));
+	char *done = calloc(n ? n : 1, 1);
+	if (!depth || !stack || !done) {
+		free(depth);
+		free(stack);
+		free(done);
+		for (size_t i = 0; i < n; i++)
+			ps_print(o, &o->rows[i].t, 0);
+		return;
+	}
+	for (size_t root = 0; root < n; root++) {
+		const struct vms_task *rt = &o->rows[root].t;
+		if (done[root] || (rt->flags & VMS_TASK_THREAD))
+			continue;
+		int has_parent = 0;
+		for (size_t j = 0; j < n && rt->ppid; j++)
+			has_parent |= !(o->rows[j].t.flags & VMS_TASK_THREAD) && o->rows[j].t.pid == rt->ppid && j != root;
+		if (has_parent)
+			continue;
+		size_t sp = 0;
+		stack[sp++] = root;
+		depth[root] = 0;
+		while (sp) {
+			size_t i = stack[--sp];
+			if (done[i])
+				continue;
+			done[i] = 1;
+			ps_print(o, &o->rows[i].t, depth[i]);
+			/* Its threads, then its children pushed in reverse so they print in order. */
+			for (size_t j = i + 1; j < n && (o->rows[j].t.flags & VMS_TASK_THREAD); j++) {
+				done[j] = 1;
+				ps_print(o, &o->rows[j].t, depth[i] + 1);
+			}
+			for (size_t j = n; j-- > 0;)
+				if (!done[j] && !(o->rows[j].t.flags & VMS_TASK_THREAD) && o->rows[j].t.ppid == o->rows[i].t.pid &&
+				    o->rows[i].t.pid) {
+					depth[j] = depth[i] + 1;
+					stack[sp++] = j;
+				}
+		}
+	}
+	for (size_t i = 0; i < n; i++) /* anything left (a parent loop in a hostile guest) */
+		if (!done[i])
+			ps_print(o, &o->rows[i].t, 0);
+	free(depth);
+	free(stack);
+	free(done);
+}
+
+static int cmd_ps(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = { VIEW_OPTIONS, { "threads", no_argument, NULL, 'T' },
+					      { "tree", no_argument, NULL, 'R' }, { "pid", required_argument, NULL, 'p' },
+					      { 0 } };
+	struct view_args a = { 0 };
+	struct vms_view_stats st = { 0 };
+	struct vms_tasks_opts to = { .sz = sizeof(to), .stats = &st };
+	struct ps_out o = { .g = g };
+	uint64_t pid;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hT", opts, NULL)) != -1) {
+		if (view_opt(&a, c))
+			continue;
+		switch (c) {
+		case 'T': to.threads = o.threads = 1; break;
+		case 'R': o.tree = 1; break;
+		case 'p':
+			if (parse_u64(optarg, &pid) || pid == 0 || pid > INT32_MAX)
+				die_usage("ps: bad pid '%s'", optarg);
+			to.pid = (int32_t)pid;
+			break;
+		case 'h': printf(usage_ps, view_help, kernel_help); return 0;
+		default: die_usage("ps: bad option");
+		}
+	}
+	if (optind != argc)
+		die_usage("ps: unexpected argument '%s'", argv[optind]);
+	struct view v;
+	if (view_open(g, &a, &v))
+		return 1;
+	if (!g->json)
+		ps_header(&o);
+	int rc = vms_tasks(v.k, &to, ps_row, &o);
+	if (o.tree && !o.oom)
+		ps_tree(&o);
+	for (size_t i = 0; i < o.n; i++)
+		free(o.rows[i].cmdline);
+	free(o.rows);
+	rc = o.oom ? fail("out of memory") : view_result(&v, rc, "tasks", &st);
+	return view_close(&v, rc);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static const struct {
@@ -1636,6 +2018,7 @@ static const struct {
 	{ "dump", cmd_dump },
 	{ "watch", cmd_watch },
 	{ "snapshot", cmd_snapshot },
+	{ "ps", cmd_ps },
 };
 
 int main(int argc, char **argv)

@@ -366,6 +366,77 @@ VMS_API int vms_kernel_read(struct vms_kernel *k, uint64_t va, void *buf, size_t
  * types: structs, unions, enums, base types) to FD. */
 VMS_API int vms_kernel_write_isf(struct vms_kernel *k, int fd);
 
+/*
+ * Linux views (docs/views.md): processes and threads, modules, open files,
+ * memory maps and the kernel log, read from the kernel's own structures
+ * with the layout taken from its types (BTF): no profile made beforehand.
+ *
+ * Each view walks the guest's structures once and calls FN per entry, in
+ * the kernel's order; the entry and the strings it points to are valid only
+ * during the call. FN returns non-zero to stop: that value is returned.
+ * Otherwise a view returns 0 when its walk ended normally, or -errno (text
+ * in vms_errmsg) with the entries reported so far standing: -ELOOP a list
+ * that cycles, -E2BIG more entries than max_entries, -EIO a link that does
+ * not hold (the guest changed it under us, or it is corrupt), -ENOENT no
+ * such process, -ENOTSUP structures this kernel does not have.
+ *
+ * The guest may be running and may be hostile: every walk is bounded,
+ * every pointer is checked before it is followed, every guest-supplied
+ * count and length is clamped, and an object that fails its checks (a read
+ * torn by the running guest) is read again up to `retries` times, then
+ * reported with VMS_ENTRY_UNREADABLE and its address only. For an exact
+ * answer, pause the guest around the call (vms_pause / vms_resume).
+ */
+enum {
+	VMS_ENTRY_UNREADABLE = 1u << 0, /* failed its checks: only the address is valid */
+	VMS_ENTRY_TRUNCATED = 1u << 1,  /* a string (cmdline, path, text) was cut short */
+	VMS_TASK_KTHREAD = 1u << 8,     /* a kernel thread (PF_KTHREAD) */
+	VMS_TASK_THREAD = 1u << 9,      /* not its process's group leader */
+	VMS_TASK_CMDLINE_UNREADABLE = 1u << 10, /* the process's memory could not be read */
+};
+
+/* What a walk met (optional output of every view). */
+struct vms_view_stats {
+	unsigned entries;           /* reported */
+	unsigned unreadable;        /* reported with VMS_ENTRY_UNREADABLE */
+	unsigned retried;           /* objects read again after failing their checks */
+};
+
+/* Processes (thread group leaders), with threads optionally. */
+struct vms_task {
+	uint64_t addr;              /* the task_struct */
+	int32_t pid;                /* the thread's id (a process's: its pid) */
+	int32_t tgid;               /* its process's pid */
+	int32_t ppid;               /* the parent process's pid (0 for init and kthreadd) */
+	int32_t nthreads;           /* a process's thread count (signal->nr_threads); 0 for threads */
+	uint32_t uid, euid, suid, fsuid;
+	uint32_t gid, egid, sgid, fsgid;
+	char comm[16];              /* task->comm */
+	char name[64];              /* the name /proc shows: comm, a kernel thread's full name, a
+				     * kernel worker's with its work queue ("kworker/0:1-events") */
+	char state;                 /* R S D T t X Z P I, as ps shows it; '?' if unreadable */
+	uint32_t kflags;            /* task->flags (PF_*) */
+	uint64_t start_ns;          /* start time, ns since boot (start_boottime) */
+	uint64_t mm;                /* the mm_struct, 0 for kernel threads */
+	uint64_t dtb;               /* the process's page tables (a CR3), when its cmdline was read */
+	const char *cmdline;        /* /proc/PID/cmdline: arguments each ending in a NUL; processes only */
+	size_t cmdline_len;
+	uint32_t flags;             /* VMS_ENTRY_*, VMS_TASK_* */
+};
+typedef int (*vms_task_fn)(void *ctx, const struct vms_task *t);
+
+struct vms_tasks_opts {
+	size_t sz;
+	int threads;                /* every thread: a process, then its other threads */
+	int32_t pid;                /* only this process (and with threads, its threads); 0 = all */
+	int no_cmdline;             /* do not read command lines */
+	size_t cmdline_max;         /* bytes of command line kept (0 = 64 KiB, at most 1 MiB) */
+	unsigned max_entries;       /* 0 = 4 Mi */
+	unsigned retries;           /* 0 = 3 */
+	struct vms_view_stats *stats;
+};
+VMS_API int vms_tasks(struct vms_kernel *k, const struct vms_tasks_opts *opts, vms_task_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,7 @@
 
 struct btf;
 struct isf_types;
+struct linux_views;
 
 struct vms_kernel {
 	struct vms_target *t;
@@ -57,6 +58,8 @@ struct vms_kernel {
 	size_t cache_map_len;
 	char cache_file[1024];
 	double discovery_ms;
+
+	struct linux_views *views;  /* layout the views resolved (views.h), on first use */
 };
 
 /* kernel.c: sets t->err, returns -ERR. */

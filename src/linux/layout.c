@@ -1,0 +1,443 @@
+/*
+ * The kernel's structure layout as the views need it, from the kernel's own
+ * types (BTF, or an ISF file) through vms_btf_field: no offsets are built
+ * in, so one binary reads every kernel whose types it can see.
+ *
+ * Members are looked up once per kernel, in groups (tasks, files, maps,
+ * modules, printk) as the views first need them; a member that differs
+ * between kernel versions is named by its alternatives ("__state|state").
+ * For each struct a view copies per object, a plan groups the members that
+ * lie close together into a few copies (struct lx_plan).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "views.h"
+
+void linux_views_free(struct linux_views *v)
+{
+	free(v);
+}
+
+/* TYPE's member at the first of the '|'-separated PATHS the kernel has. */
+static int member(struct vms_kernel *k, const char *type, const char *paths, struct lx_member *out)
+{
+	char path[96];
+	memset(out, 0, sizeof(*out));
+	for (const char *p = paths; *p;) {
+		size_t n = strcspn(p, "|");
+		if (n < sizeof(path)) {
+			memcpy(path, p, n);
+			path[n] = '\0';
+			struct vms_btf_field f;
+			if (vms_btf_field(k, type, path, &f) == 0 && f.offset < LX_OBJ_MAX * 4 && f.size) {
+				out->off = (uint32_t)f.offset;
+				if (f.bit_size) {
+					out->bit_off = (uint8_t)(f.bit_offset % 8);
+					out->bits = (uint8_t)(f.bit_size > 64 ? 64 : f.bit_size);
+					out->size = (uint32_t)((out->bit_off + out->bits + 7) / 8);
+				} else {
+					out->size = (uint32_t)f.size;
+				}
+				return 0;
+			}
+		}
+		p += n;
+		if (*p == '|')
+			p++;
+	}
+	return -ENOENT;
+}
+
+struct want {
+	const char *type, *paths;
+	struct lx_member *m;
+	int optional;
+};
+
+static int resolve(struct vms_kernel *k, struct linux_views *v, const struct want *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (member(k, w[i].type, w[i].paths, w[i].m) == 0 || w[i].optional)
+			continue;
+		snprintf(v->err, sizeof(v->err), "the kernel's types have no %s.%s", w[i].type, w[i].paths);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int symbol(struct vms_kernel *k, struct linux_views *v, const char *name, uint64_t *addr, int optional)
+{
+	*addr = 0;
+	if (vms_sym_lookup(k, name, addr) == 0 || optional)
+		return 0;
+	snprintf(v->err, sizeof(v->err), "the kernel has no symbol '%s'", name);
+	return -ENOENT;
+}
+
+static int struct_size(struct vms_kernel *k, struct linux_views *v, const char *type, uint64_t *size)
+{
+	if (vms_btf_struct_size(k, type, size) == 0 && *size > 0 && *size <= LX_OBJ_MAX * 4)
+		return 0;
+	snprintf(v->err, sizeof(v->err), "the kernel's types have no struct %s", type);
+	return -ENOENT;
+}
+
+/* The plan for the members M[0..N): sorted by offset, runs merged over
+ * gaps shorter than LX_PLAN_GAP. Fails if the object is too large. */
+static int plan(struct linux_views *v, const char *what, struct lx_plan *p, const struct lx_member *const *m,
+		size_t n)
+{
+	struct {
+		uint32_t off, end;
+	} s[64];
+	size_t ns = 0;
+	for (size_t i = 0; i < n && ns < 64; i++)
+		if (m[i]->size) {
+			s[ns].off = m[i]->off;
+			s[ns].end = m[i]->off + m[i]->size;
+			ns++;
+		}
+	for (size_t i = 1; i < ns; i++) /* insertion sort: a few dozen members */
+		for (size_t j = i; j > 0 && s[j - 1].off > s[j].off; j--) {
+			uint32_t o = s[j].off, e = s[j].end;
+			s[j] = s[j - 1];
+			s[j - 1].off = o;
+			s[j - 1].end = e;
+		}
+	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; i < ns; i++) {
+		if (p->n && s[i].off <= p->run[p->n - 1].off + p->run[p->n - 1].len + LX_PLAN_GAP) {
+			uint32_t end = p->run[p->n - 1].off + p->run[p->n - 1].len;
+			if (s[i].end > end)
+				p->run[p->n - 1].len = s[i].end - p->run[p->n - 1].off;
+			continue;
+		}
+		if (p->n == LX_PLAN_RUNS) {
+			snprintf(v->err, sizeof(v->err), "%s: too many separate members", what);
+			return -E2BIG;
+		}
+		p->run[p->n].off = s[i].off;
+		p->run[p->n].len = s[i].end - s[i].off;
+		p->n++;
+	}
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->run[i].off + p->run[i].len > p->end)
+			p->end = p->run[i].off + p->run[i].len;
+	if (p->end > LX_OBJ_MAX) {
+		snprintf(v->err, sizeof(v->err), "%s: members lie %u bytes apart (more than %u)", what, p->end,
+			 LX_OBJ_MAX);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+#define PLAN(v, what, p, ...)                                                                     \
+	plan(v, what, p, (const struct lx_member *const[]){ __VA_ARGS__ },                         \
+	     sizeof((const struct lx_member *const[]){ __VA_ARGS__ }) / sizeof(struct lx_member *))
+
+static int need_tasks(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	const struct want w[] = {
+		{ "task_struct", "__state|state", &L->task_state, 0 },
+		{ "task_struct", "flags", &L->task_flags, 0 },
+		{ "task_struct", "tasks", &L->task_tasks, 0 },
+		{ "task_struct", "mm", &L->task_mm, 0 },
+		{ "task_struct", "exit_state", &L->task_exit_state, 0 },
+		{ "task_struct", "pid", &L->task_pid, 0 },
+		{ "task_struct", "tgid", &L->task_tgid, 0 },
+		{ "task_struct", "real_parent", &L->task_real_parent, 0 },
+		{ "task_struct", "group_leader", &L->task_group_leader, 0 },
+		{ "task_struct", "thread_node", &L->task_thread_node, 1 },
+		{ "task_struct", "thread_group", &L->task_thread_group, 1 },
+		{ "task_struct", "start_boottime|real_start_time|start_time", &L->task_start, 0 },
+		{ "task_struct", "real_cred", &L->task_real_cred, 0 },
+		{ "task_struct", "comm", &L->task_comm, 0 },
+		{ "task_struct", "files", &L->task_files, 0 },
+		{ "task_struct", "signal", &L->task_signal, 0 },
+		{ "task_struct", "fs", &L->task_fs, 1 },
+		{ "task_struct", "worker_private|set_child_tid", &L->task_kthread, 1 },
+		{ "kthread", "data", &L->kthread_data, 1 },
+		{ "kthread", "full_name", &L->kthread_full_name, 1 },
+		{ "worker", "current_work", &L->worker_current_work, 1 },
+		{ "worker", "pool", &L->worker_pool, 1 },
+		{ "worker", "desc", &L->worker_desc, 1 },
+		{ "signal_struct", "thread_head", &L->sig_thread_head, 1 },
+		{ "signal_struct", "nr_threads", &L->sig_nr_threads, 0 },
+		{ "cred", "uid", &L->cred_id[0], 0 },
+		{ "cred", "gid", &L->cred_id[1], 0 },
+		{ "cred", "suid", &L->cred_id[2], 0 },
+		{ "cred", "sgid", &L->cred_id[3], 0 },
+		{ "cred", "euid", &L->cred_id[4], 0 },
+		{ "cred", "egid", &L->cred_id[5], 0 },
+		{ "cred", "fsuid", &L->cred_id[6], 0 },
+		{ "cred", "fsgid", &L->cred_id[7], 0 },
+		{ "mm_struct", "pgd", &L->mm_pgd, 0 },
+		{ "mm_struct", "arg_start", &L->mm_arg_start, 0 },
+		{ "mm_struct", "arg_end", &L->mm_arg_end, 0 },
+		{ "mm_struct", "env_start", &L->mm_env_start, 0 },
+		{ "mm_struct", "env_end", &L->mm_env_end, 0 },
+		{ "mm_struct", "start_brk", &L->mm_start_brk, 0 },
+		{ "mm_struct", "brk", &L->mm_brk, 0 },
+		{ "mm_struct", "start_stack", &L->mm_start_stack, 0 },
+		{ "mm_struct", "mm_mt.ma_root", &L->mm_mt_root, 1 },
+		{ "mm_struct", "mmap", &L->mm_mmap, 1 },
+		{ "mm_struct", "map_count", &L->mm_map_count, 1 },
+		{ "mm_struct", "context.vdso", &L->mm_vdso, 1 },
+	};
+	int rc = symbol(k, v, "init_task", &L->init_task, 0);
+	if (rc || (rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]))))
+		return rc;
+	if (!L->task_thread_node.size && !L->task_thread_group.size) {
+		snprintf(v->err, sizeof(v->err), "the kernel's task_struct has neither thread_node nor thread_group");
+		return -ENOENT;
+	}
+	if (L->task_thread_node.size && !L->sig_thread_head.size)
+		L->task_thread_node.size = 0;
+	if (L->task_comm.size > 64 || L->task_comm.size < 2)
+		L->task_comm.size = 16;
+	if ((rc = PLAN(v, "task_struct", &L->task_plan, &L->task_state, &L->task_flags, &L->task_tasks, &L->task_mm,
+		       &L->task_exit_state, &L->task_pid, &L->task_tgid, &L->task_real_parent, &L->task_group_leader,
+		       &L->task_start, &L->task_real_cred, &L->task_comm, &L->task_files, &L->task_signal,
+		       &L->task_kthread)))
+		return rc;
+	if ((rc = PLAN(v, "mm_struct", &L->mm_plan, &L->mm_pgd, &L->mm_arg_start, &L->mm_arg_end, &L->mm_env_start,
+		       &L->mm_env_end, &L->mm_start_brk, &L->mm_brk, &L->mm_start_stack, &L->mm_mt_root, &L->mm_mmap,
+		       &L->mm_map_count, &L->mm_vdso)))
+		return rc;
+	return PLAN(v, "cred", &L->cred_plan, &L->cred_id[0], &L->cred_id[1], &L->cred_id[2], &L->cred_id[3],
+		    &L->cred_id[4], &L->cred_id[5], &L->cred_id[6], &L->cred_id[7]);
+}
+
+static int need_files(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	struct lx_member mount_mnt, mnt_root;
+	const struct want w[] = {
+		{ "files_struct", "fdt", &L->files_fdt, 0 },
+		{ "fdtable", "max_fds", &L->fdt_max_fds, 0 },
+		{ "fdtable", "fd", &L->fdt_fd, 0 },
+		{ "fdtable", "close_on_exec", &L->fdt_cloexec, 0 },
+		{ "file", "f_path.mnt", &L->file_mnt, 0 },
+		{ "file", "f_path.dentry", &L->file_dentry, 0 },
+		{ "file", "f_inode", &L->file_inode, 0 },
+		{ "file", "f_pos", &L->file_pos, 0 },
+		{ "file", "f_flags", &L->file_flags, 0 },
+		{ "file", "f_mode", &L->file_mode, 0 },
+		{ "dentry", "d_parent", &L->d_parent, 0 },
+		{ "dentry", "d_name.len", &L->d_name_len, 0 },
+		{ "dentry", "d_name.name", &L->d_name_ptr, 0 },
+		{ "dentry", "d_hash.pprev", &L->d_hash_pprev, 0 },
+		{ "dentry", "d_sb", &L->d_sb, 0 },
+		{ "dentry", "d_inode", &L->d_inode, 0 },
+		{ "dentry", "d_op", &L->d_op, 0 },
+		{ "dentry_operations", "d_dname", &L->dops_dname, 0 },
+		{ "inode", "i_mode", &L->i_mode, 0 },
+		{ "inode", "i_ino", &L->i_ino, 0 },
+		{ "inode", "i_sb", &L->i_sb, 0 },
+		{ "super_block", "s_dev", &L->sb_dev, 0 },
+		{ "mount", "mnt", &mount_mnt, 0 },
+		{ "mount", "mnt_parent", &L->mnt_parent, 0 },
+		{ "mount", "mnt_mountpoint", &L->mnt_mountpoint, 0 },
+		{ "mount", "mnt_id", &L->mnt_id, 0 },
+		{ "vfsmount", "mnt_root", &mnt_root, 0 },
+	};
+	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
+	if (rc)
+		return rc;
+	L->mount_mnt = mount_mnt.off;
+	L->mnt_root = mnt_root;
+	L->mnt_root.off += mount_mnt.off;
+	static const char *const dname[LX_DNAME_KINDS] = { "pipefs_dname", "sockfs_dname", "anon_inodefs_dname",
+							   "simple_dname", "ns_dname" };
+	for (int i = 0; i < LX_DNAME_KINDS; i++)
+		symbol(k, v, dname[i], &L->dname_fn[i], 1);
+	if ((rc = PLAN(v, "file", &L->file_plan, &L->file_mnt, &L->file_dentry, &L->file_inode, &L->file_pos,
+		       &L->file_flags, &L->file_mode)))
+		return rc;
+	if ((rc = PLAN(v, "dentry", &L->dentry_plan, &L->d_parent, &L->d_name_len, &L->d_name_ptr, &L->d_hash_pprev,
+		       &L->d_sb, &L->d_inode, &L->d_op)))
+		return rc;
+	if ((rc = PLAN(v, "inode", &L->inode_plan, &L->i_mode, &L->i_ino, &L->i_sb)))
+		return rc;
+	return PLAN(v, "mount", &L->mount_plan, &L->mnt_parent, &L->mnt_mountpoint, &L->mnt_id, &L->mnt_root);
+}
+
+static int need_maps(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	const struct want w[] = {
+		{ "vm_area_struct", "vm_start", &L->vma_start, 0 },
+		{ "vm_area_struct", "vm_end", &L->vma_end, 0 },
+		{ "vm_area_struct", "vm_next", &L->vma_next, 1 },
+		{ "vm_area_struct", "vm_mm", &L->vma_mm, 0 },
+		{ "vm_area_struct", "vm_flags", &L->vma_flags, 0 },
+		{ "vm_area_struct", "vm_pgoff", &L->vma_pgoff, 0 },
+		{ "vm_area_struct", "vm_file", &L->vma_file, 0 },
+		{ "vm_area_struct", "vm_ops", &L->vma_ops, 0 },
+		{ "vm_area_struct", "vm_private_data", &L->vma_private, 0 },
+		{ "vm_area_struct", "anon_name", &L->vma_anon_name, 1 },
+	};
+	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
+	if (rc)
+		return rc;
+	L->maple = L->mm_mt_root.size != 0;
+	if (!L->maple && (!L->mm_mmap.size || !L->vma_next.size)) {
+		snprintf(v->err, sizeof(v->err), "the kernel's mm_struct has neither mm_mt nor an mmap list");
+		return -ENOENT;
+	}
+	if (L->maple) {
+		/* The maple tree's node layouts (lib/maple_tree.c); the
+		 * constants are those of every kernel since 6.1, used when the
+		 * kernel's BTF does not describe the nodes. */
+		struct lx_member m;
+		L->mt_range_pivot = member(k, "maple_range_64", "pivot", &m) == 0 ? m.off : 8;
+		L->mt_range_slot = member(k, "maple_range_64", "slot", &m) == 0 ? m.off : 128;
+		L->mt_range_meta = member(k, "maple_range_64", "meta", &m) == 0 ? m.off : 248;
+		L->mt_arange_pivot = member(k, "maple_arange_64", "pivot", &m) == 0 ? m.off : 8;
+		L->mt_arange_slot = member(k, "maple_arange_64", "slot", &m) == 0 ? m.off : 80;
+		L->mt_arange_meta = member(k, "maple_arange_64", "meta", &m) == 0 ? m.off : 240;
+		if (L->mt_range_slot + 16 * 8 > 256 || L->mt_range_meta >= 256 || L->mt_arange_slot + 10 * 8 > 256 ||
+		    L->mt_arange_meta >= 256 || L->mt_range_pivot + 15 * 8 > 256 || L->mt_arange_pivot + 9 * 8 > 256) {
+			snprintf(v->err, sizeof(v->err), "the kernel's maple tree nodes are not 256 bytes");
+			return -EINVAL;
+		}
+	}
+	symbol(k, v, "special_mapping_vmops", &L->special_vmops, 1);
+	symbol(k, v, "vsyscall_mode", &L->vsyscall_mode, 1);
+	return PLAN(v, "vm_area_struct", &L->vma_plan, &L->vma_start, &L->vma_end, &L->vma_next, &L->vma_mm,
+		    &L->vma_flags, &L->vma_pgoff, &L->vma_file, &L->vma_ops, &L->vma_private, &L->vma_anon_name);
+}
+
+static int need_modules(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	const struct want w[] = {
+		{ "module", "list", &L->mod_list, 0 },
+		{ "module", "name", &L->mod_name, 0 },
+		{ "module", "state", &L->mod_state, 0 },
+		{ "module", "taints", &L->mod_taints, 0 },
+		{ "module", "refcnt", &L->mod_refcnt, 1 },
+		{ "module", "source_list", &L->mod_source_list, 1 },
+		{ "module", "mkobj.mod", &L->mod_kobj_mod, 1 },
+		{ "module_use", "source_list", &L->use_source_list, 1 },
+		{ "module_use", "source", &L->use_source, 1 },
+	};
+	int rc = symbol(k, v, "modules", &L->modules_head, 0);
+	if (rc || (rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]))))
+		return rc;
+	if ((rc = struct_size(k, v, "module", &L->mod_size)))
+		return rc;
+	/* Up to 6.3 the module's memory is core_layout and init_layout; from
+	 * 6.4 it is mem[MOD_TEXT .. MOD_INIT_RODATA], base of mem[0] shown. */
+	if (member(k, "module", "core_layout.base", &L->mod_base) == 0) {
+		member(k, "module", "core_layout.size", &L->mod_core_size);
+		member(k, "module", "init_layout.size", &L->mod_init_size);
+	} else if (member(k, "module", "mem[0].base", &L->mod_base) == 0) {
+		struct lx_member m1;
+		member(k, "module", "mem[0].size", &L->mod_core_size);
+		if (member(k, "module", "mem[1].size", &m1) == 0 && m1.off > L->mod_core_size.off)
+			L->mod_mem_stride = m1.off - L->mod_core_size.off;
+		for (unsigned i = 0; i < 7 && L->mod_mem_stride; i++) {
+			char path[32];
+			snprintf(path, sizeof(path), "mem[%u].size", i);
+			if (member(k, "module", path, &m1))
+				break;
+			L->mod_mem_count = i + 1;
+		}
+	}
+	if (!L->mod_base.size || !L->mod_core_size.size) {
+		snprintf(v->err, sizeof(v->err), "the kernel's struct module has neither core_layout nor mem[]");
+		return -ENOENT;
+	}
+	if (L->mod_name.size < 2 || L->mod_name.size > 256) {
+		snprintf(v->err, sizeof(v->err), "module.name of %u bytes", L->mod_name.size);
+		return -EINVAL;
+	}
+	struct lx_member last = { 0 };
+	if (L->mod_mem_count) {
+		last = L->mod_core_size;
+		last.off += (L->mod_mem_count - 1) * L->mod_mem_stride;
+	}
+	return PLAN(v, "module", &L->mod_plan, &L->mod_list, &L->mod_name, &L->mod_state, &L->mod_base,
+		    &L->mod_core_size, &L->mod_init_size, &L->mod_taints, &L->mod_refcnt, &L->mod_source_list,
+		    &L->mod_kobj_mod, &last);
+}
+
+static int need_printk(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	const struct want w[] = {
+		{ "printk_ringbuffer", "desc_ring.count_bits", &L->rb_count_bits, 0 },
+		{ "printk_ringbuffer", "desc_ring.descs", &L->rb_descs, 0 },
+		{ "printk_ringbuffer", "desc_ring.infos", &L->rb_infos, 0 },
+		{ "printk_ringbuffer", "desc_ring.head_id", &L->rb_head_id, 0 },
+		{ "printk_ringbuffer", "desc_ring.tail_id", &L->rb_tail_id, 0 },
+		{ "printk_ringbuffer", "text_data_ring.size_bits", &L->rb_size_bits, 0 },
+		{ "printk_ringbuffer", "text_data_ring.data", &L->rb_data, 0 },
+		{ "prb_desc", "state_var", &L->desc_state, 0 },
+		{ "prb_desc", "text_blk_lpos.begin", &L->desc_begin, 0 },
+		{ "prb_desc", "text_blk_lpos.next", &L->desc_next, 0 },
+		{ "printk_info", "seq", &L->info_seq, 0 },
+		{ "printk_info", "ts_nsec", &L->info_ts, 0 },
+		{ "printk_info", "text_len", &L->info_len, 0 },
+		{ "printk_info", "facility", &L->info_facility, 1 },
+		{ "printk_info", "level", &L->info_level, 1 },
+		{ "printk_info", "caller_id", &L->info_caller, 1 },
+	};
+	int rc;
+	if (vms_sym_lookup(k, "prb", &L->prb)) {
+		snprintf(v->err, sizeof(v->err), "the kernel has no printk ring buffer ('prb'): kernels before 5.10 "
+			 "keep their log in another format, which vmsight does not read");
+		return -ENOTSUP;
+	}
+	if ((rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]))))
+		return rc;
+	if ((rc = struct_size(k, v, "prb_desc", &L->desc_size)) || (rc = struct_size(k, v, "printk_info", &L->info_size)))
+		return rc;
+	if (L->desc_size > 256 || L->info_size > 1024 || L->desc_state.off + 8 > L->desc_size ||
+	    L->desc_next.off + 8 > L->desc_size || L->info_len.off + 2 > L->info_size) {
+		snprintf(v->err, sizeof(v->err), "the kernel's printk records have an unexpected layout");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int lx_layout_need(struct vms_kernel *k, unsigned need, const struct lx_layout **out)
+{
+	struct linux_views *v = k->views;
+	if (!v) {
+		if (!(v = k->views = calloc(1, sizeof(*v))))
+			return kernel_fail(k, ENOMEM, "out of memory");
+		v->lay.kmin = k->paging == VMS_PAGING_5LEVEL ? 0xff00000000000000ull : 0xffff800000000000ull;
+		v->lay.umax = k->paging == VMS_PAGING_5LEVEL ? 1ull << 56 : 1ull << 47;
+	}
+	*out = &v->lay;
+	/* Files come with tasks (per-process views), maps with both. */
+	if (need & (LX_FILES | LX_MAPS))
+		need |= LX_TASKS;
+	if (need & LX_MAPS)
+		need |= LX_FILES;
+	static const struct {
+		unsigned bit;
+		int (*fn)(struct vms_kernel *, struct linux_views *);
+	} groups[] = { { LX_TASKS, need_tasks }, { LX_FILES, need_files }, { LX_MAPS, need_maps },
+		       { LX_MODULES, need_modules }, { LX_PRINTK, need_printk } };
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		unsigned bit = groups[i].bit;
+		if (!(need & bit) || (v->lay.resolved & bit))
+			continue;
+		if (v->failed & bit)
+			return kernel_fail(k, ENOENT, "%s", v->err);
+		int rc = groups[i].fn(k, v);
+		if (rc) {
+			v->failed |= bit;
+			return kernel_fail(k, -rc, "%s", v->err);
+		}
+		v->lay.resolved |= bit;
+	}
+	return 0;
+}

@@ -1,0 +1,215 @@
+"""Linux views — ps, lsmod, lsof, maps, dmesg — against the guest's own /proc.
+
+Ground truth, never from vmsight:
+- DIR/truth/ (printed by the guest on its console at boot): threads.json,
+  ps.txt, modules.txt, maps-PID.txt, fd-PID.txt, fdinfo-PID.txt, dmesg.txt
+  of the workload processes, which do not change after boot;
+- for what does change (kernel workers come and go, `lab/vm exec` itself
+  starts processes), a fresh listing of /proc taken in the guest through
+  `lab/vm exec` right before and right after vmsight looks at the paused
+  guest: a process present in both listings must be in vmsight's with the
+  same ids, name, command line and threads; whatever vmsight reports must be
+  in one of the listings or be one of the exec machinery's own short-lived
+  processes (a descendant of vms-execd) or a kernel worker.
+
+The guests are the harness's: "small" (4-level paging), "big" (5-level,
+2 vCPUs) and "generic" (the other Debian kernel flavour, other layouts).
+"""
+
+import json
+import os
+import re
+
+import labvm
+
+# The guest's own view of every process, in the format of truth/threads.txt
+# (but newlines in command lines as spaces too) plus each /proc/PID/stat line.
+LISTING = r"""
+for d in /proc/[0-9]*; do
+	[ -r "$d/status" ] || continue
+	echo "process ${d#/proc/}"
+	while IFS= read -r l; do
+		case "$l" in Name:* | Pid:* | PPid:* | Tgid:* | Uid:* | Gid:*) echo "$l" ;; esac
+	done < "$d/status"
+	c=$(tr '\000\n' '  ' < "$d/cmdline")
+	echo "cmdline ${c% }"
+	read -r s < "$d/stat" && echo "stat $s"
+	for t in "$d"/task/[0-9]*; do
+		read -r comm < "$t/comm" && echo "thread ${t##*/} $comm"
+	done
+	echo end
+done 2>/dev/null
+"""
+
+
+def parse_listing(text):
+    """LISTING's output (or threads.txt) -> {pid: {name, ppid, tgid, uid, gid, cmdline, threads, start}}."""
+    procs, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("process "):
+            cur = {"pid": int(line.split()[1]), "threads": {}}
+        elif cur is None:
+            continue
+        elif line == "end":
+            if "name" in cur and "ppid" in cur:
+                procs[cur["pid"]] = cur
+            cur = None
+        elif line.startswith("cmdline"):
+            cur["cmdline"] = line[8:]
+        elif line.startswith("stat "):
+            rest = line[line.rindex(")") + 2:].split()
+            cur["start"] = int(rest[19])
+        elif line.startswith("thread "):
+            _, tid, comm = (line.split(" ", 2) + [""])[:3]
+            cur["threads"][int(tid)] = comm
+        elif ":" in line:
+            key, val = line.split(":", 1)
+            val = val.strip()
+            if key == "Name":
+                cur["name"] = val
+            elif key in ("PPid", "Tgid"):
+                cur[key.lower()] = int(val)
+            elif key in ("Uid", "Gid"):
+                cur[key.lower()] = [int(x) for x in val.split()]
+    return procs
+
+
+def guest_listing(g, timeout=120):
+    rc, out = labvm.exec(g.dir, LISTING, timeout=timeout)
+    assert rc == 0, out
+    return parse_listing(out)
+
+
+def same_name(o, theirs):
+    """vmsight's name for task O is the one /proc shows (THEIRS), but a
+    kernel worker's carries its latest work queue ("kworker/0:1-events"),
+    which may change between the listing and vmsight's look."""
+    comm = o["comm"]
+    if comm.startswith("kworker/"):
+        return theirs == comm or (theirs.startswith(comm) and theirs[len(comm)] in "+-")
+    return o["name"] == theirs
+
+
+def vmsight_ps(ctx, g, *extra):
+    rows = ctx.vmsight_json("-t", g.target, "ps", "-T", *extra)
+    procs = {}
+    for r in rows:
+        assert not r.get("unreadable"), r
+        assert r["state"] in "RSDTtXZPI", r
+        if not r["thread"]:
+            assert r["pid"] == r["tgid"] and r["pid"] not in procs, r
+            procs[r["pid"]] = dict(r, tasks={r["pid"]: r})
+        else:
+            assert r["tgid"] in procs, r
+            procs[r["tgid"]]["tasks"][r["pid"]] = r
+    return procs
+
+
+def transient(ours, pid):
+    """A process the exec machinery started (a descendant of vms-execd, or
+    the watchdog half of its busybox `timeout`, which outlives the command by
+    up to a second as a child of init), or a kernel worker."""
+    p = ours[pid]
+    if p["kthread"] and p["comm"].startswith("kworker/"):
+        return True
+    if p["comm"] == "timeout" and p["cmdline"].startswith("timeout -s KILL "):
+        return True
+    for _ in range(64):
+        if p["comm"] == "vms-execd":
+            return True
+        if p["ppid"] not in ours:
+            return False
+        p = ours[p["ppid"]]
+    return False
+
+
+def check_ps(ctx, g, before, ours, after):
+    """OURS (vmsight, guest paused) against the guest's listings BEFORE and AFTER."""
+    stable = [pid for pid in before if pid in after and before[pid]["ppid"] == after[pid]["ppid"]]
+    for pid in stable:
+        b = before[pid]
+        assert pid in ours, f"{g.dir}: process {pid} ({b['name']}) is missing"
+        o = ours[pid]
+        assert same_name(o, b["name"]), (pid, o["name"], b["name"])
+        assert (o["ppid"], o["tgid"]) == (b["ppid"], b["tgid"]), (pid, o, b)
+        assert [o["uid"], o["euid"], o["suid"], o["fsuid"]] == b["uid"], (pid, o, b)
+        assert [o["gid"], o["egid"], o["sgid"], o["fsgid"]] == b["gid"], (pid, o, b)
+        if o["kthread"]:
+            assert b["cmdline"] == "" and o["cmdline"] == "", (pid, o, b)
+        else:
+            assert o["cmdline"].replace("\n", " ") == b["cmdline"], (pid, o["cmdline"], b["cmdline"])
+        if "start" in b:
+            assert o["start_ns"] // 10_000_000 == b["start"], (pid, o["start_ns"], b["start"])
+        both = {t: c for t, c in b["threads"].items() if t in after[pid]["threads"]}
+        for tid, comm in both.items():
+            assert tid in o["tasks"] and same_name(o["tasks"][tid], comm), (pid, tid, comm, o["tasks"])
+        for tid in o["tasks"]:
+            assert tid in b["threads"] or tid in after[pid]["threads"], (pid, tid)
+        assert o["threads"] == len(o["tasks"]), (pid, o["threads"], o["tasks"])
+    for pid in ours:
+        assert pid in before or pid in after or transient(ours, pid), (pid, ours[pid])
+    return len(stable), sum(len(before[p]["threads"]) for p in stable)
+
+
+def test_ps_equals_proc(ctx):
+    """Every process and thread of the guest, as its own /proc lists them
+    (pid, ppid, tgid, uids, gids, name, command line, start time, threads),
+    on 4- and 5-level paging and both kernel flavours."""
+    counts = []
+    for name in ("small", "big", "generic"):
+        g = ctx.guest(name)
+        before = guest_listing(g)
+        with ctx.paused(g):
+            ours = vmsight_ps(ctx, g)
+        after = guest_listing(g)
+        counts.append(check_ps(ctx, g, before, ours, after))
+        # The boot-time truth of the workload, which never changes.
+        truth = {p["pid"]: p for p in json.load(open(os.path.join(g.truth_dir, "threads.json")))}
+        with open(os.path.join(g.truth_dir, "workload.txt")) as f:
+            workload = [int(l.split()[0]) for l in f if l.strip()]
+        for pid in workload:
+            t, o = truth[pid], ours[pid]
+            assert (o["comm"], o["cmdline"], o["ppid"]) == (t["name"], t["cmdline"], t["ppid"]), (o, t)
+            assert {k: v["name"] for k, v in o["tasks"].items()} == {x["tid"]: x["comm"] for x in t["threads"]}, \
+                (o["tasks"], t["threads"])
+        # ps.txt: the same pid, ppid and name for every process still there.
+        with open(os.path.join(g.truth_dir, "ps.txt")) as f:
+            for line in list(f)[1:]:
+                pid, ppid, _user, comm = line.split(None, 4)[:4]
+                if int(pid) in before and int(pid) in ours:
+                    assert ours[int(pid)]["ppid"] == int(ppid), line
+                    assert ours[int(pid)]["name"].startswith(comm[:15]) or same_name(ours[int(pid)], comm), line
+    assert all(p >= 40 for p, _ in counts), counts
+    print(f"     (processes, threads compared: {counts})")
+
+
+def test_ps_modes_and_pause(ctx):
+    """Text and --tree output, --pid, and --pause: the guest is paused for
+    the walk and running after; a guest someone else paused stays paused."""
+    g = ctx.guest("small")
+    _, text, _ = ctx.vmsight("-t", g.target, "ps")
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["PID", "PPID", "UID"], lines[0]
+    with open(os.path.join(g.truth_dir, "workload.txt")) as f:
+        workload = {int(l.split()[0]): l.split()[1] for l in f if l.strip()}
+    threads_pid = next(p for p, n in workload.items() if n == "vms-threads")
+    row = next(l for l in lines[1:] if l.split()[0] == str(threads_pid))
+    assert "vms-threads --threads 4" in row and row.split()[6] == "5", row
+    assert any(re.search(r"\s\[kthreadd\]$", l) for l in lines), "kernel threads in brackets"
+    # --tree: the workload under init, indented.
+    _, tree, _ = ctx.vmsight("-t", g.target, "ps", "--tree")
+    assert re.search(rf"^\s+{threads_pid}\s.*\\_ vms-threads --threads 4$", tree, re.M), tree
+    # --pid, -T, --pause.
+    with ctx.qmp(g) as q:
+        assert q.cmd("query-status")["running"]
+    rows = ctx.vmsight_json("-t", g.target, "ps", "-T", "--pid", threads_pid, "--pause")
+    assert [r["pid"] for r in rows][0] == threads_pid and len(rows) == 5, rows
+    assert {r["comm"] for r in rows[1:]} == {f"vms-worker-{i}" for i in range(1, 5)}, rows
+    with ctx.qmp(g) as q:
+        assert q.cmd("query-status")["running"], "--pause left the guest paused"
+    with ctx.paused(g):
+        ctx.vmsight("-t", g.target, "ps", "--pause", "--pid", 1)
+        with ctx.qmp(g) as q:
+            assert not q.cmd("query-status")["running"], "--pause resumed a guest paused by someone else"
+    rc, _, err = ctx.vmsight("-t", g.target, "ps", "--pid", 999999, check=False)
+    assert rc == 1 and "no process 999999" in err, err
