@@ -83,7 +83,7 @@ s0=$(head -1 /proc/stat); u0=$(cut -d' ' -f1 /proc/uptime)
 {work}
 u1=$(cut -d' ' -f1 /proc/uptime); s1=$(head -1 /proc/stat)
 m=$(awk '/^MemTotal/{{t=$2}} /^MemAvailable/{{a=$2}} END{{print t-a}}' /proc/meminfo)
-a=$(cat /run/vmsight-agent.pid 2>/dev/null); r=0
+a=$(pidof vmsight-agent); r=0
 [ -n "$a" ] && r=$(awk '/^VmRSS/{{print $2}}' /proc/$a/status 2>/dev/null)
 echo "RESULT $u0 $u1 $m ${{r:-0}}"
 echo "STAT0 $s0"
