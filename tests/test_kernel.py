@@ -357,6 +357,12 @@ def test_raw_dump_without_registers(ctx):
         assert k[key] == live[key], (key, k[key], live[key])
     top = int(live["text_pa"], 16) + _truth_symbol(g, "init_top_pgt") - _truth_symbol(g, "_text")
     assert int(k["cr3"], 16) == top, (k["cr3"], hex(top))
+    # A CR3 given instead: no scan; the paging mode is the one that works.
+    c = ctx.vmsight_json("-t", "dump:" + raw, "kernel", "--no-cache", "--cr3", live["cr3"])[0]
+    assert (c["cr3"], c["paging"], c["text_va"], c["symbols"]) == (live["cr3"], live["paging"], live["text_va"],
+                                                                   live["symbols"]), c
+    rc, _, err = ctx.vmsight("-t", "dump:" + raw, "kernel", "--no-cache", "--cr3", "0x1000", check=False)
+    assert rc == 1 and "maps nothing" in err, err
 
 
 def test_corrupt_kernel_fails_cleanly(ctx):

@@ -31,7 +31,6 @@
 #include <bpf/btf.h>
 
 #include "kernel.h"
-#include "views.h"
 
 #define IMAGE_MAX (256u << 20)      /* how far past _text the tables may lie */
 #define IMAGE_STEP (16u << 20)      /* copy mode: read this much more per round */
@@ -519,13 +518,22 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 	if (n < 0 && n != -ENOMEM && !o.cr3 && find_cr3_physical(k, cr3s) == 0)
 		n = 1;
 	int paging = vms_get_paging(t);
-	int rc = n < 0 ? n : paging < 0 ? paging : -ENOENT;
-	k->paging = paging;
-	for (int i = 0; i < n && rc; i++) {
-		rc = discover(k, cr3s[i], cache_dir, &o);
-		if (rc)
-			kernel_reset(k);
+	int rc = n < 0 ? n : paging < 0 && !o.cr3 ? paging : -ENOENT;
+	/* A CR3 given for a target without registers: the mode that works. */
+	static const enum vms_paging modes[] = { VMS_PAGING_4LEVEL, VMS_PAGING_5LEVEL };
+	for (unsigned m = 0; m < (paging < 0 ? 2u : 1u) && rc == -ENOENT && n > 0; m++) {
+		if (paging < 0 && vms_set_paging(t, modes[m]) == 0)
+			k->paging = modes[m];
+		else
+			k->paging = paging;
+		for (int i = 0; i < n && rc; i++) {
+			rc = discover(k, cr3s[i], cache_dir, &o);
+			if (rc)
+				kernel_reset(k);
+		}
 	}
+	if (rc && paging < 0 && o.cr3)
+		vms_set_paging(t, VMS_PAGING_UNKNOWN);
 	if (rc) {
 		vms_kernel_close(k);
 		return rc;
@@ -539,7 +547,6 @@ void vms_kernel_close(struct vms_kernel *k)
 {
 	if (!k)
 		return;
-	linux_views_free(k->views);
 	btf__free(k->btf);
 	free(k->btf_copy);
 	profile_isf_free(k->isf);
