@@ -92,6 +92,12 @@ def test_kernel_location_and_kaslr(ctx):
         assert warm["symbols_from"] == "cache" and warm["types_from"] == "cache"
         for key in ("text_va", "text_pa", "cr3", "banner", "build_id", "symbols", "btf_bytes"):
             assert warm[key] == k[key], (key, warm[key], k[key])
+        # Sources that copy instead of mapping read the image in growing pieces.
+        if name == "small":
+            for source in ("procmem", "qmp", "gdb"):
+                c = ctx.vmsight_json("-t", g.target, "--source", source, "kernel", "--no-cache")[0]
+                for key in ("text_va", "text_pa", "cr3", "banner", "build_id", "symbols", "btf_bytes"):
+                    assert c[key] == k[key], (source, key, c[key], k[key])
         # read --sym: the banner's bytes where kallsyms says linux_banner is.
         r = ctx.vmsight_json("-t", g.target, "read", "--sym", "linux_banner", 14, "--cache-dir", cache)[0]
         assert bytes.fromhex(r["hex"]) == b"Linux version " and int(r["va"], 16) == _truth_symbol(g, "linux_banner")
