@@ -356,3 +356,17 @@ def test_watch_hostile_stream(ctx):
     got = [(e["kind"], e["path"]) for e in events if e["kind"] != "totals"]
     assert got == [("read", "/one"), ("write", "/two")], events
     assert events[-1]["malformed"] >= 1, events[-1]
+
+
+def test_watch_devices_keep_background_snapshots(ctx):
+    """ivshmem-plain with master=on leaves migration unblocked: QEMU's
+    background snapshot (a migration to a file) works on the agent guest,
+    and the agent goes on reporting afterwards."""
+    g = ctx.guest(GUEST)
+    path = os.path.join(ctx.tmp, "snap.elf")
+    _, out, _ = ctx.vmsight("-t", g.target, "snapshot", "-o", path, "--mode", "background", timeout=120)
+    assert "consistent" in out and "NOT" not in out, out
+    os.unlink(path)
+    w = Watch(ctx, g)
+    w.sentinel(g)
+    assert w.stop()["lost"] == 0
