@@ -6,11 +6,15 @@
  * without a reader keeping up, and that damage is counted, never followed.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../../agent/ring.h"
 #include "check.h"
+#include "vmsight/vmsight.h"
 #include "watch/wire.h"
 
 #define REGION_SLOTS 600u
@@ -300,11 +304,84 @@ static void test_framer(void)
 	CHECK(vms_framer_next(&f, &got, &len) == 0 && f.len < 4);
 }
 
+/* One record from the fake agent, with its counters as the agent fills them. */
+static void put(struct agent_ring *a, uint16_t kind, uint64_t id, const char *path)
+{
+	static uint8_t blob[512];
+	size_t bl = make_blob(blob, kind, id, "tester", strlen(path), 0);
+	memcpy(blob + sizeof(struct vms_wire_event) + 6, path, strlen(path));
+	struct vms_wire_event e;
+	memcpy(&e, blob, sizeof(e));
+	e.generation = a->generation;
+	e.dropped = agent_ring_dropped(a);
+	e.overflows = agent_ring_overflows(a);
+	memcpy(blob, &e, sizeof(e));
+	CHECK(agent_ring_put(a, blob, bl) == 0);
+}
+
+/* The public stream over a fake agent: notices where loss happens. */
+static void test_stream(void)
+{
+	int fd = memfd_create("vmsight-test-ring", 0);
+	CHECK(fd >= 0 && ftruncate(fd, REGION_BYTES) == 0);
+	uint8_t *region = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct agent_ring a;
+	CHECK(agent_ring_start(&a, region, REGION_BYTES, 0, 42, 0) == 0);
+	char path[64], err[256] = "";
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	struct vms_watch_opts o = { .sz = sizeof(o), .shm_path = path, .silent_ms = 50, .errbuf = err,
+				    .errbuf_len = sizeof(err) };
+	struct vms_watch *w;
+	CHECK(vms_watch_open(&o, &w) == 0);
+	if (!w) {
+		fprintf(stderr, "vms_watch_open: %s\n", err);
+		return;
+	}
+	CHECK(strcmp(vms_watch_channel(w), "shm") == 0);
+	struct vms_file_event e;
+	put(&a, VMS_WIRE_EV_HELLO, 1, "hello there");
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_AGENT_START && strcmp(e.path, "hello there") == 0);
+	put(&a, VMS_WIRE_EV_OPEN, 2, "/a");
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_OPEN && strcmp(e.path, "/a") == 0 &&
+	      strcmp(e.comm, "tester") == 0 && e.pid == 102 && e.ppid == -1 && !e.cmdline);
+	/* three records dropped by the agent: a notice first, then the event */
+	agent_ring_add_dropped(&a, 3);
+	put(&a, VMS_WIRE_EV_MODIFY, 6, "/b");
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_LOST && e.lost == 3 && strstr(e.path, "full"));
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_WRITE && strcmp(e.path, "/b") == 0);
+	/* a kernel queue overflow: lost before the agent, no count */
+	agent_ring_add_overflows(&a, 1);
+	put(&a, VMS_WIRE_EV_STATUS, 7, "");
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_LOST && e.lost == 0 && strstr(e.path, "overflow"));
+	/* nothing for longer than silent_ms */
+	CHECK(vms_watch_next(w, &e, 500) == 1 && e.kind == VMS_FEV_AGENT_SILENT);
+	CHECK(vms_watch_next(w, &e, 20) == 0);
+	/* a restart over two unread events */
+	put(&a, VMS_WIRE_EV_OPEN, 8, "/c");
+	put(&a, VMS_WIRE_EV_OPEN, 9, "/d");
+	CHECK(agent_ring_start(&a, region, REGION_BYTES, 0, 43, 0) == 0);
+	put(&a, VMS_WIRE_EV_HELLO, 1, "again");
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_AGENT_START && e.generation == 2);
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_LOST && e.lost == 2);
+	struct vms_watch_stats st;
+	vms_watch_stats(w, &st);
+	CHECK(st.received == 2 && st.lost == 5 && st.agent_dropped == 3 && st.agent_overflows == 1 &&
+	      st.agent_starts == 2 && st.agent_pid == 100 + 1 && st.malformed == 0);
+	vms_watch_close(w);
+	munmap(region, REGION_BYTES);
+	close(fd);
+	/* names */
+	for (int k = VMS_FEV_OPEN; k <= VMS_FEV_RENAME; k++)
+		CHECK(vms_fev_kind_parse(vms_fev_kind_name(k)) == k);
+	CHECK(vms_fev_kind_parse("nope") == -1 && vms_fev_kind_name(99) == NULL);
+}
+
 int main(void)
 {
 	test_round_trip();
 	test_hostile_ring();
 	test_decode();
 	test_framer();
+	test_stream();
 	return check_report("watch");
 }
