@@ -1067,6 +1067,23 @@ def parse_threads(path):
     return procs
 
 
+def _remove_shm(record):
+    """Remove the /dev/shm file named in RECORD (the guest RAM, the agent's
+    region), then RECORD itself."""
+    try:
+        with open(record) as f:
+            shm = f.read().strip()
+        # Only ever delete files that look like ours.
+        if shm.startswith(SHM_PREFIX) and "/" not in shm[len("/dev/shm/"):]:
+            try:
+                os.unlink(shm)
+            except FileNotFoundError:
+                pass
+        os.unlink(record)
+    except FileNotFoundError:
+        pass
+
+
 def stop(dir):
     """Stop the guest of DIR (if any) and remove its shared files. Idempotent."""
     p = _paths(dir)
@@ -1088,29 +1105,8 @@ def stop(dir):
                     break
             else:
                 raise LabError(f"QEMU pid {pid} did not exit after SIGKILL")
-    try:
-        with open(p["ram"]) as f:
-            ram = f.read().strip()
-        # Only ever delete files that look like ours.
-        if ram.startswith(SHM_PREFIX) and "/" not in ram[len("/dev/shm/"):]:
-            try:
-                os.unlink(ram)
-            except FileNotFoundError:
-                pass
-        os.unlink(p["ram"])
-    except FileNotFoundError:
-        pass
-    try:
-        with open(p["agent_shm"]) as f:
-            shm = f.read().strip()
-        if shm.startswith(SHM_PREFIX) and "/" not in shm[len("/dev/shm/"):]:
-            try:
-                os.unlink(shm)
-            except FileNotFoundError:
-                pass
-        os.unlink(p["agent_shm"])
-    except FileNotFoundError:
-        pass
+    _remove_shm(p["ram"])
+    _remove_shm(p["agent_shm"])
     for n in ("qmp", "labqmp", "exec", "pid", "lock", "gdb", "target", "agent_sock"):
         try:
             os.unlink(p[n])
