@@ -38,8 +38,10 @@ static uint64_t rng(void)
 	return rng_state;
 }
 
-/* Addresses spread over the largest RAM range, aligned to ALIGN. */
-static uint64_t *make_addrs(struct vms_target *t, unsigned n, uint64_t span_len, uint64_t align, uint64_t *base)
+/* The sampled span: the first SPAN_MAX bytes of the largest RAM range. */
+#define SPAN_MAX (1ull << 30)
+
+static struct vms_ram_range sample_span(struct vms_target *t)
 {
 	const struct vms_ram_range *r;
 	size_t nr;
@@ -48,11 +50,15 @@ static uint64_t *make_addrs(struct vms_target *t, unsigned n, uint64_t span_len,
 	for (size_t i = 1; i < nr; i++)
 		if (r[i].len > r[best].len)
 			best = i;
-	uint64_t len = r[best].len < span_len ? r[best].len : span_len;
-	*base = r[best].gpa;
+	return (struct vms_ram_range){ r[best].gpa, r[best].len < SPAN_MAX ? r[best].len : SPAN_MAX };
+}
+
+/* N addresses spread over SPAN, aligned to ALIGN. */
+static uint64_t *make_addrs(struct vms_ram_range span, unsigned n, uint64_t align)
+{
 	uint64_t *a = malloc(n * sizeof(*a));
 	for (unsigned i = 0; i < n; i++)
-		a[i] = r[best].gpa + (rng() % (len - align)) / align * align;
+		a[i] = span.gpa + (rng() % (span.len - align)) / align * align;
 	return a;
 }
 
@@ -160,17 +166,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_mem: the limit needs the shm source: %s\n", err);
 		return 1;
 	}
-	uint64_t base;
-	uint64_t *a8 = make_addrs(shm, RANDOM_READS, 1ull << 30, 8, &base);
-	uint64_t *a4k = make_addrs(shm, RANDOM_READS / 8, 1ull << 30, 4096, &base);
-	const struct vms_ram_range *r;
-	size_t nr;
-	vms_ram_ranges(shm, &r, &nr);
-	size_t best = 0;
-	for (size_t i = 1; i < nr; i++)
-		if (r[i].len > r[best].len)
-			best = i;
-	uint64_t span = r[best].len < (1ull << 30) ? r[best].len : (1ull << 30);
+	struct vms_ram_range sample = sample_span(shm);
+	uint64_t base = sample.gpa, span = sample.len;
+	uint64_t *a8 = make_addrs(sample, RANDOM_READS, 8);
+	uint64_t *a4k = make_addrs(sample, RANDOM_READS / 8, 4096);
 	const uint8_t *map = vms_map_pa(shm, base, span);
 	uint64_t bulk_len = span < BULK_BYTES ? span & ~(uint64_t)(CHUNK - 1) : BULK_BYTES;
 	/* Warm the mapping's page tables over the sampled span, for both sides. */

@@ -87,18 +87,6 @@ int vms_set_paging(struct vms_target *t, enum vms_paging mode)
 	return 0;
 }
 
-/* Fixed-size copies become single loads: the 8-byte pointer reads of views
- * then cost what the load costs. */
-static inline void copy_small(void *dst, const uint8_t *src, size_t len)
-{
-	switch (len) {
-	case 8: memcpy(dst, src, 8); break;
-	case 4: memcpy(dst, src, 4); break;
-	case 2: memcpy(dst, src, 2); break;
-	case 1: memcpy(dst, src, 1); break;
-	default: memcpy(dst, src, len); break;
-	}
-}
 
 static __attribute__((noinline)) int translate_slow(struct vms_target *t, uint64_t dtb, uint64_t va,
 						    struct vms_translation *out)
@@ -175,7 +163,7 @@ int vms_read_va(struct vms_target *t, uint64_t dtb, uint64_t va, void *buf, size
 		const struct vms_tlb_entry *e = vms_tlb_find(m, vms_tlb_key(m, dtb), va, &wmask);
 		uint64_t off = va & wmask;
 		if (e && e->host && len <= wmask + 1 - off) {
-			copy_small(buf, e->host + off, len);
+			vms_copy_small(buf, e->host + off, len);
 			if (__builtin_expect(!vms_shm_broken(), 1)) {
 				if (done)
 					*done = len;

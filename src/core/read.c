@@ -8,16 +8,6 @@
  */
 #include "target.h"
 
-static inline void copy_small(void *dst, const uint8_t *src, size_t len)
-{
-	switch (len) {
-	case 8: memcpy(dst, src, 8); break;
-	case 4: memcpy(dst, src, 4); break;
-	case 2: memcpy(dst, src, 2); break;
-	case 1: memcpy(dst, src, 1); break;
-	default: memcpy(dst, src, len); break;
-	}
-}
 
 int vms_read_pa(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 {
@@ -26,7 +16,7 @@ int vms_read_pa(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 	size_t h = t->range_hint;
 	uint64_t hoff = pa - s->ranges[h].gpa;
 	if (hoff < s->ranges[h].len && len <= s->ranges[h].len - hoff && s->host[h]) {
-		copy_small(buf, s->host[h] + hoff, len);
+		vms_copy_small(buf, s->host[h] + hoff, len);
 		if (__builtin_expect(!vms_shm_broken(), 1))
 			return 0;
 		return vms_read_pa_slow(t, pa, buf, len);
@@ -36,7 +26,7 @@ int vms_read_pa(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 		if (off < s->ranges[i].len) {
 			if (len > s->ranges[i].len - off || !s->host[i])
 				break;
-			copy_small(buf, s->host[i] + off, len);
+			vms_copy_small(buf, s->host[i] + off, len);
 			if (__builtin_expect(vms_shm_broken(), 0))
 				break;
 			t->range_hint = i;

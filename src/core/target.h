@@ -37,4 +37,17 @@ void vms_target_qmp_keep(struct vms_target *t, int keep);
 
 int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
 
+/* Fixed-size copies become single loads: the 1/2/4/8-byte reads views make
+ * then cost what the load costs. */
+static inline void vms_copy_small(void *dst, const uint8_t *src, size_t len)
+{
+	switch (len) {
+	case 8: memcpy(dst, src, 8); break;
+	case 4: memcpy(dst, src, 4); break;
+	case 2: memcpy(dst, src, 2); break;
+	case 1: memcpy(dst, src, 1); break;
+	default: memcpy(dst, src, len); break;
+	}
+}
+
 #endif

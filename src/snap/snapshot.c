@@ -106,6 +106,22 @@ static void fill_note(struct snap_plan *p, const struct vms_snapshot_stats *st, 
 	snap_plan_set_note(p, note);
 }
 
+/* Common end of every mode: totals, the note, the header (only when the
+ * copy succeeded), and the plan's memory. Returns RC or the header's error. */
+static int finish(struct vms_target *t, int fd, struct snap_plan *p, struct vms_regs *regs,
+		  struct vms_snapshot_stats *st, const char *banner, double t0, int rc)
+{
+	st->total_ms = now_ms() - t0;
+	st->ram_bytes = p->ram_bytes;
+	if (!rc) {
+		fill_note(p, st, banner);
+		rc = snap_write_header(t, fd, p);
+	}
+	free(regs);
+	snap_plan_free(p);
+	return rc;
+}
+
 /* Holds the QMP connection open (so its events are seen) and watches STOP
  * and RESUME; -ENOTSUP for targets without QMP. */
 static int watch_pauses(struct vms_target *t, struct pause_clock *pc, int *prev_keep)
@@ -198,16 +214,8 @@ out:
 	}
 	if (watching)
 		unwatch_pauses(t, prev_keep);
-	st->total_ms = now_ms() - t0;
-	st->ram_bytes = p.ram_bytes;
 	st->consistent = pause || !watching;  /* a dump or a stopped source cannot change */
-	if (!rc) {
-		fill_note(&p, st, banner);
-		rc = snap_write_header(t, fd, &p);
-	}
-	free(regs);
-	snap_plan_free(&p);
-	return rc;
+	return finish(t, fd, &p, regs, st, banner, t0, rc);
 }
 
 /* ---- background: QEMU's background-snapshot migration ----------------------- */
@@ -497,16 +505,8 @@ out:
 	if (sock_path[0])
 		unlink(sock_path);
 	free(s.buf);
-	st->total_ms = now_ms() - t0;
-	st->ram_bytes = p.ram_bytes;
 	st->consistent = 1;
-	if (!rc) {
-		fill_note(&p, st, banner);
-		rc = snap_write_header(t, fd, &p);
-	}
-	free(regs);
-	snap_plan_free(&p);
-	return rc;
+	return finish(t, fd, &p, regs, st, banner, t0, rc);
 }
 
 int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *opts, struct vms_snapshot_stats *stats)
