@@ -109,7 +109,8 @@ VMS_API int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int t
 
 struct vms_watch_stats {
 	uint64_t received;          /* file events returned */
-	uint64_t lost;              /* events known to be missing: gaps in the agent's numbering, restarts */
+	uint64_t lost;              /* events known to be missing: gaps in the agent's numbering, and
+				     * unread records an agent restart wrote over (counted in ring slots) */
 	uint64_t agent_dropped;     /* the agent's count of events it dropped (channel full), since we attached */
 	uint64_t agent_overflows;   /* kernel fanotify queue overflows the agent saw, since we attached */
 	uint64_t agent_dropped_total;   /* the agent's counters as they stand */
