@@ -19,6 +19,7 @@ The guests are the harness's: "small" (4-level paging), "big" (5-level,
 import json
 import os
 import re
+import struct
 
 import labvm
 
@@ -213,3 +214,113 @@ def test_ps_modes_and_pause(ctx):
             assert not q.cmd("query-status")["running"], "--pause resumed a guest paused by someone else"
     rc, _, err = ctx.vmsight("-t", g.target, "ps", "--pid", 999999, check=False)
     assert rc == 1 and "no process 999999" in err, err
+
+
+class GuestMemory:
+    """Edits a paused guest's kernel memory through its RAM file (the test's
+    way to play a rootkit): addresses translate with vmsight, the bytes at
+    the physical address are checked against QEMU's own view (pmemsave)
+    before anything is written, and every write is undone by restore()."""
+
+    def __init__(self, ctx, g):
+        self.ctx, self.g = ctx, g
+        self.cr3 = int(ctx.vmsight_json("-t", g.target, "kernel")[0]["cr3"], 16)
+        self.low = int(ctx.vmsight_json("-t", g.target, "info")[0]["ram_ranges"][0]["end"], 16) + 1
+        self.undo = []
+
+    def pa(self, va):
+        t = self.ctx.vmsight_json("-t", self.g.target, "translate", "--cr3", hex(self.cr3), hex(va))[0]
+        pa = int(t["pa"], 16)
+        assert pa + 8 <= self.low, "outside the first RAM range: file offset != physical address"
+        return pa
+
+    def read(self, va, n):
+        pa = self.pa(va)
+        data = self.ctx.pmemsave(self.g, pa, n)
+        with open(self.g.ram_path, "rb") as f:
+            f.seek(pa)
+            assert f.read(n) == data, "the RAM file does not hold what QEMU reads there"
+        return data
+
+    def write(self, va, data):
+        old = self.read(va, len(data))
+        pa = self.pa(va)
+        fd = os.open(self.g.ram_path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, pa)
+        finally:
+            os.close(fd)
+        self.undo.append((va, old))
+
+    def restore(self):
+        while self.undo:
+            va, old = self.undo.pop()
+            fd = os.open(self.g.ram_path, os.O_WRONLY)
+            try:
+                os.pwrite(fd, old, self.pa(va))
+            finally:
+                os.close(fd)
+
+
+def proc_modules_lines(ctx, g):
+    """vmsight lsmod as /proc/modules lines (name size refs deps state address)."""
+    out = []
+    for m in ctx.vmsight_json("-t", g.target, "lsmod"):
+        assert not m.get("unreadable") and not m["hidden"], m
+        line = f"{m['name']} {m['size']} {m['refcnt']} {m['used_by'] or '-'} {m['state']} {m['base']}"
+        out.append(line + (" " + m["taint"] if m["taint"] else ""))
+    return out
+
+
+def test_lsmod_equals_proc_modules(ctx):
+    """Every module of /proc/modules with the same name, size, users, state
+    and address, in the same order, on both kernel flavours and paging modes."""
+    counts = []
+    for name in ("small", "big", "generic"):
+        g = ctx.guest(name)
+        with open(os.path.join(g.truth_dir, "modules.txt")) as f:
+            truth = [l.rstrip("\n") for l in f if l.strip()]
+        rc, now = labvm.exec(g.dir, "cat /proc/modules")
+        assert rc == 0 and now.splitlines() == truth, "modules changed since boot"
+        ours = proc_modules_lines(ctx, g)
+        assert ours == truth, (name, ours, truth)
+        counts.append(len(ours))
+    assert counts[2] > counts[0] >= 8, counts
+    print(f"     (modules compared: {counts})")
+
+
+def test_lsmod_finds_a_hidden_module(ctx):
+    """A module unlinked from the module list (what a rootkit does, done here
+    by writing to the paused guest's RAM) is found by the scan and marked
+    hidden; a list pointer gone wild ends the walk with an error, not a hang
+    or a crash. The guest is restored before it runs again."""
+    g = ctx.guest("small")
+    mods = ctx.vmsight_json("-t", g.target, "lsmod")
+    dummy = next(m for m in mods if m["name"] == "dummy")
+    off = ctx.vmsight_json("-t", g.target, "btf", "module", "list")[1]["offset"]
+    node = int(dummy["addr"], 16) + off
+    with ctx.paused(g):
+        mem = GuestMemory(ctx, g)
+        try:
+            nxt, prv = struct.unpack("<QQ", mem.read(node, 16))
+            mem.write(prv, struct.pack("<Q", nxt))          # prev->next = next
+            mem.write(nxt + 8, struct.pack("<Q", prv))      # next->prev = prev
+            listed = ctx.vmsight_json("-t", g.target, "lsmod", "--no-scan")
+            assert "dummy" not in [m["name"] for m in listed] and len(listed) == len(mods) - 1, listed
+            scanned = ctx.vmsight_json("-t", g.target, "lsmod")
+            hidden = [m for m in scanned if m["hidden"]]
+            assert [m["name"] for m in hidden] == ["dummy"], scanned
+            assert {k: hidden[0][k] for k in ("base", "size", "addr")} == \
+                {k: dummy[k] for k in ("base", "size", "addr")}, (hidden, dummy)
+            _, text, _ = ctx.vmsight("-t", g.target, "lsmod")
+            assert re.search(r"^dummy\s.*HIDDEN", text, re.M), text
+            # A wild next pointer in the list (in the middle of RAM's direct map).
+            first = int(mods[0]["addr"], 16) + off
+            mem.write(first, struct.pack("<Q", 0xffff888000123440 if g.paging == 4 else 0xff11000000123440))
+            rc, out, err = ctx.vmsight("-t", g.target, "lsmod", "--json", check=False)
+            assert rc == 1 and "does not hold" in err, (rc, err)
+            assert [json.loads(l)["name"] for l in out.splitlines()][:1] == [mods[0]["name"]], out
+        finally:
+            mem.restore()
+    assert proc_modules_lines(ctx, g) == [l.rstrip("\n") for l in open(os.path.join(g.truth_dir, "modules.txt"))
+                                          if l.strip()]

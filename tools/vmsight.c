@@ -64,7 +64,8 @@ static const char usage_main[] =
 	"  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n"
 	"  watch files           file events from vmsight-agent in the guest, as they happen\n"
 	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n"
-	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n";
+	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n"
+	"  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n";
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die_usage(const char *fmt, ...)
@@ -2001,6 +2002,83 @@ static int cmd_ps(const struct globals *g, int argc, char **argv)
 	return view_close(&v, rc);
 }
 
+/* ---- lsmod ---- */
+
+static const char usage_lsmod[] =
+	"usage: vmsight -t TARGET lsmod [--no-scan] [--pause] [options]\n"
+	"\n"
+	"List the loaded kernel modules from the kernel's module list, as /proc/modules\n"
+	"does: name, base address (the core text), size (core and init memory), use\n"
+	"count, the modules using it, state and taint flags. Then module memory is\n"
+	"scanned for modules the list does not hold (unlinked by a rootkit): those are\n"
+	"marked HIDDEN. --no-scan skips the scan.\n"
+	"\n"
+	"%s"
+	"%s"
+	"\n"
+	"JSON, one object per module: {name,base,size,refcnt,state,taint,used_by,hidden,\n"
+	"addr}; addresses as \"0x...\" strings.\n";
+
+static int lsmod_row(void *ctx, const struct vms_module *m)
+{
+	const struct globals *g = ctx;
+	if (view_stop)
+		return 1;
+	int hidden = (m->flags & VMS_MODULE_HIDDEN) != 0;
+	if (m->flags & VMS_ENTRY_UNREADABLE) {
+		if (g->json)
+			printf("{\"name\":null,\"unreadable\":true,\"hidden\":%s,\"addr\":\"0x%" PRIx64 "\"}\n",
+			       hidden ? "true" : "false", m->addr);
+		else
+			printf("%-24s (struct module at 0x%" PRIx64 " unreadable)\n", "?", m->addr);
+		return 0;
+	}
+	if (g->json) {
+		printf("{\"name\":");
+		put_guest_str_json(m->name);
+		printf(",\"base\":\"0x%" PRIx64 "\",\"size\":%" PRIu64 ",\"refcnt\":%d,\"state\":\"%s\",\"taint\":\"%s\","
+		       "\"used_by\":", m->base, m->size, m->refcnt, m->state_name, m->taint);
+		put_guest_str_json(m->used_by);
+		printf(",\"hidden\":%s,\"addr\":\"0x%" PRIx64 "\"}\n", hidden ? "true" : "false", m->addr);
+		return 0;
+	}
+	printf("%-24s 0x%016" PRIx64 " %8" PRIu64 " %4d %-9s %-6s ", m->name, m->base, m->size, m->refcnt,
+	       m->state_name, m->taint[0] ? m->taint : "-");
+	put_guest_text(m->used_by[0] ? m->used_by : "-", strlen(m->used_by[0] ? m->used_by : "-"));
+	if (hidden)
+		fputs("  HIDDEN (not in the module list)", stdout);
+	putchar('\n');
+	return 0;
+}
+
+static int cmd_lsmod(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = { VIEW_OPTIONS, { "no-scan", no_argument, NULL, 'n' }, { 0 } };
+	struct view_args a = { 0 };
+	struct vms_view_stats st = { 0 };
+	struct vms_modules_opts mo = { .sz = sizeof(mo), .scan = 1, .stats = &st };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (view_opt(&a, c))
+			continue;
+		switch (c) {
+		case 'n': mo.scan = 0; break;
+		case 'h': printf(usage_lsmod, view_help, kernel_help); return 0;
+		default: die_usage("lsmod: bad option");
+		}
+	}
+	if (optind != argc)
+		die_usage("lsmod: unexpected argument '%s'", argv[optind]);
+	struct view v;
+	if (view_open(g, &a, &v))
+		return 1;
+	if (!g->json)
+		printf("%-24s %-18s %8s %4s %-9s %-6s %s\n", "NAME", "BASE", "SIZE", "REFS", "STATE", "TAINT", "USED BY");
+	int rc = vms_modules(v.k, &mo, lsmod_row, (void *)g);
+	return view_close(&v, view_result(&v, rc, "modules", &st));
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static const struct {
@@ -2019,6 +2097,7 @@ static const struct {
 	{ "watch", cmd_watch },
 	{ "snapshot", cmd_snapshot },
 	{ "ps", cmd_ps },
+	{ "lsmod", cmd_lsmod },
 };
 
 int main(int argc, char **argv)

@@ -393,6 +393,7 @@ enum {
 	VMS_TASK_KTHREAD = 1u << 8,     /* a kernel thread (PF_KTHREAD) */
 	VMS_TASK_THREAD = 1u << 9,      /* not its process's group leader */
 	VMS_TASK_CMDLINE_UNREADABLE = 1u << 10, /* the process's memory could not be read */
+	VMS_MODULE_HIDDEN = 1u << 8,    /* found by scanning module memory, not in the module list */
 };
 
 /* What a walk met (optional output of every view). */
@@ -436,6 +437,31 @@ struct vms_tasks_opts {
 	struct vms_view_stats *stats;
 };
 VMS_API int vms_tasks(struct vms_kernel *k, const struct vms_tasks_opts *opts, vms_task_fn fn, void *ctx);
+
+/* Loaded modules (the module list, and with scan, module memory). */
+struct vms_module {
+	uint64_t addr;              /* the struct module */
+	const char *name;
+	uint64_t base;              /* the core text, as /proc/modules' address */
+	uint64_t size;              /* bytes of core and init memory, as /proc/modules */
+	int state;                  /* MODULE_STATE_*: 0 live, 1 coming, 2 going, 3 unformed */
+	const char *state_name;     /* "Live", "Loading", "Unloading", "Unformed" */
+	int refcnt;                 /* as /proc/modules (-1 unknown) */
+	uint64_t taints;            /* TAINT_* bits */
+	const char *taint;          /* the taint letters as /proc/modules shows them, "(OE)"; "" */
+	const char *used_by;        /* modules using it, as /proc/modules: "a,b,"; "" */
+	uint32_t flags;             /* VMS_ENTRY_*, VMS_MODULE_HIDDEN */
+};
+typedef int (*vms_module_fn)(void *ctx, const struct vms_module *m);
+
+struct vms_modules_opts {
+	size_t sz;
+	int scan;                   /* also look through module memory for modules not in the list */
+	unsigned max_entries;       /* 0 = 65536 */
+	unsigned retries;
+	struct vms_view_stats *stats;
+};
+VMS_API int vms_modules(struct vms_kernel *k, const struct vms_modules_opts *opts, vms_module_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }
