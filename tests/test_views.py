@@ -324,3 +324,60 @@ def test_lsmod_finds_a_hidden_module(ctx):
             mem.restore()
     assert proc_modules_lines(ctx, g) == [l.rstrip("\n") for l in open(os.path.join(g.truth_dir, "modules.txt"))
                                           if l.strip()]
+
+
+def workload(g):
+    with open(os.path.join(g.truth_dir, "workload.txt")) as f:
+        return {int(l.split()[0]): l.split()[1] for l in f if l.strip()}
+
+
+def truth_fds(g, pid):
+    """fd-PID.txt (busybox ls -l of /proc/PID/fd) and fdinfo-PID.txt ->
+    {fd: {path, pos, flags, mnt_id, ino}}."""
+    fds = {}
+    with open(os.path.join(g.truth_dir, f"fd-{pid}.txt")) as f:
+        for line in f:
+            m = re.search(r" (\d+) -> (.*)$", line.rstrip("\n"))
+            if m:
+                fds[int(m.group(1))] = {"path": m.group(2)}
+    cur = None
+    with open(os.path.join(g.truth_dir, f"fdinfo-{pid}.txt")) as f:
+        for line in f:
+            key, _, val = line.rstrip("\n").partition(" " if line.startswith("fd ") else ":")
+            if key == "fd":
+                cur = fds[int(val)]
+            elif key in ("pos", "mnt_id", "ino"):
+                cur[key] = int(val.strip())
+            elif key == "flags":
+                cur[key] = int(val.strip(), 8)
+    return fds
+
+
+def test_lsof_equals_proc_fd(ctx):
+    """The open files of the workload processes as their /proc/PID/fd links
+    and fdinfo show them: path (across mount points: /data is ext4, /tmp
+    tmpfs, /dev devtmpfs; deleted, pipe and socket names), position, flags
+    (with O_CLOEXEC), mount id and inode; and lsof of every process holds them."""
+    compared = 0
+    for name in ("small", "big", "generic"):
+        g = ctx.guest(name)
+        every = ctx.vmsight_json("-t", g.target, "lsof")
+        assert all(not f.get("unreadable") for f in every), [f for f in every if f.get("unreadable")]
+        for pid in workload(g):
+            truth = truth_fds(g, pid)
+            ours = {f["fd"]: f for f in ctx.vmsight_json("-t", g.target, "lsof", pid)}
+            assert sorted(ours) == sorted(truth), (name, pid, sorted(ours), sorted(truth))
+            for fd, t in truth.items():
+                o = ours[fd]
+                assert o["path"] == t["path"], (name, pid, fd, o["path"], t["path"])
+                assert (o["pos"], o["flags"], o["mnt_id"], o["inode"]) == \
+                    (t["pos"], t["flags"], t["mnt_id"], t["ino"]), (name, pid, fd, o, t)
+                assert o["deleted"] == t["path"].endswith(" (deleted)")
+                compared += 1
+            assert [f for f in every if f["pid"] == pid] == list(ours.values()), pid
+        files = next(p for p, n in workload(g).items() if n == "vms-files")
+        types = {f["fd"]: f["type"] for f in every if f["pid"] == files}
+        assert (types[3], types[6], types[8], types[10]) == ("REG", "FIFO", "SOCK", "CHR"), types
+    _, text, _ = ctx.vmsight("-t", g.target, "lsof", files)
+    assert re.search(r"^\s*%d\s+vms-files\s+5u\s+REG\s.*/tmp/vms-files.deleted \(deleted\)$" % files, text, re.M), text
+    print(f"     (open files compared: {compared})")

@@ -65,7 +65,8 @@ static const char usage_main[] =
 	"  watch files           file events from vmsight-agent in the guest, as they happen\n"
 	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n"
 	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n"
-	"  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n";
+	"  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
+	"  lsof [PID]            open files: fd, path, type, flags, position\n";
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die_usage(const char *fmt, ...)
@@ -2079,6 +2080,100 @@ static int cmd_lsmod(const struct globals *g, int argc, char **argv)
 	return view_close(&v, view_result(&v, rc, "modules", &st));
 }
 
+/* ---- lsof ---- */
+
+static const char usage_lsof[] =
+	"usage: vmsight -t TARGET lsof [PID] [--pause] [options]\n"
+	"\n"
+	"List the open files of every process (or of PID) from their file descriptor\n"
+	"tables, as /proc/PID/fd and fdinfo show them: fd with its access (r, w, u),\n"
+	"type (REG DIR CHR BLK FIFO SOCK LINK a_inode), open flags (octal, O_CLOEXEC\n"
+	"included), position, inode and the full path across mount points; unlinked\n"
+	"files end in \" (deleted)\", pipes and sockets show as pipe:[INODE] and\n"
+	"socket:[INODE], anonymous inodes as anon_inode:NAME.\n"
+	"\n"
+	"%s"
+	"%s"
+	"\n"
+	"JSON, one object per open file: {pid,comm,fd,path,type,flags,mode,pos,inode,\n"
+	"mnt_id,dev,deleted,addr}; flags and mode are numbers (fdinfo prints flags in\n"
+	"octal).\n";
+
+static int lsof_row(void *ctx, const struct vms_file *f)
+{
+	const struct globals *g = ctx;
+	if (view_stop)
+		return 1;
+	if (f->flags & VMS_ENTRY_UNREADABLE) {
+		if (g->json)
+			printf("{\"pid\":%d,\"fd\":%d,\"path\":null,\"unreadable\":true,\"addr\":\"0x%" PRIx64 "\"}\n",
+			       f->pid, f->fd, f->addr);
+		else
+			printf("%7d %-16s %5d (struct file at 0x%" PRIx64 " unreadable)\n", f->pid, f->comm, f->fd, f->addr);
+		return 0;
+	}
+	if (g->json) {
+		printf("{\"pid\":%d,\"comm\":", f->pid);
+		put_guest_str_json(f->comm);
+		printf(",\"fd\":%d,\"path\":", f->fd);
+		put_guest_str_json(f->path);
+		printf(",\"type\":\"%s\",\"flags\":%u,\"mode\":%u,\"pos\":%" PRId64 ",\"inode\":%" PRIu64
+		       ",\"mnt_id\":%d,\"dev\":\"%x:%x\",\"deleted\":%s,\"addr\":\"0x%" PRIx64 "\"",
+		       f->type, f->f_flags, f->mode, f->pos, f->ino, f->mnt_id, f->dev >> 20, f->dev & 0xfffff,
+		       f->flags & VMS_FILE_DELETED ? "true" : "false", f->addr);
+		if (f->flags & VMS_ENTRY_TRUNCATED)
+			printf(",\"truncated\":true");
+		printf("}\n");
+		return 0;
+	}
+	char fd[16];
+	snprintf(fd, sizeof(fd), "%d%c", f->fd, (f->f_mode & 3) == 3 ? 'u' : (f->f_mode & 2) ? 'w' : 'r');
+	printf("%7d %-16s %5s %-7s %9o %10" PRId64 " %10" PRIu64 " ", f->pid, f->comm, fd, f->type, f->f_flags, f->pos,
+	       f->ino);
+	put_guest_text(f->path, strlen(f->path));
+	putchar('\n');
+	return 0;
+}
+
+static int parse_pid(const char *cmd, const char *s)
+{
+	uint64_t pid;
+	if (parse_u64(s, &pid) || pid == 0 || pid > INT32_MAX)
+		die_usage("%s: bad pid '%s'", cmd, s);
+	return (int)pid;
+}
+
+static int cmd_lsof(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = { VIEW_OPTIONS, { 0 } };
+	struct view_args a = { 0 };
+	struct vms_view_stats st = { 0 };
+	struct vms_files_opts fo = { .sz = sizeof(fo), .stats = &st };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (view_opt(&a, c))
+			continue;
+		if (c == 'h') {
+			printf(usage_lsof, view_help, kernel_help);
+			return 0;
+		}
+		die_usage("lsof: bad option");
+	}
+	if (argc - optind > 1)
+		die_usage("lsof: give at most one PID");
+	if (optind < argc)
+		fo.pid = parse_pid("lsof", argv[optind]);
+	struct view v;
+	if (view_open(g, &a, &v))
+		return 1;
+	if (!g->json)
+		printf("%7s %-16s %5s %-7s %9s %10s %10s %s\n", "PID", "COMMAND", "FD", "TYPE", "FLAGS", "POS", "INODE",
+		       "NAME");
+	int rc = vms_files(v.k, &fo, lsof_row, (void *)g);
+	return view_close(&v, view_result(&v, rc, "open files", &st));
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static const struct {
@@ -2098,6 +2193,7 @@ static const struct {
 	{ "snapshot", cmd_snapshot },
 	{ "ps", cmd_ps },
 	{ "lsmod", cmd_lsmod },
+	{ "lsof", cmd_lsof },
 };
 
 int main(int argc, char **argv)

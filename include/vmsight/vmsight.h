@@ -394,6 +394,7 @@ enum {
 	VMS_TASK_THREAD = 1u << 9,      /* not its process's group leader */
 	VMS_TASK_CMDLINE_UNREADABLE = 1u << 10, /* the process's memory could not be read */
 	VMS_MODULE_HIDDEN = 1u << 8,    /* found by scanning module memory, not in the module list */
+	VMS_FILE_DELETED = 1u << 8,     /* unlinked: the path ends in " (deleted)" */
 };
 
 /* What a walk met (optional output of every view). */
@@ -462,6 +463,35 @@ struct vms_modules_opts {
 	struct vms_view_stats *stats;
 };
 VMS_API int vms_modules(struct vms_kernel *k, const struct vms_modules_opts *opts, vms_module_fn fn, void *ctx);
+
+/* Open files: each process's file descriptor table. */
+struct vms_file {
+	int32_t pid;
+	char comm[16];              /* the process's */
+	int32_t fd;
+	uint64_t addr;              /* the struct file */
+	const char *path;           /* as the /proc/PID/fd/N link: "/a/b", "/a/b (deleted)",
+				     * "pipe:[INO]", "socket:[INO]", "anon_inode:NAME" */
+	const char *type;           /* REG DIR CHR BLK FIFO SOCK LINK a_inode, "unknown" */
+	uint32_t mode;              /* the inode's i_mode */
+	uint32_t f_flags;           /* as fdinfo's flags: open flags, O_CLOEXEC from the fd table */
+	uint32_t f_mode;            /* FMODE_* */
+	int64_t pos;
+	uint64_t ino;
+	uint32_t dev;               /* the file system's device: major << 20 | minor */
+	int32_t mnt_id;
+	uint32_t flags;             /* VMS_ENTRY_*, VMS_FILE_DELETED */
+};
+typedef int (*vms_file_fn)(void *ctx, const struct vms_file *f);
+
+struct vms_files_opts {
+	size_t sz;
+	int32_t pid;                /* one process; 0 = every process */
+	unsigned max_entries;       /* 0 = 4 Mi */
+	unsigned retries;
+	struct vms_view_stats *stats;
+};
+VMS_API int vms_files(struct vms_kernel *k, const struct vms_files_opts *opts, vms_file_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

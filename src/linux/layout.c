@@ -234,6 +234,7 @@ static int need_files(struct vms_kernel *k, struct linux_views *v)
 		{ "dentry", "d_sb", &L->d_sb, 0 },
 		{ "dentry", "d_inode", &L->d_inode, 0 },
 		{ "dentry", "d_op", &L->d_op, 0 },
+		{ "dentry", "d_fsdata", &L->d_fsdata, 1 },
 		{ "dentry_operations", "d_dname", &L->dops_dname, 0 },
 		{ "inode", "i_mode", &L->i_mode, 0 },
 		{ "inode", "i_ino", &L->i_ino, 0 },
@@ -259,7 +260,7 @@ static int need_files(struct vms_kernel *k, struct linux_views *v)
 		       &L->file_flags, &L->file_mode)))
 		return rc;
 	if ((rc = PLAN(v, "dentry", &L->dentry_plan, &L->d_parent, &L->d_name_len, &L->d_name_ptr, &L->d_hash_pprev,
-		       &L->d_sb, &L->d_inode, &L->d_op)))
+		       &L->d_sb, &L->d_inode, &L->d_op, &L->d_fsdata)))
 		return rc;
 	if ((rc = PLAN(v, "inode", &L->inode_plan, &L->i_mode, &L->i_ino, &L->i_sb)))
 		return rc;

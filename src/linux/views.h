@@ -74,7 +74,7 @@ struct lx_layout {
 	/* LX_FILES */
 	struct lx_member files_fdt, fdt_max_fds, fdt_fd, fdt_cloexec;
 	struct lx_member file_mnt, file_dentry, file_inode, file_pos, file_flags, file_mode;
-	struct lx_member d_parent, d_name_len, d_name_ptr, d_hash_pprev, d_sb, d_inode, d_op, dops_dname;
+	struct lx_member d_parent, d_name_len, d_name_ptr, d_hash_pprev, d_sb, d_inode, d_op, d_fsdata, dops_dname;
 	struct lx_member i_mode, i_ino, i_sb, sb_dev;
 	uint64_t dname_fn[LX_DNAME_KINDS]; /* the d_dname functions of the pseudo file systems */
 	uint64_t mount_mnt;         /* offsetof(struct mount, mnt): the vfsmount inside */
@@ -183,6 +183,8 @@ struct lx_inode {
 	uint32_t mode, dev;
 };
 int lx_inode_read(struct lx_walk *w, uint64_t inode, struct lx_inode *out);
+/* The mount id of a vfsmount (as fdinfo's mnt_id), or -1. */
+int lx_mount_id(struct lx_walk *w, uint64_t vfsmount);
 
 /* Tasks (tasks.c), for the views that go per process: the process (thread
  * group leader) with PID, its task_struct in *TASK. -ENOENT if none. */

@@ -1,0 +1,175 @@
+/*
+ * Open files (vms_files): each process's file descriptor table, as
+ * /proc/PID/fd and /proc/PID/fdinfo show it.
+ *
+ * task->files is the process's files_struct; its fdt points at the table
+ * in use: max_fds slots of struct file pointers (fd) and the close-on-exec
+ * bitmap. The slots are read a page's worth at a time and the bitmap with
+ * them; max_fds is clamped (a hostile table can claim billions). For each
+ * open file: the path (dpath.c), the inode's type and number, the position,
+ * the open flags (with O_CLOEXEC from the bitmap, as fdinfo adds it) and
+ * the mount's id.
+ *
+ * Threads share their process's table, so only processes are walked. A
+ * process whose table can not be read (exiting, or corrupt) is counted as
+ * unreadable and the walk goes on with the next.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "views.h"
+
+#define FILES_MAX_DEFAULT (1u << 22)
+#define FDS_MAX (1u << 20) /* NR_OPEN */
+#define FD_CHUNK 512
+#define PATH_BYTES 4096
+#define O_CLOEXEC_BIT 02000000u
+
+struct files_walk {
+	struct lx_walk w;
+	struct vms_files_opts o;
+	vms_file_fn fn;
+	void *ctx;
+	char path[PATH_BYTES];
+};
+
+static const char *type_name(uint32_t mode, const char *path)
+{
+	switch (mode & 0170000) {
+	case 0140000: return "SOCK";
+	case 0120000: return "LINK";
+	case 0100000: return "REG";
+	case 0060000: return "BLK";
+	case 0040000: return "DIR";
+	case 0020000: return "CHR";
+	case 0010000: return "FIFO";
+	default: return strncmp(path, "anon_inode:", 11) == 0 ? "a_inode" : "unknown";
+	}
+}
+
+/* One open file: copied, checked, described. */
+static int file_read(struct files_walk *fw, uint64_t file, struct vms_file *out)
+{
+	struct lx_walk *w = &fw->w;
+	const struct lx_layout *L = w->lay;
+	uint8_t f[LX_OBJ_MAX];
+	for (unsigned attempt = 0;; attempt++) {
+		if (attempt) {
+			if (attempt > w->retries)
+				break;
+			w->retried++;
+		}
+		if (!lx_kptr(w, file, 8) || L->file_plan.end > sizeof(f) || lx_read_plan(w, &L->file_plan, file, f))
+			continue;
+		uint64_t mnt = lx_get(f, L->file_mnt), dentry = lx_get(f, L->file_dentry);
+		uint64_t inode = lx_get(f, L->file_inode);
+		struct lx_inode ino;
+		int trunc = 0;
+		if (!lx_kptr(w, mnt, 8) || !lx_kptr(w, dentry, 8) || lx_inode_read(w, inode, &ino))
+			continue;
+		int n = lx_path(w, mnt, dentry, fw->path, sizeof(fw->path), &trunc);
+		if (n < 0)
+			continue;
+		out->path = fw->path;
+		if (trunc)
+			out->flags |= VMS_ENTRY_TRUNCATED;
+		if (n >= 10 && strcmp(fw->path + n - 10, " (deleted)") == 0)
+			out->flags |= VMS_FILE_DELETED;
+		out->mode = ino.mode;
+		out->ino = ino.ino;
+		out->dev = ino.dev;
+		out->type = type_name(ino.mode, fw->path);
+		out->pos = (int64_t)lx_get(f, L->file_pos);
+		out->f_flags |= (uint32_t)lx_get(f, L->file_flags);
+		out->f_mode = (uint32_t)lx_get(f, L->file_mode);
+		out->mnt_id = lx_mount_id(w, mnt);
+		return 0;
+	}
+	w->unreadable++;
+	out->flags |= VMS_ENTRY_UNREADABLE;
+	return -EIO;
+}
+
+static int process_files(struct files_walk *fw, uint64_t task, int32_t pid)
+{
+	struct lx_walk *w = &fw->w;
+	const struct lx_layout *L = w->lay;
+	uint64_t files, fdt, fd_array, cloexec;
+	uint32_t max_fds;
+	char comm[16] = "";
+	if (lx_read_u64(w, task + L->task_files.off, &files) ||
+	    lx_read(w, task + L->task_comm.off, comm, sizeof(comm) - 1))
+		goto bad;
+	if (!files)
+		return 0; /* a kernel thread, or a process on its way out */
+	if (!lx_kptr(w, files, 8) || lx_read_u64(w, files + L->files_fdt.off, &fdt) || !lx_kptr(w, fdt, 8) ||
+	    lx_read(w, fdt + L->fdt_max_fds.off, &max_fds, 4) || lx_read_u64(w, fdt + L->fdt_fd.off, &fd_array) ||
+	    lx_read_u64(w, fdt + L->fdt_cloexec.off, &cloexec) || !lx_kptr(w, fd_array, 8) || !lx_kptr(w, cloexec, 8))
+		goto bad;
+	if (max_fds > FDS_MAX)
+		max_fds = FDS_MAX;
+	for (uint32_t base = 0; base < max_fds; base += FD_CHUNK) {
+		uint64_t ptr[FD_CHUNK], bits[FD_CHUNK / 64];
+		uint32_t n = max_fds - base < FD_CHUNK ? max_fds - base : FD_CHUNK;
+		if (lx_read(w, fd_array + (uint64_t)base * 8, ptr, (size_t)n * 8) ||
+		    lx_read(w, cloexec + base / 8, bits, ((size_t)n + 63) / 64 * 8))
+			goto bad;
+		for (uint32_t i = 0; i < n; i++) {
+			if (!ptr[i])
+				continue;
+			struct vms_file f = { .pid = pid, .fd = (int32_t)(base + i), .addr = ptr[i], .path = "",
+					      .type = "unknown", .mnt_id = -1 };
+			memcpy(f.comm, comm, sizeof(comm));
+			if (bits[i / 64] & (1ull << (i % 64)))
+				f.f_flags = O_CLOEXEC_BIT;
+			file_read(fw, ptr[i], &f);
+			if (w->entries >= w->max)
+				return lx_fail(w, E2BIG, "more than %u open files", w->max);
+			w->entries++;
+			int rc = fw->fn(fw->ctx, &f);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+bad:
+	w->unreadable++;
+	if (fw->o.pid)
+		return lx_fail(w, EIO, "process %d: its file table is unreadable", pid);
+	return 0;
+}
+
+static int each(void *ctx, uint64_t task, int32_t pid)
+{
+	return process_files(ctx, task, pid);
+}
+
+int vms_files(struct vms_kernel *k, const struct vms_files_opts *opts, vms_file_fn fn, void *ctx)
+{
+	struct files_walk *fw = calloc(1, sizeof(*fw));
+	if (!fw)
+		return kernel_fail(k, ENOMEM, "out of memory");
+	if (opts)
+		memcpy(&fw->o, opts, opts->sz < sizeof(fw->o) ? opts->sz : sizeof(fw->o));
+	int rc = lx_walk_begin(&fw->w, k, LX_FILES, fw->o.max_entries, FILES_MAX_DEFAULT, fw->o.retries);
+	if (rc)
+		goto out;
+	fw->fn = fn;
+	fw->ctx = ctx;
+	if (fw->o.pid) {
+		uint64_t task;
+		if ((rc = lx_find_process(&fw->w, fw->o.pid, &task)) == 0)
+			rc = process_files(fw, task, fw->o.pid);
+	} else {
+		rc = lx_each_process(&fw->w, each, fw);
+	}
+out:
+	if (fw->o.stats) {
+		fw->o.stats->entries = fw->w.entries;
+		fw->o.stats->unreadable = fw->w.unreadable;
+		fw->o.stats->retried = fw->w.retried;
+	}
+	free(fw);
+	return rc;
+}
