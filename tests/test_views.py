@@ -381,3 +381,35 @@ def test_lsof_equals_proc_fd(ctx):
     _, text, _ = ctx.vmsight("-t", g.target, "lsof", files)
     assert re.search(r"^\s*%d\s+vms-files\s+5u\s+REG\s.*/tmp/vms-files.deleted \(deleted\)$" % files, text, re.M), text
     print(f"     (open files compared: {compared})")
+
+
+def test_maps_equal_proc_maps(ctx):
+    """/proc/PID/maps of the workload processes (and of init, fresh), line for
+    line: ranges, permissions, offsets, devices, inodes, paths, [heap],
+    [stack], [vvar], [vdso] — read from the 6.1 maple tree."""
+    compared = 0
+    for name in ("small", "big", "generic"):
+        g = ctx.guest(name)
+        for pid in workload(g):
+            with open(os.path.join(g.truth_dir, f"maps-{pid}.txt")) as f:
+                truth = f.read()
+            _, ours, _ = ctx.vmsight("-t", g.target, "maps", pid)
+            assert ours == truth, (name, pid, ours, truth)
+            rows = ctx.vmsight_json("-t", g.target, "maps", pid)
+            assert len(rows) == len(truth.splitlines())
+            for r, line in zip(rows, truth.splitlines()):
+                start, end = (int(x, 16) for x in line.split()[0].split("-"))
+                assert (int(r["start"], 16), int(r["end"], 16), r["perms"]) == (start, end, line.split()[1])
+                assert r["path"] == (line.split(None, 5)[5] if len(line.split()) > 5 else ""), (r, line)
+            compared += len(rows)
+        rc, init = labvm.exec(g.dir, "cat /proc/1/maps")
+        assert rc == 0
+        _, ours, _ = ctx.vmsight("-t", g.target, "maps", 1)
+        assert ours == init, (ours, init)
+        compared += len(init.splitlines())
+        # A kernel thread has no memory map; no such process is an error.
+        _, out, _ = ctx.vmsight("-t", g.target, "maps", 2)
+        assert out == ""
+        rc, _, err = ctx.vmsight("-t", g.target, "maps", 999999, check=False)
+        assert rc == 1 and "no process 999999" in err, err
+    print(f"     (memory areas compared: {compared})")

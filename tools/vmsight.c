@@ -66,7 +66,8 @@ static const char usage_main[] =
 	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n"
 	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n"
 	"  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
-	"  lsof [PID]            open files: fd, path, type, flags, position\n";
+	"  lsof [PID]            open files: fd, path, type, flags, position\n"
+	"  maps PID              a process's memory map, as /proc/PID/maps\n";
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die_usage(const char *fmt, ...)
@@ -2174,6 +2175,77 @@ static int cmd_lsof(const struct globals *g, int argc, char **argv)
 	return view_close(&v, view_result(&v, rc, "open files", &st));
 }
 
+/* ---- maps ---- */
+
+static const char usage_maps[] =
+	"usage: vmsight -t TARGET maps PID [--pause] [options]\n"
+	"\n"
+	"Print the memory map of process PID as /proc/PID/maps does: address range,\n"
+	"permissions (r w x, s shared or p private), file offset, device, inode, and\n"
+	"the file's path or [heap], [stack], [vdso], [vvar]. Read from the kernel's\n"
+	"memory areas (a maple tree from Linux 6.1, a list before).\n"
+	"\n"
+	"%s"
+	"%s"
+	"\n"
+	"JSON, one object per area: {pid,start,end,perms,offset,dev,inode,path,deleted,\n"
+	"addr}; start and end as \"0x...\" strings.\n";
+
+static int maps_row(void *ctx, const struct vms_vma *m)
+{
+	const struct globals *g = ctx;
+	if (view_stop)
+		return 1;
+	int bad = (m->flags & VMS_ENTRY_UNREADABLE) != 0;
+	if (g->json) {
+		printf("{\"pid\":%d,\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64 "\",\"perms\":\"%s\",\"offset\":%" PRIu64
+		       ",\"dev\":\"%02x:%02x\",\"inode\":%" PRIu64 ",\"path\":", m->pid, m->start, m->end, m->perms,
+		       m->offset, m->dev >> 20, m->dev & 0xfffff, m->ino);
+		put_guest_str_json(m->path);
+		printf(",\"deleted\":%s,\"addr\":\"0x%" PRIx64 "\"%s}\n", m->flags & VMS_FILE_DELETED ? "true" : "false",
+		       m->addr, bad ? ",\"unreadable\":true" : "");
+		return 0;
+	}
+	/* /proc/PID/maps: the name starts in column 74 (show_map_vma). */
+	int n = printf("%08" PRIx64 "-%08" PRIx64 " %s %08" PRIx64 " %02x:%02x %" PRIu64 " ", m->start, m->end, m->perms,
+		       m->offset, m->dev >> 20, m->dev & 0xfffff, m->ino);
+	if (bad) {
+		printf("%*s (vm_area_struct at 0x%" PRIx64 " unreadable)", n < 73 ? 73 - n : 0, "", m->addr);
+	} else if (m->path[0]) {
+		printf("%*s", n < 73 ? 73 - n : 0, "");
+		put_guest_text(m->path, strlen(m->path));
+	}
+	putchar('\n');
+	return 0;
+}
+
+static int cmd_maps(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = { VIEW_OPTIONS, { 0 } };
+	struct view_args a = { 0 };
+	struct vms_view_stats st = { 0 };
+	struct vms_maps_opts mo = { .sz = sizeof(mo), .stats = &st };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (view_opt(&a, c))
+			continue;
+		if (c == 'h') {
+			printf(usage_maps, view_help, kernel_help);
+			return 0;
+		}
+		die_usage("maps: bad option");
+	}
+	if (argc - optind != 1)
+		die_usage("maps: give one PID");
+	int pid = parse_pid("maps", argv[optind]);
+	struct view v;
+	if (view_open(g, &a, &v))
+		return 1;
+	int rc = vms_maps(v.k, pid, &mo, maps_row, (void *)g);
+	return view_close(&v, view_result(&v, rc, "memory areas", &st));
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static const struct {
@@ -2194,6 +2266,7 @@ static const struct {
 	{ "ps", cmd_ps },
 	{ "lsmod", cmd_lsmod },
 	{ "lsof", cmd_lsof },
+	{ "maps", cmd_maps },
 };
 
 int main(int argc, char **argv)

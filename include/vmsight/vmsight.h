@@ -493,6 +493,30 @@ struct vms_files_opts {
 };
 VMS_API int vms_files(struct vms_kernel *k, const struct vms_files_opts *opts, vms_file_fn fn, void *ctx);
 
+/* A process's memory map, as /proc/PID/maps. */
+struct vms_vma {
+	int32_t pid;
+	uint64_t addr;              /* the vm_area_struct (0 for [vsyscall]) */
+	uint64_t start, end;
+	uint64_t vm_flags;          /* VM_* */
+	char perms[5];              /* "r-xp" */
+	uint64_t offset;            /* bytes into the file; 0 for anonymous memory */
+	uint32_t dev;               /* the file's device: major << 20 | minor; 0 */
+	uint64_t ino;               /* the file's inode number; 0 */
+	const char *path;           /* file path, [heap], [stack], [vdso], [vvar], [anon:NAME], or "" */
+	uint32_t flags;             /* VMS_ENTRY_*, VMS_FILE_DELETED */
+};
+typedef int (*vms_vma_fn)(void *ctx, const struct vms_vma *v);
+
+struct vms_maps_opts {
+	size_t sz;
+	unsigned max_entries;       /* 0 = 1 Mi */
+	unsigned retries;
+	struct vms_view_stats *stats;
+};
+VMS_API int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts, vms_vma_fn fn,
+		     void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
