@@ -413,3 +413,36 @@ def test_maps_equal_proc_maps(ctx):
         rc, _, err = ctx.vmsight("-t", g.target, "maps", 999999, check=False)
         assert rc == 1 and "no process 999999" in err, err
     print(f"     (memory areas compared: {compared})")
+
+
+def test_dmesg_equals_guest_dmesg(ctx):
+    """The kernel log from the printk ring buffer: the guest's own messages
+    (dmesg at boot, and a fresh `dmesg -r` with levels and facilities), in
+    order, with their timestamps; a message the test writes to /dev/kmsg
+    appears at the end."""
+    for name in ("small", "big", "generic"):
+        g = ctx.guest(name)
+        mark = f"vmsight-dmesg-test-{os.getpid()}-{name}"
+        rc, out = labvm.exec(g.dir, f"echo '<5>{mark}' > /dev/kmsg")
+        assert rc == 0, out
+        with ctx.paused(g):
+            _, text, _ = ctx.vmsight("-t", g.target, "dmesg")
+            rows = ctx.vmsight_json("-t", g.target, "dmesg")
+        rc, raw = labvm.exec(g.dir, "dmesg -r")
+        assert rc == 0, raw
+        with open(os.path.join(g.truth_dir, "dmesg.txt")) as f:
+            boot = f.read().splitlines()
+        ours = text.splitlines()
+        assert ours[:len(boot)] == boot, next((a, b) for a, b in zip(ours, boot) if a != b)
+        # The fresh log (newer messages after) starts with ours, levels included.
+        fresh = raw.splitlines()
+        want = [re.sub(r"^<\d+>", "", l) for l in fresh[:len(ours)]]
+        assert ours == want, next((a, b) for a, b in zip(ours, want) if a != b)
+        # Levels: a record of several lines prints each with the record's level.
+        levels = [r["facility"] * 8 + r["level"] for r in rows for _ in r["text"].split("\n")]
+        lv = [int(re.match(r"^<(\d+)>", l).group(1)) for l in fresh[:len(levels)]]
+        assert levels == lv, next((i, a, b) for i, (a, b) in enumerate(zip(levels, lv)) if a != b)
+        assert rows[-1]["text"] == mark and rows[-1]["level"] == 5, rows[-1]
+        seqs = [r["seq"] for r in rows]
+        assert seqs == sorted(seqs), seqs
+        print(f"     ({name}: {len(rows)} records, {len(boot)} boot lines compared)")

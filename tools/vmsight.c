@@ -67,7 +67,8 @@ static const char usage_main[] =
 	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n"
 	"  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
 	"  lsof [PID]            open files: fd, path, type, flags, position\n"
-	"  maps PID              a process's memory map, as /proc/PID/maps\n";
+	"  maps PID              a process's memory map, as /proc/PID/maps\n"
+	"  dmesg                 the kernel log, from the printk ring buffer\n";
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die_usage(const char *fmt, ...)
@@ -2246,6 +2247,81 @@ static int cmd_maps(const struct globals *g, int argc, char **argv)
 	return view_close(&v, view_result(&v, rc, "memory areas", &st));
 }
 
+/* ---- dmesg ---- */
+
+static const char usage_dmesg[] =
+	"usage: vmsight -t TARGET dmesg [--pause] [options]\n"
+	"\n"
+	"Print the kernel log from the printk ring buffer (Linux 5.10 and later), oldest\n"
+	"first, as dmesg does: [seconds.microseconds] text.\n"
+	"\n"
+	"%s"
+	"%s"
+	"\n"
+	"JSON, one object per record: {seq,ts,ts_ns,level,facility,text}; ts in seconds.\n";
+
+static int dmesg_row(void *ctx, const struct vms_log_record *r)
+{
+	const struct globals *g = ctx;
+	if (view_stop)
+		return 1;
+	uint64_t s = r->ts_ns / 1000000000u, us = r->ts_ns % 1000000000u / 1000;
+	if (g->json) {
+		printf("{\"seq\":%" PRIu64 ",\"ts\":%" PRIu64 ".%06" PRIu64 ",\"ts_ns\":%" PRIu64 ",\"level\":%d,"
+		       "\"facility\":%d,\"text\":", r->seq, s, us, r->ts_ns, r->level, r->facility);
+		put_guest_json(r->text, r->text_len);
+		printf("%s}\n", r->flags & VMS_ENTRY_UNREADABLE ? ",\"unreadable\":true" : "");
+		return 0;
+	}
+	if (r->flags & VMS_ENTRY_UNREADABLE) {
+		printf("[%5" PRIu64 ".%06" PRIu64 "] (record unreadable: overwritten while read)\n", s, us);
+		return 0;
+	}
+	/* Each line of a record gets the record's timestamp, as the kernel prints it. */
+	const char *p = r->text, *end = r->text + r->text_len;
+	do {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = nl ? nl : end;
+		printf("[%5" PRIu64 ".%06" PRIu64 "] ", s, us);
+		for (const char *q = p; q < stop; q++) {
+			unsigned char c = (unsigned char)*q;
+			if (c < 0x20 && c != '\t')
+				printf("\\x%02x", c);
+			else
+				putchar(c);
+		}
+		putchar('\n');
+		p = nl ? nl + 1 : end;
+	} while (p < end);
+	return 0;
+}
+
+static int cmd_dmesg(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = { VIEW_OPTIONS, { 0 } };
+	struct view_args a = { 0 };
+	struct vms_view_stats st = { 0 };
+	struct vms_dmesg_opts dopt = { .sz = sizeof(dopt), .stats = &st };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (view_opt(&a, c))
+			continue;
+		if (c == 'h') {
+			printf(usage_dmesg, view_help, kernel_help);
+			return 0;
+		}
+		die_usage("dmesg: bad option");
+	}
+	if (optind != argc)
+		die_usage("dmesg: unexpected argument '%s'", argv[optind]);
+	struct view v;
+	if (view_open(g, &a, &v))
+		return 1;
+	int rc = vms_dmesg(v.k, &dopt, dmesg_row, (void *)g);
+	return view_close(&v, view_result(&v, rc, "log records", &st));
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static const struct {
@@ -2267,6 +2343,7 @@ static const struct {
 	{ "lsmod", cmd_lsmod },
 	{ "lsof", cmd_lsof },
 	{ "maps", cmd_maps },
+	{ "dmesg", cmd_dmesg },
 };
 
 int main(int argc, char **argv)

@@ -517,6 +517,27 @@ struct vms_maps_opts {
 VMS_API int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts, vms_vma_fn fn,
 		     void *ctx);
 
+/* The kernel log: the printk ring buffer (Linux 5.10 and later), oldest first. */
+struct vms_log_record {
+	uint64_t seq;
+	uint64_t ts_ns;             /* since boot */
+	int level;                  /* 0 (emerg) .. 7 (debug) */
+	int facility;
+	uint32_t caller_id;         /* with CONFIG_PRINTK_CALLER, else 0 */
+	const char *text;           /* no trailing newline; may hold newlines */
+	size_t text_len;
+	uint32_t flags;             /* VMS_ENTRY_* */
+};
+typedef int (*vms_log_record_fn)(void *ctx, const struct vms_log_record *r);
+
+struct vms_dmesg_opts {
+	size_t sz;
+	unsigned max_entries;       /* 0 = every record in the ring */
+	unsigned retries;
+	struct vms_view_stats *stats;
+};
+VMS_API int vms_dmesg(struct vms_kernel *k, const struct vms_dmesg_opts *opts, vms_log_record_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
