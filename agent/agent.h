@@ -30,10 +30,11 @@ void agent_emit(const struct agent_event *e);
 void agent_overflow(void);
 uint64_t agent_now_ns(void);
 
-/* fanotify.c: mark every file system that holds files; DESC receives a
- * summary ("fid: /data(ext4) fd: /(rootfs) /tmp(tmpfs)"). Returns the
- * number of fds written to FDS (1 or 2) or -errno. */
-int agent_fan_setup(int fds[2], char *desc, size_t desclen);
+/* fanotify.c: mark every file system that holds files for the kinds in
+ * SEL (bit 1 << VMS_WIRE_EV_* per kind); DESC receives a summary
+ * ("fid: /data(ext4) fd: /(rootfs) /tmp(tmpfs)"). Returns the number of fds
+ * written to FDS (1 or 2) or -errno. */
+int agent_fan_setup(int fds[2], uint32_t sel, char *desc, size_t desclen);
 /* Read and emit everything queued on FD (nonblocking). */
 void agent_fan_read(int fd);
 

@@ -2,7 +2,8 @@
  * vmsight-agent: reports the guest's file activity to the host.
  *
  *   vmsight-agent [--channel shm|vcpu] [--device PCI-ADDR] [--port N]
- *                 [--slots N] [--pidfile FILE] [--sched batch|normal] [--quiet]
+ *                 [--slots N] [--events KINDS] [--pidfile FILE]
+ *                 [--sched batch|normal] [--quiet]
  *   vmsight-agent --trap-bench N [--port N]   time N OUTs to the port
  *
  * fanotify (fanotify.c) says what happened; each event becomes one blob
@@ -206,13 +207,37 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
+/* "open,write,..." (the host's names) into bits 1 << VMS_WIRE_EV_*. */
+static int parse_events(const char *list, uint32_t *sel)
+{
+	static const char *const names[] = {
+		[VMS_WIRE_EV_OPEN] = "open",     [VMS_WIRE_EV_ACCESS] = "read",
+		[VMS_WIRE_EV_MODIFY] = "write",  [VMS_WIRE_EV_CLOSE_WRITE] = "close_write",
+		[VMS_WIRE_EV_EXEC] = "exec",     [VMS_WIRE_EV_CREATE] = "create",
+		[VMS_WIRE_EV_DELETE] = "delete", [VMS_WIRE_EV_RENAME] = "rename",
+	};
+	*sel = 0;
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		int found = 0;
+		for (unsigned k = VMS_WIRE_EV_OPEN; k <= VMS_WIRE_EV_FILE_LAST; k++)
+			if (strlen(names[k]) == n && strncmp(p, names[k], n) == 0)
+				*sel |= 1u << k, found = 1;
+		if (!found)
+			return -1;
+		p += n + (p[n] == ',');
+	}
+	return *sel ? 0 : -1;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: vmsight-agent [--channel shm|vcpu] [--device PCI-ADDR] [--port N] [--slots N]\n"
-	      "                     [--pidfile FILE] [--sched batch|normal] [--quiet]\n"
+	      "                     [--events KINDS] [--pidfile FILE] [--sched batch|normal] [--quiet]\n"
 	      "       vmsight-agent --trap-bench N [--port N]\n"
 	      "Reports file activity (fanotify) to the vmsight host over an ivshmem ring (shm)\n"
-	      "or I/O port writes (vcpu). See docs/watch.md.\n",
+	      "or I/O port writes (vcpu). KINDS: comma-separated open, read, write, close_write,\n"
+	      "exec, create, delete, rename (default all). See docs/watch.md.\n",
 	      f);
 }
 
@@ -223,12 +248,15 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },    { "slots", required_argument, NULL, 's' },
 		{ "pidfile", required_argument, NULL, 'P' }, { "quiet", no_argument, NULL, 'q' },
 		{ "trap-bench", required_argument, NULL, 'T' }, { "sched", required_argument, NULL, 'S' },
+		{ "events", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *device = NULL, *pidfile = NULL;
 	unsigned long port = VMS_WIRE_DEFAULT_PORT, slots = 0, trap_bench = 0;
 	int quiet = 0, c, policy = SCHED_BATCH;
+	uint32_t sel = ~0u;
+	char events[256] = "all";
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -245,6 +273,11 @@ int main(int argc, char **argv)
 		case 'P': pidfile = optarg; break;
 		case 'q': quiet = 1; break;
 		case 'T': trap_bench = strtoul(optarg, NULL, 0); break;
+		case 'e':
+			if (parse_events(optarg, &sel))
+				return usage(stderr), 2;
+			snprintf(events, sizeof(events), "%s", optarg);
+			break;
 		case 'S':
 			if (strcmp(optarg, "batch") == 0)
 				policy = SCHED_BATCH;
@@ -284,7 +317,7 @@ int main(int argc, char **argv)
 	}
 	int fds[2];
 	char marks[2048];
-	int nfd = agent_fan_setup(fds, marks, sizeof(marks));
+	int nfd = agent_fan_setup(fds, sel, marks, sizeof(marks));
 	if (nfd < 0) {
 		fprintf(stderr, "vmsight-agent: fanotify: %s\n", strerror(-nfd));
 		return 1;
@@ -307,7 +340,8 @@ int main(int argc, char **argv)
 		}
 	}
 	char hello[2400];
-	snprintf(hello, sizeof(hello), "vmsight-agent wire %u; %s; %s", VMS_WIRE_VERSION, where, marks);
+	snprintf(hello, sizeof(hello), "vmsight-agent wire %u; %s; events %s; %s", VMS_WIRE_VERSION, where, events,
+		 marks);
 	emit_notice(VMS_WIRE_EV_HELLO, hello);
 	if (!quiet)
 		fprintf(stderr, "vmsight-agent: pid %d, %s\n", getpid(), hello);

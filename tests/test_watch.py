@@ -35,9 +35,9 @@ def _exec(g, cmd, timeout=60):
     return out
 
 
-def agent_restart(g, channel="shm", slots=None, sig="TERM"):
+def agent_restart(g, channel="shm", slots=None, sig="TERM", events=None):
     """Stop the guest's agent (if any) and start a new one; returns its pid."""
-    extra = f"--slots {slots}" if slots else ""
+    extra = (f"--slots {slots} " if slots else "") + (f"--events {events}" if events else "")
     out = _exec(g, f"""
 p=$(cat /run/vmsight-agent.pid 2>/dev/null)
 if [ -n "$p" ]; then
@@ -370,3 +370,24 @@ def test_watch_devices_keep_background_snapshots(ctx):
     w = Watch(ctx, g)
     w.sentinel(g)
     assert w.stop()["lost"] == 0
+
+
+def test_watch_agent_event_selection(ctx):
+    """--events: the agent asks the kernel for those kinds only (the rest of
+    the cost is never paid), and says so in its HELLO."""
+    g = ctx.guest(GUEST)
+    _restore_agent(ctx, g)
+    w = Watch(ctx, g)
+    agent_restart(g, events="create,delete,rename")
+    start = w.wait_for(lambda e: e["kind"] == "agent_start")
+    assert "events create,delete,rename" in start["detail"], start
+    d = f"/tmp/vms-select-{secrets.token_hex(3)}"
+    out = _exec(g, ["vms-fileops", "pace", "60", "mkdir", d, "create", f"{d}/f", "write", f"{d}/f", "x\n",
+                    "read", f"{d}/f", "rename", f"{d}/f", f"{d}/g", "delete", f"{d}/g", "rmdir", d])
+    pid = int(out.split()[1])
+    w.wait_for(lambda e: e["kind"] == "delete" and e["path"] == d)
+    totals = w.stop()
+    got = [(e["kind"], e["path"]) for e in w.events if e.get("pid") == pid]
+    assert got == [("create", d), ("create", f"{d}/f"), ("rename", f"{d}/f"), ("delete", f"{d}/g"),
+                   ("delete", d)], got
+    assert totals["lost"] == 0, totals
