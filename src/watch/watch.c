@@ -67,7 +67,8 @@ struct vms_watch {
 	uint64_t next_id;
 	/* counters: as first seen (baseline), as last reported */
 	int have_base;
-	uint64_t base_dropped, base_overflows, dropped, overflows, told_overflows, told_ring_lost;
+	uint64_t base_dropped, base_overflows, dropped, overflows;
+	uint64_t told_dropped, told_overflows, told_ring_lost;     /* as of the last LOST notice */
 	uint64_t heartbeat_ns;
 	struct vms_watch_stats st;
 
@@ -273,74 +274,77 @@ static void notice(struct vms_watch *w, struct vms_file_event *ev, int kind, uin
 	ev->path2 = "";
 }
 
-/* The agent's counters moved: remember, and tell of new kernel overflows
- * (those events never reached the agent, so no gap shows them). */
-static int counters(struct vms_watch *w, uint64_t dropped, uint64_t overflows, struct vms_file_event *ev)
+/* Take in the agent's counters; returns the kernel queue overflows not yet
+ * told (those events never reached the agent, so no gap shows them). */
+static uint64_t counters(struct vms_watch *w, uint64_t dropped, uint64_t overflows)
 {
 	if (!w->have_base) {
 		w->have_base = 1;
-		w->base_dropped = dropped;
+		w->base_dropped = w->told_dropped = dropped;
 		w->base_overflows = w->told_overflows = overflows;
 	}
 	if (dropped > w->dropped)
 		w->dropped = dropped;
 	if (overflows > w->overflows)
 		w->overflows = overflows;
-	if (w->overflows > w->told_overflows) {
-		uint64_t n = w->overflows - w->told_overflows;
-		w->told_overflows = w->overflows;
-		notice(w, ev, VMS_FEV_LOST, 0,
-		       "the guest kernel's fanotify queue overflowed %llu time%s: events lost before the agent",
-		       (unsigned long long)n, n == 1 ? "" : "s");
-		return 1;
-	}
-	return 0;
+	uint64_t n = w->overflows - w->told_overflows;
+	w->told_overflows = w->overflows;
+	return n;
 }
 
-/* One decoded record: 1 and *EV to return, or 0 (consumed, nothing to say). */
+/* A LOST notice for GAP events missing from the agent's numbering and OVF
+ * new kernel queue overflows (either may be 0, not both). */
+static void lost_notice(struct vms_watch *w, struct vms_file_event *ev, uint64_t gap, uint64_t ovf)
+{
+	int by_agent = w->dropped > w->told_dropped;
+	w->told_dropped = w->dropped;
+	char what[128] = "";
+	if (ovf)
+		snprintf(what, sizeof(what), "the guest kernel's fanotify queue overflowed %llu time%s (events lost "
+			 "before the agent)", (unsigned long long)ovf, ovf == 1 ? "" : "s");
+	notice(w, ev, VMS_FEV_LOST, gap, "%s%s%s",
+	       !gap ? "" : by_agent ? "dropped by the agent: its channel was full" : "missing between the agent and the host",
+	       gap && ovf ? "; " : "", what);
+}
+
+/* One decoded record: 1 and *EV to return, or 0 (consumed, nothing to say).
+ * A notice about loss goes first; the record then waits in held_ev. */
 static int on_record(struct vms_watch *w, const struct vms_wire_decoded *d, struct vms_file_event *ev)
 {
 	const struct vms_wire_event *e = &d->ev;
 	w->alive_ns = now_ns();
 	w->silent_told = 0;
-	int told = counters(w, e->dropped, e->overflows, ev);
-	if (e->kind == VMS_WIRE_EV_HELLO || !w->have_run || e->generation != w->generation) {
+	uint64_t ovf = counters(w, e->dropped, e->overflows), gap = 0;
+	int new_run = e->kind == VMS_WIRE_EV_HELLO || !w->have_run || e->generation != w->generation;
+	if (new_run) {
 		/* A new agent run (its HELLO, or a later record if HELLO was lost). */
 		w->have_run = 1;
 		w->generation = e->generation;
-		w->next_id = e->event_id + 1;
-		if (e->kind == VMS_WIRE_EV_HELLO) {
-			w->st.agent_starts++;
-			w->st.agent_pid = e->pid;
-			struct vms_file_event *dst = told ? &w->held_ev : ev;
-			fill_event(w, d, dst);
-			dst->kind = VMS_FEV_AGENT_START;
-			w->held = told;
-			return 1;
-		}
-	} else {
-		uint64_t want = w->next_id;
-		w->next_id = e->event_id + 1;
-		if (e->event_id > want && !told) {
-			uint64_t gap = e->event_id - want;
-			w->st.lost += gap;
-			notice(w, ev, VMS_FEV_LOST, gap, "%s",
-			       w->dropped > w->base_dropped ? "dropped by the agent: its channel was full"
-							    : "missing between the agent and the host");
-			told = 1;
-		}
+	} else if (e->event_id > w->next_id) {
+		gap = e->event_id - w->next_id;
+		w->st.lost += gap;
 	}
-	if (e->kind == VMS_WIRE_EV_STATUS)
-		return told;
-	if (e->kind > VMS_WIRE_EV_FILE_LAST)
-		return told;
+	w->next_id = e->event_id + 1;
+	int told = gap || ovf;
+	if (told)
+		lost_notice(w, ev, gap, ovf);
+	int kind;
+	if (e->kind == VMS_WIRE_EV_HELLO) {
+		w->st.agent_starts++;
+		w->st.agent_pid = e->pid;
+		kind = VMS_FEV_AGENT_START;
+	} else if (e->kind <= VMS_WIRE_EV_FILE_LAST) {
+		w->st.received++;
+		kind = e->kind;
+	} else {
+		return told; /* STATUS: counters only */
+	}
 	struct vms_file_event *dst = told ? &w->held_ev : ev;
 	fill_event(w, d, dst);
-	w->st.received++;
-	if (w->enrich)
+	dst->kind = kind;
+	if (kind != VMS_FEV_AGENT_START && w->enrich)
 		w->enrich(w->enrich_ctx, dst);
-	if (told)
-		w->held = 1;
+	w->held = told;
 	return 1;
 }
 
@@ -399,8 +403,11 @@ static int idle_notices(struct vms_watch *w, struct vms_file_event *ev, uint64_t
 			notice(w, ev, VMS_FEV_LOST, n, "unread events overwritten when the agent restarted");
 			return 1;
 		}
-		if (counters(w, c.dropped, c.overflows, ev))
+		uint64_t ovf = counters(w, c.dropped, c.overflows);
+		if (ovf) {
+			lost_notice(w, ev, 0, ovf);
 			return 1;
+		}
 	}
 	if (!w->silent_told && now - w->alive_ns > (uint64_t)w->silent_ms * 1000000ull) {
 		w->silent_told = 1;

@@ -353,6 +353,13 @@ static void test_stream(void)
 	agent_ring_add_overflows(&a, 1);
 	put(&a, VMS_WIRE_EV_STATUS, 7, "");
 	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_LOST && e.lost == 0 && strstr(e.path, "overflow"));
+	/* both at once: one notice, the gap counted, the event after it */
+	agent_ring_add_overflows(&a, 1);
+	agent_ring_add_dropped(&a, 2);
+	put(&a, VMS_WIRE_EV_CREATE, 10, "/e");
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_LOST && e.lost == 2 && strstr(e.path, "full") &&
+	      strstr(e.path, "overflow"));
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_CREATE && strcmp(e.path, "/e") == 0);
 	/* nothing for longer than silent_ms */
 	CHECK(vms_watch_next(w, &e, 500) == 1 && e.kind == VMS_FEV_AGENT_SILENT);
 	CHECK(vms_watch_next(w, &e, 20) == 0);
@@ -365,7 +372,7 @@ static void test_stream(void)
 	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_LOST && e.lost == 2);
 	struct vms_watch_stats st;
 	vms_watch_stats(w, &st);
-	CHECK(st.received == 2 && st.lost == 5 && st.agent_dropped == 3 && st.agent_overflows == 1 &&
+	CHECK(st.received == 3 && st.lost == 7 && st.agent_dropped == 5 && st.agent_overflows == 2 &&
 	      st.agent_starts == 2 && st.agent_pid == 100 + 1 && st.malformed == 0);
 	vms_watch_close(w);
 	munmap(region, REGION_BYTES);
