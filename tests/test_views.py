@@ -184,6 +184,63 @@ def test_ps_equals_proc(ctx):
     print(f"     (processes, threads compared: {counts})")
 
 
+SPAWN = """
+rm -f /tmp/vms-scale.pids
+i=0
+while [ $i -lt {procs} ]; do
+	vms-sleeper --interval 3600 scale-$i </dev/null >/dev/null 2>&1 3>&- &
+	echo $! >> /tmp/vms-scale.pids
+	i=$((i + 1))
+done
+i=0
+while [ $i -lt {groups} ]; do
+	vms-threads --threads 63 </dev/null >/dev/null 2>&1 3>&- &
+	echo $! >> /tmp/vms-scale.pids
+	i=$((i + 1))
+done
+"""
+
+STOP = "kill $(cat /tmp/vms-scale.pids) 2>/dev/null; while [ -n \"$(for p in $(cat /tmp/vms-scale.pids); do [ -d /proc/$p ] && echo $p; done)\" ]; do usleep 100000; done; rm -f /tmp/vms-scale.pids"
+
+
+def check_ps_at_scale(ctx, name):
+    """300 more processes and 32 x 64 more threads in guest NAME: every one
+    in vmsight's ps -T (guest paused) as the guest's own /proc lists them
+    right before and right after; lsof of the whole guest reads cleanly."""
+    g = ctx.guest(name)
+    rc, out = labvm.exec(g.dir, SPAWN.format(procs=300, groups=32), timeout=120)
+    assert rc == 0, out
+    ctx.on_cleanup(lambda: labvm.exec(g.dir, STOP, timeout=120))
+    for _ in range(60):  # until every thread has started
+        before = guest_listing(g)
+        if sum(len(p["threads"]) for p in before.values()) >= 300 + 32 * 64:
+            break
+    with ctx.paused(g):
+        ours = vmsight_ps(ctx, g)
+        every = ctx.vmsight_json("-t", g.target, "lsof")
+    after = guest_listing(g)
+    procs, threads = check_ps(ctx, g, before, ours, after)
+    assert procs >= 300 + 32 and threads >= 300 + 32 * 64, (procs, threads)
+    assert not [f for f in every if f.get("unreadable")]
+    # Each spawned process holds /dev/null as its fds 0, 1 and 2.
+    spawned = {p for p, o in ours.items() if o["cmdline"].startswith("vms-sleeper --interval 3600 scale-")}
+    assert len(spawned) == 300, len(spawned)
+    fds = {}
+    for f in every:
+        if f["pid"] in spawned:
+            fds.setdefault(f["pid"], []).append((f["fd"], f["path"]))
+    assert all(fds.get(p) == [(0, "/dev/null"), (1, "/dev/null"), (2, "/dev/null")] for p in spawned), \
+        next((p, fds.get(p)) for p in spawned if fds.get(p) != [(0, "/dev/null"), (1, "/dev/null"), (2, "/dev/null")])
+    print(f"     ({name}: {procs} processes and {threads} threads compared)")
+
+
+def test_ps_at_scale_4level(ctx):
+    check_ps_at_scale(ctx, "small")
+
+
+def test_ps_at_scale_5level(ctx):
+    check_ps_at_scale(ctx, "big")
+
 def test_ps_modes_and_pause(ctx):
     """Text and --tree output, --pid, and --pause: the guest is paused for
     the walk and running after; a guest someone else paused stays paused."""
