@@ -1404,20 +1404,6 @@ static void put_text(const char *s)
 	}
 }
 
-static void put_json_str(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
 static void print_file_event(const struct globals *g, const struct vms_file_event *e)
 {
 	const char *kind = vms_fev_kind_name(e->kind);
@@ -1433,12 +1419,12 @@ static void print_file_event(const struct globals *g, const struct vms_file_even
 		else
 			printf("\"uid\":null,");
 		printf("\"comm\":");
-		put_json_str(e->comm);
+		json_string(e->comm);
 		printf(",\"path\":");
-		put_json_str(e->path);
+		json_string(e->path);
 		if (e->kind == VMS_FEV_RENAME) {
 			printf(",\"path2\":");
-			put_json_str(e->path2);
+			json_string(e->path2);
 		}
 		printf(",\"dir\":%s,\"merged\":%s,\"result\":%d}\n", e->flags & VMS_FEV_F_DIR ? "true" : "false",
 		       e->flags & VMS_FEV_F_MERGED ? "true" : "false", e->result);
@@ -1468,7 +1454,7 @@ static void print_notice(const struct globals *g, const struct vms_file_event *e
 		if (e->kind == VMS_FEV_LOST)
 			printf(",\"lost\":%" PRIu64, e->lost);
 		printf(",\"detail\":");
-		put_json_str(e->path);
+		json_string(e->path);
 		printf("}\n");
 		return;
 	}
