@@ -7,7 +7,7 @@ Boots a lab guest with the agent (512 MiB, 1 vCPU, TCG), then for each
 workload and each mode - no monitoring (agent stopped), agent + shm, agent +
 vcpu, and agent + shm asking only for create, delete, rename, exec and
 close_write (`--events`, no per-read/write events) - runs the workload in
-the guest `--rounds` times and prints medians:
+the guest `--rounds` times (each round goes through all modes) and prints medians:
 
   tar   busybox tar xzf of an archive of N small files (in 30 directories)
         onto /data (ext4)
@@ -204,15 +204,19 @@ def main():
                      "setsid httpd -p 127.0.0.1:8080 -h /tmp/www </dev/null >/dev/null 2>&1")
         results = {}
         for workload in ("tar", "http"):
-            for mode, channel, events in MODES:
-                if mode == "none":
-                    gexec(g.dir, "p=$(cat /run/vmsight-agent.pid 2>/dev/null); [ -n \"$p\" ] && kill $p; "
-                                 "while [ -n \"$p\" ] && kill -0 $p 2>/dev/null; do usleep 10000; done; "
-                                 "rm -f /run/vmsight-agent.pid; :")
-                else:
-                    agent_restart(g, channel=channel, events=events)
-                runs = [one_run(args, g, workload, mode) for _ in range(args.rounds)]
-                results[(workload, mode)] = runs
+            # Rounds go through every mode in turn, so a change in the host's
+            # load over the run weighs on all modes alike.
+            for _ in range(args.rounds):
+                for mode, channel, events in MODES:
+                    if mode == "none":
+                        gexec(g.dir, "p=$(cat /run/vmsight-agent.pid 2>/dev/null); [ -n \"$p\" ] && kill $p; "
+                                     "while [ -n \"$p\" ] && kill -0 $p 2>/dev/null; do usleep 10000; done; "
+                                     "rm -f /run/vmsight-agent.pid; :")
+                    else:
+                        agent_restart(g, channel=channel, events=events)
+                    results.setdefault((workload, mode), []).append(one_run(args, g, workload, mode))
+            for mode, _, _ in MODES:
+                runs = results[(workload, mode)]
                 m = {k: median_of(runs, k) for k in runs[0]}
                 line = (f"{workload:4} {mode:8}: {m['secs']:6.2f} s, guest busy {m['busy_pct']:5.1f} %, "
                         f"guest mem used {m['mem_kib'] / 1024:6.1f} MiB (agent RSS {m['agent_rss_kib'] / 1024:.1f} MiB), "

@@ -358,10 +358,11 @@ def test_watch_hostile_stream(ctx):
     assert events[-1]["malformed"] >= 1, events[-1]
 
 
-def test_watch_devices_keep_background_snapshots(ctx):
+def test_watch_with_background_snapshot(ctx):
     """ivshmem-plain with master=on leaves migration unblocked: QEMU's
     background snapshot (a migration to a file) works on the agent guest,
-    and the agent goes on reporting afterwards."""
+    and the agent goes on reporting afterwards. (Named to run last of this
+    file: a snapshot that went wrong must not take the other tests along.)"""
     g = ctx.guest(GUEST)
     path = os.path.join(ctx.tmp, "snap.elf")
     _, out, _ = ctx.vmsight("-t", g.target, "snapshot", "-o", path, "--mode", "background", timeout=120)
