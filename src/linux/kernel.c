@@ -31,7 +31,6 @@
 #include <bpf/btf.h>
 
 #include "kernel.h"
-#include "views.h"
 
 #define IMAGE_MAX (256u << 20)      /* how far past _text the tables may lie */
 #define IMAGE_STEP (16u << 20)      /* copy mode: read this much more per round */
@@ -161,8 +160,10 @@ static int start_cr3s(struct vms_kernel *k, uint64_t given, uint64_t *out, int m
 				out[n++] = r.cr3;
 		}
 	}
+	/* Registers but no page tables: firmware or a boot loader, no kernel
+	 * yet (not a case for the scan of RAM, which is for missing registers). */
 	if (n == 0)
-		return kernel_fail(k, ENOTSUP, "no vCPU has a CR3 to find the kernel's page tables from: give a CR3");
+		return kernel_fail(k, ESRCH, "no vCPU has paging on: no kernel is running (yet); give a CR3 if there is one");
 	return n;
 }
 
@@ -516,7 +517,7 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 		cache_dir = dir;
 	uint64_t cr3s[64];
 	int n = start_cr3s(k, o.cr3, cr3s, 64);
-	if (n < 0 && n != -ENOMEM && !o.cr3 && find_cr3_physical(k, cr3s) == 0)
+	if (n < 0 && n != -ENOMEM && n != -ESRCH && !o.cr3 && find_cr3_physical(k, cr3s) == 0)
 		n = 1;
 	int paging = vms_get_paging(t);
 	int rc = n < 0 ? n : paging < 0 && !o.cr3 ? paging : -ENOENT;
@@ -548,7 +549,6 @@ void vms_kernel_close(struct vms_kernel *k)
 {
 	if (!k)
 		return;
-	linux_views_free(k->views);
 	btf__free(k->btf);
 	free(k->btf_copy);
 	profile_isf_free(k->isf);
