@@ -503,3 +503,30 @@ def test_dmesg_equals_guest_dmesg(ctx):
         seqs = [r["seq"] for r in rows]
         assert seqs == sorted(seqs), seqs
         print(f"     ({name}: {len(rows)} records, {len(boot)} boot lines compared)")
+
+
+def test_layout_cache(ctx):
+    """The views' layout is kept beside the profile (PROFILE.views) and used by
+    the next run; a damaged file is ignored and made again, the answers the same."""
+    g = ctx.guest("small")
+    cache = os.path.join(ctx.tmp, "cache")
+    _, cold, _ = ctx.vmsight("-t", g.target, "lsmod", "--no-scan", "--cache-dir", cache)
+    views = [f for f in os.listdir(cache) if f.endswith(".vmsprof.views")]
+    assert len(views) == 1, os.listdir(cache)
+    path = os.path.join(cache, views[0])
+    first = os.stat(path)
+    _, warm, _ = ctx.vmsight("-t", g.target, "lsmod", "--no-scan", "--cache-dir", cache)
+    assert warm == cold and os.stat(path).st_mtime_ns == first.st_mtime_ns, "the cached layout was not used"
+    # Another group (tasks) is added to the same file.
+    _, ps1, _ = ctx.vmsight("-t", g.target, "ps", "--pid", 1, "--cache-dir", cache)
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        for i in range(64, len(data), 97):
+            data[i] ^= 0x5a
+        f.seek(0)
+        f.write(data)
+    _, ps2, _ = ctx.vmsight("-t", g.target, "ps", "--pid", 1, "--cache-dir", cache)
+    _, again, _ = ctx.vmsight("-t", g.target, "lsmod", "--no-scan", "--cache-dir", cache)
+    assert ps2 == ps1 and again == cold
+    with open(path, "rb") as f:
+        assert f.read() != bytes(data), "the damaged layout file was not made again"

@@ -10,9 +10,11 @@
  * lie close together into a few copies (struct lx_plan).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "views.h"
 
@@ -188,8 +190,17 @@ static int need_tasks(struct vms_kernel *k, struct linux_views *v)
 		{ "mm_struct", "map_count", &L->mm_map_count, 1 },
 		{ "mm_struct", "context.vdso", &L->mm_vdso, 1 },
 	};
+	return resolve(k, v, w, sizeof(w) / sizeof(w[0]));
+}
+
+/* What every group does after its members are known, whether from the
+ * kernel's types or from the layout cache: symbols (they move with KASLR),
+ * the checks that keep the views' buffers safe, and the plans. */
+static int finish_tasks(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
 	int rc = symbol(k, v, "init_task", &L->init_task, 0);
-	if (rc || (rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]))))
+	if (rc)
 		return rc;
 	if (!L->task_thread_node.size && !L->task_thread_group.size) {
 		snprintf(v->err, sizeof(v->err), "the kernel's task_struct has neither thread_node nor thread_group");
@@ -252,6 +263,13 @@ static int need_files(struct vms_kernel *k, struct linux_views *v)
 	L->mount_mnt = mount_mnt.off;
 	L->mnt_root = mnt_root;
 	L->mnt_root.off += mount_mnt.off;
+	return 0;
+}
+
+static int finish_files(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	int rc;
 	static const char *const dname[LX_DNAME_KINDS] = { "pipefs_dname", "sockfs_dname", "anon_inodefs_dname",
 							   "simple_dname", "ns_dname" };
 	for (int i = 0; i < LX_DNAME_KINDS; i++)
@@ -286,10 +304,6 @@ static int need_maps(struct vms_kernel *k, struct linux_views *v)
 	if (rc)
 		return rc;
 	L->maple = L->mm_mt_root.size != 0;
-	if (!L->maple && (!L->mm_mmap.size || !L->vma_next.size)) {
-		snprintf(v->err, sizeof(v->err), "the kernel's mm_struct has neither mm_mt nor an mmap list");
-		return -ENOENT;
-	}
 	if (L->maple) {
 		/* The maple tree's node layouts (lib/maple_tree.c); the
 		 * constants are those of every kernel since 6.1, used when the
@@ -301,6 +315,18 @@ static int need_maps(struct vms_kernel *k, struct linux_views *v)
 		L->mt_arange_pivot = member(k, "maple_arange_64", "pivot", &m) == 0 ? m.off : 8;
 		L->mt_arange_slot = member(k, "maple_arange_64", "slot", &m) == 0 ? m.off : 80;
 		L->mt_arange_meta = member(k, "maple_arange_64", "meta", &m) == 0 ? m.off : 240;
+	}
+	return 0;
+}
+
+static int finish_maps(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	if (!L->maple && (!L->mm_mmap.size || !L->vma_next.size)) {
+		snprintf(v->err, sizeof(v->err), "the kernel's mm_struct has neither mm_mt nor an mmap list");
+		return -ENOENT;
+	}
+	if (L->maple) {
 		if (L->mt_range_slot + 16 * 8 > 256 || L->mt_range_meta >= 256 || L->mt_arange_slot + 10 * 8 > 256 ||
 		    L->mt_arange_meta >= 256 || L->mt_range_pivot + 15 * 8 > 256 || L->mt_arange_pivot + 9 * 8 > 256) {
 			snprintf(v->err, sizeof(v->err), "the kernel's maple tree nodes are not 256 bytes");
@@ -327,10 +353,8 @@ static int need_modules(struct vms_kernel *k, struct linux_views *v)
 		{ "module_use", "source_list", &L->use_source_list, 1 },
 		{ "module_use", "source", &L->use_source, 1 },
 	};
-	int rc = symbol(k, v, "modules", &L->modules_head, 0);
-	if (rc || (rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]))))
-		return rc;
-	if ((rc = struct_size(k, v, "module", &L->mod_size)))
+	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
+	if (rc || (rc = struct_size(k, v, "module", &L->mod_size)))
 		return rc;
 	/* Up to 6.3 the module's memory is core_layout and init_layout; from
 	 * 6.4 it is mem[MOD_TEXT .. MOD_INIT_RODATA], base of mem[0] shown. */
@@ -350,9 +374,23 @@ static int need_modules(struct vms_kernel *k, struct linux_views *v)
 			L->mod_mem_count = i + 1;
 		}
 	}
+	return 0;
+}
+
+static int finish_modules(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	int rc = symbol(k, v, "modules", &L->modules_head, 0);
+	if (rc)
+		return rc;
 	if (!L->mod_base.size || !L->mod_core_size.size) {
 		snprintf(v->err, sizeof(v->err), "the kernel's struct module has neither core_layout nor mem[]");
 		return -ENOENT;
+	}
+	if (L->mod_size > LX_OBJ_MAX * 4 || L->mod_mem_count > 7 || L->mod_mem_stride > 256 ||
+	    (L->mod_kobj_mod.size && L->mod_kobj_mod.off + 8 > L->mod_size)) {
+		snprintf(v->err, sizeof(v->err), "the kernel's struct module has an unexpected layout");
+		return -EINVAL;
 	}
 	if (L->mod_name.size < 2 || L->mod_name.size > 256) {
 		snprintf(v->err, sizeof(v->err), "module.name of %u bytes", L->mod_name.size);
@@ -389,22 +427,132 @@ static int need_printk(struct vms_kernel *k, struct linux_views *v)
 		{ "printk_info", "level", &L->info_level, 1 },
 		{ "printk_info", "caller_id", &L->info_caller, 1 },
 	};
-	int rc;
+	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
+	if (rc || (rc = struct_size(k, v, "prb_desc", &L->desc_size)) ||
+	    (rc = struct_size(k, v, "printk_info", &L->info_size)))
+		return rc;
+	return 0;
+}
+
+static int finish_printk(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
 	if (vms_sym_lookup(k, "prb", &L->prb)) {
 		snprintf(v->err, sizeof(v->err), "the kernel has no printk ring buffer ('prb'): kernels before 5.10 "
 			 "keep their log in another format, which vmsight does not read");
 		return -ENOTSUP;
 	}
-	if ((rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]))))
-		return rc;
-	if ((rc = struct_size(k, v, "prb_desc", &L->desc_size)) || (rc = struct_size(k, v, "printk_info", &L->info_size)))
-		return rc;
 	if (L->desc_size > 256 || L->info_size > 1024 || L->desc_state.off + 8 > L->desc_size ||
-	    L->desc_next.off + 8 > L->desc_size || L->info_len.off + 2 > L->info_size) {
+	    L->desc_next.off + 8 > L->desc_size || L->desc_begin.off + 8 > L->desc_size ||
+	    L->info_len.off + 2 > L->info_size || L->info_seq.off + 8 > L->info_size || L->info_ts.off + 8 > L->info_size ||
+	    L->info_facility.off + L->info_facility.size > L->info_size ||
+	    L->info_level.off + L->info_level.size > L->info_size || L->info_caller.off + L->info_caller.size > L->info_size) {
 		snprintf(v->err, sizeof(v->err), "the kernel's printk records have an unexpected layout");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static const struct group {
+	unsigned bit;
+	int (*resolve)(struct vms_kernel *, struct linux_views *);
+	int (*finish)(struct vms_kernel *, struct linux_views *);
+} groups[] = {
+	{ LX_TASKS, need_tasks, finish_tasks },
+	{ LX_FILES, need_files, finish_files },
+	{ LX_MAPS, need_maps, finish_maps },
+	{ LX_MODULES, need_modules, finish_modules },
+	{ LX_PRINTK, need_printk, finish_printk },
+};
+#define NGROUPS (sizeof(groups) / sizeof(groups[0]))
+
+/* ---- the layout cache ------------------------------------------------------------ */
+
+/*
+ * Resolving members needs the kernel's types parsed (libbpf's btf__new:
+ * milliseconds for a distribution kernel), which a warm attach otherwise
+ * never needs. So the members found are kept beside the profile, in
+ * PROFILE.views, and a later attach to the same kernel takes them from
+ * there. Only member offsets and sizes are kept; symbols, checks and plans
+ * are made again (finish_*), so a damaged file can not widen any buffer.
+ */
+#define LAYOUT_MAGIC "VMSVIEWS"
+#define LAYOUT_VERSION 1
+
+struct layout_file {
+	char magic[8];
+	uint32_t version;
+	uint32_t size;              /* sizeof(struct lx_layout) */
+	uint64_t btf_size;          /* of the types they came from */
+	uint64_t checksum;
+	struct lx_layout lay;
+};
+
+static uint64_t layout_sum(const struct lx_layout *l)
+{
+	const uint8_t *p = (const uint8_t *)l;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < sizeof(*l); i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static int layout_path(const struct vms_kernel *k, char *out, size_t len)
+{
+	if (!k->cache_file[0] || !k->types_from || (strcmp(k->types_from, "btf") && strcmp(k->types_from, "cache")))
+		return -ENOENT;
+	return snprintf(out, len, "%s.views", k->cache_file) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+static void layout_load(struct vms_kernel *k, struct linux_views *v)
+{
+	char path[1100];
+	struct layout_file *f = malloc(sizeof(*f));
+	if (!f || layout_path(k, path, sizeof(path))) {
+		free(f);
+		return;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, f, sizeof(*f)) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n == (ssize_t)sizeof(*f) && memcmp(f->magic, LAYOUT_MAGIC, 8) == 0 && f->version == LAYOUT_VERSION &&
+	    f->size == sizeof(struct lx_layout) && f->btf_size == k->btf_size && f->checksum == layout_sum(&f->lay)) {
+		unsigned resolved = f->lay.resolved;
+		f->lay.kmin = v->lay.kmin;
+		f->lay.umax = v->lay.umax;
+		v->lay = f->lay;
+		v->lay.resolved = 0;
+		for (size_t i = 0; i < NGROUPS; i++)
+			if ((resolved & groups[i].bit) && groups[i].finish(k, v) == 0)
+				v->lay.resolved |= groups[i].bit;
+	}
+	free(f);
+}
+
+static void layout_save(const struct vms_kernel *k, const struct linux_views *v)
+{
+	char path[1100], tmp[1200];
+	struct layout_file *f = calloc(1, sizeof(*f));
+	if (!f || layout_path(k, path, sizeof(path))) {
+		free(f);
+		return;
+	}
+	memcpy(f->magic, LAYOUT_MAGIC, 8);
+	f->version = LAYOUT_VERSION;
+	f->size = sizeof(struct lx_layout);
+	f->btf_size = k->btf_size;
+	f->lay = v->lay;
+	f->checksum = layout_sum(&f->lay);
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		int ok = write(fd, f, sizeof(*f)) == (ssize_t)sizeof(*f);
+		ok &= close(fd) == 0;
+		if (!ok || rename(tmp, path))
+			unlink(tmp);
+	}
+	free(f);
 }
 
 int lx_layout_need(struct vms_kernel *k, unsigned need, const struct lx_layout **out)
@@ -415,6 +563,7 @@ int lx_layout_need(struct vms_kernel *k, unsigned need, const struct lx_layout *
 			return kernel_fail(k, ENOMEM, "out of memory");
 		v->lay.kmin = k->paging == VMS_PAGING_5LEVEL ? 0xff00000000000000ull : 0xffff800000000000ull;
 		v->lay.umax = k->paging == VMS_PAGING_5LEVEL ? 1ull << 56 : 1ull << 47;
+		layout_load(k, v);
 	}
 	*out = &v->lay;
 	/* Files come with tasks (per-process views), maps with both. */
@@ -422,23 +571,24 @@ int lx_layout_need(struct vms_kernel *k, unsigned need, const struct lx_layout *
 		need |= LX_TASKS;
 	if (need & LX_MAPS)
 		need |= LX_FILES;
-	static const struct {
-		unsigned bit;
-		int (*fn)(struct vms_kernel *, struct linux_views *);
-	} groups[] = { { LX_TASKS, need_tasks }, { LX_FILES, need_files }, { LX_MAPS, need_maps },
-		       { LX_MODULES, need_modules }, { LX_PRINTK, need_printk } };
-	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+	int added = 0;
+	for (size_t i = 0; i < NGROUPS; i++) {
 		unsigned bit = groups[i].bit;
 		if (!(need & bit) || (v->lay.resolved & bit))
 			continue;
 		if (v->failed & bit)
 			return kernel_fail(k, ENOENT, "%s", v->err);
-		int rc = groups[i].fn(k, v);
+		int rc = groups[i].resolve(k, v);
+		if (!rc)
+			rc = groups[i].finish(k, v);
 		if (rc) {
 			v->failed |= bit;
 			return kernel_fail(k, -rc, "%s", v->err);
 		}
 		v->lay.resolved |= bit;
+		added = 1;
 	}
+	if (added)
+		layout_save(k, v);
 	return 0;
 }
