@@ -31,6 +31,7 @@
 #include <bpf/btf.h>
 
 #include "kernel.h"
+#include "views.h"
 
 #define IMAGE_MAX (256u << 20)      /* how far past _text the tables may lie */
 #define IMAGE_STEP (16u << 20)      /* copy mode: read this much more per round */
@@ -549,6 +550,7 @@ void vms_kernel_close(struct vms_kernel *k)
 {
 	if (!k)
 		return;
+	linux_views_free(k->views); /* the views' layout (layout.c): keep, or LSan reports a leak */
 	btf__free(k->btf);
 	free(k->btf_copy);
 	profile_isf_free(k->isf);
