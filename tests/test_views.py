@@ -464,6 +464,11 @@ def test_maps_equal_proc_maps(ctx):
         _, ours, _ = ctx.vmsight("-t", g.target, "maps", 1)
         assert ours == init, (ours, init)
         compared += len(init.splitlines())
+        # Every process's: the same lines under "PID N" headers.
+        _, every, _ = ctx.vmsight("-t", g.target, "maps")
+        blocks = dict((int(b.split("\n", 1)[0]), b.split("\n", 1)[1]) for b in every.split("PID ")[1:])
+        assert blocks[1] == init and all(blocks[p] == open(os.path.join(g.truth_dir, f"maps-{p}.txt")).read()
+                                         for p in workload(g)), sorted(blocks)
         # A kernel thread has no memory map; no such process is an error.
         _, out, _ = ctx.vmsight("-t", g.target, "maps", 2)
         assert out == ""

@@ -67,7 +67,7 @@ static const char usage_main[] =
 	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n"
 	"  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
 	"  lsof [PID]            open files: fd, path, type, flags, position\n"
-	"  maps PID              a process's memory map, as /proc/PID/maps\n"
+	"  maps [PID]            memory maps, as /proc/PID/maps\n"
 	"  dmesg                 the kernel log, from the printk ring buffer\n";
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -2165,12 +2165,13 @@ static int cmd_lsof(const struct globals *g, int argc, char **argv)
 /* ---- maps ---- */
 
 static const char usage_maps[] =
-	"usage: vmsight -t TARGET maps PID [--pause] [options]\n"
+	"usage: vmsight -t TARGET maps [PID] [--pause] [options]\n"
 	"\n"
 	"Print the memory map of process PID as /proc/PID/maps does: address range,\n"
 	"permissions (r w x, s shared or p private), file offset, device, inode, and\n"
 	"the file's path or [heap], [stack], [vdso], [vvar]. Read from the kernel's\n"
-	"memory areas (a maple tree from Linux 6.1, a list before).\n"
+	"memory areas (a maple tree from Linux 6.1, a list before). Without PID, the\n"
+	"maps of every process, each after a line \"PID N\".\n"
 	"\n"
 	"%s"
 	"%s"
@@ -2178,11 +2179,21 @@ static const char usage_maps[] =
 	"JSON, one object per area: {pid,start,end,perms,offset,dev,inode,path,deleted,\n"
 	"addr}; start and end as \"0x...\" strings.\n";
 
+struct maps_out {
+	const struct globals *g;
+	int all;
+	int32_t last_pid;
+};
+
 static int maps_row(void *ctx, const struct vms_vma *m)
 {
-	const struct globals *g = ctx;
+	struct maps_out *o = ctx;
+	const struct globals *g = o->g;
 	if (view_stop)
 		return 1;
+	if (o->all && !g->json && m->pid != o->last_pid)
+		printf("PID %d\n", m->pid);
+	o->last_pid = m->pid;
 	int bad = (m->flags & VMS_ENTRY_UNREADABLE) != 0;
 	if (g->json) {
 		printf("{\"pid\":%d,\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64 "\",\"perms\":\"%s\",\"offset\":%" PRIu64
@@ -2223,13 +2234,14 @@ static int cmd_maps(const struct globals *g, int argc, char **argv)
 		}
 		die_usage("maps: bad option");
 	}
-	if (argc - optind != 1)
-		die_usage("maps: give one PID");
-	int pid = parse_pid("maps", argv[optind]);
+	if (argc - optind > 1)
+		die_usage("maps: give at most one PID");
+	int pid = optind < argc ? parse_pid("maps", argv[optind]) : 0;
+	struct maps_out o = { .g = g, .all = pid == 0 };
 	struct view v;
 	if (view_open(g, &a, &v))
 		return 1;
-	int rc = vms_maps(v.k, pid, &mo, maps_row, (void *)g);
+	int rc = vms_maps(v.k, pid, &mo, maps_row, &o);
 	return view_close(&v, view_result(&v, rc, "memory areas", &st));
 }
 

@@ -514,6 +514,8 @@ struct vms_maps_opts {
 	unsigned retries;
 	struct vms_view_stats *stats;
 };
+/* The memory map of process PID, or (PID 0) of every process in turn: then
+ * a process whose map can not be read is counted unreadable and skipped. */
 VMS_API int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts, vms_vma_fn fn,
 		     void *ctx);
 

@@ -55,6 +55,12 @@ struct maps_walk {
 	unsigned nodes;
 	uint8_t *vma;               /* vm_area_struct copy */
 	char path[PATH_MAX_BYTES];
+	/* The file of the last file-backed VMA: a mapped file's VMAs (text,
+	 * data, ...) share one struct file, so its path is made once. */
+	uint64_t file;
+	uint64_t file_ino;
+	uint32_t file_dev, file_flags;
+	char file_path[PATH_MAX_BYTES];
 	vms_vma_fn fn;
 	void *ctx;
 };
@@ -114,27 +120,35 @@ static void vma_name(struct maps_walk *mw, struct vms_vma *v)
 	uint64_t file = lx_get(o, L->vma_file);
 	mw->path[0] = '\0';
 	if (file) {
-		uint8_t f[LX_OBJ_MAX];
-		int trunc = 0;
-		if (L->file_plan.end > sizeof(f) || lx_read_plan(w, &L->file_plan, file, f)) {
-			v->flags |= VMS_ENTRY_UNREADABLE;
-			return;
-		}
-		struct lx_inode ino;
-		if (lx_inode_read(w, lx_get(f, L->file_inode), &ino) == 0) {
-			v->ino = ino.ino;
-			v->dev = ino.dev;
-		}
 		v->offset = lx_get(o, L->vma_pgoff) << 12;
-		int rc = lx_path(w, lx_get(f, L->file_mnt), lx_get(f, L->file_dentry), mw->path, sizeof(mw->path),
-				 &trunc);
-		if (rc < 0)
-			v->flags |= VMS_ENTRY_UNREADABLE;
-		else if (rc >= 10 && strcmp(mw->path + rc - 10, " (deleted)") == 0)
-			v->flags |= VMS_FILE_DELETED;
-		if (trunc)
-			v->flags |= VMS_ENTRY_TRUNCATED;
-		v->path = mw->path;
+		if (file != mw->file) {
+			uint8_t f[LX_OBJ_MAX];
+			int trunc = 0;
+			mw->file = 0;
+			if (L->file_plan.end > sizeof(f) || lx_read_plan(w, &L->file_plan, file, f)) {
+				v->flags |= VMS_ENTRY_UNREADABLE;
+				return;
+			}
+			struct lx_inode ino;
+			mw->file_ino = mw->file_dev = mw->file_flags = 0;
+			if (lx_inode_read(w, lx_get(f, L->file_inode), &ino) == 0) {
+				mw->file_ino = ino.ino;
+				mw->file_dev = ino.dev;
+			}
+			int rc = lx_path(w, lx_get(f, L->file_mnt), lx_get(f, L->file_dentry), mw->file_path,
+					 sizeof(mw->file_path), &trunc);
+			if (rc < 0)
+				mw->file_flags |= VMS_ENTRY_UNREADABLE;
+			else if (rc >= 10 && strcmp(mw->file_path + rc - 10, " (deleted)") == 0)
+				mw->file_flags |= VMS_FILE_DELETED;
+			if (trunc)
+				mw->file_flags |= VMS_ENTRY_TRUNCATED;
+			mw->file = file;
+		}
+		v->ino = mw->file_ino;
+		v->dev = mw->file_dev;
+		v->flags |= mw->file_flags;
+		v->path = mw->file_path;
 		return;
 	}
 	uint64_t ops = lx_get(o, L->vma_ops), priv = lx_get(o, L->vma_private), name;
@@ -300,6 +314,42 @@ static int gate(struct maps_walk *mw)
 	return mw->fn(mw->ctx, &v);
 }
 
+/* The memory map of one process: its mm, then its VMAs. */
+static int process_maps(struct maps_walk *mw, uint64_t task, int32_t pid)
+{
+	struct lx_walk *w = &mw->w;
+	const struct lx_layout *L = w->lay;
+	uint8_t m[LX_OBJ_MAX];
+	mw->pid = pid;
+	mw->last_end = 0;
+	mw->file = 0;
+	if (lx_read_u64(w, task + L->task_mm.off, &mw->mm))
+		return lx_fail(w, EIO, "process %d: its task_struct is unreadable", pid);
+	if (!mw->mm)
+		return 0; /* a kernel thread: no memory map */
+	if (!lx_kptr(w, mw->mm, 8) || L->mm_plan.end > sizeof(m) || lx_read_plan(w, &L->mm_plan, mw->mm, m))
+		return lx_fail(w, EIO, "process %d: its mm_struct at 0x%llx is unreadable", pid,
+			       (unsigned long long)mw->mm);
+	mw->start_brk = lx_get(m, L->mm_start_brk);
+	mw->brk = lx_get(m, L->mm_brk);
+	mw->start_stack = lx_get(m, L->mm_start_stack);
+	mw->vdso = lx_get(m, L->mm_vdso);
+	int rc = L->maple ? walk_maple(mw, lx_get(m, L->mm_mt_root)) : walk_list(mw, lx_get(m, L->mm_mmap));
+	return rc ? rc : gate(mw);
+}
+
+/* Every process: one that can not be read is counted, and the walk goes on. */
+static int each(void *ctx, uint64_t task, int32_t pid)
+{
+	struct maps_walk *mw = ctx;
+	int rc = process_maps(mw, task, pid);
+	if (rc < 0 && rc != -E2BIG) {
+		mw->w.unreadable++;
+		return 0;
+	}
+	return rc;
+}
+
 int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts, vms_vma_fn fn, void *ctx)
 {
 	struct maps_walk *mw = calloc(1, sizeof(*mw));
@@ -310,35 +360,19 @@ int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts
 	int rc = lx_walk_begin(&mw->w, k, LX_MAPS, mw->o.max_entries, MAPS_MAX_DEFAULT, mw->o.retries);
 	if (rc)
 		goto out;
-	struct lx_walk *w = &mw->w;
-	const struct lx_layout *L = w->lay;
-	mw->pid = pid;
 	mw->fn = fn;
 	mw->ctx = ctx;
-	uint64_t task;
-	uint8_t m[LX_OBJ_MAX];
-	if (!(mw->vma = malloc(L->vma_plan.end))) {
+	if (!(mw->vma = malloc(mw->w.lay->vma_plan.end))) {
 		rc = kernel_fail(k, ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = lx_find_process(w, pid, &task)))
-		goto out;
-	if ((rc = lx_read_u64(w, task + L->task_mm.off, &mw->mm)))
-		goto out;
-	if (!mw->mm)
-		goto out; /* a kernel thread: no memory map */
-	if (!lx_kptr(w, mw->mm, 8) || L->mm_plan.end > sizeof(m) || lx_read_plan(w, &L->mm_plan, mw->mm, m)) {
-		rc = lx_fail(w, EIO, "process %d: its mm_struct at 0x%llx is unreadable", pid,
-			     (unsigned long long)mw->mm);
-		goto out;
+	if (pid) {
+		uint64_t task;
+		if ((rc = lx_find_process(&mw->w, pid, &task)) == 0)
+			rc = process_maps(mw, task, pid);
+	} else {
+		rc = lx_each_process(&mw->w, each, mw);
 	}
-	mw->start_brk = lx_get(m, L->mm_start_brk);
-	mw->brk = lx_get(m, L->mm_brk);
-	mw->start_stack = lx_get(m, L->mm_start_stack);
-	mw->vdso = lx_get(m, L->mm_vdso);
-	rc = L->maple ? walk_maple(mw, lx_get(m, L->mm_mt_root)) : walk_list(mw, lx_get(m, L->mm_mmap));
-	if (rc == 0)
-		rc = gate(mw);
 out:
 	if (mw->o.stats) {
 		mw->o.stats->entries = mw->w.entries;

@@ -239,6 +239,8 @@ static void test_maps(struct fk *f)
 		ok &= p.v[i].offset == (i % 3 ? 0 : (uint64_t)i << 12);
 	}
 	CHECK(ok);
+	struct vmas all = { 0 };
+	CHECK(vms_maps(f->k, 0, NULL, on_vma, &all) == 0 && all.n == 23 && all.v[0].pid == 1 && all.v[3].pid == 42);
 	struct vmas none = { 0 };
 	CHECK(vms_maps(f->k, 2, NULL, on_vma, &none) == 0 && none.n == 0); /* a kernel thread */
 	CHECK(vms_maps(f->k, 5, NULL, on_vma, &none) == -ENOENT);
