@@ -18,7 +18,10 @@ Guest figures come from the guest itself: duration (/proc/uptime, 10 ms
 steps), CPU busy share (/proc/stat: all but idle and iowait), memory used
 (MemTotal - MemAvailable, after the run) and the agent's RSS. Host figures:
 events received and lost (vmsight watch's totals), events/s over the run,
-CPU of `vmsight watch` and of QEMU (/proc/PID/stat), and latency from the
+CPU of `vmsight watch` and of QEMU (/proc/PID/stat: on a host whose cores
+are shared, QEMU's CPU seconds measure the guest's work better than the
+guest's wall time, which also counts the time QEMU waited for a core), and
+latency from the
 agent's guest timestamp to vmsight receiving the event. Guest
 CLOCK_MONOTONIC and host CLOCK_MONOTONIC differ by an unknown offset, taken
 as the smallest (host - guest) difference in the run: latencies are above
@@ -148,7 +151,8 @@ def one_run(args, g, workload, mode):
     wall = time.monotonic() - t0
     q1 = cpu_ticks(g.pid)
     r = parse_guest(out)
-    r["qemu_cpu_pct"] = (q1 - q0) / os.sysconf("SC_CLK_TCK") / wall * 100
+    r["qemu_cpu_s"] = (q1 - q0) / os.sysconf("SC_CLK_TCK")
+    r["qemu_cpu_pct"] = r["qemu_cpu_s"] / wall * 100
     if watcher:
         # let the host drain, then stop it and read what it saw
         settle = 3.0 if mode == "vcpu" else 1.0
@@ -220,7 +224,7 @@ def main():
                 m = {k: median_of(runs, k) for k in runs[0]}
                 line = (f"{workload:4} {mode:8}: {m['secs']:6.2f} s, guest busy {m['busy_pct']:5.1f} %, "
                         f"guest mem used {m['mem_kib'] / 1024:6.1f} MiB (agent RSS {m['agent_rss_kib'] / 1024:.1f} MiB), "
-                        f"QEMU CPU {m['qemu_cpu_pct']:5.1f} %")
+                        f"QEMU CPU {m['qemu_cpu_s']:5.2f} s ({m['qemu_cpu_pct']:3.0f} %)")
                 if mode != "none":
                     line += (f"; {m['events']:.0f} events ({m['ev_per_s']:.0f}/s), lost {m['lost']:.0f}, "
                              f"dropped {m['dropped']:.0f}, overflows {m['overflows']:.0f}; latency p50 "
@@ -231,7 +235,10 @@ def main():
             base = median_of(results[(workload, "none")], "secs")
             for mode in ("shm", "vcpu", "shm-lite"):
                 s = median_of(results[(workload, mode)], "secs")
-                print(f"{workload} {mode}: duration {100 * (s - base) / base:+.1f} % vs no monitoring")
+                c = median_of(results[(workload, mode)], "qemu_cpu_s")
+                cb = median_of(results[(workload, "none")], "qemu_cpu_s")
+                print(f"{workload} {mode}: duration {100 * (s - base) / base:+.1f} %, QEMU CPU time "
+                      f"{100 * (c - cb) / cb:+.1f} % vs no monitoring")
         agent_restart(g, channel="vcpu")
         w = subprocess.Popen([args.vmsight, "-t", g.target, "watch", "files", "--channel", "vcpu", "--json"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
