@@ -283,3 +283,18 @@ def test_snapshot_faults_remove_the_file_and_resume(ctx):
     if p.returncode == 1:
         assert not os.path.exists(out), "partial snapshot left behind"
         assert err.strip()
+
+
+def test_views_on_a_snapshot_equal_views_on_the_paused_guest(ctx):
+    """Every Linux view answers the same from a snapshot file as from the
+    paused live guest it was taken of."""
+    g = ctx.guest("small")
+    snap = os.path.join(ctx.tmp, "views.elf")
+    views = (["ps", "-T"], ["lsmod"], ["lsof"], ["maps"], ["dmesg"])
+    with ctx.paused(g):
+        ctx.vmsight("-t", g.target, "snapshot", "-o", snap)
+        live = {v[0]: ctx.vmsight_json("-t", g.target, *v) for v in views}
+    for v in views:
+        got = ctx.vmsight_json("-t", "dump:" + snap, *v)
+        assert got == live[v[0]], f"{v[0]} on the snapshot differs from the paused guest"
+        assert got, f"{v[0]} printed nothing"
