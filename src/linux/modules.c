@@ -220,7 +220,7 @@ static int scan_range(void *ctx, const struct vms_va_range *r)
 		size_t got = 0;
 		/* Read on past the chunk: a struct module may straddle it
 		 * (the next range may not follow; then fewer bytes are there). */
-		vms_read_va(w->t, w->dtb, va, s->buf, len + self + 8, &got);
+		lx_read_dtb(w, w->dtb, va, s->buf, len + self + 8, &got);
 		for (size_t off = 0; off < len && off + self + 8 <= got; off += 8) {
 			uint64_t v;
 			memcpy(&v, s->buf + off + self, 8);

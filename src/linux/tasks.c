@@ -101,7 +101,7 @@ static void read_cmdline(struct task_walk *tw, uint64_t mm, struct vms_task *out
 		es = ee = ae;
 	uint8_t last;
 	size_t len, done = 0;
-	int title = vms_read_va(w->t, out->dtb, ae - 1, &last, 1, NULL) == 0 && last != 0;
+	int title = lx_read_dtb(w, out->dtb, ae - 1, &last, 1, NULL) == 0 && last != 0;
 	if (title)
 		len = ee - as < PAGE ? (size_t)(ee - as) : PAGE;
 	else
@@ -110,7 +110,7 @@ static void read_cmdline(struct task_walk *tw, uint64_t mm, struct vms_task *out
 		len = tw->o.cmdline_max;
 		out->flags |= VMS_ENTRY_TRUNCATED;
 	}
-	if (vms_read_va(w->t, out->dtb, as, tw->cmdline, len, &done)) {
+	if (lx_read_dtb(w, out->dtb, as, tw->cmdline, len, &done)) {
 		out->flags |= done ? VMS_ENTRY_TRUNCATED : VMS_TASK_CMDLINE_UNREADABLE;
 		len = done;
 	}

@@ -107,11 +107,17 @@ struct lx_layout {
 	uint64_t desc_size, info_size;
 };
 
+/* Every guest read a view makes, for bench_views (which replays them as
+ * plain loads: the machine's own cost of touching the same memory). */
+typedef void (*lx_trace_fn)(void *ctx, uint64_t dtb, uint64_t va, size_t len);
+
 /* The per-kernel state of the views (hangs off struct vms_kernel). */
 struct linux_views {
 	struct lx_layout lay;
 	char err[256];              /* why a group failed to resolve, kept for the next call */
 	unsigned failed;
+	lx_trace_fn trace;          /* NULL but in benchmarks */
+	void *trace_ctx;
 };
 void linux_views_free(struct linux_views *v);
 
@@ -127,6 +133,8 @@ struct lx_walk {
 	unsigned retries;           /* extra reads of an object that fails its checks */
 	unsigned max;               /* entries at most */
 	unsigned entries, unreadable, retried;
+	lx_trace_fn trace;
+	void *trace_ctx;
 };
 int lx_walk_begin(struct lx_walk *w, struct vms_kernel *k, unsigned need, unsigned max, unsigned max_default,
 		  unsigned retries);
@@ -143,6 +151,8 @@ static inline int lx_kptr(const struct lx_walk *w, uint64_t va, uint64_t align)
 /* Kernel virtual memory, always through the page tables (live data: the
  * image copy vms_kernel_read may use is a snapshot of discovery time). */
 int lx_read(struct lx_walk *w, uint64_t va, void *buf, size_t len);
+/* The same in another address space (a process's): *DONE as vms_read_va. */
+int lx_read_dtb(struct lx_walk *w, uint64_t dtb, uint64_t va, void *buf, size_t len, size_t *done);
 int lx_read_u64(struct lx_walk *w, uint64_t va, uint64_t *out);
 /* Copy the runs of PLAN of the object at VA into BUF (plan->end bytes). */
 int lx_read_plan(struct lx_walk *w, const struct lx_plan *plan, uint64_t va, uint8_t *buf);

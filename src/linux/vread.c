@@ -43,17 +43,26 @@ int lx_walk_begin(struct lx_walk *w, struct vms_kernel *k, unsigned need, unsign
 	/* A new look at a guest that may be running: translations cached by
 	 * an earlier walk may be stale (docs/arch.md). */
 	vms_tlb_flush(k->t);
+	w->trace = k->views->trace;
+	w->trace_ctx = k->views->trace_ctx;
 	return 0;
+}
+
+int lx_read_dtb(struct lx_walk *w, uint64_t dtb, uint64_t va, void *buf, size_t len, size_t *done)
+{
+	if (__builtin_expect(w->trace != NULL, 0))
+		w->trace(w->trace_ctx, dtb, va, len);
+	return vms_read_va(w->t, dtb, va, buf, len, done);
 }
 
 int lx_read(struct lx_walk *w, uint64_t va, void *buf, size_t len)
 {
-	return vms_read_va(w->t, w->dtb, va, buf, len, NULL);
+	return lx_read_dtb(w, w->dtb, va, buf, len, NULL);
 }
 
 int lx_read_u64(struct lx_walk *w, uint64_t va, uint64_t *out)
 {
-	return vms_read_va(w->t, w->dtb, va, out, 8, NULL);
+	return lx_read_dtb(w, w->dtb, va, out, 8, NULL);
 }
 
 int lx_read_plan(struct lx_walk *w, const struct lx_plan *plan, uint64_t va, uint8_t *buf)
@@ -61,7 +70,7 @@ int lx_read_plan(struct lx_walk *w, const struct lx_plan *plan, uint64_t va, uin
 	if (va + plan->end < va)
 		return lx_fail(w, EFAULT, "object at 0x%llx wraps the address space", (unsigned long long)va);
 	for (unsigned i = 0; i < plan->n; i++) {
-		int rc = vms_read_va(w->t, w->dtb, va + plan->run[i].off, buf + plan->run[i].off, plan->run[i].len, NULL);
+		int rc = lx_read(w, va + plan->run[i].off, buf + plan->run[i].off, plan->run[i].len);
 		if (rc)
 			return rc;
 	}
@@ -76,7 +85,9 @@ int lx_read_str(struct lx_walk *w, uint64_t va, char *buf, size_t len)
 	}
 	int rc = vms_read_str_va(w->t, w->dtb, va, buf, len);
 	if (rc == -ERANGE)
-		return (int)strlen(buf);
+		rc = (int)strlen(buf);
+	if (__builtin_expect(w->trace != NULL, 0) && rc >= 0)
+		w->trace(w->trace_ctx, w->dtb, va, (size_t)rc + 1);
 	return rc;
 }
 
