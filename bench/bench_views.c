@@ -283,13 +283,8 @@ int main(int argc, char **argv)
 	char *info[] = { cli, "-t", (char *)target, "info", NULL };
 	printf("\n%-46s %9s %9s %9s %9s\n", "whole process (stdout to /dev/null)", "best ms", "median", "limit ms",
 	       "vs limit");
-	struct figures f = { 0 };
-	for (int r = 0; r < rounds; r++)
-		add(&f, run_cli(version));
-	double exec_ms = best(&f);
-	row("limit: vmsight --version (exec, exit)", &f, 0);
+	cli_row("limit: vmsight --version (exec, exit)", version, rounds, 0);
 	double attach_ms = cli_row("limit: vmsight info (attach over QMP)", info, rounds, 0);
-	(void)exec_ms;
 	char *cmds[][8] = {
 		{ cli, "-t", (char *)target, "ps", "--cache-dir", cache, NULL },
 		{ cli, "-t", (char *)target, "ps", "-T", "--cache-dir", cache, NULL },

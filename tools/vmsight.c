@@ -1707,8 +1707,16 @@ static int view_opt(struct view_args *a, int c)
 	return 0;
 }
 
-/* Guest bytes as text: NULs as spaces (a trailing one dropped), what could
- * steer a terminal escaped. */
+static int parse_pid(const char *cmd, const char *s)
+{
+	uint64_t pid;
+	if (parse_u64(s, &pid) || pid == 0 || pid > INT32_MAX)
+		die_usage("%s: bad pid '%s'", cmd, s);
+	return (int)pid;
+}
+
+/* Guest bytes of a given length (a command line) as text: NULs as spaces,
+ * a trailing one dropped, the rest as put_text prints strings. */
 static void put_guest_text(const char *p, size_t len)
 {
 	if (len && p[len - 1] == '\0')
@@ -1956,7 +1964,6 @@ static int cmd_ps(const struct globals *g, int argc, char **argv)
 	struct vms_view_stats st = { 0 };
 	struct vms_tasks_opts to = { .sz = sizeof(to), .stats = &st };
 	struct ps_out o = { .g = g };
-	uint64_t pid;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hT", opts, NULL)) != -1) {
@@ -1965,11 +1972,7 @@ static int cmd_ps(const struct globals *g, int argc, char **argv)
 		switch (c) {
 		case 'T': to.threads = o.threads = 1; break;
 		case 'R': o.tree = 1; break;
-		case 'p':
-			if (parse_u64(optarg, &pid) || pid == 0 || pid > INT32_MAX)
-				die_usage("ps: bad pid '%s'", optarg);
-			to.pid = (int32_t)pid;
-			break;
+		case 'p': to.pid = parse_pid("ps", optarg); break;
 		case 'h': printf(usage_ps, view_help, kernel_help); return 0;
 		default: die_usage("ps: bad option");
 		}
@@ -2033,7 +2036,7 @@ static int lsmod_row(void *ctx, const struct vms_module *m)
 	}
 	printf("%-24s 0x%016" PRIx64 " %8" PRIu64 " %4d %-9s %-6s ", m->name, m->base, m->size, m->refcnt,
 	       m->state_name, m->taint[0] ? m->taint : "-");
-	put_guest_text(m->used_by[0] ? m->used_by : "-", strlen(m->used_by[0] ? m->used_by : "-"));
+	put_text(m->used_by[0] ? m->used_by : "-");
 	if (hidden)
 		fputs("  HIDDEN (not in the module list)", stdout);
 	putchar('\n');
@@ -2118,17 +2121,9 @@ static int lsof_row(void *ctx, const struct vms_file *f)
 	snprintf(fd, sizeof(fd), "%d%c", f->fd, (f->f_mode & 3) == 3 ? 'u' : (f->f_mode & 2) ? 'w' : 'r');
 	printf("%7d %-16s %5s %-7s %9o %10" PRId64 " %10" PRIu64 " ", f->pid, f->comm, fd, f->type, f->f_flags, f->pos,
 	       f->ino);
-	put_guest_text(f->path, strlen(f->path));
+	put_text(f->path);
 	putchar('\n');
 	return 0;
-}
-
-static int parse_pid(const char *cmd, const char *s)
-{
-	uint64_t pid;
-	if (parse_u64(s, &pid) || pid == 0 || pid > INT32_MAX)
-		die_usage("%s: bad pid '%s'", cmd, s);
-	return (int)pid;
 }
 
 static int cmd_lsof(const struct globals *g, int argc, char **argv)
@@ -2211,7 +2206,7 @@ static int maps_row(void *ctx, const struct vms_vma *m)
 		printf("%*s (vm_area_struct at 0x%" PRIx64 " unreadable)", n < 73 ? 73 - n : 0, "", m->addr);
 	} else if (m->path[0]) {
 		printf("%*s", n < 73 ? 73 - n : 0, "");
-		put_guest_text(m->path, strlen(m->path));
+		put_text(m->path);
 	}
 	putchar('\n');
 	return 0;
