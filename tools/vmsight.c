@@ -1640,6 +1640,13 @@ static void view_signal(int sig)
 	view_stop = 1;
 }
 
+/* The callbacks stop the walk on a signal, or when the output is gone
+ * (SIGPIPE is ignored while the guest is paused). */
+static int view_stopped(void)
+{
+	return view_stop || ferror(stdout);
+}
+
 static int view_open(const struct globals *g, const struct view_args *a, struct view *v)
 {
 	memset(v, 0, sizeof(*v));
@@ -1653,6 +1660,8 @@ static int view_open(const struct globals *g, const struct view_args *a, struct 
 		if (open_target(g, &v->t))
 			return 1;
 		int running = vms_is_running(v->t);
+		if (running == -ENOTSUP)
+			running = 0; /* a dump: nothing runs, nothing to pause */
 		if (running < 0 || (running == 1 && vms_pause(v->t))) {
 			fail("cannot pause the guest: %s", vms_errmsg(v->t));
 			vms_close(v->t);
@@ -1691,6 +1700,8 @@ static int view_result(struct view *v, int rc, const char *what, const struct vm
 		fprintf(stderr, "vmsight: %u %s unreadable (changed while read, or corrupt)\n", st->unreadable, what);
 	if (view_stop)
 		return fail("interrupted");
+	if (fflush(stdout) || ferror(stdout))
+		return fail("writing the output failed");
 	if (rc < 0)
 		return fail("%s", vms_errmsg(v->t));
 	return 0;
@@ -1870,7 +1881,7 @@ static void ps_print(const struct ps_out *o, const struct vms_task *t, int depth
 static int ps_row(void *ctx, const struct vms_task *t)
 {
 	struct ps_out *o = ctx;
-	if (view_stop)
+	if (view_stopped())
 		return 1;
 	if (!o->tree) {
 		ps_print(o, t, 0);
@@ -2014,7 +2025,7 @@ static const char usage_lsmod[] =
 static int lsmod_row(void *ctx, const struct vms_module *m)
 {
 	const struct globals *g = ctx;
-	if (view_stop)
+	if (view_stopped())
 		return 1;
 	int hidden = (m->flags & VMS_MODULE_HIDDEN) != 0;
 	if (m->flags & VMS_ENTRY_UNREADABLE) {
@@ -2093,7 +2104,7 @@ static const char usage_lsof[] =
 static int lsof_row(void *ctx, const struct vms_file *f)
 {
 	const struct globals *g = ctx;
-	if (view_stop)
+	if (view_stopped())
 		return 1;
 	if (f->flags & VMS_ENTRY_UNREADABLE) {
 		if (g->json)
@@ -2184,7 +2195,7 @@ static int maps_row(void *ctx, const struct vms_vma *m)
 {
 	struct maps_out *o = ctx;
 	const struct globals *g = o->g;
-	if (view_stop)
+	if (view_stopped())
 		return 1;
 	if (o->all && !g->json && m->pid != o->last_pid)
 		printf("PID %d\n", m->pid);
@@ -2256,7 +2267,7 @@ static const char usage_dmesg[] =
 static int dmesg_row(void *ctx, const struct vms_log_record *r)
 {
 	const struct globals *g = ctx;
-	if (view_stop)
+	if (view_stopped())
 		return 1;
 	uint64_t s = r->ts_ns / 1000000000u, us = r->ts_ns % 1000000000u / 1000;
 	if (g->json) {
