@@ -9,7 +9,6 @@
  * through at every step.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,37 +19,27 @@
 
 #include "kernel.h"
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 int kbtf_check_header(const uint8_t *data, size_t len, char *err, size_t errlen)
 {
 	struct btf_header h;
 	if (len < sizeof(h))
-		return fail(err, errlen, -EINVAL, "%zu bytes: shorter than a BTF header", len);
+		return ksym_fail(err, errlen, -EINVAL, "%zu bytes: shorter than a BTF header", len);
 	memcpy(&h, data, sizeof(h));
 	if (h.magic != BTF_MAGIC)
-		return fail(err, errlen, -EINVAL, "bad magic 0x%04x (want 0x%04x)", h.magic, BTF_MAGIC);
+		return ksym_fail(err, errlen, -EINVAL, "bad magic 0x%04x (want 0x%04x)", h.magic, BTF_MAGIC);
 	if (h.version != BTF_VERSION)
-		return fail(err, errlen, -EINVAL, "unknown version %u", h.version);
+		return ksym_fail(err, errlen, -EINVAL, "unknown version %u", h.version);
 	if (h.hdr_len < sizeof(h) || h.hdr_len > len || (h.hdr_len & 3))
-		return fail(err, errlen, -EINVAL, "header length %u out of bounds or unaligned", h.hdr_len);
+		return ksym_fail(err, errlen, -EINVAL, "header length %u out of bounds or unaligned", h.hdr_len);
 	size_t body = len - h.hdr_len;
 	if (h.type_off > body || h.type_len > body - h.type_off || (h.type_off & 3))
-		return fail(err, errlen, -EINVAL, "type section %u+%u outside the %zu bytes after the header",
+		return ksym_fail(err, errlen, -EINVAL, "type section %u+%u outside the %zu bytes after the header",
 			    h.type_off, h.type_len, body);
 	if (h.str_off > body || h.str_len > body - h.str_off || h.str_len == 0)
-		return fail(err, errlen, -EINVAL, "string section %u+%u outside the %zu bytes after the header",
+		return ksym_fail(err, errlen, -EINVAL, "string section %u+%u outside the %zu bytes after the header",
 			    h.str_off, h.str_len, body);
 	if (len > UINT32_MAX)
-		return fail(err, errlen, -EINVAL, "%zu bytes: too large", len);
+		return ksym_fail(err, errlen, -EINVAL, "%zu bytes: too large", len);
 	return 0;
 }
 
@@ -61,7 +50,7 @@ struct btf *kbtf_parse(const uint8_t *data, size_t len, char *err, size_t errlen
 	struct btf *b = btf__new(data, (uint32_t)len);
 	long e = libbpf_get_error(b);
 	if (e || !b) {
-		fail(err, errlen, 0, "libbpf rejects it: %s", strerror(e ? (int)-e : EINVAL));
+		ksym_fail(err, errlen, 0, "libbpf rejects it: %s", strerror(e ? (int)-e : EINVAL));
 		return NULL;
 	}
 	return b;
@@ -145,20 +134,20 @@ int kbtf_field(const struct btf *b, const char *type, const char *path, uint64_t
 {
 	uint32_t id;
 	if (find_composite(b, type, &id))
-		return fail(err, errlen, -ENOENT, "no struct or union '%s' in the kernel's BTF", type);
+		return ksym_fail(err, errlen, -ENOENT, "no struct or union '%s' in the kernel's BTF", type);
 	uint64_t bits = 0;
 	uint32_t bsz = 0;
 	const char *p = path;
 	if (!*p)
-		return fail(err, errlen, -EINVAL, "empty member path");
+		return ksym_fail(err, errlen, -EINVAL, "empty member path");
 	while (*p) {
 		size_t nlen = strcspn(p, ".[");
 		if (nlen == 0)
-			return fail(err, errlen, -EINVAL, "bad member path '%s'", path);
+			return ksym_fail(err, errlen, -EINVAL, "bad member path '%s'", path);
 		uint32_t mid;
 		unsigned budget = MEMBER_BUDGET;
 		if (find_member(b, id, p, nlen, &bits, &mid, &bsz, 0, &budget))
-			return fail(err, errlen, -ENOENT, "%s has no member '%.*s' (in '%s')", type, (int)nlen, p,
+			return ksym_fail(err, errlen, -ENOENT, "%s has no member '%.*s' (in '%s')", type, (int)nlen, p,
 				    path);
 		p += nlen;
 		id = mid;
@@ -168,11 +157,11 @@ int kbtf_field(const struct btf *b, const char *type, const char *path, uint64_t
 			uint32_t aid = id;
 			const struct btf_type *t = resolve(b, &aid);
 			if (end == p + 1 || *end != ']' || !t || !btf_is_array(t))
-				return fail(err, errlen, -EINVAL, "'%s': index on a member that is not an array", path);
+				return ksym_fail(err, errlen, -EINVAL, "'%s': index on a member that is not an array", path);
 			const struct btf_array *a = btf_array(t);
 			long long esz = btf__resolve_size(b, a->type);
 			if (esz < 0 || idx >= a->nelems)
-				return fail(err, errlen, -ERANGE, "'%s': index %llu out of %u", path, idx, a->nelems);
+				return ksym_fail(err, errlen, -ERANGE, "'%s': index %llu out of %u", path, idx, a->nelems);
 			bits += idx * (uint64_t)esz * 8;
 			id = a->type;
 			bsz = 0;
@@ -181,11 +170,11 @@ int kbtf_field(const struct btf *b, const char *type, const char *path, uint64_t
 		if (*p == '.')
 			p++;
 		else if (*p)
-			return fail(err, errlen, -EINVAL, "bad member path '%s'", path);
+			return ksym_fail(err, errlen, -EINVAL, "bad member path '%s'", path);
 	}
 	long long sz = btf__resolve_size(b, id);
 	if (sz < 0)
-		return fail(err, errlen, -EINVAL, "'%s.%s': size of its type is unknown", type, path);
+		return ksym_fail(err, errlen, -EINVAL, "'%s.%s': size of its type is unknown", type, path);
 	*offset = bits / 8;
 	*size = (uint64_t)sz;
 	*bit_offset = (uint32_t)bits;
@@ -197,10 +186,10 @@ int kbtf_struct_size(const struct btf *b, const char *type, uint64_t *size, char
 {
 	uint32_t id;
 	if (find_composite(b, type, &id))
-		return fail(err, errlen, -ENOENT, "no struct or union '%s' in the kernel's BTF", type);
+		return ksym_fail(err, errlen, -ENOENT, "no struct or union '%s' in the kernel's BTF", type);
 	long long sz = btf__resolve_size(b, id);
 	if (sz < 0)
-		return fail(err, errlen, -EINVAL, "size of '%s' is unknown", type);
+		return ksym_fail(err, errlen, -EINVAL, "size of '%s' is unknown", type);
 	*size = (uint64_t)sz;
 	return 0;
 }

@@ -28,23 +28,10 @@
  * checked before use; work is bounded by the buffer's size.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "kallsyms.h"
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* The host is little-endian like the guest (x86-64 both). */
 static uint16_t rd16(const uint8_t *p)
@@ -401,8 +388,8 @@ int ksym_find(const uint8_t *buf, size_t len, struct ksym_layout *lay, char *err
 			return 0;
 	}
 	if (!tables)
-		return fail(err, errlen, -ENOENT, "no kallsyms token table in %zu bytes of kernel image", len);
-	return fail(err, errlen, -EINVAL,
+		return ksym_fail(err, errlen, -ENOENT, "no kallsyms token table in %zu bytes of kernel image", len);
+	return ksym_fail(err, errlen, -EINVAL,
 		    "kallsyms: %d token table%s found, but no consistent markers, names and addresses with %s", tables,
 		    tables > 1 ? "s" : "", tables > 1 ? "any" : "it");
 }
@@ -420,53 +407,53 @@ int ksym_decode(const uint8_t *buf, size_t len, const struct ksym_layout *lay, s
 	    lay->token_table > len || lay->token_table_len > len - lay->token_table || lay->token_index > len ||
 	    len - lay->token_index < 512 || lay->addrs > len || (len - lay->addrs) / asz < n ||
 	    (lay->base_relative && (lay->relative_base > len || len - lay->relative_base < 8)))
-		return fail(err, errlen, -EINVAL, "kallsyms: tables outside the image");
+		return ksym_fail(err, errlen, -EINVAL, "kallsyms: tables outside the image");
 	const uint8_t *tok[256];
 	size_t toklen[256];
 	for (int i = 0; i < 256; i++) {
 		size_t at = rd16(buf + lay->token_index + 2 * i);
 		if (at >= lay->token_table_len)
-			return fail(err, errlen, -EINVAL, "kallsyms: token %d lies outside the token table", i);
+			return ksym_fail(err, errlen, -EINVAL, "kallsyms: token %d lies outside the token table", i);
 		tok[i] = buf + lay->token_table + at;
 		const uint8_t *nul = memchr(tok[i], 0, lay->token_table_len - at);
 		if (!nul)
-			return fail(err, errlen, -EINVAL, "kallsyms: token %d is not terminated", i);
+			return ksym_fail(err, errlen, -EINVAL, "kallsyms: token %d is not terminated", i);
 		toklen[i] = (size_t)(nul - tok[i]);
 	}
 	const uint8_t *p = buf + lay->names, *end = p + lay->names_len;
 	char name[KSYM_NAME_MAX + 1];
 	for (uint64_t i = 0; i < n; i++) {
 		if (p >= end)
-			return fail(err, errlen, -EINVAL, "kallsyms: names end at symbol %llu of %llu",
+			return ksym_fail(err, errlen, -EINVAL, "kallsyms: names end at symbol %llu of %llu",
 				    (unsigned long long)i, (unsigned long long)n);
 		size_t l = *p++;
 		if (l & 0x80) {
 			if (p >= end)
-				return fail(err, errlen, -EINVAL, "kallsyms: truncated name length");
+				return ksym_fail(err, errlen, -EINVAL, "kallsyms: truncated name length");
 			l = (l & 0x7f) | ((size_t)*p++ << 7);
 		}
 		if (l == 0 || l > (size_t)(end - p))
-			return fail(err, errlen, -EINVAL, "kallsyms: name %llu runs past the names table",
+			return ksym_fail(err, errlen, -EINVAL, "kallsyms: name %llu runs past the names table",
 				    (unsigned long long)i);
 		size_t nl = 0;
 		for (size_t j = 0; j < l; j++) {
 			uint8_t c = p[j];
 			if (toklen[c] > KSYM_NAME_MAX - nl)
-				return fail(err, errlen, -EINVAL, "kallsyms: name %llu expands past %d bytes",
+				return ksym_fail(err, errlen, -EINVAL, "kallsyms: name %llu expands past %d bytes",
 					    (unsigned long long)i, KSYM_NAME_MAX);
 			memcpy(name + nl, tok[c], toklen[c]);
 			nl += toklen[c];
 		}
 		p += l;
 		if (nl == 0)
-			return fail(err, errlen, -EINVAL, "kallsyms: symbol %llu has an empty name",
+			return ksym_fail(err, errlen, -EINVAL, "kallsyms: symbol %llu has an empty name",
 				    (unsigned long long)i);
 		int abs;
 		uint64_t addr = sym_addr(buf, lay, i, &abs);
 		int rc = symtab_add(out, addr, name[0], abs ? KSYM_ABS : 0, name + 1, nl - 1);
 		if (rc)
-			return fail(err, errlen, rc, "kallsyms: %s", rc == -ENOMEM ? "out of memory" : "too many symbols");
+			return ksym_fail(err, errlen, rc, "kallsyms: %s", rc == -ENOMEM ? "out of memory" : "too many symbols");
 	}
 	int rc = symtab_index(out);
-	return rc ? fail(err, errlen, rc, "kallsyms: out of memory") : 0;
+	return rc ? ksym_fail(err, errlen, rc, "kallsyms: out of memory") : 0;
 }

@@ -7,10 +7,27 @@
 #ifndef VMS_LINUX_KALLSYMS_H
 #define VMS_LINUX_KALLSYMS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "symtab.h"
+
+/* Puts the reason in ERR (ERRLEN bytes) and returns RC: the parsers of
+ * guest tables (kallsyms.c, btf.c) report this way, not through a target. */
+static inline int ksym_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static inline int ksym_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	if (errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
 
 #define KSYM_NONE SIZE_MAX
 
