@@ -75,7 +75,7 @@ class Watch:
         self.ready = threading.Event()
         self.t_out.start()
         self.t_err.start()
-        assert self.ready.wait(30), f"vmsight watch did not start: {''.join(self.err)}"
+        assert self.ready.wait(120), f"vmsight watch did not start: {''.join(self.err)}"
         ctx.on_cleanup(self.kill)
 
     def _read_out(self):
@@ -356,6 +356,23 @@ def test_watch_hostile_stream(ctx):
     got = [(e["kind"], e["path"]) for e in events if e["kind"] != "totals"]
     assert got == [("read", "/one"), ("write", "/two")], events
     assert events[-1]["malformed"] >= 1, events[-1]
+
+
+def test_watch_enrich_from_the_task_list(ctx):
+    """--enrich: parent and command line from the guest kernel's task list
+    (introspection), checked against what the guest's shell says."""
+    g = ctx.guest(GUEST)
+    w = Watch(ctx, g, "--enrich")
+    f = f"/data/vms-enrich-{secrets.token_hex(3)}"
+    argv = ["vms-fileops", "pace", "60", "create", f, "delete", f]
+    out = _exec(g, " ".join(argv) + "; echo shell $$")
+    pid, shell = int(out.split()[1]), int(out.split()[-1])
+    w.wait_for(lambda e: e["kind"] == "delete" and e["path"] == f)
+    w.stop()
+    mine = [e for e in w.events if e.get("pid") == pid and e["path"] == f]
+    assert [e["kind"] for e in mine] == ["create", "open", "close_write", "delete"], mine
+    for e in mine:
+        assert e["ppid"] == shell and e["cmdline"] == " ".join(argv), (e, shell)
 
 
 def test_watch_with_background_snapshot(ctx):

@@ -1365,7 +1365,7 @@ static int cmd_snapshot(const struct globals *g, int argc, char **argv)
 static const char usage_watch[] =
 	"usage: vmsight -t TARGET watch files [--channel shm|vcpu] [--shm FILE | --socket PATH]\n"
 	"                                    [--pid N] [--path GLOB] [--event KINDS]\n"
-	"                                    [--count N] [--duration SECONDS] [--json]\n"
+	"                                    [--count N] [--duration SECONDS] [--enrich] [--json]\n"
 	"\n"
 	"Print the guest's file activity as vmsight-agent reports it (docs/watch.md):\n"
 	"one line per event - guest time, kind, process, uid, name, path (old -> new for\n"
@@ -1382,13 +1382,16 @@ static const char usage_watch[] =
 	"                      close_write, exec, create, delete, rename\n"
 	"  --count N           stop after N events printed\n"
 	"  --duration SECONDS  stop after this long (also: Ctrl-C, SIGTERM)\n"
+	"  --enrich            add each process's parent and command line, read from the\n"
+	"                      guest kernel's task list by introspection (not from the\n"
+	"                      agent); needs -t and finds the kernel first\n"
 	"\n"
 	"On exit it prints totals on stderr: events received, lost (gaps in the agent's\n"
 	"numbering, restarts) and the agent's own counters (drops when its channel was\n"
 	"full, kernel queue overflows). JSON: one object per event {\"kind\",\"ts_ns\",\n"
 	"\"host_ns\",\"id\",\"generation\",\"pid\",\"tid\",\"uid\",\"comm\",\"path\",\"path2\",\"dir\",\n"
-	"\"merged\",\"result\"}; notices {\"kind\":\"agent_start\"|\"lost\"|\"agent_silent\",...}; last,\n"
-	"{\"kind\":\"totals\",...} on stdout. tid and uid are null when unknown.\n"
+	"\"merged\",\"result\",\"ppid\",\"cmdline\"}; notices {\"kind\":\"agent_start\"|\"lost\"|\"agent_silent\",...}; last,\n"
+	"{\"kind\":\"totals\",...} on stdout. tid, uid, ppid and cmdline are null when unknown.\n"
 	"Exit status 1 if the channel can not be opened or goes away.\n";
 
 /* Text from the guest: escape what could steer a terminal. */
@@ -1426,8 +1429,18 @@ static void print_file_event(const struct globals *g, const struct vms_file_even
 			printf(",\"path2\":");
 			json_string(e->path2);
 		}
-		printf(",\"dir\":%s,\"merged\":%s,\"result\":%d}\n", e->flags & VMS_FEV_F_DIR ? "true" : "false",
+		printf(",\"dir\":%s,\"merged\":%s,\"result\":%d,", e->flags & VMS_FEV_F_DIR ? "true" : "false",
 		       e->flags & VMS_FEV_F_MERGED ? "true" : "false", e->result);
+		if (e->ppid >= 0)
+			printf("\"ppid\":%d,", e->ppid);
+		else
+			printf("\"ppid\":null,");
+		printf("\"cmdline\":");
+		if (e->cmdline)
+			json_string(e->cmdline);
+		else
+			printf("null");
+		printf("}\n");
 		return;
 	}
 	printf("%6" PRIu64 ".%06" PRIu64 " %-11s pid %-6d uid %-5" PRId64 " %-16s ", (uint64_t)(e->ts_ns / 1000000000u),
@@ -1441,6 +1454,14 @@ static void print_file_event(const struct globals *g, const struct vms_file_even
 		fputs(" (dir)", stdout);
 	if (e->flags & VMS_FEV_F_MERGED)
 		fputs(" (merged)", stdout);
+	if (e->ppid >= 0) {
+		printf("  [ppid %d", e->ppid);
+		if (e->cmdline) {
+			fputs(": ", stdout);
+			put_text(e->cmdline);
+		}
+		putchar(']');
+	}
 	putchar('\n');
 }
 
@@ -1491,9 +1512,11 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 		{ "socket", required_argument, NULL, 'k' },  { "pid", required_argument, NULL, 'p' },
 		{ "path", required_argument, NULL, 'P' },    { "event", required_argument, NULL, 'e' },
 		{ "count", required_argument, NULL, 'n' },   { "duration", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },          { 0 },
+		{ "enrich", no_argument, NULL, 'E' },        { "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	struct vms_watch_opts wo = { .sz = sizeof(wo), .timeout_ms = g->timeout_ms };
+	int enrich = 0;
 	const char *glob = NULL;
 	uint64_t pid = 0, count = 0;
 	int want_pid = 0, c;
@@ -1525,6 +1548,7 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 			if (*end || !(duration > 0))
 				die_usage("watch: --duration takes seconds > 0");
 			break;
+		case 'E': enrich = 1; break;
 		case 'h': fputs(usage_watch, stdout); return 0;
 		default: die_usage("watch: bad option");
 		}
@@ -1542,14 +1566,25 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 	if (wo.socket_path && !wo.channel)
 		wo.channel = "vcpu";
 	wo.target = g->target;
-	/* Enrichment by introspection (process command line, parent) goes in
-	 * wo.enrich once the Linux views exist; events carry pid and name. */
+	struct vms_target *t = NULL;
+	struct vms_kernel *k = NULL;
+	if (enrich) {
+		struct kernel_args ka = { 0 };
+		if (!g->target)
+			die_usage("watch: --enrich needs -t TARGET");
+		if (open_kernel(g, &ka, &t, &k))
+			return 1;
+		wo.kernel = k;
+	}
 	char err[1024] = "";
 	wo.errbuf = err;
 	wo.errbuf_len = sizeof(err);
 	struct vms_watch *w;
-	if (vms_watch_open(&wo, &w))
+	if (vms_watch_open(&wo, &w)) {
+		if (k)
+			close_kernel(t, k);
 		return fail("%s", err);
+	}
 	if (g->verbose)
 		fprintf(stderr, "vmsight: watching channel %s: %s\n", vms_watch_channel(w), vms_watch_detail(w));
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -1607,6 +1642,8 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 		st.received, printed, st.lost, st.agent_dropped, st.agent_dropped_total, st.agent_overflows,
 		st.malformed, st.agent_starts, st.agent_starts == 1 ? "" : "s");
 	vms_watch_close(w);
+	if (k)
+		close_kernel(t, k);
 	return rc;
 }
 

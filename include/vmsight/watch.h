@@ -64,8 +64,9 @@ struct vms_file_event {
 	const char *comm;           /* process name ("" unknown); these strings stay valid */
 	const char *path;           /* until the next vms_watch_next */
 	const char *path2;          /* rename target, else "" */
-	/* Filled by the enrich hook (vms_watch_opts.enrich) when one is set:
-	 * the process's parent and command line, from introspection. */
+	/* The process's parent and command line, from introspection: filled
+	 * when vms_watch_opts.kernel is set (from the guest kernel's task
+	 * list, not from the agent), or by the enrich hook. */
 	int32_t ppid;               /* -1 unknown */
 	const char *cmdline;        /* NULL unknown */
 };
@@ -73,6 +74,8 @@ struct vms_file_event {
 /* Called for every file event before vms_watch_next returns it; may fill
  * ppid and cmdline (pointing at memory it owns until its next call). */
 typedef void (*vms_watch_enrich_fn)(void *ctx, struct vms_file_event *ev);
+
+struct vms_kernel;
 
 struct vms_watch_opts {
 	size_t sz;                  /* sizeof(struct vms_watch_opts) */
@@ -88,6 +91,9 @@ struct vms_watch_opts {
 	void *enrich_ctx;
 	char *errbuf;               /* optional: why vms_watch_open failed */
 	size_t errbuf_len;
+	struct vms_kernel *kernel;  /* optional: fill ppid and cmdline from this kernel's task list
+				     * (vms_tasks; cached per pid for 2 s, refreshed on exec). It
+				     * must outlive the watch; the hook above runs after it. */
 };
 
 struct vms_watch;

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "enrich.h"
 #include "find.h"
 #include "wire.h"
 
@@ -54,6 +55,7 @@ struct vms_watch {
 	unsigned silent_ms, poll_us, idle_sleep_us;
 	vms_watch_enrich_fn enrich;
 	void *enrich_ctx;
+	struct vms_watch_enricher *enricher;    /* introspection, when opts.kernel */
 
 	uint8_t *map;               /* shm */
 	size_t map_len;
@@ -159,6 +161,10 @@ int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
 	w->idle_sleep_us = o.idle_sleep_us ? o.idle_sleep_us : 1000;
 	w->enrich = o.enrich;
 	w->enrich_ctx = o.enrich_ctx;
+	if (o.kernel && !(w->enricher = vms_watch_enricher_new(o.kernel))) {
+		free(w);
+		return -ENOMEM;
+	}
 	w->st.agent_pid = -1;
 	int rc = 0;
 	const char *want = o.channel;
@@ -217,6 +223,7 @@ void vms_watch_close(struct vms_watch *w)
 		munmap(w->map, w->map_len);
 	if (w->sock >= 0)
 		close(w->sock);
+	vms_watch_enricher_free(w->enricher);
 	free(w);
 }
 
@@ -342,6 +349,8 @@ static int on_record(struct vms_watch *w, const struct vms_wire_decoded *d, stru
 	struct vms_file_event *dst = told ? &w->held_ev : ev;
 	fill_event(w, d, dst);
 	dst->kind = kind;
+	if (kind != VMS_FEV_AGENT_START && w->enricher)
+		vms_watch_enrich(w->enricher, dst);
 	if (kind != VMS_FEV_AGENT_START && w->enrich)
 		w->enrich(w->enrich_ctx, dst);
 	w->held = told;
