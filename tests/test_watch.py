@@ -271,6 +271,8 @@ def test_watch_agent_restart_and_reduced_fs(ctx):
                                                          ("write", r), ("close_write", r), ("open", r),
                                                          ("read", r)], mine
     assert totals["agent_starts"] == 1 and totals["lost"] == 0 and totals["malformed"] == 0, totals
+    # the agent's own work (its /proc reads, file handles, the region) is never reported
+    assert not [e for e in w.events if e.get("pid") == new_pid and e["kind"] != "agent_start"], new_pid
 
 
 # ---- hostile agents: no guest needed ------------------------------------------
