@@ -259,6 +259,10 @@ def test_snapshot_faults_remove_the_file_and_resume(ctx):
             assert q.cmd("query-status")["running"], f"guest left paused after a failed {mode} snapshot"
             caps = {c["capability"]: c["state"] for c in q.cmd("query-migrate-capabilities")}
             assert caps["background-snapshot"] is False
+        # "running" is not enough: the guest must really run (a write-protected,
+        # abandoned RAM would freeze its vCPUs while QEMU says running).
+        rc, out_text = labvm.exec(g.dir, "echo alive", timeout=60)
+        assert rc == 0 and "alive" in out_text, f"guest unresponsive after a failed {mode} snapshot"
 
     # QEMU exits in the middle of a snapshot.
     pidfile = os.path.join(ctx.tmp, "q.pid")

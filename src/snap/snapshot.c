@@ -227,7 +227,9 @@ struct stream {
 	uint8_t *buf;
 	size_t pos, len;
 	uint64_t written;
+	int werr;                 /* first error writing the file; the stream is still read to its end */
 	char err[256];
+	char werr_msg[1024];
 };
 
 static int stream_fill(struct stream *s)
@@ -290,8 +292,15 @@ static int stream_page(void *ctx, const char *name, uint64_t offset, const uint8
 			memset(page, fill, sizeof(page));
 			data = page;
 		}
+		if (s->werr)
+			return 0;
+		int rc = snap_pwrite(s->t, s->out, data, MS_PAGE, off);
+		if (rc) {
+			s->werr = rc;
+			memcpy(s->werr_msg, s->t->err, sizeof(s->werr_msg));
+		}
 		s->written += MS_PAGE;
-		return snap_pwrite(s->t, s->out, data, MS_PAGE, off);
+		return 0;
 	}
 	return 0; /* part of the block the guest does not see (e.g. under the VGA window) */
 }
@@ -448,23 +457,20 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	struct ms_callbacks cb = { .read = stream_read, .page = stream_page, .ctx = &s };
 	struct ms_stats ms;
 	char perr[256] = "";
-	rc = ms_parse(&cb, &ms, perr, sizeof(perr));
-	if (rc) {
-		migration_status(t, q, status, sizeof(status), NULL);
-		if (perr[0] || s.err[0])
-			snprintf(t->err, sizeof(t->err), "background snapshot stream: %s%s", perr[0] ? perr : s.err,
-				 strcmp(status, "failed") == 0 ? " (QEMU's migration failed)" : "");
+	int prc = ms_parse(&cb, &ms, perr, sizeof(perr));
+	/* Read the stream to its end whatever happened on our side (a full disk,
+	 * a record we could not parse): cancelling a background snapshot while
+	 * guest RAM is write-protected leaves the guest frozen in QEMU 7.2, so
+	 * vmsight lets QEMU complete and reports its own error afterwards. Only
+	 * a stream that stops coming is cancelled. */
+	int drc;
+	do
+		drc = stream_fill(&s);
+	while (drc == 0);
+	if (drc != -EPIPE) {
+		rc = drc;
+		snprintf(t->err, sizeof(t->err), "background snapshot stream: %s", s.err[0] ? s.err : strerror(-rc));
 		goto out;
-	}
-	/* Device state follows RAM: let QEMU finish writing it. */
-	for (;;) {
-		rc = stream_fill(&s);
-		if (rc == -EPIPE) {
-			rc = 0;
-			break;
-		}
-		if (rc)
-			goto out;
 	}
 	double deadline = now_ms() + 30000, downtime = 0;
 	for (;;) {
@@ -482,6 +488,13 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	}
 	migrating = 0;
 	st->data_bytes = s.written;
+	if (s.werr) {
+		rc = s.werr;
+		memcpy(t->err, s.werr_msg, sizeof(t->err));
+	} else if (prc) {
+		rc = prc;
+		snprintf(t->err, sizeof(t->err), "background snapshot stream: %s", perr[0] ? perr : strerror(-prc));
+	}
 out:
 	if (migrating)
 		qmp_simple(t, q, "migrate_cancel", NULL);
