@@ -141,9 +141,12 @@ def check_ps(ctx, g, before, ours, after):
             assert o["cmdline"].replace("\n", " ") == b["cmdline"], (pid, o["cmdline"], b["cmdline"])
         if "start" in b:
             assert o["start_ns"] // 10_000_000 == b["start"], (pid, o["start_ns"], b["start"])
-        both = {t: c for t, c in b["threads"].items() if t in after[pid]["threads"]}
-        for tid, comm in both.items():
-            assert tid in o["tasks"] and same_name(o["tasks"][tid], comm), (pid, tid, comm, o["tasks"])
+        # Threads in both listings are in ours; those that kept their name, by that name.
+        for tid, comm in b["threads"].items():
+            if tid in after[pid]["threads"]:
+                assert tid in o["tasks"], (pid, tid, comm, sorted(o["tasks"]))
+                if after[pid]["threads"][tid] == comm:
+                    assert same_name(o["tasks"][tid], comm), (pid, tid, comm, o["tasks"][tid])
         for tid in o["tasks"]:
             assert tid in b["threads"] or tid in after[pid]["threads"], (pid, tid)
         assert o["threads"] == len(o["tasks"]), (pid, o["threads"], o["tasks"])
@@ -211,9 +214,11 @@ def check_ps_at_scale(ctx, name):
     rc, out = labvm.exec(g.dir, SPAWN.format(procs=300, groups=32), timeout=120)
     assert rc == 0, out
     ctx.on_cleanup(lambda: labvm.exec(g.dir, STOP, timeout=120))
-    for _ in range(60):  # until every thread has started
+    for _ in range(60):  # until every thread has started and named itself
         before = guest_listing(g)
-        if sum(len(p["threads"]) for p in before.values()) >= 300 + 32 * 64:
+        workers = [c for p in before.values() if p["cmdline"] == "vms-threads --threads 63"
+                   for t, c in p["threads"].items() if t != p["pid"]]
+        if len(workers) >= 32 * 63 and all(c.startswith("vms-worker-") for c in workers):
             break
     with ctx.paused(g):
         ours = vmsight_ps(ctx, g)
