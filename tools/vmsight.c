@@ -1755,6 +1755,25 @@ static int view_opt(struct view_args *a, int c)
 	return 0;
 }
 
+/* Options of a view command that has only the common ones (kernel, --pause,
+ * --help). Returns 1 when --help was printed: the command then returns 0. */
+static int view_parse_common(int argc, char **argv, const char *cmd, const char *usage, struct view_args *a)
+{
+	static const struct option opts[] = { VIEW_OPTIONS, { 0 } };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (view_opt(a, c))
+			continue;
+		if (c == 'h') {
+			printf(usage, view_help, kernel_help);
+			return 1;
+		}
+		die_usage("%s: bad option", cmd);
+	}
+	return 0;
+}
+
 static int parse_pid(const char *cmd, const char *s)
 {
 	uint64_t pid;
@@ -2176,21 +2195,11 @@ static int lsof_row(void *ctx, const struct vms_file *f)
 
 static int cmd_lsof(const struct globals *g, int argc, char **argv)
 {
-	static const struct option opts[] = { VIEW_OPTIONS, { 0 } };
 	struct view_args a = { 0 };
 	struct vms_view_stats st = { 0 };
 	struct vms_files_opts fo = { .sz = sizeof(fo), .stats = &st };
-	int c;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (view_opt(&a, c))
-			continue;
-		if (c == 'h') {
-			printf(usage_lsof, view_help, kernel_help);
-			return 0;
-		}
-		die_usage("lsof: bad option");
-	}
+	if (view_parse_common(argc, argv, "lsof", usage_lsof, &a))
+		return 0;
 	if (argc - optind > 1)
 		die_usage("lsof: give at most one PID");
 	if (optind < argc)
@@ -2262,21 +2271,11 @@ static int maps_row(void *ctx, const struct vms_vma *m)
 
 static int cmd_maps(const struct globals *g, int argc, char **argv)
 {
-	static const struct option opts[] = { VIEW_OPTIONS, { 0 } };
 	struct view_args a = { 0 };
 	struct vms_view_stats st = { 0 };
 	struct vms_maps_opts mo = { .sz = sizeof(mo), .stats = &st };
-	int c;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (view_opt(&a, c))
-			continue;
-		if (c == 'h') {
-			printf(usage_maps, view_help, kernel_help);
-			return 0;
-		}
-		die_usage("maps: bad option");
-	}
+	if (view_parse_common(argc, argv, "maps", usage_maps, &a))
+		return 0;
 	if (argc - optind > 1)
 		die_usage("maps: give at most one PID");
 	int pid = optind < argc ? parse_pid("maps", argv[optind]) : 0;
@@ -2339,21 +2338,11 @@ static int dmesg_row(void *ctx, const struct vms_log_record *r)
 
 static int cmd_dmesg(const struct globals *g, int argc, char **argv)
 {
-	static const struct option opts[] = { VIEW_OPTIONS, { 0 } };
 	struct view_args a = { 0 };
 	struct vms_view_stats st = { 0 };
 	struct vms_dmesg_opts dopt = { .sz = sizeof(dopt), .stats = &st };
-	int c;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (view_opt(&a, c))
-			continue;
-		if (c == 'h') {
-			printf(usage_dmesg, view_help, kernel_help);
-			return 0;
-		}
-		die_usage("dmesg: bad option");
-	}
+	if (view_parse_common(argc, argv, "dmesg", usage_dmesg, &a))
+		return 0;
 	if (optind != argc)
 		die_usage("dmesg: unexpected argument '%s'", argv[optind]);
 	struct view v;
