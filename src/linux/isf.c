@@ -112,6 +112,17 @@ static void put_desc(FILE *f, const struct btf *b, uint32_t id, int depth)
 	}
 }
 
+/* Names TYPE ID into NAME; 0 when an earlier type of the same kind has that
+ * name (ISF keys types by name: the first one stands for all). */
+static int first_of_name(const struct btf *b, uint32_t id, const struct btf_type *t, char *name, size_t len)
+{
+	type_name(b, id, name, len);
+	if (!t->name_off)
+		return 1;
+	int want = btf__find_by_name_kind(b, name, btf_kind(t));
+	return !(want > 0 && (uint32_t)want != id);
+}
+
 static void put_member(FILE *f, const struct btf *b, const struct btf_type *t, uint16_t i)
 {
 	const struct btf_member *m = btf_members(t) + i;
@@ -166,12 +177,8 @@ static void put_types(FILE *f, const struct btf *b)
 		const struct btf_type *t = btf__type_by_id(b, id);
 		if (!btf_is_composite(t))
 			continue;
-		type_name(b, id, name, sizeof(name));
-		if (t->name_off) {
-			int want = btf__find_by_name_kind(b, name, btf_kind(t));
-			if (want > 0 && (uint32_t)want != id)
-				continue;
-		}
+		if (!first_of_name(b, id, t, name, sizeof(name)))
+			continue;
 		fprintf(f, "%s\n", first ? "" : ",");
 		first = 0;
 		put_str(f, name);
@@ -197,12 +204,8 @@ static void put_types(FILE *f, const struct btf *b)
 		const struct btf_type *t = btf__type_by_id(b, id);
 		if (!btf_is_any_enum(t))
 			continue;
-		type_name(b, id, name, sizeof(name));
-		if (t->name_off) {
-			int want = btf__find_by_name_kind(b, name, btf_kind(t));
-			if (want > 0 && (uint32_t)want != id)
-				continue;
-		}
+		if (!first_of_name(b, id, t, name, sizeof(name)))
+			continue;
 		fprintf(f, "%s\n", first ? "" : ",");
 		first = 0;
 		put_str(f, name);
