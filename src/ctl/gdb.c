@@ -29,6 +29,7 @@
 #define _GNU_SOURCE
 #endif
 #include "gdb.h"
+#include "qemu.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -505,12 +506,6 @@ const struct vms_gdb_reg *vms_gdb_layout_find(const struct vms_gdb_layout *l, co
  * QEMU's flat memory view (pure)
  */
 
-struct fv_region {
-	uint64_t start, end;
-	const char *kind, *name;
-	size_t kind_len, name_len;
-};
-
 static int parse_hex64(const char *s, size_t n, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -524,124 +519,26 @@ static int parse_hex64(const char *s, size_t n, uint64_t *out)
 	return 0;
 }
 
-/* "  START-END (prio P, KIND): NAME[ @OFFSET][ KVM]", with 16-digit
- * addresses; the optional tails come off the end since names may hold
- * spaces. */
-static int fv_parse_region(const char *p, const char *e, struct fv_region *r)
-{
-	if (e - p < 2 + 33 + 7 || memcmp(p, "  ", 2) != 0)
-		return -EPROTO;
-	p += 2;
-	if (p[16] != '-' || p[33] != ' ' || parse_hex64(p, 16, &r->start) || parse_hex64(p + 17, 16, &r->end) ||
-	    r->end < r->start)
-		return -EPROTO;
-	p += 34;
-	if (memcmp(p, "(prio ", 6) != 0)
-		return -EPROTO;
-	p += 6;
-	const char *comma = p + (p < e && *p == '-');
-	while (comma < e && *comma >= '0' && *comma <= '9')
-		comma++;
-	if (comma == p || comma[-1] == '-' || e - comma < 2 || comma[0] != ',' || comma[1] != ' ')
-		return -EPROTO;
-	r->kind = comma + 2;
-	const char *close = memchr(r->kind, ')', (size_t)(e - r->kind));
-	if (!close || close == r->kind || e - close < 3 || close[1] != ':' || close[2] != ' ')
-		return -EPROTO;
-	r->kind_len = (size_t)(close - r->kind);
-	r->name = close + 3;
-	if (e - r->name >= 4 && memcmp(e - 4, " KVM", 4) == 0)
-		e -= 4;
-	if (e - r->name >= 18 && e[-18] == ' ' && e[-17] == '@') {
-		uint64_t off;
-		if (parse_hex64(e - 16, 16, &off))
-			return -EPROTO;
-		e -= 18;
-	}
-	if (e <= r->name)
-		return -EPROTO;
-	r->name_len = (size_t)(e - r->name);
-	return 0;
-}
-
-static int fv_kind_is(const struct fv_region *r, const char *kind)
-{
-	return r->kind_len == strlen(kind) && memcmp(r->kind, kind, r->kind_len) == 0;
-}
-
-struct fv_state {
-	struct vms_ram_range *ranges;
-	size_t cap, count;
-	const char *block;      /* name of the RAM block at address 0 */
-	size_t block_len;
-};
-
-/* Collect one region line of the "memory" view. */
-static int fv_take(struct fv_state *st, const struct fv_region *r)
-{
-	int ram = fv_kind_is(r, "ram"), rom = fv_kind_is(r, "rom");
-	if (!st->block) {
-		if (!ram || r->start != 0)
-			return -ENOENT;     /* no RAM at 0: not a PC layout we know */
-		st->block = r->name;
-		st->block_len = r->name_len;
-	}
-	if (!(ram || rom) || r->name_len != st->block_len || memcmp(r->name, st->block, r->name_len) != 0)
-		return 0;
-	uint64_t len = r->end - r->start + 1;
-	if (len == 0)
-		return -EPROTO;     /* the whole 64-bit space */
-	if (st->count) {
-		struct vms_ram_range *last = &st->ranges[st->count - 1];
-		if (r->start < last->gpa + last->len)
-			return -EPROTO;
-		if (r->start == last->gpa + last->len) {
-			last->len += len;
-			return 0;
-		}
-	}
-	if (st->count == st->cap)
-		return -E2BIG;
-	st->ranges[st->count++] = (struct vms_ram_range){ r->start, len };
-	return 0;
-}
-
+/* The flat view is parsed by the QMP side's parser (ctl/qemu.c), asked for
+ * the block at address 0; the stub reads by guest-physical address, so
+ * ranges that touch are one range here. */
 int vms_gdb_parse_flatview(const char *text, size_t len, struct vms_ram_range *ranges, size_t cap)
 {
-	enum { OUTSIDE, HEADER, REGIONS } state = OUTSIDE;
-	struct fv_state st = { .ranges = ranges, .cap = cap };
-	int is_memory = 0, in_memory = 0, seen = 0;
-	const char *p = text, *end = text + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *e = nl ? nl : end;
-		if (e > p && e[-1] == '\r')
-			e--;
-		size_t n = (size_t)(e - p);
-		if (n >= 9 && memcmp(p, "FlatView ", 9) == 0) {
-			if (seen)
-				break;      /* "memory" is listed in one view only */
-			state = HEADER;
-			is_memory = 0;
-		} else if (state == HEADER && n >= 13 && memcmp(p, " AS \"memory\",", 13) == 0) {
-			is_memory = 1;
-		} else if (state == HEADER && n >= 21 && memcmp(p, " Root memory region: ", 21) == 0) {
-			state = REGIONS;
-			in_memory = seen = is_memory;
-		} else if (state == REGIONS && n == 0) {
-			state = OUTSIDE;
-			in_memory = 0;
-		} else if (state == REGIONS && in_memory) {
-			struct fv_region r;
-			if (fv_parse_region(p, e, &r))
-				return -EPROTO;
-			int rc = fv_take(&st, &r);
-			if (rc)
-				return rc;
-		}
-		p = nl ? nl + 1 : end;
+	char *copy = strndup(text, len);
+	struct vms_qemu_ram *ram = malloc(sizeof(*ram));
+	int rc = copy && ram ? vms_qemu_parse_flatview(copy, NULL, ram) : -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; rc == 0 && i < ram->nranges; i++) {
+		if (n && ranges[n - 1].gpa + ranges[n - 1].len == ram->ranges[i].gpa)
+			ranges[n - 1].len += ram->ranges[i].len;
+		else if (n == cap)
+			rc = -E2BIG;
+		else
+			ranges[n++] = ram->ranges[i];
 	}
-	return st.count ? (int)st.count : -ENOENT;
+	free(copy);
+	free(ram);
+	return rc ? rc : (int)n;
 }
 
 /* ------------------------------------------------------------------------

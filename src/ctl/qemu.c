@@ -64,8 +64,10 @@ static int parse_region_line(const char *line, size_t len, struct fv_region *r)
 	if (e - p < 7 || memcmp(p, "(prio ", 6) != 0)
 		return -EINVAL;
 	p += 6;
-	const char *comma = memchr(p, ',', (size_t)(e - p));
-	if (!comma)
+	const char *comma = p + (p < e && *p == '-');
+	while (comma < e && *comma >= '0' && *comma <= '9')
+		comma++;
+	if (comma == p || comma[-1] == '-' || comma >= e || *comma != ',')
 		return -EINVAL;
 	p = comma + 1;
 	if (p >= e || *p != ' ')
@@ -97,11 +99,15 @@ int vms_qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_
 {
 	enum { OUTSIDE, HEADER, REGIONS } state = OUTSIDE;
 	int is_memory = 0, found_view = 0;
+	const char *block = name;
+	size_t block_len = name ? strlen(name) : 0;
 	ram->nranges = 0;
 	const char *line = text;
 	while (*line) {
 		const char *nl = strchr(line, '\n');
 		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		if (len && line[len - 1] == '\r')
+			len--;
 		if (len >= 9 && memcmp(line, "FlatView ", 9) == 0) {
 			if (found_view)
 				break;
@@ -121,10 +127,19 @@ int vms_qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_
 			struct fv_region r;
 			if (parse_region_line(line, len, &r))
 				return -EPROTO;
-			if (r.name_len == strlen(name) && memcmp(r.name, name, r.name_len) == 0 &&
-			    (strcmp(r.kind, "ram") == 0 || strcmp(r.kind, "rom") == 0)) {
+			int ramlike = strcmp(r.kind, "ram") == 0 || strcmp(r.kind, "rom") == 0;
+			if (!block) {
+				/* No name given: the RAM block the guest sees at address 0. */
+				if (r.start != 0 || strcmp(r.kind, "ram") != 0)
+					return -ENOENT;
+				block = r.name;
+				block_len = r.name_len;
+			}
+			if (ramlike && r.name_len == block_len && memcmp(r.name, block, block_len) == 0) {
 				uint64_t size = r.end - r.start + 1;
 				size_t n = ram->nranges;
+				if (size == 0)
+					return -EPROTO; /* the whole 64-bit space */
 				if (n > 0 && ram->ranges[n - 1].gpa + ram->ranges[n - 1].len == r.start &&
 				    ram->offsets[n - 1] + ram->ranges[n - 1].len == r.offset) {
 					ram->ranges[n - 1].len += size;

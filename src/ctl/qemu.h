@@ -14,7 +14,8 @@
 int vms_qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram);
 
 /* Parse the flat view text (exposed for tests and fuzzing): collects the
- * regions of the RAM block named NAME in the view of address space "memory". */
+ * regions of the RAM block named NAME in the view of address space "memory"
+ * (NAME NULL: the block the guest sees at address 0). */
 int vms_qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_ram *ram);
 
 /* Loopback TCP port of the GDB stub (query-chardev label "gdb"), 0 if none. */
