@@ -122,7 +122,7 @@ int vms_qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_
 		} else if (state == REGIONS && len == 0) {
 			state = OUTSIDE;
 		} else if (state == REGIONS && is_memory) {
-			if (len >= 20 && memcmp(line, "  No rendered FlatView", 22) == 0)
+			if (len >= 22 && memcmp(line, "  No rendered FlatView", 22) == 0)
 				return -EINVAL;
 			struct fv_region r;
 			if (parse_region_line(line, len, &r))

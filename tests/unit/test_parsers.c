@@ -90,6 +90,12 @@ static void test_flatview(void)
 	CHECK(ram.ranges[2].gpa == 0x100000000 && ram.ranges[2].len == 0xc0000000 && ram.offsets[2] == 0x80000000);
 	CHECK(vms_qemu_parse_flatview(flatview, "nosuch", &ram) == -ENOENT);
 
+	/* A short last line in the memory view: no read past its end (fuzz finding). */
+	char *shortline = strdup("FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n  No rendered FlatVi");
+	CHECK(vms_qemu_parse_flatview(shortline, "ram", &ram) == -EPROTO);
+	CHECK(vms_qemu_parse_flatview(shortline, NULL, &ram) == -EPROTO);
+	free(shortline);
+
 	char *broken = strdup(flatview);
 	char *p = strstr(broken, "(prio 0, ram): ram @0000000000100000");
 	memcpy(p, "(pri0", 5);
