@@ -366,7 +366,9 @@ def test_watch_enrich_from_the_task_list(ctx):
     g = ctx.guest(GUEST)
     w = Watch(ctx, g, "--enrich")
     f = f"/data/vms-enrich-{secrets.token_hex(3)}"
-    argv = ["vms-fileops", "pace", "60", "create", f, "delete", f]
+    # The first file event comes half a second after the exec: enrichment
+    # right at an exec is documented as racy (docs/watch.md, known issues).
+    argv = ["vms-fileops", "sleep", "500", "pace", "60", "create", f, "delete", f]
     out = _exec(g, " ".join(argv) + "; echo shell $$")
     pid, shell = int(out.split()[1]), int(out.split()[-1])
     w.wait_for(lambda e: e["kind"] == "delete" and e["path"] == f)
@@ -374,13 +376,7 @@ def test_watch_enrich_from_the_task_list(ctx):
     mine = [e for e in w.events if e.get("pid") == pid and e["path"] == f]
     assert [e["kind"] for e in mine] == ["create", "open", "close_write", "delete"], mine
     for e in mine:
-        assert e["ppid"] == shell, (e, shell)
-        # Known issue (see docs/watch.md): the lookup made for the first event
-        # right after exec now and then finds the arguments unreadable; the
-        # entry is then retried after 20 ms. When given, the command line must
-        # be right, and the process's later events must carry it.
-        assert e["cmdline"] in (None, " ".join(argv)), (e, argv)
-    assert sum(e["cmdline"] == " ".join(argv) for e in mine) >= len(mine) - 1, mine
+        assert e["ppid"] == shell and e["cmdline"] == " ".join(argv), (e, shell)
 
 
 def test_watch_with_background_snapshot(ctx):

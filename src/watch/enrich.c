@@ -30,6 +30,7 @@ struct enrich_entry {
 	uint64_t at_ns;
 	uint64_t exec_ns;       /* when it was last seen to exec */
 	int short_lived;        /* answer kept for ENRICH_SHORT_TTL_NS only */
+	int exec_pending;       /* read at an exec event: the old image's */
 	int have_cmdline;
 	char cmdline[ENRICH_CMDLINE_MAX];
 };
@@ -92,7 +93,11 @@ void vms_watch_enrich(struct vms_watch_enricher *en, struct vms_file_event *ev)
 	if (ev->kind == VMS_FEV_EXEC)
 		e->exec_ns = now;
 	uint64_t ttl = e->short_lived ? ENRICH_SHORT_TTL_NS : ENRICH_TTL_NS;
-	if (e->pid != ev->pid || now - e->at_ns >= ttl || ev->kind == VMS_FEV_EXEC) {
+	/* An exec event is reported before the new program replaces the old one,
+	 * so what was read for it describes the old image: the process's next
+	 * event looks again, however soon the host sees it. */
+	int after_exec = e->pid == ev->pid && e->exec_pending && ev->kind != VMS_FEV_EXEC;
+	if (e->pid != ev->pid || now - e->at_ns >= ttl || ev->kind == VMS_FEV_EXEC || after_exec) {
 		e->pid = ev->pid;
 		e->ppid = -1;
 		e->have_cmdline = 0;
@@ -102,6 +107,7 @@ void vms_watch_enrich(struct vms_watch_enricher *en, struct vms_file_event *ev)
 		if (vms_tasks(en->k, &o, take_task, e) < 0)
 			e->ppid = -1;
 		e->short_lived = !e->have_cmdline || now - e->exec_ns < ENRICH_EXEC_SETTLE_NS;
+		e->exec_pending = ev->kind == VMS_FEV_EXEC;
 	}
 	if (e->ppid >= 0) {
 		ev->ppid = e->ppid;
