@@ -63,6 +63,7 @@ static const char usage_main[] =
 	"  profile --isf FILE    write the kernel's profile as a Volatility 3 ISF file\n"
 	"  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n"
 	"  watch files           file events from vmsight-agent in the guest, as they happen\n"
+	"  trace files|syscalls  file activity or system calls, agentless (GDB stub breakpoints)\n"
 	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n"
 	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n"
 	"  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
@@ -1647,6 +1648,254 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 	return rc;
 }
 
+/* ---- trace: agentless, through the GDB stub --------------------------------- */
+
+static const char usage_trace[] =
+	"usage: vmsight -t TARGET trace files|syscalls [--pid N] [--event KINDS] [--count N]\n"
+	"                                     [--duration SECONDS] [--gdb HOST:PORT] [--hw]\n"
+	"                                     [--step-remove|--step-keep] [--json]\n"
+	"\n"
+	"Trace the guest with breakpoints through QEMU's GDB stub: nothing runs in the\n"
+	"guest (docs/trace.md). The kernel is found first (symbols and types); every\n"
+	"hit stops the guest briefly while vmsight reads it, so the guest runs slower\n"
+	"while traced. On exit (also Ctrl-C, SIGTERM, errors) every breakpoint is\n"
+	"removed and the guest runs on.\n"
+	"\n"
+	"  files     opens (flags, fd or error), reads and writes (count, offset,\n"
+	"            bytes), unlinks and rmdirs, renames; full paths; pid, tid, comm\n"
+	"  syscalls  x86-64 system calls: number, name, six raw arguments, result\n"
+	"\n"
+	"  --pid N             only process N (filtered on the host at each hit)\n"
+	"  --event KINDS       files: only these kinds, comma-separated: open, read,\n"
+	"                      write, unlink, rename (fewer breakpoints, fewer stops)\n"
+	"  --count N           stop after N events\n"
+	"  --duration SECONDS  stop after this long\n"
+	"  --gdb HOST:PORT     the GDB stub (default: found through the target's QMP)\n"
+	"  --hw                hardware breakpoints only (KVM: at most 4)\n"
+	"  --step-remove       remove a breakpoint to step over it (needed under KVM)\n"
+	"  --step-keep         step over it in place (TCG); default: chosen from QEMU's\n"
+	"                      accelerator, through QMP\n"
+	"\n"
+	"Output: one line per call, when it returns: host time, vCPU, pid, tid, comm,\n"
+	"kind, details, result (-errno names the error). JSON: {\"event\",\"host_ns\",\"cpu\",\n"
+	"\"pid\",\"tid\",\"comm\", then files: \"path\",\"path2\",\"flags\",\"mode\",\"count\",\n"
+	"\"offset\",\"dir\"; syscalls: \"nr\",\"name\",\"args\"; and \"result\" (null if unknown)}.\n"
+	"Totals (stops, hits, filtered, returns, per-stop cost) on stderr at the end.\n"
+	"Exit status 1 if the stub is missing or busy, or the kernel can not be found.\n";
+
+struct trace_out {
+	const struct globals *g;
+	uint64_t printed, count;
+};
+
+static int print_trace_event(void *ctx, const struct vms_trace_event *e)
+{
+	struct trace_out *o = ctx;
+	int known = !(e->flags & VMS_TEV_F_NORESULT);
+	const char *kind = e->kind == VMS_TEV_SYSCALL ? "syscall" : vms_tev_kind_name(e->kind);
+	if (o->g->json) {
+		printf("{\"event\":\"%s\",\"host_ns\":%" PRIu64 ",\"cpu\":%u,\"pid\":%d,\"tid\":%d,\"comm\":", kind,
+		       e->host_ns, e->vcpu, e->pid, e->tid);
+		json_string(e->comm);
+		if (e->kind == VMS_TEV_SYSCALL) {
+			printf(",\"nr\":%d,\"name\":", e->nr);
+			json_string(e->name);
+			printf(",\"args\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
+			       e->args[0], e->args[1], e->args[2], e->args[3], e->args[4], e->args[5]);
+		} else {
+			printf(",\"path\":");
+			json_string(e->path);
+			if (e->kind == VMS_TEV_RENAME) {
+				printf(",\"path2\":");
+				json_string(e->path2);
+			}
+			if (e->kind == VMS_TEV_OPEN)
+				printf(",\"flags\":%u,\"mode\":%u", e->open_flags, e->mode);
+			if (e->kind == VMS_TEV_READ || e->kind == VMS_TEV_WRITE)
+				printf(",\"count\":%" PRIu64 ",\"offset\":%" PRId64, e->count, e->offset);
+			if (e->kind == VMS_TEV_UNLINK)
+				printf(",\"dir\":%s", e->flags & VMS_TEV_F_DIR ? "true" : "false");
+		}
+		if (known)
+			printf(",\"result\":%" PRId64 "}\n", e->result);
+		else
+			printf(",\"result\":null}\n");
+	} else {
+		printf("%" PRIu64 ".%06" PRIu64 " cpu%u %6d %6d %-16s ", e->host_ns / 1000000000u,
+		       e->host_ns / 1000u % 1000000u, e->vcpu, e->pid, e->tid, e->comm);
+		if (e->kind == VMS_TEV_SYSCALL) {
+			if (e->name[0])
+				printf("%s(", e->name);
+			else
+				printf("syscall_%d(", e->nr);
+			for (int i = 0; i < 6; i++)
+				printf("%s0x%" PRIx64, i ? ", " : "", e->args[i]);
+			putchar(')');
+		} else {
+			printf("%-6s ", kind);
+			put_text(e->path);
+			if (e->kind == VMS_TEV_RENAME) {
+				fputs(" -> ", stdout);
+				put_text(e->path2);
+			}
+			if (e->kind == VMS_TEV_OPEN)
+				printf(" flags 0%o", e->open_flags);
+			if (e->kind == VMS_TEV_READ || e->kind == VMS_TEV_WRITE)
+				printf(" count %" PRIu64 " offset %" PRId64, e->count, e->offset);
+			if (e->flags & VMS_TEV_F_DIR)
+				fputs(" (dir)", stdout);
+		}
+		if (!known)
+			fputs(" = ?\n", stdout);
+		else if (e->result < 0 && e->result >= -4095)
+			printf(" = -1 %s\n", strerror((int)-e->result));
+		else
+			printf(" = %" PRId64 "\n", e->result);
+	}
+	o->printed++;
+	return o->count && o->printed >= o->count;
+}
+
+static int parse_trace_kinds(const char *list, unsigned *mask)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", list);
+	*mask = 0;
+	for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+		int v = vms_tev_kind_parse(k);
+		if (v < VMS_TEV_OPEN || v > VMS_TEV_RENAME)
+			return -1;
+		*mask |= 1u << v;
+	}
+	return *mask ? 0 : -1;
+}
+
+static struct vms_tracer *trace_tracer;
+
+static void trace_signal(int sig)
+{
+	interrupted = 1;
+	if (trace_tracer)
+		vms_tracer_stop(trace_tracer);
+	(void)sig;
+}
+
+static int cmd_trace(const struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		KERNEL_OPTIONS,
+		{ "pid", required_argument, NULL, 'p' },      { "event", required_argument, NULL, 'e' },
+		{ "count", required_argument, NULL, 'n' },    { "duration", required_argument, NULL, 'd' },
+		{ "gdb", required_argument, NULL, 'g' },      { "hw", no_argument, NULL, 'H' },
+		{ "step-remove", no_argument, NULL, 'R' },    { "step-keep", no_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, 'h' },           { 0 },
+	};
+	struct kernel_args ka = { 0 };
+	struct vms_tracer_opts to = { .sz = sizeof(to), .timeout_ms = g->timeout_ms };
+	struct vms_trace_opts tro = { .sz = sizeof(tro) };
+	struct trace_out out = { .g = g };
+	uint64_t v;
+	double duration = 0;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		if (kernel_opt(&ka, c))
+			continue;
+		switch (c) {
+		case 'p':
+			if (parse_u64(optarg, &v) || v == 0 || v > INT32_MAX)
+				die_usage("trace: bad pid '%s'", optarg);
+			tro.pid = (int32_t)v;
+			break;
+		case 'e':
+			if (parse_trace_kinds(optarg, &tro.kinds))
+				die_usage("trace: bad --event list '%s'", optarg);
+			break;
+		case 'n':
+			if (parse_u64(optarg, &out.count) || out.count == 0)
+				die_usage("trace: --count takes a positive number");
+			break;
+		case 'd':
+			duration = strtod(optarg, &end);
+			if (*end || !(duration > 0))
+				die_usage("trace: --duration takes seconds > 0");
+			break;
+		case 'g': to.gdb = optarg; break;
+		case 'H': to.hardware = 1; break;
+		case 'R': to.step_remove = 1; break;
+		case 'K': to.step_remove = -1; break;
+		case 'h': fputs(usage_trace, stdout); return 0;
+		default: die_usage("trace: bad option");
+		}
+	}
+	if (optind + 1 != argc || (strcmp(argv[optind], "files") && strcmp(argv[optind], "syscalls")))
+		die_usage("trace: say what to trace: `trace files` or `trace syscalls`");
+	int syscalls = strcmp(argv[optind], "syscalls") == 0;
+	if (syscalls && tro.kinds)
+		die_usage("trace: --event is for `trace files`");
+	struct vms_target *t;
+	struct vms_kernel *k;
+	if (open_kernel(g, &ka, &t, &k))
+		return 1;
+	char err[1024] = "";
+	to.kernel = k;
+	to.errbuf = err;
+	to.errbuf_len = sizeof(err);
+	struct vms_tracer *tr;
+	if (vms_tracer_open(t, &to, &tr)) {
+		close_kernel(t, k);
+		return fail("%s", err);
+	}
+	int rc = syscalls ? vms_trace_syscalls(tr, k, &tro, print_trace_event, &out)
+			  : vms_trace_files(tr, k, &tro, print_trace_event, &out);
+	if (rc < 0) {
+		rc = fail("%s", vms_tracer_errmsg(tr));
+	} else {
+		trace_tracer = tr;
+		struct sigaction sa = { .sa_handler = trace_signal };
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		if (g->verbose)
+			fprintf(stderr, "vmsight: tracing %s; the guest runs\n", argv[optind]);
+		double t_end = duration > 0 ? now_s() + duration : 0;
+		for (;;) {
+			int slice = 200;
+			if (t_end) {
+				double left = t_end - now_s();
+				if (left <= 0)
+					break;
+				if (left * 1000 < slice)
+					slice = (int)(left * 1000) + 1;
+			}
+			rc = vms_tracer_run(tr, slice);
+			fflush(stdout);
+			if (rc < 0) {
+				rc = fail("%s", vms_tracer_errmsg(tr));
+				break;
+			}
+			if ((out.count && out.printed >= out.count) || ferror(stdout) || interrupted)
+				break;
+		}
+	}
+	struct vms_tracer_stats st;
+	vms_tracer_stats(tr, &st);
+	int crc = vms_tracer_close(tr);
+	trace_tracer = NULL;
+	if (crc < 0 && rc == 0)
+		rc = fail("detaching: some breakpoints may remain until QEMU drops them");
+	fprintf(stderr, "vmsight: trace: %" PRIu64 " events printed; %" PRIu64 " stops, %" PRIu64 " hits, %" PRIu64
+		" filtered, %" PRIu64 " returns (%" PRIu64 " unmatched, %" PRIu64 " calls not followed), %" PRIu64
+		" foreign stops; %.1f us per stop handled; %s breakpoints, %s\n",
+		out.printed, st.stops, st.hits, st.filtered, st.returns, st.stray_returns, st.lost_returns, st.foreign,
+		st.stops ? (double)st.handled_ns / 1000.0 / (double)st.stops : 0.0, st.hardware ? "hardware" : "software",
+		st.step_remove ? "removed to step" : "stepped in place");
+	close_kernel(t, k);
+	return rc ? 1 : 0;
+}
+
 /* ---- Linux views: ps, lsmod, lsof, maps, dmesg ----------------------------- */
 
 /* Options every view takes: the kernel's, and --pause. */
@@ -2368,6 +2617,7 @@ static const struct {
 	{ "profile", cmd_profile },
 	{ "dump", cmd_dump },
 	{ "watch", cmd_watch },
+	{ "trace", cmd_trace },
 	{ "snapshot", cmd_snapshot },
 	{ "ps", cmd_ps },
 	{ "lsmod", cmd_lsmod },

@@ -28,6 +28,8 @@ extern "C" {
 
 /* File monitoring through vmsight-agent: vms_watch_* (watch.h). */
 #include "watch.h"
+/* Agentless tracing through QEMU's GDB stub: vms_tracer_*, vms_trace_* (trace.h). */
+#include "trace.h"
 
 /* An attached virtual machine: a physical-memory source plus, where the
  * target offers them, a QMP control channel and vCPU state. */

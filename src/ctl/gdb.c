@@ -68,6 +68,7 @@ struct vms_gdb {
 	unsigned pipeline;      /* `m` requests kept in flight by vms_gdb_read_mem */
 	int dead;               /* stream out of step; refuse further requests */
 	int detached;
+	int running;            /* resumed; the stop reply is still to come */
 	int connected;          /* TCP is up: close must detach */
 	long cur_thread;        /* thread selected with Hg, -1 if unknown */
 	size_t packet_size;
@@ -800,6 +801,8 @@ static int check_usable(struct vms_gdb *g)
 		return gfail(g, ENOTCONN, "already detached from GDB stub at %s", g->where);
 	if (g->dead)
 		return -EPIPE;      /* g->err still says why */
+	if (g->running)
+		return gfail(g, EBUSY, "the guest is running under GDB stub at %s: stop it first", g->where);
 	return 0;
 }
 
@@ -1059,6 +1062,13 @@ void vms_gdb_close(struct vms_gdb *g)
 {
 	if (!g)
 		return;
+	if (g->connected && !g->detached && g->running && !g->dead) {
+		/* QEMU takes any byte from us as "stop" while the guest runs, so
+		 * the `D` must wait for the stop reply. */
+		struct vms_gdb_stop st;
+		if (vms_gdb_interrupt(g) == 0 && vms_gdb_wait_stop(g, (int)g->timeout_ms, &st) != 1)
+			g->dead = 1;
+	}
 	if (g->connected && !g->detached) {
 		if (!g->dead) {
 			vms_gdb_detach(g);
@@ -1562,3 +1572,143 @@ int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
 		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
 	return decode_regs(g, r, (size_t)n, out);
 }
+
+/* ------------------------------------------------------------------------
+ * Running: breakpoints, resuming, stop replies
+ */
+
+int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->thread = -1;
+	if (len >= 3 && (r[0] == 'W' || r[0] == 'X'))
+		return -ESRCH;
+	if (!is_stop_reply(r, len))
+		return -EPROTO;
+	out->signal = hexval((unsigned char)r[1]) << 4 | hexval((unsigned char)r[2]);
+	if (r[0] == 'S')
+		return len == 3 ? 0 : -EPROTO;
+	/* T: "n:r;" pairs; we want thread (plain or "pPID.TID") and the
+	 * watchpoint kinds; registers and unknown keys are skipped. */
+	for (size_t i = 3; i < len;) {
+		const char *kv = r + i, *end = memchr(kv, ';', len - i);
+		size_t n = end ? (size_t)(end - kv) : len - i;
+		const char *colon = memchr(kv, ':', n);
+		if (!colon)
+			return -EPROTO;
+		size_t kl = (size_t)(colon - kv), vl = n - kl - 1;
+		const char *v = colon + 1;
+		uint64_t x;
+		if (kl == 6 && memcmp(kv, "thread", 6) == 0) {
+			if (vl > 0 && v[0] == 'p') {
+				const char *dot = memchr(v, '.', vl);
+				if (!dot)
+					return -EPROTO;
+				vl -= (size_t)(dot + 1 - v);
+				v = dot + 1;
+			}
+			if (vl == 0 || vl > 15 || parse_hex64(v, vl, &x))
+				return -EPROTO;
+			out->thread = (long)x;
+		} else if ((kl == 5 && memcmp(kv, "watch", 5) == 0) || (kl == 6 && memcmp(kv, "rwatch", 6) == 0) ||
+			   (kl == 6 && memcmp(kv, "awatch", 6) == 0)) {
+			if (vl == 0 || vl > 16 || parse_hex64(v, vl, &x))
+				return -EPROTO;
+			out->watch = 1;
+			out->watch_addr = x;
+		}
+		i += n + (end != NULL);
+	}
+	return 0;
+}
+
+int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind)
+{
+	char pkt[64];
+	const char *r;
+	if (type < 0 || type > 4)
+		return gfail(g, EINVAL, "bad breakpoint type %d", type);
+	snprintf(pkt, sizeof(pkt), "%c%d,%" PRIx64 ",%x", insert ? 'Z' : 'z', type, addr, kind);
+	int n = transact(g, pkt, strlen(pkt), &r);
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return gfail(g, ENOTSUP, "GDB stub at %s has no breakpoints of type %d", g->where, type);
+	if (strcmp(r, "OK") != 0)
+		return gfail(g, EREMOTEIO, "GDB stub at %s refused to %s breakpoint at 0x%" PRIx64 ": %.32s",
+			     g->where, insert ? "insert" : "remove", addr, r);
+	return 0;
+}
+
+int vms_gdb_resume(struct vms_gdb *g, const char *pkt)
+{
+	int rc = check_usable(g);
+	if (rc)
+		return rc;
+	if ((rc = send_packet(g, pkt, strlen(pkt), now_ms() + g->timeout_ms)))
+		return rc;
+	g->running = 1;
+	g->cur_thread = -1;
+	return 0;
+}
+
+int vms_gdb_interrupt(struct vms_gdb *g)
+{
+	static const uint8_t ctrl_c = 0x03;
+	if (g->dead || g->detached)
+		return -EPIPE;
+	if (!g->running)
+		return 0;
+	return send_all(g, &ctrl_c, 1, now_ms() + g->timeout_ms);
+}
+
+int vms_gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *stop)
+{
+	if (g->dead || g->detached)
+		return -EPIPE;
+	if (!g->running)
+		return gfail(g, EINVAL, "waiting for a stop, but the guest was not resumed");
+	/* Wait for the stop reply's first byte ourselves: a quiet stub is a
+	 * running guest, not a broken stream. The stub's acks of our resume
+	 * packet come first and are dropped here. Once a frame has begun, the
+	 * rest must come within the usual reply timeout. */
+	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	for (;;) {
+		size_t i = g->rx_off;
+		while (i < g->rx_len && g->rx[i] == '+')
+			i++;
+		rx_consume(g, i - g->rx_off);
+		if (g->rx_len > g->rx_off)
+			break;
+		long long left = deadline < 0 ? -1 : deadline - now_ms();
+		if (deadline >= 0 && left < 0)
+			left = 0;
+		struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return gdead(g, errno, "waiting for GDB stub at %s: %s", g->where, strerror(errno));
+		if (pr == 0)
+			return 0;
+		int rc = fill_rx(g, now_ms() + g->timeout_ms);
+		if (rc)
+			return rc;
+	}
+	int n = recv_reply(g, now_ms() + g->timeout_ms, 1);
+	if (n < 0)
+		return n;
+	g->running = 0;
+	int rc = vms_gdb_parse_stop(g->reply, (size_t)n, stop);
+	if (rc == -ESRCH)
+		return gdead(g, ESRCH, "target behind GDB stub at %s has exited", g->where);
+	if (rc)
+		return gdead(g, EPROTO, "GDB stub at %s sent %.32s where a stop reply was due", g->where, g->reply);
+	/* QEMU makes the vCPU that reports a debug stop (breakpoint, step) the
+	 * one `g` reads; an interrupt (SIGINT) leaves the selection alone. */
+	if (g->qemu_system && stop->signal == 5 && stop->thread > 0)
+		g->cur_thread = stop->thread;
+	return 1;
+}
+
+int vms_gdb_fd(const struct vms_gdb *g) { return g->fd; }

@@ -108,8 +108,47 @@ int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out);
 int vms_gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t cap);
 
 /*
+ * Running the guest under the stub (QEMU: all-stop, every vCPU stops when
+ * one reports). While it runs only vms_gdb_interrupt, vms_gdb_wait_stop
+ * and vms_gdb_close may be used; other requests fail with -EBUSY.
+ */
+
+/* Insert (INSERT != 0) or remove a breakpoint: TYPE 0 software, 1
+ * hardware, 2-4 write/read/access watchpoints; KIND is its length (x86: 1).
+ * -ENOTSUP if the stub has no such type (empty reply), -EREMOTEIO if it
+ * refuses. */
+int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind);
+
+/* What a stop reply says. */
+struct vms_gdb_stop {
+	int signal;             /* 5 SIGTRAP: breakpoint or step; 2 SIGINT: interrupted */
+	long thread;            /* thread that stopped, -1 if the reply names none */
+	int watch;              /* a watchpoint fired, at watch_addr */
+	uint64_t watch_addr;
+};
+
+/* Send PKT ("c", "s", "vCont;s:TID", ...) whose answer is a stop reply
+ * that comes when the guest stops again, and do not wait for it. */
+int vms_gdb_resume(struct vms_gdb *g, const char *pkt);
+
+/* Wait up to TIMEOUT_MS (-1: for ever) for the stop reply after a resume:
+ * 1 with *STOP filled, 0 on timeout (the guest still runs), or -errno. */
+int vms_gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *stop);
+
+/* Ask a running guest to stop (the 0x03 byte); its stop reply comes
+ * through vms_gdb_wait_stop. A no-op when it is not running. */
+int vms_gdb_interrupt(struct vms_gdb *g);
+
+/* The socket, to poll alongside other descriptors. */
+int vms_gdb_fd(const struct vms_gdb *g);
+
+/*
  * Pure parsers, exposed for tests and fuzzing.
  */
+
+/* A stop reply ("T05thread:p01.02;...", "S05"): 0, -ESRCH for an exit
+ * ("W"/"X"), -EPROTO if malformed. */
+int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out);
 
 /* Decode one received frame "$data#cs" (IN, exactly INLEN bytes): checks the
  * checksum, undoes `}` escapes and `*` run-length encoding. The result (not

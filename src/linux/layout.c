@@ -232,6 +232,8 @@ static int need_files(struct vms_kernel *k, struct linux_views *v)
 		{ "fdtable", "max_fds", &L->fdt_max_fds, 0 },
 		{ "fdtable", "fd", &L->fdt_fd, 0 },
 		{ "fdtable", "close_on_exec", &L->fdt_cloexec, 0 },
+		{ "fs_struct", "pwd.mnt", &L->fs_pwd_mnt, 1 },
+		{ "fs_struct", "pwd.dentry", &L->fs_pwd_dentry, 1 },
 		{ "file", "f_path.mnt", &L->file_mnt, 0 },
 		{ "file", "f_path.dentry", &L->file_dentry, 0 },
 		{ "file", "f_inode", &L->file_inode, 0 },
@@ -477,7 +479,7 @@ static const struct group {
  * are made again (finish_*), so a damaged file can not widen any buffer.
  */
 #define LAYOUT_MAGIC "VMSVIEWS"
-#define LAYOUT_VERSION 1
+#define LAYOUT_VERSION 2
 
 struct layout_file {
 	char magic[8];

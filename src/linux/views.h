@@ -76,6 +76,7 @@ struct lx_layout {
 	struct lx_member file_mnt, file_dentry, file_inode, file_pos, file_flags, file_mode;
 	struct lx_member d_parent, d_name_len, d_name_ptr, d_hash_pprev, d_sb, d_inode, d_op, d_fsdata, dops_dname;
 	struct lx_member i_mode, i_ino, i_sb, sb_dev;
+	struct lx_member fs_pwd_mnt, fs_pwd_dentry; /* task->fs->pwd: the working directory */
 	uint64_t dname_fn[LX_DNAME_KINDS]; /* the d_dname functions of the pseudo file systems */
 	uint64_t mount_mnt;         /* offsetof(struct mount, mnt): the vfsmount inside */
 	struct lx_member mnt_parent, mnt_mountpoint, mnt_root, mnt_id;
@@ -201,5 +202,22 @@ int lx_mount_id(struct lx_walk *w, uint64_t vfsmount);
 int lx_find_process(struct lx_walk *w, int32_t pid, uint64_t *task);
 /* Each process: FN(ctx, task_struct address, pid); non-zero stops. */
 int lx_each_process(struct lx_walk *w, int (*fn)(void *ctx, uint64_t task, int32_t pid), void *ctx);
+
+/* Who runs and what it holds (current.c), for the tracers: the task on a
+ * vCPU from its GS base (the per-CPU `current_task`), a task's identity, a
+ * descriptor's struct file, a file's path and the working directory. */
+struct lx_who {
+	int32_t pid;                /* thread id */
+	int32_t tgid;               /* process id */
+	char comm[16];
+};
+/* The per-CPU offset of `current` (current_task, or pcpu_hot.current_task
+ * from 6.2); -ENOENT if the kernel has neither. */
+int lx_current_offset(struct vms_kernel *k, uint64_t *off);
+int lx_current_task(struct lx_walk *w, uint64_t percpu_off, uint64_t gs_base, uint64_t *task);
+int lx_task_who(struct lx_walk *w, uint64_t task, struct lx_who *out);
+int lx_task_fd_file(struct lx_walk *w, uint64_t task, int32_t fd, uint64_t *file);
+int lx_file_path(struct lx_walk *w, uint64_t file, char *buf, size_t len);
+int lx_task_cwd(struct lx_walk *w, uint64_t task, char *buf, size_t len);
 
 #endif
