@@ -1651,7 +1651,7 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 /* ---- trace: agentless, through the GDB stub --------------------------------- */
 
 static const char usage_trace[] =
-	"usage: vmsight -t TARGET trace files|syscalls [--pid N] [--event KINDS] [--count N]\n"
+	"usage: vmsight -t TARGET trace files|syscalls|calls SYMBOL... [--pid N] [--event KINDS] [--count N]\n"
 	"                                     [--duration SECONDS] [--gdb HOST:PORT] [--hw]\n"
 	"                                     [--step-remove|--step-keep] [--json]\n"
 	"\n"
@@ -1664,6 +1664,9 @@ static const char usage_trace[] =
 	"  files     opens (flags, fd or error), reads and writes (count, offset,\n"
 	"            bytes), unlinks and rmdirs, renames; full paths; pid, tid, comm\n"
 	"  syscalls  x86-64 system calls: number, name, six raw arguments, result\n"
+	"            (--list: the guest kernel's table, number and name, and exit)\n"
+	"  calls SYMBOL...  calls of these kernel functions: the six argument registers\n"
+	"            at the entry, the return value (RAX) at the return\n"
 	"\n"
 	"  --pid N             only process N (filtered on the host at each hit)\n"
 	"  --event KINDS       files: only these kinds, comma-separated: open, read,\n"
@@ -1679,7 +1682,8 @@ static const char usage_trace[] =
 	"Output: one line per call, when it returns: host time, vCPU, pid, tid, comm,\n"
 	"kind, details, result (-errno names the error). JSON: {\"event\",\"host_ns\",\"cpu\",\n"
 	"\"pid\",\"tid\",\"comm\", then files: \"path\",\"path2\",\"flags\",\"mode\",\"count\",\n"
-	"\"offset\",\"dir\"; syscalls: \"nr\",\"name\",\"args\"; and \"result\" (null if unknown)}.\n"
+	"\"offset\",\"dir\"; syscalls: \"nr\",\"name\",\"args\"; calls: \"function\",\"args\";\n"
+	"and \"result\" (null if unknown)}.\n"
 	"Totals (stops, hits, filtered, returns, per-stop cost) on stderr at the end.\n"
 	"Exit status 1 if the stub is missing or busy, or the kernel can not be found.\n";
 
@@ -1692,12 +1696,17 @@ static int print_trace_event(void *ctx, const struct vms_trace_event *e)
 {
 	struct trace_out *o = ctx;
 	int known = !(e->flags & VMS_TEV_F_NORESULT);
-	const char *kind = e->kind == VMS_TEV_SYSCALL ? "syscall" : vms_tev_kind_name(e->kind);
+	const char *kind = e->kind == VMS_TEV_SYSCALL ? (e->nr < 0 ? "call" : "syscall") : vms_tev_kind_name(e->kind);
 	if (o->g->json) {
 		printf("{\"event\":\"%s\",\"host_ns\":%" PRIu64 ",\"cpu\":%u,\"pid\":%d,\"tid\":%d,\"comm\":", kind,
 		       e->host_ns, e->vcpu, e->pid, e->tid);
 		json_string(e->comm);
-		if (e->kind == VMS_TEV_SYSCALL) {
+		if (e->kind == VMS_TEV_SYSCALL && e->nr < 0) {
+			printf(",\"function\":");
+			json_string(e->name);
+			printf(",\"args\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]", e->args[0], e->args[1],
+			       e->args[2], e->args[3]);
+		} else if (e->kind == VMS_TEV_SYSCALL) {
 			printf(",\"nr\":%d,\"name\":", e->nr);
 			json_string(e->name);
 			printf(",\"args\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
@@ -1728,7 +1737,7 @@ static int print_trace_event(void *ctx, const struct vms_trace_event *e)
 				printf("%s(", e->name);
 			else
 				printf("syscall_%d(", e->nr);
-			for (int i = 0; i < 6; i++)
+			for (int i = 0; i < (e->nr < 0 ? 4 : 6); i++)
 				printf("%s0x%" PRIx64, i ? ", " : "", e->args[i]);
 			putchar(')');
 		} else {
@@ -1770,6 +1779,50 @@ static int parse_trace_kinds(const char *list, unsigned *mask)
 	return *mask ? 0 : -1;
 }
 
+/* `trace calls`: each probed function's arguments at entry, its value at return. */
+struct call_probe {
+	struct trace_out *out;
+	const char *name;
+};
+
+static int call_entry(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
+{
+	const struct vms_regs *r = hit->regs;
+	(void)ctx;
+	(void)tr;
+	/* what the return needs, besides the registers then: the entry's
+	 * argument registers do not survive the call */
+	hit->cookie[0] = r->rdi;
+	hit->cookie[1] = r->rsi;
+	hit->cookie[2] = r->rdx;
+	hit->cookie[3] = r->rcx;
+	return VMS_PROBE_RETURN;
+}
+
+static int call_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
+{
+	const struct call_probe *cp = ctx;
+	struct vms_trace_event e = { .kind = VMS_TEV_SYSCALL, .host_ns = hit->host_ns, .vcpu = hit->vcpu,
+				     .pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .path = "", .path2 = "",
+				     .nr = -1, .name = cp->name, .result = (int64_t)hit->regs->rax };
+	(void)tr;
+	memcpy(e.args, hit->cookie, sizeof(hit->cookie));
+	return print_trace_event(cp->out, &e) ? VMS_PROBE_STOP : 0;
+}
+
+static int print_syscall_name(void *ctx, int nr, const char *name)
+{
+	const struct globals *g = ctx;
+	if (g->json) {
+		printf("{\"nr\":%d,\"name\":", nr);
+		json_string(name);
+		printf("}\n");
+	} else {
+		printf("%4d %s\n", nr, name);
+	}
+	return 0;
+}
+
 static struct vms_tracer *trace_tracer;
 
 static void trace_signal(int sig)
@@ -1788,7 +1841,8 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },    { "duration", required_argument, NULL, 'd' },
 		{ "gdb", required_argument, NULL, 'g' },      { "hw", no_argument, NULL, 'H' },
 		{ "step-remove", no_argument, NULL, 'R' },    { "step-keep", no_argument, NULL, 'K' },
-		{ "help", no_argument, NULL, 'h' },           { 0 },
+		{ "list", no_argument, NULL, 'L' },           { "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	struct kernel_args ka = { 0 };
 	struct vms_tracer_opts to = { .sz = sizeof(to), .timeout_ms = g->timeout_ms };
@@ -1796,13 +1850,14 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 	struct trace_out out = { .g = g };
 	uint64_t v;
 	double duration = 0;
-	int c;
+	int c, list = 0;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		char *end;
 		if (kernel_opt(&ka, c))
 			continue;
 		switch (c) {
+		case 'L': list = 1; break;
 		case 'p':
 			if (parse_u64(optarg, &v) || v == 0 || v > INT32_MAX)
 				die_usage("trace: bad pid '%s'", optarg);
@@ -1829,15 +1884,28 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 		default: die_usage("trace: bad option");
 		}
 	}
-	if (optind + 1 != argc || (strcmp(argv[optind], "files") && strcmp(argv[optind], "syscalls")))
-		die_usage("trace: say what to trace: `trace files` or `trace syscalls`");
+	int calls = optind < argc && strcmp(argv[optind], "calls") == 0;
+	if (calls ? optind + 1 >= argc
+		  : optind + 1 != argc || (strcmp(argv[optind], "files") && strcmp(argv[optind], "syscalls")))
+		die_usage("trace: say what to trace: `trace files`, `trace syscalls` or `trace calls SYMBOL...`");
 	int syscalls = strcmp(argv[optind], "syscalls") == 0;
-	if (syscalls && tro.kinds)
+	if (!strcmp(argv[optind], "files") ? 0 : tro.kinds)
 		die_usage("trace: --event is for `trace files`");
+	if (calls && argc - optind - 1 > 64)
+		die_usage("trace: at most 64 functions");
+	if (list && !syscalls)
+		die_usage("trace: --list is for `trace syscalls`");
 	struct vms_target *t;
 	struct vms_kernel *k;
 	if (open_kernel(g, &ka, &t, &k))
 		return 1;
+	if (list) {
+		int lrc = vms_syscall_names(k, print_syscall_name, (void *)g);
+		if (lrc)
+			lrc = fail("%s", vms_errmsg(t));
+		close_kernel(t, k);
+		return lrc ? 1 : 0;
+	}
 	char err[1024] = "";
 	to.kernel = k;
 	to.errbuf = err;
@@ -1847,8 +1915,18 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 		close_kernel(t, k);
 		return fail("%s", err);
 	}
-	int rc = syscalls ? vms_trace_syscalls(tr, k, &tro, print_trace_event, &out)
-			  : vms_trace_files(tr, k, &tro, print_trace_event, &out);
+	struct call_probe cps[64];
+	int rc = 0;
+	if (calls) {
+		struct vms_probe_opts po = { .sz = sizeof(po), .pid = tro.pid, .on_return = call_return };
+		for (int i = optind + 1; i < argc && rc >= 0; i++) {
+			cps[i - optind - 1] = (struct call_probe){ &out, argv[i] };
+			rc = vms_tracer_probe(tr, argv[i], 0, &po, call_entry, &cps[i - optind - 1]);
+		}
+	} else {
+		rc = syscalls ? vms_trace_syscalls(tr, k, &tro, print_trace_event, &out)
+			      : vms_trace_files(tr, k, &tro, print_trace_event, &out);
+	}
 	if (rc < 0) {
 		rc = fail("%s", vms_tracer_errmsg(tr));
 	} else {

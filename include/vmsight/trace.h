@@ -173,6 +173,13 @@ VMS_API int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const s
 VMS_API int vms_trace_syscalls(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts,
 			       vms_trace_fn fn, void *ctx);
 
+/* The kernel's system call table: FN(ctx, nr, name) for each number whose
+ * entry is a named __x64_sys_* function (the name without that prefix, as
+ * the kernel calls it: "sendfile64", "newstat"), not sys_ni_syscall.
+ * Non-zero from FN stops the walk and is returned. */
+typedef int (*vms_syscall_name_fn)(void *ctx, int nr, const char *name);
+VMS_API int vms_syscall_names(struct vms_kernel *k, vms_syscall_name_fn fn, void *ctx);
+
 /* "open", "read", "write", "unlink", "rename", "syscall"; NULL for other values. */
 VMS_API const char *vms_tev_kind_name(int kind);
 VMS_API int vms_tev_kind_parse(const char *name);

@@ -78,14 +78,16 @@ static int scan_sym(void *ctx, const struct vms_sym *s)
 	return 0;
 }
 
-/* Names by number from sys_call_table; a kernel without the table (or
- * with an unreadable one) leaves every name unknown. */
-static int load_names(struct strace *st)
+/* Names by number from sys_call_table (a malloc'd array of *N names, ""
+ * where unknown); a kernel without the table gives none. */
+static int load_names(struct vms_kernel *k, char (**names)[32], unsigned *count)
 {
 	struct scan sc = { 0 };
-	if (vms_sym_lookup(st->k, "sys_call_table", &sc.table))
+	*names = NULL;
+	*count = 0;
+	if (vms_sym_lookup(k, "sys_call_table", &sc.table))
 		return 0;
-	int rc = vms_sym_iter(st->k, scan_sym, &sc);
+	int rc = vms_sym_iter(k, scan_sym, &sc);
 	if (rc < 0) {
 		free(sc.fns);
 		return rc;
@@ -94,24 +96,44 @@ static int load_names(struct strace *st)
 	if (n > TABLE_MAX)
 		n = TABLE_MAX;
 	uint64_t *ptr = n ? calloc(n, 8) : NULL;
-	st->names = n ? calloc(n, sizeof(*st->names)) : NULL;
-	if (n && (!ptr || !st->names)) {
+	char(*nm)[32] = n ? calloc(n, sizeof(*nm)) : NULL;
+	if (n && (!ptr || !nm)) {
 		free(ptr);
+		free(nm);
 		free(sc.fns);
 		return -ENOMEM;
 	}
-	if (n && vms_kernel_read(st->k, sc.table, ptr, n * 8) == 0) {
-		st->nnames = (unsigned)n;
+	if (n && vms_kernel_read(k, sc.table, ptr, n * 8) == 0) {
 		for (uint64_t i = 0; i < n; i++)
 			for (size_t j = 0; j < sc.n; j++)
 				if (sc.fns[j].addr == ptr[i]) {
-					memcpy(st->names[i], sc.fns[j].name, sizeof(st->names[i]));
+					memcpy(nm[i], sc.fns[j].name, sizeof(nm[i]));
 					break;
 				}
+		*names = nm;
+		*count = (unsigned)n;
+	} else {
+		free(nm);
 	}
 	free(ptr);
 	free(sc.fns);
 	return 0;
+}
+
+int vms_syscall_names(struct vms_kernel *k, vms_syscall_name_fn fn, void *ctx)
+{
+	char(*names)[32];
+	unsigned n;
+	int rc = load_names(k, &names, &n);
+	if (rc)
+		return kernel_fail(k, -rc, "out of memory");
+	if (!n)
+		return kernel_fail(k, ENOENT, "the kernel has no readable sys_call_table");
+	for (unsigned i = 0; i < n && rc == 0; i++)
+		if (names[i][0] && strcmp(names[i], "ni_syscall") != 0)
+			rc = fn(ctx, (int)i, names[i]);
+	free(names);
+	return rc;
 }
 
 static void strace_free(void *p)
@@ -199,7 +221,7 @@ int vms_trace_syscalls(struct vms_tracer *tr, struct vms_kernel *k, const struct
 			return tracer_fail(tr, ENOENT, msg);
 		}
 	}
-	if ((rc = load_names(st)))
+	if ((rc = load_names(k, &st->names, &st->nnames)))
 		return tracer_fail(tr, -rc, "out of memory");
 	struct vms_probe_opts po = { .sz = sizeof(po), .pid = o.pid, .on_return = on_return };
 	rc = vms_tracer_probe(tr, "do_syscall_64", 0, &po, on_entry, st);
