@@ -11,6 +11,7 @@
  *   2  XML: main document, then after the first NUL the document every
  *      <xi:include> resolves to
  *   3  `info mtree -f` text
+ *   4  a stop reply (what the tracer acts on after every resume)
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -101,12 +102,25 @@ static void fuzz_flatview(const uint8_t *data, size_t size)
 			abort();
 }
 
+static void fuzz_stop(const uint8_t *data, size_t size)
+{
+	struct vms_gdb_stop st;
+	/* a copy without a NUL after it: the parser must respect SIZE */
+	char *copy = malloc(size ? size : 1);
+	if (!copy)
+		return;
+	memcpy(copy, data, size);
+	if (vms_gdb_parse_stop(copy, size, &st) == 0 && (st.signal < 0 || st.signal > 255 || st.thread < -1))
+		abort();
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	switch (data[0] & 3) {
+	switch (data[0] % 5) {
 	case 0:
 		fuzz_frame(data + 1, size - 1);
 		break;
@@ -116,8 +130,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		fuzz_xml(data + 1, size - 1);
 		break;
-	default:
+	case 3:
 		fuzz_flatview(data + 1, size - 1);
+		break;
+	default:
+		fuzz_stop(data + 1, size - 1);
 		break;
 	}
 	return 0;

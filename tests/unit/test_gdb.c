@@ -65,6 +65,7 @@ struct fake {
 	size_t last_len;
 	/* observations */
 	int acks, naks, acked_replies, detached, phys;
+	int running, bps, interrupts;
 	size_t max_m_len;
 	int m_unaligned, m_oversized;
 	uint8_t mem[FAKE_MEM_SIZE];
@@ -402,6 +403,13 @@ static void fake_handle(struct fake *f, const char *cmd)
 	} else if (strcmp(cmd, "D") == 0) {
 		f->detached++;
 		fake_reply(f, "OK");
+	} else if (strcmp(cmd, "c") == 0) {
+		f->running = 1;     /* the stop reply comes with the next 0x03 */
+	} else if (strncmp(cmd, "vCont;s:", 8) == 0) {
+		fake_replyf(f, "T05thread:%02lx;", strtol(cmd + 8, NULL, 16));
+	} else if (strncmp(cmd, "Z0,", 3) == 0 || strncmp(cmd, "z0,", 3) == 0) {
+		f->bps += cmd[0] == 'Z' ? 1 : -1;
+		fake_reply(f, "OK");
 	} else {
 		fake_reply(f, "");
 	}
@@ -443,6 +451,12 @@ static void *fake_main(void *arg)
 			break;
 		if (c == '+') {
 			f->acks++;
+			continue;
+		}
+		if (c == 0x03 && f->running) {
+			f->running = 0;
+			f->interrupts++;
+			fake_reply(f, "T02thread:01;");
 			continue;
 		}
 		if (c == '-') {
@@ -951,6 +965,66 @@ static long long ms(void)
 			fprintf(stderr, "%5lld ms %s\n", ms() - t0, #t);             \
 	} while (0)
 
+static void test_stop_parse(void)
+{
+	struct vms_gdb_stop st;
+	CHECK(vms_gdb_parse_stop("T05thread:01;", 13, &st) == 0 && st.signal == 5 && st.thread == 1 && !st.watch);
+	CHECK(vms_gdb_parse_stop("T05thread:p01.0a;", 17, &st) == 0 && st.thread == 10);
+	CHECK(vms_gdb_parse_stop("T02thread:02;", 13, &st) == 0 && st.signal == 2 && st.thread == 2);
+	CHECK(vms_gdb_parse_stop("T05thread:01;watch:ffff8000;", 28, &st) == 0 && st.watch &&
+	      st.watch_addr == 0xffff8000u);
+	CHECK(vms_gdb_parse_stop("T0506:0*,;07:1234;thread:03;", 28, &st) == 0 && st.thread == 3);
+	CHECK(vms_gdb_parse_stop("S05", 3, &st) == 0 && st.signal == 5 && st.thread == -1);
+	CHECK(vms_gdb_parse_stop("T05", 3, &st) == 0 && st.thread == -1);
+	CHECK(vms_gdb_parse_stop("W00", 3, &st) == -ESRCH);
+	CHECK(vms_gdb_parse_stop("X09", 3, &st) == -ESRCH);
+	CHECK(vms_gdb_parse_stop("OK", 2, &st) == -EPROTO);
+	CHECK(vms_gdb_parse_stop("T5", 2, &st) == -EPROTO);
+	CHECK(vms_gdb_parse_stop("S05x", 4, &st) == -EPROTO);
+	CHECK(vms_gdb_parse_stop("T05thread", 9, &st) == -EPROTO);
+	CHECK(vms_gdb_parse_stop("T05thread:;", 11, &st) == -EPROTO);
+	CHECK(vms_gdb_parse_stop("T05thread:p01;", 14, &st) == -EPROTO);
+	CHECK(vms_gdb_parse_stop("T05thread:1234567890abcdef0;", 28, &st) == -EPROTO);
+	CHECK(vms_gdb_parse_stop("T05thread:zz;", 13, &st) == -EPROTO);
+	CHECK(vms_gdb_parse_stop("T05thread:01", 12, &st) == 0 && st.thread == 1);
+}
+
+/* Resume, quiet waits, interrupt, step, breakpoints: the calls the tracer
+ * makes, against the fake's all-stop behaviour. */
+static void test_running(void)
+{
+	struct fake *f = fake_start();
+	struct vms_gdb *g = connect_fake(f, 2000);
+	struct vms_gdb_stop st;
+	const char *r;
+	CHECK(g != NULL);
+	if (!g) {
+		fake_stop(f);
+		return;
+	}
+	CHECK(vms_gdb_breakpoint(g, 1, 0, 0xffffffff81000000ull, 1) == 0 && f->bps == 1);
+	CHECK(vms_gdb_breakpoint(g, 1, 1, 0xffffffff81000000ull, 1) == -ENOTSUP);
+	CHECK(vms_gdb_breakpoint(g, 1, 7, 0xffffffff81000000ull, 1) == -EINVAL);
+	CHECK(vms_gdb_wait_stop(g, 10, &st) == -EINVAL);    /* not resumed */
+	CHECK(vms_gdb_resume(g, "c") == 0);
+	CHECK(vms_gdb_wait_stop(g, 50, &st) == 0);          /* quiet: still running */
+	CHECK(vms_gdb_wait_stop(g, 0, &st) == 0);
+	CHECK(vms_gdb_transact(g, "g", 1, &r) == -EBUSY);   /* no requests while it runs */
+	CHECK(vms_gdb_interrupt(g) == 0);
+	CHECK(vms_gdb_wait_stop(g, 2000, &st) == 1 && st.signal == 2 && st.thread == 1);
+	CHECK(f->interrupts == 1);
+	CHECK(vms_gdb_interrupt(g) == 0);                   /* stopped: a no-op */
+	CHECK(vms_gdb_resume(g, "vCont;s:2") == 0);
+	CHECK(vms_gdb_wait_stop(g, 2000, &st) == 1 && st.signal == 5 && st.thread == 2);
+	CHECK(vms_gdb_breakpoint(g, 0, 0, 0xffffffff81000000ull, 1) == 0 && f->bps == 0);
+	/* closing a running guest stops it before the detach */
+	CHECK(vms_gdb_resume(g, "c") == 0);
+	vms_gdb_close(g);
+	fake_join(f);
+	CHECK(f->interrupts == 2 && f->detached == 1 && !f->running);
+	fake_free(f);
+}
+
 int main(void)
 {
 	RUN(test_decode());
@@ -967,6 +1041,8 @@ int main(void)
 	RUN(test_broken(ADDR_SILENT, -ETIMEDOUT));
 	RUN(test_connect_errors());
 	RUN(test_source());
+	RUN(test_stop_parse());
+	RUN(test_running());
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
