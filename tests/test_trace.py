@@ -320,3 +320,24 @@ def test_trace_bad_input(ctx):
         with ctx.qmp(g) as q:
             q.hmp(f"gdbserver tcp:127.0.0.1:{g.gdb_port}")
     _after_detach(ctx, g, text)
+
+
+def test_trace_killed_tracer_detaches(ctx):
+    """A tracer killed outright (SIGKILL) cannot remove its breakpoints; its
+    guardian detaches for it, so the guest runs on instead of stopping at
+    the next hit, and the stub is free for the next tracer."""
+    g = ctx.guest("small")
+    text = _kernel_text(ctx, g)
+    t = Trace(ctx, g, "files")
+    _exec(g, "ls /data >/dev/null")
+    t.wait_for(lambda e: True)
+    t.p.kill()
+    t.p.wait(30)
+    for _ in range(3):                      # each would hit a planted breakpoint
+        _exec(g, "cat /proc/version >/dev/null", timeout=30)
+    _after_detach(ctx, g, text)
+    t2 = Trace(ctx, g, "calls", "do_unlinkat")
+    _exec(g, "touch /tmp/k && rm /tmp/k")
+    t2.wait_for(lambda e: e["function"] == "do_unlinkat")
+    t2.stop()
+    _after_detach(ctx, g, text)

@@ -41,7 +41,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +72,8 @@ struct vms_gdb {
 	int dead;               /* stream out of step; refuse further requests */
 	int detached;
 	int running;            /* resumed; the stop reply is still to come */
+	int guard_fd;           /* write end of the guardian's pipe, -1 if none */
+	pid_t guard_pid;
 	int connected;          /* TCP is up: close must detach */
 	long cur_thread;        /* thread selected with Hg, -1 if unknown */
 	size_t packet_size;
@@ -1013,6 +1018,7 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 		return -ENOMEM;
 	}
 	g->fd = -1;
+	g->guard_fd = -1;
 	g->timeout_ms = timeout_ms ? timeout_ms : 10000;
 	g->ack_mode = 1;
 	g->cur_thread = -1;
@@ -1058,6 +1064,94 @@ int vms_gdb_detach(struct vms_gdb *g)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * The guardian
+ *
+ * QEMU keeps breakpoints planted when a debugger's connection merely
+ * closes, and the next hit then stops the guest with nobody to resume it.
+ * A process killed outright (SIGKILL, a crash) cannot detach, so a small
+ * child holds a copy of the socket and waits on a pipe whose write end
+ * only we hold: EOF without our "done" byte means we died, and the child
+ * detaches in our place: '+' (acks a reply the stub may wait on, or stops
+ * a running guest), the stop reply if one comes, then `D` (resent on a
+ * NAK, as a half-written packet of ours may precede it).
+ */
+
+static void guard_run(int sock, int pipe_rd)
+{
+	char c;
+	ssize_t n;
+	do
+		n = read(pipe_rd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		_exit(0);           /* closed properly */
+	uint8_t buf[4096];
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	if (send(sock, "+\x03", 2, MSG_NOSIGNAL) != 2)
+		_exit(1);
+	for (int i = 0; i < 20 && poll(&p, 1, 100) > 0;)
+		if (recv(sock, buf, sizeof(buf), 0) <= 0)
+			_exit(1);
+		else
+			i = 20;     /* whatever it was (a stop reply), the ack rides on the D */
+	for (int tries = 0; tries < 4; tries++) {
+		if (send(sock, "+$D#44", 6, MSG_NOSIGNAL) != 6)
+			_exit(1);
+		for (int w = 0; w < 30 && poll(&p, 1, 100) > 0; w++) {
+			n = recv(sock, buf, sizeof(buf) - 1, 0);
+			if (n <= 0)
+				_exit(1);
+			buf[n] = 0;
+			if (memmem(buf, (size_t)n, "OK", 2))
+				_exit(0);
+			if (memchr(buf, '-', (size_t)n))
+				break;
+		}
+	}
+	_exit(1);
+}
+
+int vms_gdb_guard(struct vms_gdb *g)
+{
+	int pfd[2];
+	if (g->guard_fd >= 0)
+		return 0;
+	if (pipe2(pfd, O_CLOEXEC))
+		return gfail(g, errno, "pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return gfail(g, errno, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		/* Ctrl-C reaches the whole process group: the child must outlive
+		 * its parent's handling of it. */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		close(pfd[1]);
+		guard_run(g->fd, pfd[0]);
+	}
+	close(pfd[0]);
+	g->guard_fd = pfd[1];
+	g->guard_pid = pid;
+	return 0;
+}
+
+static void guard_disarm(struct vms_gdb *g)
+{
+	if (g->guard_fd < 0)
+		return;
+	ssize_t n = write(g->guard_fd, "x", 1);
+	(void)n;
+	close(g->guard_fd);
+	g->guard_fd = -1;
+	while (waitpid(g->guard_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 void vms_gdb_close(struct vms_gdb *g)
 {
 	if (!g)
@@ -1081,6 +1175,7 @@ void vms_gdb_close(struct vms_gdb *g)
 			send_packet(g, "D", 1, now_ms() + 100);
 		}
 	}
+	guard_disarm(g);
 	if (g->fd >= 0) {
 		/* Ack the last reply, for stubs that wait for it. */
 		if (g->acks_owed && !g->dead)

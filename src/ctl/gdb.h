@@ -55,6 +55,11 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 /* Detach (the guest resumes) unless already detached, then free. NULL is ok. */
 void vms_gdb_close(struct vms_gdb *g);
 
+/* Start a guardian child that detaches (the guest resumes, QEMU drops every
+ * breakpoint) if this process dies without vms_gdb_close: for clients that
+ * plant breakpoints, which would otherwise stop the guest for good. */
+int vms_gdb_guard(struct vms_gdb *g);
+
 /* Send `D` and wait for its reply. Afterwards only vms_gdb_close is useful. */
 int vms_gdb_detach(struct vms_gdb *g);
 
