@@ -1492,14 +1492,16 @@ static void print_notice(const struct globals *g, const struct vms_file_event *e
 	putchar('\n');
 }
 
-static int parse_kinds(const char *list, uint32_t *mask)
+/* A comma-separated list of event kinds into a bit mask (1 << kind), each
+ * named by PARSE and within [LO, HI]. */
+static int parse_kinds(const char *list, int (*parse)(const char *), int lo, int hi, uint32_t *mask)
 {
 	char buf[256];
 	snprintf(buf, sizeof(buf), "%s", list);
 	*mask = 0;
 	for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-		int v = vms_fev_kind_parse(k);
-		if (v < VMS_FEV_OPEN || v > VMS_FEV_RENAME)
+		int v = parse(k);
+		if (v < lo || v > hi)
 			return -1;
 		*mask |= 1u << v;
 	}
@@ -1537,7 +1539,7 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 			break;
 		case 'P': glob = optarg; break;
 		case 'e':
-			if (parse_kinds(optarg, &kinds))
+			if (parse_kinds(optarg, vms_fev_kind_parse, VMS_FEV_OPEN, VMS_FEV_RENAME, &kinds))
 				die_usage("watch: bad --event list '%s'", optarg);
 			break;
 		case 'n':
@@ -1765,20 +1767,6 @@ static int print_trace_event(void *ctx, const struct vms_trace_event *e)
 	return o->count && o->printed >= o->count;
 }
 
-static int parse_trace_kinds(const char *list, unsigned *mask)
-{
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", list);
-	*mask = 0;
-	for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-		int v = vms_tev_kind_parse(k);
-		if (v < VMS_TEV_OPEN || v > VMS_TEV_RENAME)
-			return -1;
-		*mask |= 1u << v;
-	}
-	return *mask ? 0 : -1;
-}
-
 /* `trace calls`: each probed function's arguments at entry, its value at return. */
 struct call_probe {
 	struct trace_out *out;
@@ -1864,7 +1852,7 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 			tro.pid = (int32_t)v;
 			break;
 		case 'e':
-			if (parse_trace_kinds(optarg, &tro.kinds))
+			if (parse_kinds(optarg, vms_tev_kind_parse, VMS_TEV_OPEN, VMS_TEV_RENAME, &tro.kinds))
 				die_usage("trace: bad --event list '%s'", optarg);
 			break;
 		case 'n':

@@ -1720,19 +1720,10 @@ int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind)
 {
 	char pkt[64];
-	const char *r;
 	if (type < 0 || type > 4)
 		return gfail(g, EINVAL, "bad breakpoint type %d", type);
 	snprintf(pkt, sizeof(pkt), "%c%d,%" PRIx64 ",%x", insert ? 'Z' : 'z', type, addr, kind);
-	int n = transact(g, pkt, strlen(pkt), &r);
-	if (n < 0)
-		return n;
-	if (n == 0)
-		return gfail(g, ENOTSUP, "GDB stub at %s has no breakpoints of type %d", g->where, type);
-	if (strcmp(r, "OK") != 0)
-		return gfail(g, EREMOTEIO, "GDB stub at %s refused to %s breakpoint at 0x%" PRIx64 ": %.32s",
-			     g->where, insert ? "insert" : "remove", addr, r);
-	return 0;
+	return command_ok(g, pkt);
 }
 
 int vms_gdb_resume(struct vms_gdb *g, const char *pkt)
