@@ -1811,6 +1811,11 @@ static int print_syscall_name(void *ctx, int nr, const char *name)
 	return 0;
 }
 
+static double per_stop(uint64_t ns, uint64_t stops)
+{
+	return stops ? (double)ns / 1000.0 / (double)stops : 0.0;
+}
+
 static struct vms_tracer *trace_tracer;
 
 static void trace_signal(int sig)
@@ -1954,9 +1959,10 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 		rc = fail("detaching: some breakpoints may remain until QEMU drops them");
 	fprintf(stderr, "vmsight: trace: %" PRIu64 " events printed; %" PRIu64 " stops, %" PRIu64 " hits, %" PRIu64
 		" filtered, %" PRIu64 " returns (%" PRIu64 " unmatched, %" PRIu64 " calls not followed), %" PRIu64
-		" foreign stops; %.1f us per stop handled; %s breakpoints, %s\n",
+		" foreign stops; %.1f us per stop handled (registers %.1f, step %.1f); %s breakpoints, %s\n",
 		out.printed, st.stops, st.hits, st.filtered, st.returns, st.stray_returns, st.lost_returns, st.foreign,
-		st.stops ? (double)st.handled_ns / 1000.0 / (double)st.stops : 0.0, st.hardware ? "hardware" : "software",
+		per_stop(st.handled_ns, st.stops), per_stop(st.regs_ns, st.stops), per_stop(st.step_ns, st.stops),
+		st.hardware ? "hardware" : "software",
 		st.step_remove ? "removed to step" : "stepped in place");
 	close_kernel(t, k);
 	return rc ? 1 : 0;

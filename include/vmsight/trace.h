@@ -114,6 +114,8 @@ struct vms_tracer_stats {
 	uint64_t lost_returns;      /* followed calls forgotten (table full) */
 	uint64_t foreign;           /* stops at no breakpoint of ours */
 	uint64_t handled_ns;        /* host time from stop reply to resume, summed */
+	uint64_t regs_ns;           /* of which reading the vCPU's registers */
+	uint64_t step_ns;           /* of which stepping over the breakpoint */
 	unsigned breakpoints;       /* planted now */
 	int hardware;               /* breakpoint type in use: 1 hardware */
 	int step_remove;            /* 1: breakpoints removed while stepping over them */

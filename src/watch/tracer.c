@@ -500,6 +500,8 @@ static int handle_stop(struct vms_tracer *tr, const struct vms_gdb_stop *st, int
 	int rc = vms_gdb_regs(tr->g, st->thread, &regs);
 	if (rc)
 		return gdb_fail(tr, rc);
+	uint64_t t1 = now_ns();
+	tr->st.regs_ns += t1 - t0;
 	struct site *s = site_find(tr, regs.rip);
 	if (!s || (!s->probes && !s->waiting)) {
 		tr->st.foreign++;
@@ -513,9 +515,12 @@ static int handle_stop(struct vms_tracer *tr, const struct vms_gdb_stop *st, int
 		returns(tr, s, &hit, stop);
 	if (s->probes)
 		entries(tr, &hit, stop);
+	uint64_t t2 = now_ns();
 	if ((rc = step_over(tr, st->thread, s, s->probes || s->waiting)))
 		return rc;
-	tr->st.handled_ns += now_ns() - t0;
+	uint64_t t3 = now_ns();
+	tr->st.step_ns += t3 - t2;
+	tr->st.handled_ns += t3 - t0;
 	return go(tr);
 }
 
