@@ -341,3 +341,26 @@ def test_trace_killed_tracer_detaches(ctx):
     t2.wait_for(lambda e: e["function"] == "do_unlinkat")
     t2.stop()
     _after_detach(ctx, g, text)
+
+
+def test_gdb_source_killed_leaves_guest_running(ctx):
+    """The GDB memory source stops the guest while attached; killed outright
+    mid-dump, its guardian detaches, and the guest runs on."""
+    g = ctx.guest("small")
+    out = os.path.join(ctx.tmp, "gdb-dump.raw")
+    p = subprocess.Popen([ctx.vmsight_bin, "-t", f"gdb:127.0.0.1:{g.gdb_port}", "dump", "--format", "raw",
+                          "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (os.path.exists(out) and os.path.getsize(out) > 0) and time.monotonic() < deadline:
+            assert p.poll() is None, p.stderr.read().decode(errors="replace")
+            time.sleep(0.1)
+        assert not _running(ctx, g)         # attached: QEMU stopped the guest
+    finally:
+        p.kill()
+        p.wait(30)
+    deadline = time.monotonic() + 10
+    while not _running(ctx, g) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running(ctx, g)
+    assert "alive" in _exec(g, "echo alive", timeout=30)

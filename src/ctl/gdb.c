@@ -950,6 +950,8 @@ static int features_has(const char *list, const char *name)
 
 /* qSupported, skipping the stop reply QEMU sends unasked when it halts a
  * running guest for us. Silence here means someone else holds the stub. */
+static int guard_arm(struct vms_gdb *g);
+
 static int handshake_supported(struct vms_gdb *g, int *noack)
 {
 	static const char q[] = "qSupported:xmlRegisters=i386";
@@ -1035,7 +1037,9 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 		rc = gfail(g, ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((rc = tcp_connect(g, host, port)) || (rc = handshake(g)))
+	/* The guardian first: from the moment QEMU takes this connection up it
+	 * stops the guest for us, even if we are killed before the handshake. */
+	if ((rc = tcp_connect(g, host, port)) || (rc = guard_arm(g)) || (rc = handshake(g)))
 		goto fail;
 	*out = g;
 	return 0;
@@ -1067,8 +1071,9 @@ int vms_gdb_detach(struct vms_gdb *g)
 /* ------------------------------------------------------------------------
  * The guardian
  *
- * QEMU keeps breakpoints planted when a debugger's connection merely
- * closes, and the next hit then stops the guest with nobody to resume it.
+ * QEMU keeps the guest stopped, and breakpoints planted, when a debugger's
+ * connection merely closes: a stopped guest stays stopped, and a running
+ * one stops at the next hit with nobody to resume it.
  * A process killed outright (SIGKILL, a crash) cannot detach, so a small
  * child holds a copy of the socket and waits on a pipe whose write end
  * only we hold: EOF without our "done" byte means we died, and the child
@@ -1112,7 +1117,7 @@ static void guard_run(int sock, int pipe_rd)
 	_exit(1);
 }
 
-int vms_gdb_guard(struct vms_gdb *g)
+static int guard_arm(struct vms_gdb *g)
 {
 	int pfd[2];
 	if (g->guard_fd >= 0)
@@ -1132,6 +1137,14 @@ int vms_gdb_guard(struct vms_gdb *g)
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
 		close(pfd[1]);
+		/* Hold nothing else of the parent's: a QMP connection kept open
+		 * here would keep QEMU's monitor from taking the next one. */
+		int lo = g->fd < pfd[0] ? g->fd : pfd[0], hi = g->fd < pfd[0] ? pfd[0] : g->fd;
+		if (lo > 3)
+			close_range(3, (unsigned)lo - 1, 0);
+		if (hi > lo + 1)
+			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+		close_range((unsigned)hi + 1, ~0u, 0);
 		guard_run(g->fd, pfd[0]);
 	}
 	close(pfd[0]);

@@ -12,6 +12,10 @@
  *    unconditional: a guest that was paused before we attached runs after
  *    vms_gdb_close(). Closing the socket without `D` leaves it stopped, so
  *    vms_gdb_close() always detaches first.
+ *  - QEMU leaves the guest stopped (and breakpoints planted) when a
+ *    connection closes without `D`. So every connection gets a guardian:
+ *    a child process that sends the `D` if this process dies without
+ *    vms_gdb_close (SIGKILL, a crash).
  *  - QEMU serves one debugger at a time. A second connection is accepted by
  *    the kernel but nobody answers it: that is reported as "busy". QEMU
  *    takes such a connection up once the first debugger leaves, and then
@@ -54,11 +58,6 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 
 /* Detach (the guest resumes) unless already detached, then free. NULL is ok. */
 void vms_gdb_close(struct vms_gdb *g);
-
-/* Start a guardian child that detaches (the guest resumes, QEMU drops every
- * breakpoint) if this process dies without vms_gdb_close: for clients that
- * plant breakpoints, which would otherwise stop the guest for good. */
-int vms_gdb_guard(struct vms_gdb *g);
 
 /* Send `D` and wait for its reply. Afterwards only vms_gdb_close is useful. */
 int vms_gdb_detach(struct vms_gdb *g);

@@ -224,10 +224,6 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		tfail(tr, -rc, "%s", gerr);
 		goto fail;
 	}
-	if ((rc = vms_gdb_guard(tr->g))) {
-		gdb_fail(tr, rc);
-		goto fail;
-	}
 	tr->hw_only = o.hardware == 1;
 	tr->bp_type = tr->hw_only;
 	/* Stepping over a planted breakpoint is safe without removing it only
