@@ -364,3 +364,25 @@ def test_gdb_source_killed_leaves_guest_running(ctx):
         time.sleep(0.1)
     assert _running(ctx, g)
     assert "alive" in _exec(g, "echo alive", timeout=30)
+
+
+def test_trace_cr3_filter(ctx):
+    """--cr3 keeps the calls made in one address space: a process's CR3,
+    learnt from an unfiltered trace of its first call, selects its later
+    calls and not another process's."""
+    g = ctx.guest("small")
+    tag = secrets.token_hex(3)
+    a, b = f"/tmp/cr3a-{tag}", f"/tmp/cr3b-{tag}"
+    out = _exec(g, f"(vms-fileops sleep 6000 mkdir {a} rmdir {a} sleep 6000 mkdir {b} rmdir {b} "
+                   f">/tmp/cr3-{tag}.pid &) ; sleep 0.5; cat /tmp/cr3-{tag}.pid")
+    pid = int(out.split()[1])
+    t = Trace(ctx, g, "calls", "do_rmdir")
+    first = t.wait_for(lambda e: e["pid"] == pid, timeout=60)
+    t.stop()
+    cr3 = first["cr3"]
+    t = Trace(ctx, g, "calls", "do_rmdir", "do_mkdirat", "--cr3", cr3)
+    _exec(g, f"mkdir /tmp/cr3c-{tag} && rmdir /tmp/cr3c-{tag}")
+    t.wait_for(lambda e: e["function"] == "do_rmdir", timeout=60)
+    t.stop()
+    assert [e["function"] for e in t.events] == ["do_mkdirat", "do_rmdir"], t.events
+    assert all(e["pid"] == pid and e["cr3"] == cr3 for e in t.events), t.events

@@ -1653,7 +1653,8 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 /* ---- trace: agentless, through the GDB stub --------------------------------- */
 
 static const char usage_trace[] =
-	"usage: vmsight -t TARGET trace files|syscalls|calls SYMBOL... [--pid N] [--event KINDS] [--count N]\n"
+	"usage: vmsight -t TARGET trace files|syscalls|calls SYMBOL... [--pid N] [--cr3 ADDR]\n"
+	"                                     [--event KINDS] [--count N]\n"
 	"                                     [--duration SECONDS] [--gdb HOST:PORT] [--hw]\n"
 	"                                     [--step-remove|--step-keep] [--json]\n"
 	"\n"
@@ -1671,6 +1672,8 @@ static const char usage_trace[] =
 	"            at the entry, the return value (RAX) at the return\n"
 	"\n"
 	"  --pid N             only process N (filtered on the host at each hit)\n"
+	"  --cr3 ADDR          only calls in this address space (a CR3 value, as \"cr3\"\n"
+	"                      in the JSON output)\n"
 	"  --event KINDS       files: only these kinds, comma-separated: open, read,\n"
 	"                      write, unlink, rename (fewer breakpoints, fewer stops)\n"
 	"  --count N           stop after N events\n"
@@ -1683,7 +1686,7 @@ static const char usage_trace[] =
 	"\n"
 	"Output: one line per call, when it returns: host time, vCPU, pid, tid, comm,\n"
 	"kind, details, result (-errno names the error). JSON: {\"event\",\"host_ns\",\"cpu\",\n"
-	"\"pid\",\"tid\",\"comm\", then files: \"path\",\"path2\",\"flags\",\"mode\",\"count\",\n"
+	"\"pid\",\"tid\",\"cr3\",\"comm\", then files: \"path\",\"path2\",\"flags\",\"mode\",\"count\",\n"
 	"\"offset\",\"dir\"; syscalls: \"nr\",\"name\",\"args\"; calls: \"function\",\"args\";\n"
 	"and \"result\" (null if unknown)}.\n"
 	"Totals (stops, hits, filtered, returns, per-stop cost) on stderr at the end.\n"
@@ -1700,8 +1703,8 @@ static int print_trace_event(void *ctx, const struct vms_trace_event *e)
 	int known = !(e->flags & VMS_TEV_F_NORESULT);
 	const char *kind = e->kind == VMS_TEV_SYSCALL ? (e->nr < 0 ? "call" : "syscall") : vms_tev_kind_name(e->kind);
 	if (o->g->json) {
-		printf("{\"event\":\"%s\",\"host_ns\":%" PRIu64 ",\"cpu\":%u,\"pid\":%d,\"tid\":%d,\"comm\":", kind,
-		       e->host_ns, e->vcpu, e->pid, e->tid);
+		printf("{\"event\":\"%s\",\"host_ns\":%" PRIu64 ",\"cpu\":%u,\"pid\":%d,\"tid\":%d,\"cr3\":\"0x%" PRIx64
+		       "\",\"comm\":", kind, e->host_ns, e->vcpu, e->pid, e->tid, e->dtb);
 		json_string(e->comm);
 		if (e->kind == VMS_TEV_SYSCALL && e->nr < 0) {
 			printf(",\"function\":");
@@ -1791,7 +1794,7 @@ static int call_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 {
 	const struct call_probe *cp = ctx;
 	struct vms_trace_event e = { .kind = VMS_TEV_SYSCALL, .host_ns = hit->host_ns, .vcpu = hit->vcpu,
-				     .pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .path = "", .path2 = "",
+				     .pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .dtb = hit->dtb, .path = "", .path2 = "",
 				     .nr = -1, .name = cp->name, .result = (int64_t)hit->regs->rax };
 	(void)tr;
 	memcpy(e.args, hit->cookie, sizeof(hit->cookie));
@@ -1834,7 +1837,8 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },    { "duration", required_argument, NULL, 'd' },
 		{ "gdb", required_argument, NULL, 'g' },      { "hw", no_argument, NULL, 'H' },
 		{ "step-remove", no_argument, NULL, 'R' },    { "step-keep", no_argument, NULL, 'K' },
-		{ "list", no_argument, NULL, 'L' },           { "help", no_argument, NULL, 'h' },
+		{ "list", no_argument, NULL, 'L' },           { "cr3", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct kernel_args ka = { 0 };
@@ -1851,6 +1855,10 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'L': list = 1; break;
+		case 'C':
+			if (parse_u64(optarg, &tro.dtb) || tro.dtb == 0)
+				die_usage("trace: bad --cr3 '%s'", optarg);
+			break;
 		case 'p':
 			if (parse_u64(optarg, &v) || v == 0 || v > INT32_MAX)
 				die_usage("trace: bad pid '%s'", optarg);
@@ -1911,7 +1919,7 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 	struct call_probe cps[64];
 	int rc = 0;
 	if (calls) {
-		struct vms_probe_opts po = { .sz = sizeof(po), .pid = tro.pid, .on_return = call_return };
+		struct vms_probe_opts po = { .sz = sizeof(po), .pid = tro.pid, .dtb = tro.dtb, .on_return = call_return };
 		for (int i = optind + 1; i < argc && rc >= 0; i++) {
 			cps[i - optind - 1] = (struct call_probe){ &out, argv[i] };
 			rc = vms_tracer_probe(tr, argv[i], 0, &po, call_entry, &cps[i - optind - 1]);

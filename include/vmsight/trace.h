@@ -62,7 +62,8 @@ typedef int (*vms_probe_fn)(void *ctx, struct vms_tracer *tr, struct vms_bp_hit 
 struct vms_probe_opts {
 	size_t sz;                  /* sizeof(struct vms_probe_opts) */
 	int32_t pid;                /* only hits in this process (thread group); 0: any. Needs a kernel */
-	uint64_t dtb;               /* only hits in this address space (CR3); 0: any */
+	uint64_t dtb;               /* only hits in this address space (CR3; with PTI either of a
+				     * process's two); 0: any */
 	vms_probe_fn on_return;     /* called when a call the entry callback followed returns */
 };
 
@@ -148,6 +149,7 @@ struct vms_trace_event {
 	unsigned vcpu;
 	int32_t pid, tid;
 	const char *comm;
+	uint64_t dtb;               /* CR3 at the call (PCID bits cleared): its address space */
 	const char *path;           /* full path: from the struct file, or the name made absolute with the
 				     * process's working directory; "" none */
 	const char *path2;          /* rename target, else "" */
@@ -164,6 +166,7 @@ typedef int (*vms_trace_fn)(void *ctx, const struct vms_trace_event *ev);
 struct vms_trace_opts {
 	size_t sz;                  /* sizeof(struct vms_trace_opts) */
 	int32_t pid;                /* only this process; 0 any */
+	uint64_t dtb;               /* only this address space (a CR3 value); 0 any */
 	unsigned kinds;             /* files: bit (1 << VMS_TEV_*) per kind; 0 = all */
 };
 

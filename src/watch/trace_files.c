@@ -194,7 +194,7 @@ static int on_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	struct lx_walk w;
 	(void)tr;
 	struct vms_trace_event ev = { .kind = probes[fp->which].kind, .host_ns = hit->host_ns, .vcpu = hit->vcpu,
-				      .pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .path = "", .path2 = "",
+				      .pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .dtb = hit->dtb, .path = "", .path2 = "",
 				      .result = (int64_t)hit->regs->rax, .offset = -1, .name = "" };
 	int have_walk = walk(ft, &w) == 0;
 	struct inflight *s = NULL;
@@ -267,7 +267,7 @@ int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vm
 	    (rc = member(ft, tr, "open_how", "mode", &ft->how_mode)) ||
 	    (rc = member(ft, tr, "filename", "name", &ft->filename_name)))
 		return rc;
-	struct vms_probe_opts po = { .sz = sizeof(po), .pid = o.pid, .on_return = on_return };
+	struct vms_probe_opts po = { .sz = sizeof(po), .pid = o.pid, .dtb = o.dtb, .on_return = on_return };
 	for (int i = 0; i < P_COUNT; i++) {
 		if (!(ft->kinds & (1u << probes[i].kind)))
 			continue;

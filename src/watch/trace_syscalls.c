@@ -146,7 +146,7 @@ static void strace_free(void *p)
 static void fill(struct strace *st, struct vms_trace_event *ev, const struct vms_bp_hit *hit, int nr)
 {
 	*ev = (struct vms_trace_event){ .kind = VMS_TEV_SYSCALL, .host_ns = hit->host_ns, .vcpu = hit->vcpu,
-					.pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .path = "",
+					.pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .dtb = hit->dtb, .path = "",
 					.path2 = "", .offset = -1, .nr = nr, .name = "" };
 	if (nr >= 0 && (unsigned)nr < st->nnames)
 		ev->name = st->names[nr];
@@ -223,7 +223,7 @@ int vms_trace_syscalls(struct vms_tracer *tr, struct vms_kernel *k, const struct
 	}
 	if ((rc = load_names(k, &st->names, &st->nnames)))
 		return tracer_fail(tr, -rc, "out of memory");
-	struct vms_probe_opts po = { .sz = sizeof(po), .pid = o.pid, .on_return = on_return };
+	struct vms_probe_opts po = { .sz = sizeof(po), .pid = o.pid, .dtb = o.dtb, .on_return = on_return };
 	rc = vms_tracer_probe(tr, "do_syscall_64", 0, &po, on_entry, st);
 	return rc < 0 ? rc : 0;
 }

@@ -398,13 +398,21 @@ static void follow(struct vms_tracer *tr, int probe, const struct vms_bp_hit *hi
 	memcpy(slot->cookie, hit->cookie, sizeof(slot->cookie));
 }
 
+/* Two CR3 values name one address space; with PTI a process has two page
+ * tables, the kernel's and the user's, 4 KiB apart in one 8 KiB block. */
+static int same_space(const struct vms_tracer *tr, uint64_t a, uint64_t b)
+{
+	uint64_t mask = tr->k && tr->k->pti ? ~0x1fffull : ~0xfffull;
+	return (a & mask) == (b & mask);
+}
+
 static int entries(struct vms_tracer *tr, struct vms_bp_hit *hit, int *stop)
 {
 	for (int i = 0; i < tr->nprobes; i++) {
 		struct probe *p = &tr->probes[i];
 		if (p->addr != hit->addr)
 			continue;
-		if ((p->pid && p->pid != hit->pid) || (p->dtb && p->dtb != hit->dtb)) {
+		if ((p->pid && p->pid != hit->pid) || (p->dtb && !same_space(tr, p->dtb, hit->dtb))) {
 			tr->st.filtered++;
 			continue;
 		}
