@@ -1492,6 +1492,26 @@ static void print_notice(const struct globals *g, const struct vms_file_event *e
 	putchar('\n');
 }
 
+/* --count N and --duration SECONDS, as watch and trace take them: 1 if C
+ * was one of them. */
+static int stream_opt(const char *cmd, int c, uint64_t *count, double *duration)
+{
+	char *end;
+	switch (c) {
+	case 'n':
+		if (parse_u64(optarg, count) || *count == 0)
+			die_usage("%s: --count takes a positive number", cmd);
+		return 1;
+	case 'd':
+		*duration = strtod(optarg, &end);
+		if (*end || !(*duration > 0))
+			die_usage("%s: --duration takes seconds > 0", cmd);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* A comma-separated list of event kinds into a bit mask (1 << kind), each
  * named by PARSE and within [LO, HI]. */
 static int parse_kinds(const char *list, int (*parse)(const char *), int lo, int hi, uint32_t *mask)
@@ -1527,7 +1547,8 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 	double duration = 0;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
+		if (stream_opt("watch", c, &count, &duration))
+			continue;
 		switch (c) {
 		case 'c': wo.channel = optarg; break;
 		case 'm': wo.shm_path = optarg; break;
@@ -1541,15 +1562,6 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 		case 'e':
 			if (parse_kinds(optarg, vms_fev_kind_parse, VMS_FEV_OPEN, VMS_FEV_RENAME, &kinds))
 				die_usage("watch: bad --event list '%s'", optarg);
-			break;
-		case 'n':
-			if (parse_u64(optarg, &count) || count == 0)
-				die_usage("watch: --count takes a positive number");
-			break;
-		case 'd':
-			duration = strtod(optarg, &end);
-			if (*end || !(duration > 0))
-				die_usage("watch: --duration takes seconds > 0");
 			break;
 		case 'E': enrich = 1; break;
 		case 'h': fputs(usage_watch, stdout); return 0;
@@ -1850,8 +1862,7 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 	int c, list = 0;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		if (kernel_opt(&ka, c))
+		if (kernel_opt(&ka, c) || stream_opt("trace", c, &out.count, &duration))
 			continue;
 		switch (c) {
 		case 'L': list = 1; break;
@@ -1867,15 +1878,6 @@ static int cmd_trace(const struct globals *g, int argc, char **argv)
 		case 'e':
 			if (parse_kinds(optarg, vms_tev_kind_parse, VMS_TEV_OPEN, VMS_TEV_RENAME, &tro.kinds))
 				die_usage("trace: bad --event list '%s'", optarg);
-			break;
-		case 'n':
-			if (parse_u64(optarg, &out.count) || out.count == 0)
-				die_usage("trace: --count takes a positive number");
-			break;
-		case 'd':
-			duration = strtod(optarg, &end);
-			if (*end || !(duration > 0))
-				die_usage("trace: --duration takes seconds > 0");
 			break;
 		case 'g': to.gdb = optarg; break;
 		case 'H': to.hardware = 1; break;
