@@ -178,11 +178,7 @@ int vms_dmesg(struct vms_kernel *k, const struct vms_dmesg_opts *opts, vms_log_r
 			break;
 	}
 out:
-	if (o.stats) {
-		o.stats->entries = w.entries;
-		o.stats->unreadable = w.unreadable;
-		o.stats->retried = w.retried;
-	}
+	lx_walk_stats(&w, o.stats);
 	free(text);
 	return rc;
 }

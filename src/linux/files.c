@@ -165,11 +165,7 @@ int vms_files(struct vms_kernel *k, const struct vms_files_opts *opts, vms_file_
 		rc = lx_each_process(&fw->w, each, fw);
 	}
 out:
-	if (fw->o.stats) {
-		fw->o.stats->entries = fw->w.entries;
-		fw->o.stats->unreadable = fw->w.unreadable;
-		fw->o.stats->retried = fw->w.retried;
-	}
+	lx_walk_stats(&fw->w, fw->o.stats);
 	free(fw);
 	return rc;
 }

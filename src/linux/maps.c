@@ -374,11 +374,7 @@ int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts
 		rc = lx_each_process(&mw->w, each, mw);
 	}
 out:
-	if (mw->o.stats) {
-		mw->o.stats->entries = mw->w.entries;
-		mw->o.stats->unreadable = mw->w.unreadable;
-		mw->o.stats->retried = mw->w.retried;
-	}
+	lx_walk_stats(&mw->w, mw->o.stats);
 	free(mw->vma);
 	free(mw);
 	return rc;

@@ -290,11 +290,7 @@ int vms_modules(struct vms_kernel *k, const struct vms_modules_opts *opts, vms_m
 	if (rc == 0 && mw.o.scan)
 		rc = scan(&mw);
 out:
-	if (mw.o.stats) {
-		mw.o.stats->entries = mw.w.entries;
-		mw.o.stats->unreadable = mw.w.unreadable;
-		mw.o.stats->retried = mw.w.retried;
-	}
+	lx_walk_stats(&mw.w, mw.o.stats);
 	free(mw.obj);
 	free(mw.seen);
 	return rc;

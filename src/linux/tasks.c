@@ -320,11 +320,7 @@ int vms_tasks(struct vms_kernel *k, const struct vms_tasks_opts *opts, vms_task_
 	else if (tw.o.pid && rc == 0)
 		rc = kernel_fail(k, ENOENT, "no process %d", tw.o.pid);
 out:
-	if (tw.o.stats) {
-		tw.o.stats->entries = tw.w.entries;
-		tw.o.stats->unreadable = tw.w.unreadable;
-		tw.o.stats->retried = tw.w.retried;
-	}
+	lx_walk_stats(&tw.w, tw.o.stats);
 	free(tw.obj);
 	free(tw.cmdline);
 	return rc;

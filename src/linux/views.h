@@ -140,6 +140,9 @@ struct lx_walk {
 int lx_walk_begin(struct lx_walk *w, struct vms_kernel *k, unsigned need, unsigned max, unsigned max_default,
 		  unsigned retries);
 
+/* What the walk met, into STATS (a view's optional output; NULL is ok). */
+void lx_walk_stats(const struct lx_walk *w, struct vms_view_stats *stats);
+
 /* Error text into t->err; returns -ERR. */
 int lx_fail(struct lx_walk *w, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

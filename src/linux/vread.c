@@ -48,6 +48,15 @@ int lx_walk_begin(struct lx_walk *w, struct vms_kernel *k, unsigned need, unsign
 	return 0;
 }
 
+void lx_walk_stats(const struct lx_walk *w, struct vms_view_stats *stats)
+{
+	if (!stats)
+		return;
+	stats->entries = w->entries;
+	stats->unreadable = w->unreadable;
+	stats->retried = w->retried;
+}
+
 int lx_read_dtb(struct lx_walk *w, uint64_t dtb, uint64_t va, void *buf, size_t len, size_t *done)
 {
 	if (__builtin_expect(w->trace != NULL, 0))
