@@ -14,16 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define CHUNK (4u << 20)
 
 static volatile uint8_t sink;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 int main(int argc, char **argv)
 {
@@ -47,13 +42,13 @@ int main(int argc, char **argv)
 	memset(buf, 1, CHUNK);
 	double best = 1e30;
 	for (int rep = 0; rep < 3; rep++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		for (size_t off = 0; off < len; off += CHUNK) {
 			size_t n = len - off < CHUNK ? len - off : CHUNK;
 			memcpy(buf, m + off, n);
 			sink ^= buf[n - 1];
 		}
-		double dt = now_ms() - t0;
+		double dt = bench_now_ms() - t0;
 		if (dt < best)
 			best = dt;
 	}

@@ -24,20 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #include "vmsight/vmsight.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 struct figures {
 	double v[32];
@@ -52,7 +41,7 @@ static void add(struct figures *f, double ms)
 
 static void row(const char *name, struct figures *f, double limit)
 {
-	qsort(f->v, (size_t)f->n, sizeof(double), cmp_double);
+	qsort(f->v, (size_t)f->n, sizeof(double), bench_cmp_double);
 	double best = f->v[0], median = f->v[f->n / 2];
 	printf("%-44s %9.2f %9.2f", name, best, median);
 	if (limit > 0)
@@ -66,19 +55,19 @@ static int attach(struct vms_target *t, const char *cache, double *open_ms, doub
 {
 	struct vms_kernel_opts o = { .sz = sizeof(o), .cache_dir = cache, .no_cache = cache == NULL };
 	struct vms_kernel *k;
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if (vms_kernel_open(t, &o, &k)) {
 		fprintf(stderr, "bench_kernel: %s\n", vms_errmsg(t));
 		return -1;
 	}
-	double t1 = now_ms();
+	double t1 = bench_now_ms();
 	uint64_t size;
 	if (vms_btf_struct_size(k, "task_struct", &size)) {
 		fprintf(stderr, "bench_kernel: %s\n", vms_errmsg(t));
 		vms_kernel_close(k);
 		return -1;
 	}
-	double t2 = now_ms();
+	double t2 = bench_now_ms();
 	struct vms_kernel_info i;
 	vms_kernel_info(k, &i);
 	uint64_t stop;
@@ -104,10 +93,10 @@ static double memcpy_limit(struct vms_target *t, uint64_t pa_from, uint64_t pa_t
 		return 0;
 	}
 	for (int r = 0; r < 5; r++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		memcpy(dst, p, len);
 		sink = ((volatile uint8_t *)dst)[len / 2];
-		double dt = now_ms() - t0;
+		double dt = bench_now_ms() - t0;
 		best = dt < best ? dt : best;
 	}
 	free(dst);
@@ -120,14 +109,14 @@ static double warm_limit(struct vms_target *t, const char *file)
 	char *buf = malloc(1 << 20);
 	for (int r = 0; r < 5 && buf; r++) {
 		struct vms_regs regs;
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		vms_vcpu_regs(t, 0, &regs);
 		int fd = open(file, O_RDONLY);
 		while (fd >= 0 && read(fd, buf, 1 << 20) > 0)
 			;
 		if (fd >= 0)
 			close(fd);
-		double dt = now_ms() - t0;
+		double dt = bench_now_ms() - t0;
 		best = dt < best ? dt : best;
 	}
 	free(buf);

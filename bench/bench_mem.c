@@ -16,27 +16,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
+
 #include "vmsight/vmsight.h"
 
 #define RANDOM_READS 2000000u
 #define BULK_BYTES (512ull << 20)
 #define CHUNK (1u << 20)
 
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
 
 /* The sampled span: the first SPAN_MAX bytes of the largest RAM range. */
 #define SPAN_MAX (1ull << 30)
@@ -58,7 +46,7 @@ static uint64_t *make_addrs(struct vms_ram_range span, unsigned n, uint64_t alig
 {
 	uint64_t *a = malloc(n * sizeof(*a));
 	for (unsigned i = 0; i < n; i++)
-		a[i] = span.gpa + (rng() % (span.len - align)) / align * align;
+		a[i] = span.gpa + (bench_xorshift(&rng_state) % (span.len - align)) / align * align;
 	return a;
 }
 
@@ -73,23 +61,23 @@ static int measure_source(struct vms_target *t, const uint64_t *a8, unsigned n8,
 {
 	uint64_t v, acc = 0;
 	static uint8_t page[4096];
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned i = 0; i < n8; i++) {
 		if (vms_read_pa(t, a8[i], &v, 8))
 			return -1;
 		acc += v;
 	}
-	f->rand8_ns = (now_ns() - t0) / n8;
-	t0 = now_ns();
+	f->rand8_ns = (bench_now_ns() - t0) / n8;
+	t0 = bench_now_ns();
 	for (unsigned i = 0; i < n4k; i++) {
 		if (vms_read_pa(t, a4k[i], page, sizeof(page)))
 			return -1;
 		acc += page[i & 4095];
 	}
-	f->rand4k_ns = (now_ns() - t0) / n4k;
+	f->rand4k_ns = (bench_now_ns() - t0) / n4k;
 	uint8_t *buf = malloc(CHUNK);
 	memset(buf, 1, CHUNK);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (uint64_t off = 0; off < bulk_len; off += CHUNK) {
 		if (vms_read_pa(t, bulk_base + off, buf, CHUNK)) {
 			free(buf);
@@ -97,7 +85,7 @@ static int measure_source(struct vms_target *t, const uint64_t *a8, unsigned n8,
 		}
 		acc += buf[off & (CHUNK - 1)];
 	}
-	f->bulk_gbps = (double)bulk_len / (now_ns() - t0);
+	f->bulk_gbps = (double)bulk_len / (bench_now_ns() - t0);
 	free(buf);
 	sink = acc;
 	return 0;
@@ -108,26 +96,26 @@ static void measure_limit(const uint8_t *map, uint64_t map_base, const uint64_t 
 {
 	uint64_t acc = 0, v;
 	static uint8_t page[4096];
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned i = 0; i < n8; i++) {
 		memcpy(&v, map + (a8[i] - map_base), 8);
 		acc += v;
 	}
-	f->rand8_ns = (now_ns() - t0) / n8;
-	t0 = now_ns();
+	f->rand8_ns = (bench_now_ns() - t0) / n8;
+	t0 = bench_now_ns();
 	for (unsigned i = 0; i < n4k; i++) {
 		memcpy(page, map + (a4k[i] - map_base), sizeof(page));
 		acc += page[i & 4095];
 	}
-	f->rand4k_ns = (now_ns() - t0) / n4k;
+	f->rand4k_ns = (bench_now_ns() - t0) / n4k;
 	uint8_t *buf = malloc(CHUNK);
 	memset(buf, 1, CHUNK);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (uint64_t off = 0; off < bulk_len; off += CHUNK) {
 		memcpy(buf, map + (bulk_base - map_base) + off, CHUNK);
 		acc += buf[off & (CHUNK - 1)];
 	}
-	f->bulk_gbps = (double)bulk_len / (now_ns() - t0);
+	f->bulk_gbps = (double)bulk_len / (bench_now_ns() - t0);
 	free(buf);
 	sink = acc;
 }

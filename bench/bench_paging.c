@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
+
 #include "vmsight/vmsight.h"
 
 #define NREAD 2000000u
@@ -30,21 +32,7 @@
 #define NHOT 64u
 #define HOT_ROUNDS 200000u
 
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
 
 static volatile uint64_t sink;
 
@@ -84,7 +72,7 @@ static int sample(struct vms_target *t, uint64_t dtb, const struct runs *k, unsi
 		  const uint64_t **host, uint64_t *pa)
 {
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t x = rng() % k->total;
+		uint64_t x = bench_xorshift(&rng_state) % k->total;
 		size_t j = 0;
 		while (x >= k->r[j].len)
 			x -= k->r[j++].len;
@@ -108,10 +96,10 @@ static double min2(double a, double b)
 static double time_loads(const uint64_t *const *host, unsigned n)
 {
 	uint64_t acc = 0;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned i = 0; i < n; i++)
 		acc += *host[i];
-	double ns = (now_ns() - t0) / n;
+	double ns = (bench_now_ns() - t0) / n;
 	sink = acc;
 	return ns;
 }
@@ -119,13 +107,13 @@ static double time_loads(const uint64_t *const *host, unsigned n)
 static double time_reads(struct vms_target *t, uint64_t dtb, const uint64_t *va, unsigned n)
 {
 	uint64_t acc = 0, v;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		if (vms_read_va(t, dtb, va[i], &v, 8, NULL))
 			return -1;
 		acc += v;
 	}
-	double ns = (now_ns() - t0) / n;
+	double ns = (bench_now_ns() - t0) / n;
 	sink = acc;
 	return ns;
 }
@@ -133,13 +121,13 @@ static double time_reads(struct vms_target *t, uint64_t dtb, const uint64_t *va,
 static double time_pa_reads(struct vms_target *t, const uint64_t *pa, unsigned n)
 {
 	uint64_t acc = 0, v;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		if (vms_read_pa(t, pa[i], &v, 8))
 			return -1;
 		acc += v;
 	}
-	double ns = (now_ns() - t0) / n;
+	double ns = (bench_now_ns() - t0) / n;
 	sink = acc;
 	return ns;
 }
@@ -148,14 +136,14 @@ static double time_hot(struct vms_target *t, uint64_t dtb, const uint64_t *va)
 {
 	struct vms_translation tr;
 	uint64_t acc = 0;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned r = 0; r < HOT_ROUNDS; r++)
 		for (unsigned i = 0; i < NHOT; i++) {
 			if (vms_translate(t, dtb, va[i], &tr))
 				return -1;
 			acc += tr.pa;
 		}
-	double ns = (now_ns() - t0) / ((double)HOT_ROUNDS * NHOT);
+	double ns = (bench_now_ns() - t0) / ((double)HOT_ROUNDS * NHOT);
 	sink = acc;
 	return ns;
 }
@@ -163,11 +151,11 @@ static double time_hot(struct vms_target *t, uint64_t dtb, const uint64_t *va)
 static double time_l1(const uint64_t *const *host)
 {
 	uint64_t acc = 0;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned r = 0; r < HOT_ROUNDS; r++)
 		for (unsigned i = 0; i < NHOT; i++)
 			acc += *(const volatile uint64_t *)host[i];
-	double ns = (now_ns() - t0) / ((double)HOT_ROUNDS * NHOT);
+	double ns = (bench_now_ns() - t0) / ((double)HOT_ROUNDS * NHOT);
 	sink = acc;
 	return ns;
 }
@@ -176,14 +164,14 @@ static double time_cold(struct vms_target *t, uint64_t dtb, const uint64_t *va, 
 {
 	struct vms_translation tr;
 	uint64_t acc = 0;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		vms_tlb_flush(t);
 		if (vms_translate(t, dtb, va[i], &tr))
 			return -1;
 		acc += tr.pa;
 	}
-	double ns = (now_ns() - t0) / n;
+	double ns = (bench_now_ns() - t0) / n;
 	sink = acc;
 	return ns;
 }
@@ -207,7 +195,7 @@ static inline uint64_t load_pa(const struct ram_map *m, uint64_t pa)
 static double time_bare_walk(const struct ram_map *m, uint64_t dtb, int levels, const uint64_t *va, unsigned n)
 {
 	uint64_t acc = 0;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t table = dtb & 0x000ffffffffff000ull, e = 0;
 		for (int shift = levels == 5 ? 48 : 39; shift >= 12; shift -= 9) {
@@ -218,7 +206,7 @@ static double time_bare_walk(const struct ram_map *m, uint64_t dtb, int levels, 
 		}
 		acc += e;
 	}
-	double ns = (now_ns() - t0) / n;
+	double ns = (bench_now_ns() - t0) / n;
 	sink = acc;
 	return ns;
 }

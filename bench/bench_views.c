@@ -30,23 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #include "linux/views.h"
 #include "vmsight/vmsight.h"
 
 extern char **environ;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 #define MAXR 64
 
@@ -63,7 +52,7 @@ static void add(struct figures *f, double ms)
 
 static double best(struct figures *f)
 {
-	qsort(f->v, (size_t)f->n, sizeof(double), cmp_double);
+	qsort(f->v, (size_t)f->n, sizeof(double), bench_cmp_double);
 	return f->v[0];
 }
 
@@ -124,10 +113,10 @@ static uint8_t sink[1 << 16];
 
 static double replay(const struct trace *tr)
 {
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	for (size_t i = 0; i < tr->n; i++)
 		memcpy(sink + (i & 7) * 4096, tr->p[i].host, tr->p[i].len);
-	double dt = now_ms() - t0;
+	double dt = bench_now_ms() - t0;
 	__asm__ volatile("" : : "r"(sink) : "memory");
 	return dt;
 }
@@ -187,14 +176,14 @@ static double run_cli(char *const argv[])
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	pid_t pid;
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ)) {
 		perror("bench_views: spawn");
 		exit(1);
 	}
 	int st;
 	waitpid(pid, &st, 0);
-	double dt = now_ms() - t0;
+	double dt = bench_now_ms() - t0;
 	posix_spawn_file_actions_destroy(&fa);
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 		fprintf(stderr, "bench_views: %s %s failed\n", argv[0], argv[1]);
@@ -261,9 +250,9 @@ int main(int argc, char **argv)
 		size_t n = c.n;
 		struct figures f = { 0 }, lim = { 0 };
 		for (int r = 0; r < rounds; r++) {
-			double t0 = now_ms();
+			double t0 = bench_now_ms();
 			walk(k, which, &c, &procs);
-			add(&f, now_ms() - t0);
+			add(&f, bench_now_ms() - t0);
 			add(&lim, replay(&tr));
 		}
 		char name[96];
