@@ -387,54 +387,44 @@ static uint64_t fk_maple_node(struct fk *f, unsigned type, const uint64_t *slot,
 	return node | (uint64_t)type << 3 | 4;
 }
 
+/* One maple leaf over VMAs V[A..B), the range starting at AT: a slot per
+ * VMA, an empty one before each gap, and (LAST) an empty one to the end of
+ * the address space. Returns the encoded node. */
+static uint64_t fk_maple_leaf(struct fk *f, const uint64_t *v, unsigned a, unsigned b, uint64_t at, int last)
+{
+	uint64_t slot[32], pivot[32];
+	unsigned k = 0;
+	for (unsigned i = a; i < b; i++) {
+		uint64_t s = fk_get64(v[i]), e = fk_get64(v[i] + 8);
+		if (s > at) {
+			slot[k] = 0;
+			pivot[k++] = s - 1;
+		}
+		slot[k] = v[i];
+		pivot[k++] = e - 1;
+		at = e;
+	}
+	if (last) {
+		slot[k] = 0;
+		pivot[k++] = ~0ull;
+	}
+	return fk_maple_node(f, 1, slot, pivot, k);
+}
+
 /* The VMAs of one process in a maple tree: a leaf, or (LEVELS 2) an
  * allocation-range root over two leaves. VMAs V[0..N) ascend. */
 static void fk_maple(struct fk *f, uint64_t mm, const uint64_t *v, unsigned n, int levels)
 {
-	uint64_t slot[32], pivot[32];
-	unsigned k;
 	if (levels == 1) {
-		k = 0;
-		uint64_t at = 0;
-		for (unsigned i = 0; i < n; i++) {
-			uint64_t s = fk_get64(v[i]), e = fk_get64(v[i] + 8);
-			if (s > at) {
-				slot[k] = 0;
-				pivot[k++] = s - 1;
-			}
-			slot[k] = v[i];
-			pivot[k++] = e - 1;
-			at = e;
-		}
-		slot[k] = 0;
-		pivot[k++] = ~0ull;
-		uint64_t root = fk_maple_node(f, 1, slot, pivot, k);
+		uint64_t root = fk_maple_leaf(f, v, 0, n, 0, 1);
 		fk_put(f, mm, "mm_struct", "mm_mt.ma_root", (root & ~7ull) | 2 | (1ull << 3));
 		return;
 	}
 	/* Two leaves: VMAs [0, n/2) and [n/2, n), split after the first half. */
-	uint64_t half_end = fk_get64(v[n / 2 - 1] + 8) - 1, leaf[2];
-	for (int h = 0; h < 2; h++) {
-		unsigned a = h ? n / 2 : 0, b = h ? n : n / 2;
-		uint64_t at = h ? half_end + 1 : 0;
-		k = 0;
-		for (unsigned i = a; i < b; i++) {
-			uint64_t s = fk_get64(v[i]), e = fk_get64(v[i] + 8);
-			if (s > at) {
-				slot[k] = 0;
-				pivot[k++] = s - 1;
-			}
-			slot[k] = v[i];
-			pivot[k++] = e - 1;
-			at = e;
-		}
-		if (h) {
-			slot[k] = 0;
-			pivot[k++] = ~0ull;
-		}
-		leaf[h] = fk_maple_node(f, 1, slot, pivot, k);
-	}
-	uint64_t rs[2] = { leaf[0], leaf[1] }, rp[2] = { half_end, ~0ull };
+	uint64_t half_end = fk_get64(v[n / 2 - 1] + 8) - 1;
+	uint64_t rs[2], rp[2] = { half_end, ~0ull };
+	rs[0] = fk_maple_leaf(f, v, 0, n / 2, 0, 0);
+	rs[1] = fk_maple_leaf(f, v, n / 2, n, half_end + 1, 1);
 	uint64_t root = fk_maple_node(f, 3, rs, rp, 2);
 	fk_put(f, mm, "mm_struct", "mm_mt.ma_root", (root & ~7ull) | 2);
 }
