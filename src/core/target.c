@@ -19,6 +19,7 @@
 
 #include "../arch/paging.h"
 #include "../ctl/cmdline.h"
+#include "../ctl/gdb.h"
 #include "../ctl/qemu.h"
 
 static int tfail(struct vms_target *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -205,16 +206,13 @@ static int parse_target(struct vms_target *t, const char *target, const char *fo
 		return open_pid(t, force);
 	}
 	if (strncmp(target, "gdb:", 4) == 0) {
-		const char *colon = strrchr(target + 4, ':');
 		char host[256];
-		long port = colon ? strtol(colon + 1, NULL, 10) : 0;
-		if (!colon || port <= 0 || port > 65535 || (size_t)(colon - target - 4) >= sizeof(host))
+		int port;
+		if (vms_gdb_parse_hostport(target + 4, host, sizeof(host), &port))
 			return tfail(t, EINVAL, "expected gdb:HOST:PORT, got '%s'", target);
 		if (force && strcmp(force, "gdb") != 0)
 			return tfail(t, EINVAL, "target %s only offers the gdb source", target);
-		memcpy(host, target + 4, (size_t)(colon - target - 4));
-		host[colon - target - 4] = '\0';
-		rc = vms_gdbmem_open(host, (int)port, t->timeout_ms, &t->src, err, sizeof(err));
+		rc = vms_gdbmem_open(host, port, t->timeout_ms, &t->src, err, sizeof(err));
 		return rc ? tfail(t, -rc, "%s", err) : 0;
 	}
 	if (strncmp(target, "dump:", 5) == 0) {

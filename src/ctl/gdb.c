@@ -1730,6 +1730,19 @@ int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 	return 0;
 }
 
+int vms_gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long p = colon ? strtol(colon + 1, &end, 10) : 0;
+	if (!colon || colon == s || (size_t)(colon - s) >= hostlen || *end || p <= 0 || p > 65535)
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
 int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind)
 {
 	char pkt[64];

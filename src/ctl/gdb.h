@@ -150,6 +150,10 @@ int vms_gdb_fd(const struct vms_gdb *g);
  * Pure parsers, exposed for tests and fuzzing.
  */
 
+/* "HOST:PORT" (the last colon splits, so an IPv6 host may contain colons):
+ * HOST into HOST (HOSTLEN bytes with its NUL), PORT 1..65535. 0 or -EINVAL. */
+int vms_gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
 /* A stop reply ("T05thread:p01.02;...", "S05"): 0, -ESRCH for an exit
  * ("W"/"X"), -EPROTO if malformed. */
 int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out);

@@ -164,19 +164,6 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	return 0;
 }
 
-static int parse_hostport(struct vms_tracer *tr, const char *s, char *host, size_t hostlen, int *port)
-{
-	const char *colon = strrchr(s, ':');
-	char *end;
-	long p = colon ? strtol(colon + 1, &end, 10) : 0;
-	if (!colon || colon == s || (size_t)(colon - s) >= hostlen || *end || p <= 0 || p > 65535)
-		return tfail(tr, EINVAL, "expected HOST:PORT for the GDB stub, got '%s'", s);
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	*port = (int)p;
-	return 0;
-}
-
 int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, struct vms_tracer **out)
 {
 	struct vms_tracer_opts o = { 0 };
@@ -201,8 +188,10 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		goto fail;
 	}
 	if (o.gdb) {
-		if ((rc = parse_hostport(tr, o.gdb, host, sizeof(host), &port)))
+		if ((rc = vms_gdb_parse_hostport(o.gdb, host, sizeof(host), &port))) {
+			tfail(tr, EINVAL, "expected HOST:PORT for the GDB stub, got '%s'", o.gdb);
 			goto fail;
+		}
 		if (t->qmp_path[0]) {
 			int unused;
 			if (qemu_facts(tr, &unused, &kvm))

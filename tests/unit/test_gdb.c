@@ -989,6 +989,21 @@ static void test_stop_parse(void)
 	CHECK(vms_gdb_parse_stop("T05thread:01", 12, &st) == 0 && st.thread == 1);
 }
 
+static void test_hostport(void)
+{
+	char host[16];
+	int port = 0;
+	CHECK(vms_gdb_parse_hostport("127.0.0.1:1234", host, sizeof(host), &port) == 0 && port == 1234 &&
+	      strcmp(host, "127.0.0.1") == 0);
+	CHECK(vms_gdb_parse_hostport("::1:99", host, sizeof(host), &port) == 0 && port == 99 && strcmp(host, "::1") == 0);
+	CHECK(vms_gdb_parse_hostport("host:0", host, sizeof(host), &port) == -EINVAL);
+	CHECK(vms_gdb_parse_hostport("host:65536", host, sizeof(host), &port) == -EINVAL);
+	CHECK(vms_gdb_parse_hostport("host:12x", host, sizeof(host), &port) == -EINVAL);
+	CHECK(vms_gdb_parse_hostport(":1234", host, sizeof(host), &port) == -EINVAL);
+	CHECK(vms_gdb_parse_hostport("nonsense", host, sizeof(host), &port) == -EINVAL);
+	CHECK(vms_gdb_parse_hostport("a-very-long-host-name:1", host, sizeof(host), &port) == -EINVAL);
+}
+
 /* Resume, quiet waits, interrupt, step, breakpoints: the calls the tracer
  * makes, against the fake's all-stop behaviour. */
 static void test_running(void)
@@ -1042,6 +1057,7 @@ int main(void)
 	RUN(test_connect_errors());
 	RUN(test_source());
 	RUN(test_stop_parse());
+	RUN(test_hostport());
 	RUN(test_running());
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
