@@ -41,20 +41,28 @@ struct inflight {
 	char path[PATH_BYTES], path2[PATH_BYTES];
 };
 
+enum { P_OPEN, P_READ, P_WRITE, P_UNLINK, P_RMDIR, P_RENAME, P_COUNT };
+
+struct ftrace;
+
+/* What each probe's callbacks get: which probe they serve. */
+struct fprobe {
+	struct ftrace *ft;
+	int which;
+};
+
 struct ftrace {
 	struct vms_kernel *k;
 	struct vms_target *t;
 	vms_trace_fn fn;
 	void *ctx;
-	unsigned kinds;
 	uint64_t how_flags, how_mode, filename_name;
+	struct fprobe probe[P_COUNT];
 	struct inflight slot[INFLIGHT];
 	uint64_t gen;
 	char path[PATH_BYTES];
 	char name[PATH_BYTES];
 };
-
-enum { P_OPEN, P_READ, P_WRITE, P_UNLINK, P_RMDIR, P_RENAME, P_COUNT };
 
 static const struct {
 	const char *symbol;
@@ -63,12 +71,6 @@ static const struct {
 	[P_OPEN] = { "do_sys_openat2", VMS_TEV_OPEN },     [P_READ] = { "vfs_read", VMS_TEV_READ },
 	[P_WRITE] = { "vfs_write", VMS_TEV_WRITE },        [P_UNLINK] = { "do_unlinkat", VMS_TEV_UNLINK },
 	[P_RMDIR] = { "do_rmdir", VMS_TEV_UNLINK },        [P_RENAME] = { "do_renameat2", VMS_TEV_RENAME },
-};
-
-/* Each probe's callbacks get which probe they serve (allocated per tracer). */
-struct fprobe {
-	struct ftrace *ft;
-	int which;
 };
 
 static int walk(struct ftrace *ft, struct lx_walk *w)
@@ -250,16 +252,10 @@ int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vm
 	int rc = tracer_own(tr, ft, free);
 	if (rc)
 		return rc;
-	struct fprobe *fps = calloc(P_COUNT, sizeof(*fps));
-	if (!fps)
-		return tracer_fail(tr, ENOMEM, "out of memory");
-	if ((rc = tracer_own(tr, fps, free)))
-		return rc;
 	ft->k = k;
 	ft->t = tracer_target(tr);
 	ft->fn = fn;
 	ft->ctx = ctx;
-	ft->kinds = o.kinds ? o.kinds : ~0u;
 	struct lx_walk w;
 	if ((rc = walk(ft, &w)))
 		return tracer_fail(tr, -rc, ft->t->err);
@@ -269,10 +265,10 @@ int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vm
 		return rc;
 	struct vms_probe_opts po = { .sz = sizeof(po), .pid = o.pid, .dtb = o.dtb, .on_return = on_return };
 	for (int i = 0; i < P_COUNT; i++) {
-		if (!(ft->kinds & (1u << probes[i].kind)))
+		if (o.kinds && !(o.kinds & (1u << probes[i].kind)))
 			continue;
-		fps[i] = (struct fprobe){ ft, i };
-		rc = vms_tracer_probe(tr, probes[i].symbol, 0, &po, on_entry, &fps[i]);
+		ft->probe[i] = (struct fprobe){ ft, i };
+		rc = vms_tracer_probe(tr, probes[i].symbol, 0, &po, on_entry, &ft->probe[i]);
 		if (rc < 0)
 			return rc;
 	}

@@ -200,11 +200,8 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 	} else if ((rc = qemu_facts(tr, &port, &kvm))) {
 		goto fail;
 	}
-	if (o.kernel) {
-		if ((rc = lx_current_offset(o.kernel, &tr->percpu_current)) == 0)
-			tr->have_current = 1;
-		rc = 0;
-	}
+	/* without `current`, hits carry no pid/comm and pid filters are refused */
+	tr->have_current = o.kernel && lx_current_offset(o.kernel, &tr->percpu_current) == 0;
 	if (pipe2(tr->wake, O_CLOEXEC | O_NONBLOCK)) {
 		rc = tfail(tr, errno, "pipe: %s", strerror(errno));
 		goto fail;
@@ -395,7 +392,7 @@ static int same_space(const struct vms_tracer *tr, uint64_t a, uint64_t b)
 	return (a & mask) == (b & mask);
 }
 
-static int entries(struct vms_tracer *tr, struct vms_bp_hit *hit, int *stop)
+static void entries(struct vms_tracer *tr, struct vms_bp_hit *hit, int *stop)
 {
 	for (int i = 0; i < tr->nprobes; i++) {
 		struct probe *p = &tr->probes[i];
@@ -414,7 +411,6 @@ static int entries(struct vms_tracer *tr, struct vms_bp_hit *hit, int *stop)
 		if ((r & VMS_PROBE_RETURN) && p->on_return)
 			follow(tr, i, hit);
 	}
-	return 0;
 }
 
 static void returns(struct vms_tracer *tr, struct site *s, struct vms_bp_hit *hit, int *stop)
