@@ -58,20 +58,15 @@ int lx_task_who(struct lx_walk *w, uint64_t task, struct lx_who *out)
 
 int lx_task_fd_file(struct lx_walk *w, uint64_t task, int32_t fd, uint64_t *file)
 {
-	const struct lx_layout *L = w->lay;
-	uint64_t files, fdt, fd_array;
-	uint32_t max_fds;
+	struct lx_fdtable fdt;
 	*file = 0;
 	if (fd < 0 || (uint32_t)fd >= FDS_MAX)
 		return -EBADF;
-	if (lx_read_u64(w, task + L->task_files.off, &files) || !lx_kptr(w, files, 8) ||
-	    lx_read_u64(w, files + L->files_fdt.off, &fdt) || !lx_kptr(w, fdt, 8) ||
-	    lx_read(w, fdt + L->fdt_max_fds.off, &max_fds, 4) || lx_read_u64(w, fdt + L->fdt_fd.off, &fd_array) ||
-	    !lx_kptr(w, fd_array, 8))
+	if (lx_task_fdtable(w, task, &fdt) <= 0)
 		return -EIO;
-	if ((uint32_t)fd >= max_fds)
+	if ((uint32_t)fd >= fdt.max_fds)
 		return -EBADF;
-	if (lx_read_u64(w, fd_array + (uint64_t)fd * 8, file))
+	if (lx_read_u64(w, fdt.fd + (uint64_t)fd * 8, file))
 		return -EIO;
 	if (*file == 0)
 		return -EBADF;

@@ -91,22 +91,37 @@ static int file_read(struct files_walk *fw, uint64_t file, struct vms_file *out)
 	return -EIO;
 }
 
+int lx_task_fdtable(struct lx_walk *w, uint64_t task, struct lx_fdtable *out)
+{
+	const struct lx_layout *L = w->lay;
+	uint64_t files, fdt;
+	if (lx_read_u64(w, task + L->task_files.off, &files))
+		return -EIO;
+	if (!files)
+		return 0; /* a kernel thread, or a process on its way out */
+	if (!lx_kptr(w, files, 8) || lx_read_u64(w, files + L->files_fdt.off, &fdt) || !lx_kptr(w, fdt, 8) ||
+	    lx_read(w, fdt + L->fdt_max_fds.off, &out->max_fds, 4) || lx_read_u64(w, fdt + L->fdt_fd.off, &out->fd) ||
+	    lx_read_u64(w, fdt + L->fdt_cloexec.off, &out->cloexec) || !lx_kptr(w, out->fd, 8) ||
+	    !lx_kptr(w, out->cloexec, 8))
+		return -EIO;
+	return 1;
+}
+
 static int process_files(struct files_walk *fw, uint64_t task, int32_t pid)
 {
 	struct lx_walk *w = &fw->w;
 	const struct lx_layout *L = w->lay;
-	uint64_t files, fdt, fd_array, cloexec;
-	uint32_t max_fds;
+	struct lx_fdtable fdt;
 	char comm[16] = "";
-	if (lx_read_u64(w, task + L->task_files.off, &files) ||
-	    lx_read(w, task + L->task_comm.off, comm, sizeof(comm) - 1))
+	if (lx_read(w, task + L->task_comm.off, comm, sizeof(comm) - 1))
 		goto bad;
-	if (!files)
-		return 0; /* a kernel thread, or a process on its way out */
-	if (!lx_kptr(w, files, 8) || lx_read_u64(w, files + L->files_fdt.off, &fdt) || !lx_kptr(w, fdt, 8) ||
-	    lx_read(w, fdt + L->fdt_max_fds.off, &max_fds, 4) || lx_read_u64(w, fdt + L->fdt_fd.off, &fd_array) ||
-	    lx_read_u64(w, fdt + L->fdt_cloexec.off, &cloexec) || !lx_kptr(w, fd_array, 8) || !lx_kptr(w, cloexec, 8))
+	int rc = lx_task_fdtable(w, task, &fdt);
+	if (rc < 0)
 		goto bad;
+	if (rc == 0)
+		return 0;
+	uint64_t fd_array = fdt.fd, cloexec = fdt.cloexec;
+	uint32_t max_fds = fdt.max_fds;
 	if (max_fds > FDS_MAX)
 		max_fds = FDS_MAX;
 	for (uint32_t base = 0; base < max_fds; base += FD_CHUNK) {

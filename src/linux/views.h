@@ -220,6 +220,14 @@ int lx_current_offset(struct vms_kernel *k, uint64_t *off);
 int lx_current_task(struct lx_walk *w, uint64_t percpu_off, uint64_t gs_base, uint64_t *task);
 int lx_task_who(struct lx_walk *w, uint64_t task, struct lx_who *out);
 int lx_task_fd_file(struct lx_walk *w, uint64_t task, int32_t fd, uint64_t *file);
+/* A task's file descriptor table (files.c): 1 with *OUT filled (max_fds as
+ * the guest says: clamp before use), 0 if it has none (a kernel thread, or
+ * exiting), -EIO if unreadable. */
+struct lx_fdtable {
+	uint64_t fd, cloexec;       /* the struct file * array, the close-on-exec bitmap */
+	uint32_t max_fds;
+};
+int lx_task_fdtable(struct lx_walk *w, uint64_t task, struct lx_fdtable *out);
 int lx_file_path(struct lx_walk *w, uint64_t file, char *buf, size_t len);
 int lx_task_cwd(struct lx_walk *w, uint64_t task, char *buf, size_t len);
 
