@@ -21,19 +21,11 @@
 #include <bpf/btf.h>
 
 #include "kernel.h"
+#include "util/escape.h"
 
 static void put_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	esc_json_fput(f, s);
 }
 
 static void put_base64(FILE *f, const uint8_t *p, size_t n)

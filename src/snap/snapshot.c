@@ -33,6 +33,7 @@
 #include "../ctl/qemu.h"
 #include "../ctl/qmp.h"
 #include "migstream.h"
+#include "util/escape.h"
 #include "writer.h"
 
 #define NOTE_LEN 512
@@ -80,16 +81,8 @@ static void kernel_banner(struct vms_target *t, char *out, size_t len)
 	out[0] = '\0';
 	memcpy(saved, t->err, sizeof(saved));
 	if (vms_kernel_open(t, NULL, &k) == 0) {
-		if (vms_kernel_info(k, &ki) == 0 && ki.banner) {
-			size_t j = 0;
-			for (const char *c = ki.banner; *c && j + 7 < len; c++) {
-				if (*c == '"' || *c == '\\')
-					out[j++] = '\\';
-				if ((unsigned char)*c >= 0x20)
-					out[j++] = *c;
-			}
-			out[j] = '\0';
-		}
+		if (vms_kernel_info(k, &ki) == 0 && ki.banner && esc_json(out, len, ki.banner, strlen(ki.banner), 0) >= len)
+			out[0] = '\0'; /* too long for the note: none rather than a cut one */
 		vms_kernel_close(k);
 	}
 	memcpy(t->err, saved, sizeof(saved));
