@@ -252,6 +252,8 @@ VMS_API int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *o
  *                        guest RAM and streams each page out before the guest
  *                        changes it: consistent, the guest pauses only for
  *                        milliseconds. Needs QMP and a userfaultfd-capable host.
+ *                        A guest that is already paused is copied as it stands
+ *                        (QEMU would resume it at the end of its snapshot).
  *   VMS_SNAP_LIVE        copy while the guest runs: fast, NOT consistent
  *                        (marked so in the file).
  * The guest is resumed on every path if vmsight paused it (not if it was

@@ -533,7 +533,13 @@ int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *o
 		break;
 	case VMS_SNAP_BACKGROUND:
 		st.mode = "background";
-		rc = snapshot_background(t, fd, &st);
+		/* QEMU resumes the guest when its background snapshot has
+		 * write-protected RAM, also one that was paused before; a guest
+		 * that is not running is copied as it stands instead. */
+		if (t->qmp_path[0] && vms_is_running(t) == 0)
+			rc = snapshot_copy(t, fd, &o, &st, 1);
+		else
+			rc = snapshot_background(t, fd, &st);
 		break;
 	default:
 		snprintf(t->err, sizeof(t->err), "unknown snapshot mode %d", (int)o.mode);
