@@ -32,6 +32,8 @@ struct dump_source {
 	const char *format;
 };
 
+#define RAW_MIN_BYTES (1u << 20)
+
 static int dump_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
 	int i = vms_source_find_range(s, pa, len);
@@ -243,6 +245,16 @@ static int open_lime(struct dump_source *d)
 	return 0;
 }
 
+/* Whether a raw image has data at all: a sparse file of holes only reads
+ * as zeros and is no guest's RAM. */
+static int raw_has_data(int fd, size_t size)
+{
+	off_t data = lseek(fd, 0, SEEK_DATA);
+	if (data < 0)
+		return errno != ENXIO; /* ENXIO: no data before the end */
+	return (size_t)data < size;
+}
+
 int vms_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -265,9 +277,9 @@ int vms_dump_open(const char *path, struct vms_source **out, char *err, size_t e
 	d->base.ops = &dump_ops;
 	d->size = (size_t)st.st_size;
 	void *m = mmap(NULL, d->size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
 	if (m == MAP_FAILED) {
 		snprintf(err, errlen, "cannot map dump %s: %s", path, strerror(errno));
+		close(fd);
 		free(d);
 		return -ENOMEM;
 	}
@@ -280,10 +292,20 @@ int vms_dump_open(const char *path, struct vms_source **out, char *err, size_t e
 		rc = open_elf(d);
 	} else if (magic == LIME_MAGIC) {
 		rc = open_lime(d);
+	} else if (d->size < RAW_MIN_BYTES || d->size % 4096) {
+		/* A raw image is guest RAM from address 0: whole pages, and at
+		 * least the first MiB every PC has. Anything else (a text file, a
+		 * truncated copy) is not one. */
+		rc = vms_source_fail(&d->base, EINVAL,
+				     "not a memory dump: no ELF or LiME header, and %zu bytes is not a raw RAM image "
+				     "(whole 4 KiB pages, at least 1 MiB)", d->size);
 	} else {
-		rc = add_segment(d, 0, 0, d->size);
+		rc = raw_has_data(fd, d->size) ? add_segment(d, 0, 0, d->size)
+					       : vms_source_fail(&d->base, EINVAL, "not a memory dump: the raw image "
+									    "holds no data (all holes)");
 		d->format = "raw";
 	}
+	close(fd);
 	if (rc == 0 && d->base.nranges == 0)
 		rc = vms_source_fail(&d->base, EINVAL, "the dump holds no memory");
 	if (rc) {
