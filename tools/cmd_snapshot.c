@@ -197,6 +197,15 @@ static void print_snapshot(const char *path, const struct vms_snapshot_stats *st
 	out_end();
 }
 
+/* Ctrl-C during a background snapshot: say why nothing stops at once. */
+static void background_interrupted(void)
+{
+	static const char msg[] = "\nvmsight: interrupted: QEMU finishes its background snapshot first (cancelling "
+				  "it could leave the guest frozen); the snapshot is then discarded\n";
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		return;
+}
+
 int cmd_snapshot(const struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -259,7 +268,7 @@ int cmd_snapshot(const struct globals *g, int argc, char **argv)
 	int show = isatty(STDERR_FILENO) && !g->json;
 	so.progress = progress_bar;
 	so.progress_ctx = &show;
-	catch_signals(NULL);
+	catch_signals(so.mode == VMS_SNAP_BACKGROUND ? background_interrupted : NULL);
 	struct out_file f;
 	if (out_file_create(&f, path, O_RDWR, 0600)) {
 		vms_close(t);
@@ -271,6 +280,8 @@ int cmd_snapshot(const struct globals *g, int argc, char **argv)
 		if (show)
 			fputc('\n', stderr);
 		rc = fail("snapshot failed: %s", interrupted && !vms_errmsg(t)[0] ? "interrupted" : vms_errmsg(t));
+	} else if (interrupted) {
+		rc = fail("interrupted: the snapshot is discarded");
 	}
 	vms_close(t);
 	if (out_file_finish(&f, !rc))

@@ -512,6 +512,11 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 	k->t = t;
 	k->types_from = "none";
 	symtab_init(&k->syms);
+	int in_rc = profile_check_inputs(k, o.system_map, o.isf);
+	if (in_rc) {
+		vms_kernel_close(k);
+		return in_rc;
+	}
 	char dir[400];
 	const char *cache_dir = NULL;
 	if (!o.no_cache && profile_cache_dir(o.cache_dir, dir, sizeof(dir)) == 0)

@@ -84,6 +84,9 @@ int profile_cache_dir(const char *opt, char *out, size_t len);
 /* profile_in.c: symbols from a System.map, symbols and types from ISF. */
 int profile_read_system_map(struct vms_kernel *k, const char *path);
 int profile_read_isf(struct vms_kernel *k, const char *path);
+/* The System.map and ISF files given are readable and of their kind, so a
+ * wrong one is an error at once, not ignored while kallsyms and BTF serve. */
+int profile_check_inputs(struct vms_kernel *k, const char *system_map, const char *isf_path);
 void profile_isf_free(struct isf_types *isf);
 int isf_field(const struct isf_types *isf, const char *type, const char *path, uint64_t *offset, uint64_t *size,
 	      uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);

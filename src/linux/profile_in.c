@@ -149,6 +149,44 @@ int profile_read_isf(struct vms_kernel *k, const char *path)
 	return 0;
 }
 
+int profile_check_inputs(struct vms_kernel *k, const char *system_map, const char *isf_path)
+{
+	if (system_map) {
+		FILE *f = fopen(system_map, "re");
+		char line[1024];
+		if (!f)
+			return kernel_fail(k, errno, "cannot open System.map %s: %s", system_map, strerror(errno));
+		int ok = fgets(line, sizeof(line), f) != NULL;
+		char *end = NULL;
+		if (ok)
+			strtoull(line, &end, 16);
+		fclose(f);
+		if (!ok || end == line || *end != ' ' || !end[1] || end[2] != ' ')
+			return kernel_fail(k, EINVAL, "%s is not a System.map (its first line is no \"ADDRESS TYPE NAME\")",
+					   system_map);
+	}
+	if (isf_path) {
+		size_t len;
+		int err;
+		char *text = read_file(isf_path, &len, &err);
+		if (!text)
+			return kernel_fail(k, err, "cannot read ISF file %s: %s", isf_path, strerror(err));
+		struct json_doc d;
+		int rc = json_parse(text, len, &d);
+		free(text);
+		if (rc)
+			return kernel_fail(k, -rc, "ISF file %s is not valid JSON (or too large)", isf_path);
+		int syms = json_get(&d, 0, "symbols");
+		int ok = syms >= 0 && d.nodes[syms].type == JSON_OBJECT && json_get(&d, 0, "user_types") >= 0 &&
+			 json_get(&d, 0, "base_types") >= 0;
+		json_free(&d);
+		if (!ok)
+			return kernel_fail(k, EINVAL, "%s is not an ISF file (no symbols, user_types or base_types)",
+					   isf_path);
+	}
+	return 0;
+}
+
 /* Size of the type a descriptor names. */
 static int isf_type_size(const struct isf_types *isf, int desc, uint64_t *size, int depth)
 {
