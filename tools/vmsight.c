@@ -1540,10 +1540,8 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 	};
 	struct vms_watch_opts wo = { .sz = sizeof(wo), .timeout_ms = g->timeout_ms };
 	int enrich = 0;
-	const char *glob = NULL;
 	uint64_t pid = 0, count = 0;
-	int want_pid = 0, c;
-	uint32_t kinds = ~0u;
+	int c;
 	double duration = 0;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1554,13 +1552,13 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 		case 'm': wo.shm_path = optarg; break;
 		case 'k': wo.socket_path = optarg; break;
 		case 'p':
-			if (parse_u64(optarg, &pid) || pid > INT32_MAX)
+			if (parse_u64(optarg, &pid) || pid == 0 || pid > INT32_MAX)
 				die_usage("watch: bad pid '%s'", optarg);
-			want_pid = 1;
+			wo.pid = (int32_t)pid;
 			break;
-		case 'P': glob = optarg; break;
+		case 'P': wo.path_glob = optarg; break;
 		case 'e':
-			if (parse_kinds(optarg, vms_fev_kind_parse, VMS_FEV_OPEN, VMS_FEV_RENAME, &kinds))
+			if (parse_kinds(optarg, vms_fev_kind_parse, VMS_FEV_OPEN, VMS_FEV_RENAME, &wo.kinds))
 				die_usage("watch: bad --event list '%s'", optarg);
 			break;
 		case 'E': enrich = 1; break;
@@ -1634,9 +1632,6 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 			print_notice(g, &e);
 			continue;
 		}
-		if ((want_pid && e.pid != (int32_t)pid) || !(kinds & (1u << e.kind)) ||
-		    (glob && fnmatch(glob, e.path, 0) != 0 && (!e.path2[0] || fnmatch(glob, e.path2, 0) != 0)))
-			continue;
 		print_file_event(g, &e);
 		printed++;
 		if (t_end && now_s() >= t_end)
@@ -1646,15 +1641,16 @@ static int cmd_watch(const struct globals *g, int argc, char **argv)
 	vms_watch_stats(w, &st);
 	if (g->json)
 		printf("{\"kind\":\"totals\",\"channel\":\"%s\",\"received\":%" PRIu64 ",\"printed\":%" PRIu64
-		       ",\"lost\":%" PRIu64 ",\"agent_dropped\":%" PRIu64 ",\"agent_dropped_total\":%" PRIu64
-		       ",\"agent_overflows\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"agent_starts\":%" PRIu64 "}\n",
-		       vms_watch_channel(w), st.received, printed, st.lost, st.agent_dropped, st.agent_dropped_total,
-		       st.agent_overflows, st.malformed, st.agent_starts);
+		       ",\"filtered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"agent_dropped\":%" PRIu64
+		       ",\"agent_dropped_total\":%" PRIu64 ",\"agent_overflows\":%" PRIu64 ",\"malformed\":%" PRIu64
+		       ",\"agent_starts\":%" PRIu64 "}\n",
+		       vms_watch_channel(w), st.received, printed, st.filtered, st.lost, st.agent_dropped,
+		       st.agent_dropped_total, st.agent_overflows, st.malformed, st.agent_starts);
 	fflush(stdout);
-	fprintf(stderr, "vmsight: watch: %" PRIu64 " events received (%" PRIu64 " printed), %" PRIu64
-		" lost; agent counters since start of watch: %" PRIu64 " dropped (channel full; %" PRIu64
+	fprintf(stderr, "vmsight: watch: %" PRIu64 " events received (%" PRIu64 " printed, %" PRIu64
+		" filtered out), %" PRIu64 " lost; agent counters since start of watch: %" PRIu64 " dropped (channel full; %" PRIu64
 		" in all), %" PRIu64 " kernel queue overflows; %" PRIu64 " malformed; %" PRIu64 " agent run%s seen\n",
-		st.received, printed, st.lost, st.agent_dropped, st.agent_dropped_total, st.agent_overflows,
+		st.received, printed, st.filtered, st.lost, st.agent_dropped, st.agent_dropped_total, st.agent_overflows,
 		st.malformed, st.agent_starts, st.agent_starts == 1 ? "" : "s");
 	vms_watch_close(w);
 	if (k)
