@@ -181,14 +181,17 @@ static int open_channel(struct vms_watch *w, const char *want, const struct vms_
 	return open_socket(w, f->socket_path);
 }
 
-/* Follow QEMU's process: QMP's peer, else whoever holds the shm file open
- * (nobody found: the watch can not tell when QEMU goes). */
+/* shm: follow QEMU's process, QMP's peer, else whoever holds the file open
+ * (nobody found: the watch can not tell when QEMU goes). The vcpu channel
+ * needs none of this: QEMU's end closes its socket. */
 static int follow_qemu(struct vms_watch *w, const struct vms_watch_opts *o, const struct vms_watch_found *f)
 {
+	if (w->channel != CH_SHM)
+		return 0;
 	if (f->qemu_pid > 0) {
 		if (vms_watch_owner_pid(&w->qemu, f->qemu_pid) == -ESRCH)
 			return wfail(w, ESRCH, "QEMU (pid %d) exited: the VM is gone", f->qemu_pid);
-	} else if (w->channel == CH_SHM && o->shm_path) {
+	} else if (o->shm_path) {
 		vms_watch_owner_of_file(&w->qemu, o->shm_path);
 	}
 	if (w->qemu.pid) {
