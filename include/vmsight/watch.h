@@ -37,7 +37,9 @@ enum vms_fev_kind {
 	VMS_FEV_RENAME = 8,         /* path -> path2 */
 	VMS_FEV_AGENT_START = 32,   /* an agent run began: pid = the agent, path = what it watches */
 	VMS_FEV_LOST = 33,          /* `lost` events are gone; path says where they were lost */
-	VMS_FEV_AGENT_SILENT = 34,  /* no sign of life from the agent for a while (killed? guest stopped?) */
+	VMS_FEV_AGENT_SILENT = 34,  /* no sign of life from the agent for a while (killed? guest stopped?);
+				     * when none was heard since the watch began, path also says whether
+				     * the other channel shows an agent running */
 };
 
 enum {
@@ -94,7 +96,21 @@ struct vms_watch_opts {
 	struct vms_kernel *kernel;  /* optional: fill ppid and cmdline from this kernel's task list
 				     * (vms_tasks; cached per pid for 2 s, refreshed on exec). It
 				     * must outlive the watch; the hook above runs after it. */
+	/* Filters. A file event that fails one is dropped inside the library
+	 * before enrichment (so it costs no task-list walk) and counted in
+	 * vms_watch_stats.filtered; notices (agent_start, lost, agent_silent)
+	 * always pass, and loss is accounted on every record, filtered or not. */
+	int32_t pid;                /* only events of this process (thread group id); 0 = any
+				     * (no guest process has pid 0) */
+	const char *path_glob;      /* only events whose path, or rename target, matches this
+				     * fnmatch(3) pattern (no flags: '*' crosses '/'); NULL = any.
+				     * Copied: it need not outlive vms_watch_open */
+	uint32_t kinds;             /* only these kinds: VMS_FEV_BIT(VMS_FEV_OPEN) | ...; 0 = all.
+				     * Bits of kinds other than the file kinds are refused (-EINVAL) */
 };
+
+/* The bit of file event kind K in vms_watch_opts.kinds. */
+#define VMS_FEV_BIT(k) (1u << (k))
 
 struct vms_watch;
 
@@ -104,17 +120,28 @@ struct vms_watch;
  * channel is the unix socket behind the isa-debugcon device's chardev.
  * shm: events from the agent's present on (or from its start, if it has
  * not started yet). The guest is never paused.
+ *
+ * The shm channel is a file, which outlives QEMU; to notice a dead VM the
+ * watch follows QEMU's process: the QMP peer's pid with a target, else the
+ * process that holds shm_path open (QEMU keeps its memory backend's file
+ * open; one named qemu* is preferred if several do). When the other
+ * channel is known too (a target, or both shm_path and socket_path), it is
+ * looked at while no agent has been heard, for the AGENT_SILENT notice:
+ * the shm ring's header read twice, or the vcpu socket connected (and
+ * drained) until the agent is heard or the notice is given.
  */
 VMS_API int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out);
 VMS_API void vms_watch_close(struct vms_watch *w);
 
 /* Wait up to TIMEOUT_MS (-1: for ever) for the next event. Returns 1 with
- * *EV filled, 0 on timeout, or -errno (the channel is gone: -EPIPE when
- * QEMU closed the socket). */
+ * *EV filled, 0 on timeout, or -errno with vms_watch_errmsg saying why. The
+ * VM is gone: -EPIPE when QEMU closed the vcpu channel's socket; -ESRCH
+ * when the QEMU process behind the shm channel exited (checked about every
+ * 200 ms while the ring is empty, after the ring is drained). */
 VMS_API int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int timeout_ms);
 
 struct vms_watch_stats {
-	uint64_t received;          /* file events returned */
+	uint64_t received;          /* file events that came in (returned + filtered) */
 	uint64_t lost;              /* events known to be missing: gaps in the agent's numbering, and
 				     * unread records an agent restart wrote over (counted in ring slots) */
 	uint64_t agent_dropped;     /* the agent's count of events it dropped (channel full), since we attached */
@@ -124,6 +151,7 @@ struct vms_watch_stats {
 	uint64_t malformed;         /* records or bytes rejected */
 	uint64_t agent_starts;      /* agent runs seen (restarts + 1) */
 	int32_t agent_pid;          /* latest agent run's pid, -1 none yet */
+	uint64_t filtered;          /* file events dropped by the filters of vms_watch_opts */
 };
 VMS_API void vms_watch_stats(const struct vms_watch *w, struct vms_watch_stats *out);
 

@@ -71,6 +71,7 @@ int vms_watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_f
 	int rc = vms_qmp_connect(qmp_path, timeout_ms, &q, err, errlen);
 	if (rc)
 		return rc;
+	out->qemu_pid = vms_qmp_pid(q);
 	int best_named = 0;
 	for (size_t p = 0; p < 2; p++) {
 		struct json_doc doc;

@@ -11,6 +11,7 @@ struct vms_watch_found {
 	char socket_path[512];      /* "" if no isa-debugcon on a unix socket chardev */
 	char socket_device[512];
 	unsigned port;              /* the debugcon's iobase */
+	int qemu_pid;               /* QMP's peer: QEMU itself (0 unknown) */
 };
 
 /* Look through QEMU's devices. 0 (whatever was found), or -errno when QMP

@@ -4,17 +4,26 @@
  * and hand-made hostile regions and streams. Checks round trips of every
  * size (wrapping the ring), the full ring (drops), agent restarts with and
  * without a reader keeping up, and that damage is counted, never followed.
+ * Then the stream's own duties: filters that drop events before enrichment,
+ * the end of the watch when the process holding the region exits, and the
+ * silence notice that says which channel the agent is on.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../agent/ring.h"
 #include "check.h"
 #include "vmsight/vmsight.h"
+#include "watch/filter.h"
 #include "watch/wire.h"
 
 #define REGION_SLOTS 600u
@@ -383,6 +392,274 @@ static void test_stream(void)
 	CHECK(vms_fev_kind_parse("nope") == -1 && vms_fev_kind_name(99) == NULL);
 }
 
+/* A region the fake agent writes to, named by a path anyone can open. */
+struct region {
+	int fd;
+	uint8_t *base;
+	char path[64];
+};
+
+static void region_new(struct region *r)
+{
+	r->fd = memfd_create("vmsight-test-ring", 0);
+	CHECK(r->fd >= 0 && ftruncate(r->fd, REGION_BYTES) == 0);
+	r->base = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	CHECK(r->base != MAP_FAILED);
+	snprintf(r->path, sizeof(r->path), "/proc/self/fd/%d", r->fd);
+}
+
+static void region_free(struct region *r)
+{
+	munmap(r->base, REGION_BYTES);
+	close(r->fd);
+}
+
+/* A file record of process PID on PATH (and PATH2 for a rename). */
+static void put_file(struct agent_ring *a, uint16_t kind, uint64_t id, int32_t pid, const char *path,
+		     const char *path2)
+{
+	static uint8_t blob[512];
+	size_t bl = make_blob(blob, kind, id, "tester", strlen(path), strlen(path2));
+	uint8_t *s = blob + sizeof(struct vms_wire_event) + 6;
+	memcpy(s, path, strlen(path));
+	memcpy(s + strlen(path), path2, strlen(path2));
+	struct vms_wire_event e;
+	memcpy(&e, blob, sizeof(e));
+	e.generation = a->generation;
+	e.pid = pid;
+	memcpy(blob, &e, sizeof(e));
+	CHECK(agent_ring_put(a, blob, bl) == 0);
+}
+
+static int enriched;
+static void count_enrich(void *ctx, struct vms_file_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	enriched++;
+}
+
+static void test_filter_rules(void)
+{
+	struct vms_watch_filter f;
+	char err[256];
+	CHECK(vms_watch_filter_init(&f, -1, NULL, 0, err, sizeof(err)) == -EINVAL);
+	CHECK(vms_watch_filter_init(&f, 0, NULL, VMS_FEV_BIT(VMS_FEV_RENAME + 1), err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "notices"));
+	struct vms_file_event ev = { .kind = VMS_FEV_OPEN, .pid = 7, .path = "/etc/passwd", .path2 = "" };
+	/* no filters: everything */
+	CHECK(vms_watch_filter_init(&f, 0, NULL, 0, err, sizeof(err)) == 0);
+	CHECK(vms_watch_filter_pass(&f, &ev));
+	vms_watch_filter_free(&f);
+	/* all three */
+	CHECK(vms_watch_filter_init(&f, 7, "/etc/*", VMS_FEV_BIT(VMS_FEV_OPEN) | VMS_FEV_BIT(VMS_FEV_RENAME), err,
+				    sizeof(err)) == 0);
+	CHECK(vms_watch_filter_pass(&f, &ev));
+	ev.pid = 8;
+	CHECK(!vms_watch_filter_pass(&f, &ev));
+	ev.pid = 7;
+	ev.kind = VMS_FEV_WRITE;
+	CHECK(!vms_watch_filter_pass(&f, &ev));
+	ev.kind = VMS_FEV_OPEN;
+	ev.path = "/tmp/x";
+	CHECK(!vms_watch_filter_pass(&f, &ev));
+	/* '*' crosses '/' (no FNM_PATHNAME) */
+	ev.path = "/etc/ssh/sshd_config";
+	CHECK(vms_watch_filter_pass(&f, &ev));
+	/* a rename passes on either name */
+	ev.kind = VMS_FEV_RENAME;
+	ev.path = "/tmp/new";
+	ev.path2 = "/etc/hosts";
+	CHECK(vms_watch_filter_pass(&f, &ev));
+	ev.path = "/etc/hosts";
+	ev.path2 = "/tmp/old";
+	CHECK(vms_watch_filter_pass(&f, &ev));
+	ev.path = "/tmp/a";
+	CHECK(!vms_watch_filter_pass(&f, &ev));
+	vms_watch_filter_free(&f);
+}
+
+/* Filters through the public stream: dropped before enrichment, counted,
+ * notices untouched, loss still told. */
+static void test_filtered_stream(void)
+{
+	struct region r;
+	region_new(&r);
+	struct agent_ring a;
+	CHECK(agent_ring_start(&a, r.base, REGION_BYTES, 0, 42, 0) == 0);
+	char glob[] = "/data/*", err[256] = "";
+	struct vms_watch_opts o = { .sz = sizeof(o), .shm_path = r.path, .silent_ms = 10000, .errbuf = err,
+				    .errbuf_len = sizeof(err), .enrich = count_enrich, .pid = 300, .path_glob = glob,
+				    .kinds = VMS_FEV_BIT(VMS_FEV_CREATE) | VMS_FEV_BIT(VMS_FEV_RENAME) };
+	struct vms_watch *w = NULL;
+	CHECK(vms_watch_open(&o, &w) == 0);
+	if (!w) {
+		fprintf(stderr, "vms_watch_open: %s\n", err);
+		return;
+	}
+	glob[1] = 'X'; /* the library kept its own copy */
+	struct vms_file_event e;
+	enriched = 0;
+	put(&a, VMS_WIRE_EV_HELLO, 1, "hello");
+	put_file(&a, VMS_WIRE_EV_CREATE, 2, 300, "/data/a", "");         /* passes */
+	put_file(&a, VMS_WIRE_EV_CREATE, 3, 301, "/data/b", "");         /* other pid */
+	put_file(&a, VMS_WIRE_EV_OPEN, 4, 300, "/data/a", "");           /* other kind */
+	put_file(&a, VMS_WIRE_EV_CREATE, 5, 300, "/tmp/c", "");          /* other path */
+	put_file(&a, VMS_WIRE_EV_RENAME, 6, 300, "/tmp/c", "/data/c");   /* passes: its target */
+	/* a gap (records 7 and 8 never came) before a refused one: still told */
+	put_file(&a, VMS_WIRE_EV_OPEN, 9, 301, "/x", "");
+	put_file(&a, VMS_WIRE_EV_CREATE, 10, 300, "/data/d", "");        /* passes */
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_AGENT_START);
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_CREATE && strcmp(e.path, "/data/a") == 0);
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_RENAME && strcmp(e.path2, "/data/c") == 0);
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_LOST && e.lost == 2);
+	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_CREATE && strcmp(e.path, "/data/d") == 0);
+	CHECK(vms_watch_next(w, &e, 50) == 0);
+	CHECK(enriched == 3);
+	struct vms_watch_stats st;
+	vms_watch_stats(w, &st);
+	CHECK(st.received == 7 && st.filtered == 4 && st.lost == 2);
+	vms_watch_close(w);
+	/* bad filters are refused at open, with a reason */
+	o.kinds = VMS_FEV_BIT(0);
+	CHECK(vms_watch_open(&o, &w) == -EINVAL && strstr(err, "kinds"));
+	region_free(&r);
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Given only the region's file, the watch follows the process holding it
+ * open (QEMU, here a child) and ends soon after it exits, once the ring is
+ * drained. */
+static void test_owner_exit(void)
+{
+	struct region r;
+	region_new(&r);
+	struct agent_ring a;
+	CHECK(agent_ring_start(&a, r.base, REGION_BYTES, 0, 42, 0) == 0);
+	pid_t child = fork();
+	if (child == 0) {
+		pause(); /* holds the region open, as QEMU does */
+		_exit(0);
+	}
+	CHECK(child > 0);
+	char err[256] = "";
+	struct vms_watch_opts o = { .sz = sizeof(o), .shm_path = r.path, .silent_ms = 10000, .errbuf = err,
+				    .errbuf_len = sizeof(err) };
+	struct vms_watch *w = NULL;
+	CHECK(vms_watch_open(&o, &w) == 0);
+	if (!w) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		return;
+	}
+	char want[64];
+	snprintf(want, sizeof(want), "QEMU pid %d", (int)child);
+	CHECK(strstr(vms_watch_detail(w), want) != NULL);
+	struct vms_file_event e;
+	CHECK(vms_watch_next(w, &e, 300) == 0); /* alive and idle */
+	put_file(&a, VMS_WIRE_EV_CREATE, 1, 5, "/last", "");
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	uint64_t t0 = ms_now();
+	CHECK(vms_watch_next(w, &e, 2000) == 1 && strcmp(e.path, "/last") == 0); /* what it wrote comes first */
+	CHECK(vms_watch_next(w, &e, 2000) == -ESRCH);
+	CHECK(ms_now() - t0 < 1000);
+	CHECK(strstr(vms_watch_errmsg(w), "exited") != NULL);
+	vms_watch_close(w);
+	region_free(&r);
+}
+
+/* A listening unix socket standing in for QEMU's debugcon chardev. */
+static int listen_unix(char *path, size_t len)
+{
+	snprintf(path, len, "/tmp/vmsight-test-%d-%ld.sock", (int)getpid(), (long)random());
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 4) == 0);
+	return fd;
+}
+
+/* The silence notice, when no agent was ever heard, says what the other
+ * channel shows. */
+static void test_other_channel(void)
+{
+	struct region r;
+	region_new(&r);
+	char sock_path[108], err[256] = "";
+	int srv = listen_unix(sock_path, sizeof(sock_path));
+	struct vms_file_event e;
+	struct vms_watch *w = NULL;
+
+	/* vcpu watched, the agent writes to the ring (its heartbeat moves) */
+	struct agent_ring a;
+	CHECK(agent_ring_start(&a, r.base, REGION_BYTES, 0, 42, 0) == 0);
+	struct vms_watch_opts o = { .sz = sizeof(o), .channel = "vcpu", .shm_path = r.path, .socket_path = sock_path,
+				    .silent_ms = 200, .errbuf = err, .errbuf_len = sizeof(err) };
+	CHECK(vms_watch_open(&o, &w) == 0);
+	if (w) {
+		agent_ring_heartbeat(&a, 123456789);
+		CHECK(vms_watch_next(w, &e, 2000) == 1 && e.kind == VMS_FEV_AGENT_SILENT);
+		CHECK(strstr(e.path, "no agent heard on the vcpu channel") &&
+		      strstr(e.path, "(pid 42) is running on the shm channel"));
+		vms_watch_close(w);
+	}
+	int conn = accept(srv, NULL, NULL);
+	close(conn);
+
+	/* shm watched (no agent there), the agent's STATUS comes to the debugcon socket */
+	memset(r.base, 0, VMS_WIRE_HEADER_BYTES);
+	o.channel = "shm";
+	CHECK(vms_watch_open(&o, &w) == 0);
+	conn = accept(srv, NULL, NULL);
+	CHECK(conn >= 0);
+	uint8_t frame[8 + 128];
+	uint32_t magic = VMS_WIRE_FRAME_MAGIC;
+	uint32_t blen = (uint32_t)make_blob(frame + 8, VMS_WIRE_EV_STATUS, 7, "tester", 0, 0);
+	memcpy(frame, &magic, 4);
+	memcpy(frame + 4, &blen, 4);
+	CHECK(write(conn, frame, 8 + blen) == (ssize_t)(8 + blen));
+	if (w) {
+		CHECK(vms_watch_next(w, &e, 2000) == 1 && e.kind == VMS_FEV_AGENT_SILENT);
+		CHECK(strstr(e.path, "no agent heard on the shm channel") &&
+		      strstr(e.path, "(pid 107) is running on the vcpu channel"));
+		char c;
+		CHECK(read(conn, &c, 1) == 0); /* the probe hung up once it knew */
+		vms_watch_close(w);
+	}
+	close(conn);
+
+	/* nothing anywhere, for long enough to be sure */
+	o.silent_ms = 1600;
+	CHECK(vms_watch_open(&o, &w) == 0);
+	conn = accept(srv, NULL, NULL);
+	if (w) {
+		CHECK(vms_watch_next(w, &e, 4000) == 1 && e.kind == VMS_FEV_AGENT_SILENT);
+		CHECK(strstr(e.path, "nor on the vcpu channel") != NULL);
+		vms_watch_close(w);
+	}
+	close(conn);
+
+	/* nothing to compare with: say so plainly */
+	o.socket_path = NULL;
+	o.silent_ms = 100;
+	CHECK(vms_watch_open(&o, &w) == 0);
+	if (w) {
+		CHECK(vms_watch_next(w, &e, 2000) == 1 && e.kind == VMS_FEV_AGENT_SILENT);
+		CHECK(strstr(e.path, "on this channel?") != NULL);
+		vms_watch_close(w);
+	}
+	close(srv);
+	unlink(sock_path);
+	region_free(&r);
+}
+
 int main(void)
 {
 	test_round_trip();
@@ -390,5 +667,9 @@ int main(void)
 	test_decode();
 	test_framer();
 	test_stream();
+	test_filter_rules();
+	test_filtered_stream();
+	test_owner_exit();
+	test_other_channel();
 	return check_report("watch");
 }
