@@ -341,12 +341,46 @@ void catch_signals(void (*hook)(void))
 
 /* ---- output files ---- */
 
+struct out_file_guard {
+	char path[4096];
+	dev_t dev;
+	ino_t ino;
+};
+
+/* In the guardian, once vmsight was killed: remove the file it was writing,
+ * if it is still the one it created. */
+static void out_file_undo(void *ctx, int note)
+{
+	const struct out_file_guard *g = ctx;
+	struct stat st;
+	(void)note;
+	if (lstat(g->path, &st) == 0 && st.st_dev == g->dev && st.st_ino == g->ino)
+		unlink(g->path);
+}
+
+static int out_file_guard(struct out_file *f)
+{
+	struct out_file_guard g = { 0 };
+	struct stat st;
+	char err[256];
+	const char *name = f->tmp ? f->tmp : f->path;
+	if (strlen(name) >= sizeof(g.path) || fstat(f->fd, &st))
+		return 0; /* no guardian: a path this long is left to the user */
+	snprintf(g.path, sizeof(g.path), "%s", name);
+	g.dev = st.st_dev;
+	g.ino = st.st_ino;
+	if (guard_arm(&f->guard, NULL, 0, out_file_undo, &g, err, sizeof(err)))
+		return fail("%s", err);
+	return 0;
+}
+
 int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode)
 {
 	struct stat st;
 	int acc = (flags & O_RDWR) ? O_RDWR : O_WRONLY;
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
+	f->guard = (struct guard)GUARD_INIT;
 	if (lstat(path, &st) == 0) {
 		if (S_ISLNK(st.st_mode))
 			return fail("%s is a symbolic link: give the file it points to", path);
@@ -373,6 +407,10 @@ int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode
 			out_file_finish(f, 0);
 			return fail("cannot create a file beside %s: %s", path, strerror(e));
 		}
+		if (out_file_guard(f)) {
+			out_file_finish(f, 0);
+			return 1;
+		}
 		return 0;
 	}
 	if (errno != ENOENT)
@@ -386,6 +424,10 @@ int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode
 		free(f->path);
 		f->path = NULL;
 		return fail("cannot create %s: %s", path, strerror(e));
+	}
+	if (out_file_guard(f)) {
+		out_file_finish(f, 0);
+		return 1;
 	}
 	return 0;
 }
@@ -403,6 +445,8 @@ int out_file_finish(struct out_file *f, int ok)
 {
 	int rc = 0;
 	const char *written = f->tmp ? f->tmp : f->path;
+	if (ok)
+		guard_disarm(&f->guard); /* complete: killed from here on, it stays */
 	if (f->fd >= 0 && !ok)
 		remove_own(written, f->fd);
 	if (f->fd >= 0 && close(f->fd) && ok) {
@@ -414,6 +458,7 @@ int out_file_finish(struct out_file *f, int ok)
 		rc = fail("cannot replace %s: %s", f->path, strerror(errno));
 		unlink(f->tmp);
 	}
+	guard_disarm(&f->guard);
 	free(f->tmp);
 	free(f->path);
 	f->tmp = f->path = NULL;

@@ -16,6 +16,7 @@
 
 #include "vmsight/vmsight.h"
 #include "out.h"
+#include "util/guard.h"
 
 struct globals {
 	const char *target;
@@ -128,9 +129,11 @@ void catch_signals(void (*hook)(void));
 struct out_file {
 	int fd;
 	char *path, *tmp;   /* tmp: the temporary file renamed to path at the end, or NULL */
+	struct guard guard; /* removes what we created if we are killed */
 };
 
-/* 0, or 1 after a message. FLAGS: O_RDWR if the command reads back. */
+/* 0, or 1 after a message. FLAGS: O_RDWR if the command reads back. A
+ * guardian removes the file this run created if vmsight is killed. */
 int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode);
 /* Close it: kept (renamed into place) when OK, else removed (only what
  * this run created). 0, or 1 after a message if closing or renaming failed. */

@@ -31,8 +31,10 @@ int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *opts)
 	}
 	if (rc)
 		return rc;
-	if (!(rc = snap_size_file(t, fd, &p)) && !(rc = snap_write_header(t, fd, &p)))
-		rc = snap_copy(t, fd, &p, 0, o.progress, o.progress_ctx, NULL);
+	/* The header last: a dump cut short (vmsight killed, the disk full)
+	 * has none, and no reader takes it for a whole one. */
+	if (!(rc = snap_size_file(t, fd, &p)) && !(rc = snap_copy(t, fd, &p, 0, o.progress, o.progress_ctx, NULL)))
+		rc = snap_write_header(t, fd, &p);
 	snap_plan_free(&p);
 	if (rc == 0 && fsync(fd) != 0 && errno != EINVAL) {
 		rc = -errno;

@@ -34,6 +34,7 @@
 #include "../ctl/qmp.h"
 #include "migstream.h"
 #include "util/escape.h"
+#include "util/guard.h"
 #include "writer.h"
 
 #define NOTE_LEN 512
@@ -165,6 +166,75 @@ static void prefault_qemu(struct vms_target *t)
 	}
 }
 
+/* ---- the guardian: what a killed vmsight leaves undone ---------------------- */
+
+/* Notes to the guardian (util/guard.h). */
+enum {
+	SNAP_PAUSED = 'P',  /* we paused the guest: resume it */
+	SNAP_STREAM = 'M',  /* a background snapshot streams to us: drain it, restore, resume if we paused */
+	SNAP_CLEAN = 'C',   /* nothing of ours to undo */
+};
+
+struct snap_guard_ctx {
+	char qmp_path[108];
+	int sock;           /* the migration stream, or -1 */
+};
+
+/* In the guardian, once vmsight is gone: read QEMU's stream to its end (a
+ * background snapshot cancelled while RAM is write-protected freezes the
+ * guest), put the capability back, and resume a guest we paused. */
+static void snap_guard_undo(void *ctx, int note)
+{
+	const struct snap_guard_ctx *g = ctx;
+	char buf[1 << 16], err[256];
+	struct vms_qmp *q = NULL;
+	if (note != SNAP_PAUSED && note != SNAP_STREAM)
+		return;
+	if (note == SNAP_STREAM && g->sock >= 0) {
+		struct pollfd p = { .fd = g->sock, .events = POLLIN };
+		while (poll(&p, 1, 60000) == 1 && recv(g->sock, buf, sizeof(buf), 0) > 0)
+			;
+		close(g->sock);
+	}
+	/* Our own QMP connection closes with us; QEMU takes the next. */
+	for (int i = 0; i < 50 && vms_qmp_connect(g->qmp_path, 5000, &q, err, sizeof(err)); i++)
+		usleep(100000);
+	if (!q)
+		return;
+	if (note == SNAP_STREAM) {
+		struct json_doc d;
+		for (int i = 0; i < 300; i++) {
+			int ret = vms_qmp_cmd(q, "query-migrate", NULL, &d);
+			if (ret < 0)
+				break;
+			const char *st = json_str(&d, json_get(&d, ret, "status"));
+			int active = st && strcmp(st, "completed") && strcmp(st, "failed") && strcmp(st, "cancelled");
+			json_free(&d);
+			if (!active)
+				break;
+			usleep(100000);
+		}
+		if (vms_qmp_cmd(q, "migrate-set-capabilities",
+				"{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}", &d) >= 0)
+			json_free(&d);
+	}
+	if (vms_qemu_running(q) == 0)
+		vms_qemu_cont(q);
+	vms_qmp_close(q);
+}
+
+/* Arm a guardian for T (live QEMUs with QMP only: nothing else can be
+ * left changed); SOCK is the stream it drains, or -1. 0 or -errno. */
+static int snap_guard_arm(struct vms_target *t, struct guard *gd, int sock)
+{
+	struct snap_guard_ctx ctx = { .sock = sock };
+	if (!t->qmp_path[0])
+		return 0;
+	snprintf(ctx.qmp_path, sizeof(ctx.qmp_path), "%s", t->qmp_path);
+	int keep[1] = { sock };
+	return guard_arm(gd, keep, sock >= 0 ? 1 : 0, snap_guard_undo, &ctx, t->err, sizeof(t->err));
+}
+
 static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot_opts *o,
 			 struct vms_snapshot_stats *st, int pause)
 {
@@ -174,6 +244,7 @@ static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot
 	struct vms_regs *regs = NULL;
 	int nvcpu = 0;
 	struct snap_plan p = { 0 };
+	struct guard gd = GUARD_INIT;
 	char banner[256];
 	kernel_banner(t, banner, sizeof(banner));
 	if (t->qmp_path[0]) {
@@ -187,8 +258,10 @@ static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot
 		if (rc < 0)
 			goto out;
 		if (rc == 1) {
-			if ((rc = vms_pause(t)))
+			/* killed while the guest is paused: the guardian resumes it */
+			if ((rc = snap_guard_arm(t, &gd, -1)) || (rc = vms_pause(t)))
 				goto out;
+			guard_note(&gd, SNAP_PAUSED);
 			paused = 1;
 			tp = now_ms();
 		}
@@ -205,6 +278,7 @@ out:
 		/* The RESUME event precedes cont's reply, so pc is complete here. */
 		st->pause_ms = pause_ms(&pc, now_ms() - tp);
 	}
+	guard_disarm(&gd);
 	if (watching)
 		unwatch_pauses(t, prev_keep);
 	st->consistent = pause || !watching;  /* a dump or a stopped source cannot change */
@@ -390,6 +464,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	struct snap_plan p = { 0 };
 	struct stream s = { .t = t, .sock = -1, .out = fd };
 	struct vms_qmp *q;
+	struct guard gd = GUARD_INIT, gd_stream = GUARD_INIT;
 	char banner[256];
 	kernel_banner(t, banner, sizeof(banner));
 	if ((rc = watch_pauses(t, &pc, &prev_keep)))
@@ -405,6 +480,11 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	}
 	if ((rc = check_capabilities(t, q)))
 		goto out;
+	/* Killed from here on: the guardian puts the capability back and
+	 * resumes the guest (then, once the stream flows, drains it first). */
+	if ((rc = snap_guard_arm(t, &gd, -1)))
+		goto out;
+	guard_note(&gd, SNAP_STREAM);
 	rc = qmp_simple(t, q, "migrate-set-capabilities",
 			"{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":true}]}");
 	if (rc)
@@ -441,6 +521,10 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 		rc = -ETIMEDOUT;
 		goto out;
 	}
+	if ((rc = snap_guard_arm(t, &gd_stream, s.sock)))
+		goto out;
+	guard_note(&gd_stream, SNAP_STREAM);
+	guard_disarm(&gd);
 	s.plan = &p;
 	s.buf = malloc(STREAM_BUF);
 	if (!s.buf) {
@@ -499,6 +583,8 @@ out:
 		if (r2 && !rc)
 			rc = r2;
 	}
+	guard_disarm(&gd_stream);
+	guard_disarm(&gd);
 	/* Collect the RESUME event if it has not been read yet. */
 	for (int i = 0; i < 50 && pc.stop_us && !pc.resume_us && t->qmp; i++)
 		vms_qmp_poll_events(t->qmp, 10);
