@@ -51,7 +51,7 @@
 
 #include "core/target.h"
 #include "ctl/gdb.h"
-#include "ctl/json.h"
+#include "util/json.h"
 #include "ctl/qemu.h"
 #include "ctl/qmp.h"
 #include "linux/views.h"
