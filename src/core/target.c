@@ -96,11 +96,15 @@ static int qmp_result(struct vms_target *t, int rc)
 static int open_named(struct vms_target *t, const char *name, const struct vms_qemu_ram *ram, int gdb_port)
 {
 	char err[1024] = "";
+	struct vms_ram_map map;
 	int rc;
+	vms_qemu_ram_map(ram, &map);
 	if (strcmp(name, "shm") == 0) {
-		rc = vms_shm_open(ram, &t->src, err, sizeof(err));
+		rc = vms_qemu_ram_shareable(ram, err, sizeof(err));
+		if (rc == 0)
+			rc = vms_shm_open(&map, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "procmem") == 0) {
-		rc = vms_procmem_open(ram, &t->src, err, sizeof(err));
+		rc = vms_procmem_open(&map, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "gdb") == 0) {
 		if (gdb_port <= 0)
 			return tfail(t, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT)");
@@ -110,7 +114,7 @@ static int open_named(struct vms_target *t, const char *name, const struct vms_q
 		if ((rc = qmp_acquire(t, &q)))
 			return rc;
 		t->qmp_keep = 1;
-		rc = vms_qmpmem_open(q, ram, &t->src, err, sizeof(err));
+		rc = vms_qmpmem_open(q, &map, &t->src, err, sizeof(err));
 	} else {
 		return tfail(t, EINVAL, "unknown source '%s' (shm, procmem, gdb, qmp, dump)", name);
 	}

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "../ctl/qemu.h"
 #include "../mem/source.h"
 
 struct vms_qmp;

@@ -165,8 +165,10 @@ static void prefault_mapping(struct vms_target *t)
 static void prefault_qemu(struct vms_target *t)
 {
 	struct vms_source *pm;
+	struct vms_ram_map map;
 	char err[256];
-	if (vms_procmem_open(&t->ram, &pm, err, sizeof(err)) == 0) {
+	vms_qemu_ram_map(&t->ram, &map);
+	if (vms_procmem_open(&map, &pm, err, sizeof(err)) == 0) {
 		vms_procmem_touch_all(pm);
 		pm->ops->close(pm);
 	}
