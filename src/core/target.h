@@ -25,6 +25,7 @@ struct vms_target {
 	char err[1024];
 	struct vms_mmu *mmu;       /* paging mode and TLB (src/arch/paging.h); NULL until first use */
 	size_t range_hint;         /* RAM range of the last fast read (src->ranges index) */
+	char paging_why[1100];     /* why vCPU 0's paging mode is unknown, "" if it is not */
 	struct vms_qemu_ram ram;   /* live QEMU's RAM block and its placement, when has_ram */
 	int has_ram;
 };
