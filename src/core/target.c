@@ -84,6 +84,16 @@ void vms_target_qmp_release(struct vms_target *t)
 	qmp_release(t);
 }
 
+int vms_target_has_qmp(const struct vms_target *t)
+{
+	return t->qmp_path[0] != '\0';
+}
+
+int vms_target_source_is(const struct vms_target *t, const char *name)
+{
+	return t->src && strcmp(t->src->ops->name, name) == 0;
+}
+
 void vms_target_qmp_keep(struct vms_target *t, int keep)
 {
 	t->qmp_keep = keep;

@@ -9,6 +9,7 @@
 
 #include "../ctl/qemu.h"
 #include "../mem/source.h"
+#include "target_access.h"
 
 struct vms_qmp;
 struct vms_mmu;
@@ -30,12 +31,6 @@ struct vms_target {
 	int has_ram;
 };
 
-/* The QMP connection for one operation (connects if needed), and its release
- * (closes it unless KEEP was set; vms_target_qmp_keep(t, 1) holds it across
- * operations, e.g. for a migration). */
-int vms_target_qmp(struct vms_target *t, struct vms_qmp **out);
-void vms_target_qmp_release(struct vms_target *t);
-void vms_target_qmp_keep(struct vms_target *t, int keep);
 
 int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
 

@@ -258,7 +258,7 @@ int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vm
 	ft->ctx = ctx;
 	struct lx_walk w;
 	if ((rc = walk(ft, &w)))
-		return tracer_fail(tr, -rc, ft->t->err);
+		return tracer_fail(tr, -rc, vms_errmsg(ft->t));
 	if ((rc = member(ft, tr, "open_how", "flags", &ft->how_flags)) ||
 	    (rc = member(ft, tr, "open_how", "mode", &ft->how_mode)) ||
 	    (rc = member(ft, tr, "filename", "name", &ft->filename_name)))
