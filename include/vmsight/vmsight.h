@@ -6,6 +6,8 @@
  * state: the text of the last error is kept in the target (vms_errmsg).
  * Option structs carry their own size (sz) so that fields can be added
  * without breaking the ABI; zero-initialise them and set sz = sizeof.
+ * A NULL struct or sz 0 means the defaults; a struct larger than this
+ * library knows is -EINVAL unless the fields it does not know are zero.
  */
 #ifndef VMSIGHT_H
 #define VMSIGHT_H

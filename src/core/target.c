@@ -27,6 +27,7 @@
 #include "../ctl/cmdline.h"
 #include "../ctl/gdb.h"
 #include "../ctl/qemu.h"
+#include "util/opts.h"
 
 static int tfail(struct vms_target *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int tfail(struct vms_target *t, int err, const char *fmt, ...)
@@ -288,8 +289,11 @@ int vms_set_paging(struct vms_target *t, enum vms_paging mode)
 int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_target **out)
 {
 	struct vms_open_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, VMS_OPTS_BAD, "vms_open_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_target *t = calloc(1, sizeof(*t));
 	if (!t) {
 		if (o.errbuf && o.errbuf_len)

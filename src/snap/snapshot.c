@@ -34,6 +34,7 @@
 #include "../ctl/qmp.h"
 #include "migstream.h"
 #include "writer.h"
+#include "util/opts.h"
 
 #define NOTE_LEN 512
 
@@ -527,8 +528,10 @@ out:
 int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *opts, struct vms_snapshot_stats *stats)
 {
 	struct vms_snapshot_opts o = { .mode = VMS_SNAP_PAUSE };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		snprintf(t->err, sizeof(t->err), VMS_OPTS_BAD, "vms_snapshot_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_snapshot_stats st = { 0 };
 	int rc;
 	switch (o.mode) {

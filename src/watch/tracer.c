@@ -56,6 +56,7 @@
 #include "ctl/qmp.h"
 #include "linux/views.h"
 #include "tracer.h"
+#include "util/opts.h"
 
 #define MAX_PROBES 256
 #define MAX_SITES 512
@@ -167,8 +168,11 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, struct vms_tracer **out)
 {
 	struct vms_tracer_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, VMS_OPTS_BAD, "vms_tracer_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_tracer *tr = calloc(1, sizeof(*tr));
 	if (!tr) {
 		if (o.errbuf && o.errbuf_len)
@@ -307,8 +311,8 @@ int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr, c
 		     vms_probe_fn fn, void *ctx)
 {
 	struct vms_probe_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts))
+		return tfail(tr, EINVAL, VMS_OPTS_BAD, "vms_probe_opts", opts->sz, sizeof(o));
 	if (!fn)
 		return tfail(tr, EINVAL, "a probe needs a callback");
 	if (symbol) {
