@@ -6,6 +6,8 @@
  * state: the text of the last error is kept in the target (vms_errmsg).
  * Option structs carry their own size (sz) so that fields can be added
  * without breaking the ABI; zero-initialise them and set sz = sizeof.
+ * A NULL struct or sz 0 means the defaults; a struct larger than this
+ * library knows is -EINVAL unless the fields it does not know are zero.
  */
 #ifndef VMSIGHT_H
 #define VMSIGHT_H
@@ -123,8 +125,10 @@ VMS_API const char *vms_paging_name(enum vms_paging m);
 /*
  * Virtual addresses. An address space is named by its DTB: the value of CR3
  * for it (PCID and flag bits are ignored). The target translates with one
- * paging mode, by default that of vCPU 0's registers at first use;
- * vms_set_paging fixes it (for dumps without registers, or to override).
+ * paging mode, by default that of vCPU 0's registers, read when the target
+ * opens and after each vms_pause/vms_resume (a translation itself never
+ * talks to QEMU); vms_set_paging fixes it (for dumps without registers, or
+ * to override).
  * With VMS_PAGING_NONE a virtual address is its physical address.
  *
  * Translations are cached in a software TLB and never re-checked against
@@ -207,8 +211,9 @@ typedef int (*vms_va_range_fn)(void *ctx, const struct vms_va_range *r);
 VMS_API int vms_va_ranges(struct vms_target *t, uint64_t dtb, vms_va_range_fn cb, void *ctx);
 
 /* The paging mode used for translation: the one set, else vCPU 0's
- * (asked at first use, and again after vms_pause/vms_resume). Returns a
- * VMS_PAGING_* value or -errno (no registers: set the mode). */
+ * (read when the target opens, again after vms_pause/vms_resume, and here
+ * if still unknown). Returns a VMS_PAGING_* value or -errno (no registers:
+ * set the mode). */
 VMS_API int vms_get_paging(struct vms_target *t);
 /* Fix the paging mode (flushes the TLB). 32-bit mode assumes CR4.PSE,
  * PAE and IA-32e assume EFER.NXE. VMS_PAGING_UNKNOWN returns to asking

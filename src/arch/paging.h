@@ -117,7 +117,8 @@ static inline const struct vms_tlb_entry *vms_tlb_find(const struct vms_mmu *m, 
 struct vms_mmu *vms_mmu_new(void);
 void vms_mmu_free(struct vms_mmu *m);
 void vms_tlb_insert(struct vms_target *t, struct vms_mmu *m, uint64_t dtb, const struct vms_translation *tr);
-/* Called by vms_pause/vms_resume: flush, and ask the mode again unless fixed. */
+/* Called by vms_pause/vms_resume: flush, and forget the mode unless fixed
+ * (the target layer then learns it again). */
 void vms_mmu_guest_moved(struct vms_target *t);
 
 /* walk.c: the levels of each mode and the meaning of their entries. */
@@ -146,8 +147,25 @@ uint64_t vms_dtb_mask(enum vms_paging mode);
 int vms_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64_t va, struct vms_translation *tr,
 	     struct vms_page_walk *steps);
 
-/* translate.c: the TLB, ready to translate (mode known), or -errno. */
+/* translate.c: the TLB, ready to translate (mode known), or -errno; an
+ * unknown mode is -ENOTSUP with t->paging_why as the reason. */
 int vms_mmu_ready(struct vms_target *t, struct vms_mmu **out);
+/* translate.c: take the paging mode from vCPU 0's registers R (asked by the
+ * target layer: the walker never asks QEMU). A no-op while a mode is fixed;
+ * -ENOTSUP if R does not tell the mode, -ENOMEM. */
+int vms_mmu_learn(struct vms_target *t, const struct vms_regs *r);
+/* translate.c: fix MODE (VMS_PAGING_UNKNOWN: unfix it, to be learnt again). */
+int vms_mmu_set_mode(struct vms_target *t, enum vms_paging mode);
+/* Whether the mode was fixed by vms_set_paging. */
+static inline int vms_mmu_mode_fixed(const struct vms_target *t)
+{
+	return t->mmu && t->mmu->mode_fixed;
+}
+/* Whether a mode is known (fixed or learnt). */
+static inline int vms_mmu_mode_known(const struct vms_target *t)
+{
+	return t->mmu && t->mmu->mode != VMS_PAGING_UNKNOWN;
+}
 int vms_arch_fail(struct vms_target *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ranges.c: vms_va_ranges with a bound of MAX_TABLES page tables. */

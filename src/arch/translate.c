@@ -2,6 +2,11 @@
  * The public face of address translation: the paging mode a target uses,
  * vms_translate and vms_page_walk, and reads of virtual memory.
  *
+ * Translation only reads guest memory. The paging mode comes from vCPU 0's
+ * registers, but asking for them may mean a round trip to QEMU, so the
+ * target layer (core/target.c) asks, at the moments it chooses, and hands
+ * the registers to vms_mmu_learn; a walk never talks to QEMU.
+ *
  * vms_translate and vms_read_va are the hot paths of every view: a hit in
  * the TLB and, for a read inside one page the source maps, one memcpy from
  * the guest's pages. Everything else (the walk, reads across pages, sources
@@ -40,45 +45,44 @@ static void set_mode(struct vms_target *t, struct vms_mmu *m, enum vms_paging mo
 	vms_tlb_flush(t);
 }
 
+static struct vms_mmu *mmu_get(struct vms_target *t)
+{
+	return t->mmu ? t->mmu : (t->mmu = vms_mmu_new());
+}
+
 int vms_mmu_ready(struct vms_target *t, struct vms_mmu **out)
 {
-	struct vms_mmu *m = t->mmu;
-	if (!m && !(m = t->mmu = vms_mmu_new()))
+	struct vms_mmu *m = *out = mmu_get(t);
+	if (!m)
 		return vms_arch_fail(t, ENOMEM, "out of memory for the TLB");
-	if (m->mode == VMS_PAGING_UNKNOWN) {
-		struct vms_regs r;
-		int rc = vms_vcpu_regs(t, 0, &r);
-		if (rc) {
-			char why[sizeof(t->err)];
-			memcpy(why, t->err, sizeof(why));
-			return vms_arch_fail(t, ENOTSUP, "paging mode unknown: no registers of vCPU 0 (%s); set the "
-					     "mode (vms_set_paging, --paging)", why);
-		}
-		enum vms_paging mode = vms_paging_mode(&r);
-		if (mode == VMS_PAGING_UNKNOWN)
-			return vms_arch_fail(t, ENOTSUP, "paging mode unknown: vCPU 0's registers do not tell it "
-					     "(set it: vms_set_paging, --paging)");
-		m->pse = (r.cr4 & (1u << 4)) != 0;
-		m->nxe = !(r.valid & VMS_REGS_EFER) || (r.efer & (1u << 11));
-		set_mode(t, m, mode);
-	}
-	*out = m;
+	if (m->mode == VMS_PAGING_UNKNOWN)
+		return vms_arch_fail(t, ENOTSUP, "paging mode unknown: %s", t->paging_why[0] ? t->paging_why :
+				     "vCPU 0's registers were not read; set the mode (vms_set_paging, --paging)");
 	return 0;
 }
 
-int vms_get_paging(struct vms_target *t)
+int vms_mmu_learn(struct vms_target *t, const struct vms_regs *r)
 {
-	struct vms_mmu *m;
-	int rc = vms_mmu_ready(t, &m);
-	return rc ? rc : m->mode;
+	struct vms_mmu *m = mmu_get(t);
+	if (!m)
+		return vms_arch_fail(t, ENOMEM, "out of memory for the TLB");
+	if (m->mode_fixed)
+		return 0;
+	enum vms_paging mode = vms_paging_mode(r);
+	if (mode == VMS_PAGING_UNKNOWN)
+		return -ENOTSUP;
+	m->pse = (r->cr4 & (1u << 4)) != 0;
+	m->nxe = !(r->valid & VMS_REGS_EFER) || (r->efer & (1u << 11));
+	set_mode(t, m, mode);
+	return 0;
 }
 
-int vms_set_paging(struct vms_target *t, enum vms_paging mode)
+int vms_mmu_set_mode(struct vms_target *t, enum vms_paging mode)
 {
 	if ((unsigned)mode > VMS_PAGING_UNKNOWN)
 		return vms_arch_fail(t, EINVAL, "no paging mode %d", (int)mode);
-	struct vms_mmu *m = t->mmu;
-	if (!m && !(m = t->mmu = vms_mmu_new()))
+	struct vms_mmu *m = mmu_get(t);
+	if (!m)
 		return vms_arch_fail(t, ENOMEM, "out of memory for the TLB");
 	m->mode_fixed = mode != VMS_PAGING_UNKNOWN;
 	m->pse = 1;

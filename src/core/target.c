@@ -3,6 +3,12 @@
  * come from) with the control channel a live QEMU offers (QMP: run state,
  * vCPU registers) and picks the fastest source that works, saying why.
  *
+ * The paging mode translation uses is vCPU 0's, and asking for registers
+ * may mean talking to QEMU, which a page walk must never do. So the target
+ * asks here, at the moments the guest may have changed it: when it opens,
+ * after every pause and resume, and when a fixed mode is given up
+ * (vms_set_paging(VMS_PAGING_UNKNOWN)); src/arch only reads memory.
+ *
  * QMP connections are opened for the moment they are needed and closed
  * after, because QEMU serves one QMP client at a time and vmsight must not
  * lock other tools (libvirt, operators) out of the monitor. Only the qmp
@@ -21,6 +27,7 @@
 #include "../ctl/cmdline.h"
 #include "../ctl/gdb.h"
 #include "../ctl/qemu.h"
+#include "util/opts.h"
 
 static int tfail(struct vms_target *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int tfail(struct vms_target *t, int err, const char *fmt, ...)
@@ -78,6 +85,16 @@ void vms_target_qmp_release(struct vms_target *t)
 	qmp_release(t);
 }
 
+int vms_target_has_qmp(const struct vms_target *t)
+{
+	return t->qmp_path[0] != '\0';
+}
+
+int vms_target_source_is(const struct vms_target *t, const char *name)
+{
+	return t->src && strcmp(t->src->ops->name, name) == 0;
+}
+
 void vms_target_qmp_keep(struct vms_target *t, int keep)
 {
 	t->qmp_keep = keep;
@@ -96,11 +113,15 @@ static int qmp_result(struct vms_target *t, int rc)
 static int open_named(struct vms_target *t, const char *name, const struct vms_qemu_ram *ram, int gdb_port)
 {
 	char err[1024] = "";
+	struct vms_ram_map map;
 	int rc;
+	vms_qemu_ram_map(ram, &map);
 	if (strcmp(name, "shm") == 0) {
-		rc = vms_shm_open(ram, &t->src, err, sizeof(err));
+		rc = vms_qemu_ram_shareable(ram, err, sizeof(err));
+		if (rc == 0)
+			rc = vms_shm_open(&map, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "procmem") == 0) {
-		rc = vms_procmem_open(ram, &t->src, err, sizeof(err));
+		rc = vms_procmem_open(&map, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "gdb") == 0) {
 		if (gdb_port <= 0)
 			return tfail(t, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT)");
@@ -110,7 +131,7 @@ static int open_named(struct vms_target *t, const char *name, const struct vms_q
 		if ((rc = qmp_acquire(t, &q)))
 			return rc;
 		t->qmp_keep = 1;
-		rc = vms_qmpmem_open(q, ram, &t->src, err, sizeof(err));
+		rc = vms_qmpmem_open(q, &map, &t->src, err, sizeof(err));
 	} else {
 		return tfail(t, EINVAL, "unknown source '%s' (shm, procmem, gdb, qmp, dump)", name);
 	}
@@ -224,11 +245,55 @@ static int parse_target(struct vms_target *t, const char *target, const char *fo
 	return tfail(t, EINVAL, "unknown target '%s' (expected qmp:PATH, pid:N, gdb:HOST:PORT or dump:FILE)", target);
 }
 
+/* Learn the paging mode from vCPU 0 unless it is fixed; a failure is kept
+ * in t->paging_why for the translations it fails, and leaves t->err as it
+ * was (the caller's own error, if any, stands). */
+static void learn_paging(struct vms_target *t)
+{
+	if (vms_mmu_mode_fixed(t))
+		return;
+	char saved[sizeof(t->err)];
+	memcpy(saved, t->err, sizeof(saved));
+	struct vms_regs r;
+	int rc = vms_vcpu_regs(t, 0, &r);
+	if (rc)
+		snprintf(t->paging_why, sizeof(t->paging_why), "no registers of vCPU 0 (%s); set the mode "
+			 "(vms_set_paging, --paging)", t->err);
+	else if ((rc = vms_mmu_learn(t, &r)) == -ENOTSUP)
+		snprintf(t->paging_why, sizeof(t->paging_why), "vCPU 0's registers do not tell it "
+			 "(set it: vms_set_paging, --paging)");
+	else if (rc)
+		snprintf(t->paging_why, sizeof(t->paging_why), "%s", t->err);
+	else
+		t->paging_why[0] = '\0';
+	memcpy(t->err, saved, sizeof(saved));
+}
+
+int vms_get_paging(struct vms_target *t)
+{
+	struct vms_mmu *m;
+	if (!vms_mmu_mode_known(t))
+		learn_paging(t);
+	int rc = vms_mmu_ready(t, &m);
+	return rc ? rc : m->mode;
+}
+
+int vms_set_paging(struct vms_target *t, enum vms_paging mode)
+{
+	int rc = vms_mmu_set_mode(t, mode);
+	if (rc == 0 && mode == VMS_PAGING_UNKNOWN)
+		learn_paging(t);
+	return rc;
+}
+
 int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_target **out)
 {
 	struct vms_open_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, VMS_OPTS_BAD, "vms_open_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_target *t = calloc(1, sizeof(*t));
 	if (!t) {
 		if (o.errbuf && o.errbuf_len)
@@ -245,6 +310,7 @@ int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_ta
 		vms_close(t);
 		return rc;
 	}
+	learn_paging(t);
 	*out = t;
 	return 0;
 }
@@ -343,7 +409,9 @@ int vms_pause(struct vms_target *t)
 	struct vms_qmp *q;
 	vms_mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
-	return rc ? rc : qmp_result(t, vms_qemu_stop(q));
+	rc = rc ? rc : qmp_result(t, vms_qemu_stop(q));
+	learn_paging(t);
+	return rc;
 }
 
 int vms_resume(struct vms_target *t)
@@ -351,7 +419,9 @@ int vms_resume(struct vms_target *t)
 	struct vms_qmp *q;
 	vms_mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
-	return rc ? rc : qmp_result(t, vms_qemu_cont(q));
+	rc = rc ? rc : qmp_result(t, vms_qemu_cont(q));
+	learn_paging(t);
+	return rc;
 }
 
 int vms_is_running(struct vms_target *t)

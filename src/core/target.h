@@ -7,7 +7,9 @@
 
 #include <string.h>
 
+#include "../ctl/qemu.h"
 #include "../mem/source.h"
+#include "target_access.h"
 
 struct vms_qmp;
 struct vms_mmu;
@@ -24,16 +26,11 @@ struct vms_target {
 	char err[1024];
 	struct vms_mmu *mmu;       /* paging mode and TLB (src/arch/paging.h); NULL until first use */
 	size_t range_hint;         /* RAM range of the last fast read (src->ranges index) */
+	char paging_why[1100];     /* why vCPU 0's paging mode is unknown, "" if it is not */
 	struct vms_qemu_ram ram;   /* live QEMU's RAM block and its placement, when has_ram */
 	int has_ram;
 };
 
-/* The QMP connection for one operation (connects if needed), and its release
- * (closes it unless KEEP was set; vms_target_qmp_keep(t, 1) holds it across
- * operations, e.g. for a migration). */
-int vms_target_qmp(struct vms_target *t, struct vms_qmp **out);
-void vms_target_qmp_release(struct vms_target *t);
-void vms_target_qmp_keep(struct vms_target *t, int keep);
 
 int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
 

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "../mem/source.h"
+#include "qemu.h"
 
 /* Parse ARGV (ARGC strings). Fills QMP_PATH ("" if no unix QMP socket) and,
  * from -m / -machine / -object memory-backend-*, RAM (size, backend, mem-path

@@ -1,5 +1,10 @@
 /*
- * GDB remote serial protocol client (see gdb.h for what it does to QEMU).
+ * GDB remote serial protocol client (see gdb.h for what it does to QEMU):
+ * connecting, the request/reply transaction, memory, monitor commands,
+ * threads, registers, breakpoints and running the guest. Its neighbours
+ * hold what needs no socket: gdb_packet.c the codec and reply parsers,
+ * gdb_xml.c target descriptions, gdb_guard.c the child that detaches if
+ * we die.
  *
  * Framing: packets are "$data#cs" with a modulo-256 checksum; replies may
  * carry `}`-escaped bytes and `*` run-length encoding. Received bytes go to
@@ -21,15 +26,14 @@
  * fail fast instead of pairing requests with the wrong replies.
  *
  * Registers: the layout of the `g` packet is not fixed by the protocol; it
- * is the stub's target description (qXfer:features:read), parsed by a small
- * XML scanner that only understands what target descriptions use: <reg>,
- * <xi:include>, comments, processing instructions and DOCTYPE.
+ * is the stub's target description (qXfer:features:read), fetched here and
+ * parsed by gdb_xml.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "gdb.h"
-#include "qemu.h"
+#include "gdb_private.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -41,10 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,10 +56,6 @@
 #define DEFAULT_PACKET_SIZE 400u   /* GDB's own assumption without qSupported */
 #define MAX_RETRIES 3              /* NAKs tolerated per reply */
 #define PIPE_MAX 16                /* 16 x 4 KiB replies stay within socket buffers */
-#define MAX_THREADS 4096
-#define MAX_REGS 1024
-#define MAX_INCLUDE_DEPTH 4
-#define MAX_INCLUDES 32            /* in all: includes could fan out otherwise */
 #define MAX_XML_BYTES (1u << 20)
 #define MAX_MONITOR_BYTES (16u << 20)
 
@@ -72,8 +69,7 @@ struct vms_gdb {
 	int dead;               /* stream out of step; refuse further requests */
 	int detached;
 	int running;            /* resumed; the stop reply is still to come */
-	int guard_fd;           /* write end of the guardian's pipe, -1 if none */
-	pid_t guard_pid;
+	struct vms_gdb_guard guard;     /* detaches if we die (gdb_guard.c) */
 	int connected;          /* TCP is up: close must detach */
 	long cur_thread;        /* thread selected with Hg, -1 if unknown */
 	size_t packet_size;
@@ -119,432 +115,6 @@ static long long now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode N bytes from 2N hex digits; -1 on a non-hex digit. */
-static int hex_decode(const char *hex, size_t n, uint8_t *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
-static void hex_encode(const void *data, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	const uint8_t *p = data;
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-/* "Exx" or "E.text": the stub's way of saying a request failed. Data
- * replies are even-length hex, so they never look like this. */
-static int is_error_reply(const char *r, size_t len)
-{
-	if (len < 3 || r[0] != 'E')
-		return 0;
-	return r[1] == '.' || (len == 3 && hexval((unsigned char)r[1]) >= 0 && hexval((unsigned char)r[2]) >= 0);
-}
-
-/* Stop replies: what `?`, `c` and `s` answer, and what QEMU sends unasked
- * when a debugger connects to a running guest. */
-static int is_stop_reply(const char *r, size_t len)
-{
-	return len >= 3 && (r[0] == 'T' || r[0] == 'S') && hexval((unsigned char)r[1]) >= 0 &&
-	       hexval((unsigned char)r[2]) >= 0;
-}
-
-/* ------------------------------------------------------------------------
- * Packet decoding (pure)
- */
-
-int vms_gdb_decode_packet(const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
-{
-	if (inlen < 4 || in[0] != '$' || in[inlen - 3] != '#')
-		return -EPROTO;
-	size_t end = inlen - 3;
-	int hi = hexval(in[inlen - 2]), lo = hexval(in[inlen - 1]);
-	if (hi < 0 || lo < 0)
-		return -EPROTO;
-	uint8_t sum = 0;
-	for (size_t i = 1; i < end; i++)
-		sum = (uint8_t)(sum + in[i]);
-	if (sum != (hi << 4 | lo))
-		return -EBADMSG;
-
-	size_t n = 0;
-	for (size_t i = 1; i < end; i++) {
-		uint8_t c = in[i];
-		if (c == '$' || c == '#')
-			return -EPROTO;     /* must have been escaped */
-		if (c == '*') {
-			/* Repeat the previous byte (count char - 29) more times;
-			 * '#' and '$' are not valid counts. */
-			if (n == 0 || ++i == end || in[i] < 30 || in[i] > 126 || in[i] == '#' || in[i] == '$')
-				return -EPROTO;
-			size_t rep = (size_t)in[i] - 29;
-			if (rep > outcap - n)
-				return -E2BIG;
-			memset(out + n, out[n - 1], rep);
-			n += rep;
-			continue;
-		}
-		if (c == '}') {
-			if (++i == end)
-				return -EPROTO;
-			c = in[i] ^ 0x20;
-		}
-		if (n == outcap)
-			return -E2BIG;
-		out[n++] = c;
-	}
-	*outlen = n;
-	return 0;
-}
-
-/* ------------------------------------------------------------------------
- * Target description (pure)
- */
-
-#define XML_MAX_ATTRS 16
-
-struct xml_tag {
-	const char *name;
-	size_t name_len;
-	size_t nattrs;
-	struct {
-		const char *name, *val;
-		size_t name_len, val_len;
-	} attrs[XML_MAX_ATTRS];
-};
-
-struct xml_ctx {
-	vms_gdb_fetch_fn fetch;
-	void *fetch_ctx;
-	struct vms_gdb_layout *out;
-	size_t cap;
-	unsigned next_regnum;
-	unsigned includes;
-	char *err;
-	size_t errlen;
-};
-
-static int xml_fail(struct xml_ctx *x, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int xml_fail(struct xml_ctx *x, int err, const char *fmt, ...)
-{
-	if (x->errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(x->err, x->errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -err;
-}
-
-static int xml_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int xml_name_char(char c)
-{
-	return c && !xml_space(c) && c != '=' && c != '/' && c != '>' && c != '<' && c != '"' && c != '\'';
-}
-
-/* Parse a start tag from just after its '<'; *END is set past its '>'.
- * Quoted values may contain '>', so the tag is scanned, not searched. */
-static int xml_parse_tag(const char *p, const char *e, struct xml_tag *t, const char **end)
-{
-	t->name = p;
-	while (p < e && xml_name_char(*p))
-		p++;
-	t->name_len = (size_t)(p - t->name);
-	t->nattrs = 0;
-	if (t->name_len == 0)
-		return -EPROTO;
-	for (;;) {
-		while (p < e && xml_space(*p))
-			p++;
-		if (p < e && *p == '>') {
-			*end = p + 1;
-			return 0;
-		}
-		if (e - p >= 2 && p[0] == '/' && p[1] == '>') {
-			*end = p + 2;
-			return 0;
-		}
-		const char *an = p;
-		while (p < e && xml_name_char(*p))
-			p++;
-		size_t an_len = (size_t)(p - an);
-		while (p < e && xml_space(*p))
-			p++;
-		if (an_len == 0 || p >= e || *p != '=')
-			return -EPROTO;
-		p++;
-		while (p < e && xml_space(*p))
-			p++;
-		if (p >= e || (*p != '"' && *p != '\''))
-			return -EPROTO;
-		char q = *p++;
-		const char *val = p;
-		p = memchr(p, q, (size_t)(e - p));
-		if (!p)
-			return -EPROTO;
-		if (t->nattrs < XML_MAX_ATTRS) {
-			t->attrs[t->nattrs].name = an;
-			t->attrs[t->nattrs].name_len = an_len;
-			t->attrs[t->nattrs].val = val;
-			t->attrs[t->nattrs].val_len = (size_t)(p - val);
-			t->nattrs++;
-		}
-		p++;
-	}
-}
-
-static int xml_tag_is(const struct xml_tag *t, const char *name)
-{
-	return t->name_len == strlen(name) && memcmp(t->name, name, t->name_len) == 0;
-}
-
-static int xml_attr(const struct xml_tag *t, const char *name, const char **val, size_t *len)
-{
-	for (size_t i = 0; i < t->nattrs; i++) {
-		if (t->attrs[i].name_len == strlen(name) && memcmp(t->attrs[i].name, name, t->attrs[i].name_len) == 0) {
-			*val = t->attrs[i].val;
-			*len = t->attrs[i].val_len;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* Decimal attribute value in [0, max]. */
-static int xml_uint(const char *s, size_t len, unsigned max, unsigned *out)
-{
-	unsigned long v = 0;
-	if (len == 0 || len > 9)
-		return -EPROTO;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EPROTO;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v > max)
-		return -EPROTO;
-	*out = (unsigned)v;
-	return 0;
-}
-
-static int xml_add_reg(struct xml_ctx *x, const struct xml_tag *t)
-{
-	const char *name, *bits, *num;
-	size_t name_len, bits_len, num_len;
-	unsigned bitsize, regnum = x->next_regnum;
-	if (!xml_attr(t, "name", &name, &name_len) || !xml_attr(t, "bitsize", &bits, &bits_len))
-		return xml_fail(x, EPROTO, "target description: <reg> without name or bitsize");
-	if (name_len == 0 || name_len >= sizeof(x->out->regs[0].name))
-		return xml_fail(x, EPROTO, "target description: bad register name length %zu", name_len);
-	if (xml_uint(bits, bits_len, 4096, &bitsize) || bitsize == 0 || bitsize % 8)
-		return xml_fail(x, EPROTO, "target description: bad bitsize for register %.*s", (int)name_len, name);
-	if (xml_attr(t, "regnum", &num, &num_len) && xml_uint(num, num_len, 65535, &regnum))
-		return xml_fail(x, EPROTO, "target description: bad regnum for register %.*s", (int)name_len, name);
-	if (x->out->count == MAX_REGS)
-		return xml_fail(x, E2BIG, "target description: more than %d registers", MAX_REGS);
-	if (x->out->count == x->cap) {
-		size_t ncap = x->cap ? x->cap * 2 : 64;
-		struct vms_gdb_reg *n = realloc(x->out->regs, ncap * sizeof(*n));
-		if (!n)
-			return xml_fail(x, ENOMEM, "out of memory");
-		x->out->regs = n;
-		x->cap = ncap;
-	}
-	struct vms_gdb_reg *r = &x->out->regs[x->out->count++];
-	memset(r, 0, sizeof(*r));
-	memcpy(r->name, name, name_len);
-	r->bits = bitsize;
-	r->regnum = regnum;
-	x->next_regnum = regnum + 1;
-	return 0;
-}
-
-static int xml_parse_doc(struct xml_ctx *x, const char *p, const char *e, int depth);
-
-/* The href names an annex of qXfer:features:read, so it must not contain
- * the packet's own separators. */
-static int xml_include(struct xml_ctx *x, const struct xml_tag *t, int depth)
-{
-	const char *href;
-	size_t href_len;
-	char annex[128];
-	if (!xml_attr(t, "href", &href, &href_len) || href_len == 0 || href_len >= sizeof(annex))
-		return xml_fail(x, EPROTO, "target description: bad <xi:include>");
-	for (size_t i = 0; i < href_len; i++)
-		if ((unsigned char)href[i] <= ' ' || strchr(":,;#$}*", href[i]))
-			return xml_fail(x, EPROTO, "target description: bad include name %.*s", (int)href_len, href);
-	if (depth >= MAX_INCLUDE_DEPTH || ++x->includes > MAX_INCLUDES)
-		return xml_fail(x, ELOOP, "target description: too many or too deeply nested includes");
-	if (!x->fetch)
-		return xml_fail(x, ENOTSUP, "target description: cannot follow include %.*s", (int)href_len, href);
-	memcpy(annex, href, href_len);
-	annex[href_len] = '\0';
-	char *text = NULL;
-	size_t len = 0;
-	int rc = x->fetch(x->fetch_ctx, annex, &text, &len);
-	if (rc || !text)
-		return xml_fail(x, rc ? -rc : EIO, "target description: cannot read %s", annex);
-	rc = xml_parse_doc(x, text, text + len, depth + 1);
-	free(text);
-	return rc;
-}
-
-/* Skip a construct that starts at P ("<!--", "<?", "<!", "</") by finding
- * its terminator; NULL if it is unterminated. */
-static const char *xml_skip(const char *p, const char *e)
-{
-	const char *t;
-	if (e - p >= 4 && memcmp(p, "<!--", 4) == 0)
-		return (t = memmem(p + 4, (size_t)(e - p - 4), "-->", 3)) ? t + 3 : NULL;
-	if (e - p >= 9 && memcmp(p, "<![CDATA[", 9) == 0)
-		return (t = memmem(p + 9, (size_t)(e - p - 9), "]]>", 3)) ? t + 3 : NULL;
-	if (e - p >= 2 && p[1] == '?')
-		return (t = memmem(p + 2, (size_t)(e - p - 2), "?>", 2)) ? t + 2 : NULL;
-	return (t = memchr(p, '>', (size_t)(e - p))) ? t + 1 : NULL;
-}
-
-static int xml_parse_doc(struct xml_ctx *x, const char *p, const char *e, int depth)
-{
-	while ((p = memchr(p, '<', (size_t)(e - p))) != NULL) {
-		if (e - p >= 2 && (p[1] == '!' || p[1] == '?' || p[1] == '/')) {
-			if (!(p = xml_skip(p, e)))
-				return xml_fail(x, EPROTO, "target description: unterminated markup");
-			continue;
-		}
-		struct xml_tag t;
-		const char *next;
-		if (xml_parse_tag(p + 1, e, &t, &next))
-			return xml_fail(x, EPROTO, "target description: malformed tag");
-		int rc = 0;
-		if (xml_tag_is(&t, "reg"))
-			rc = xml_add_reg(x, &t);
-		else if (xml_tag_is(&t, "xi:include"))
-			rc = xml_include(x, &t, depth);
-		if (rc)
-			return rc;
-		p = next;
-	}
-	return 0;
-}
-
-static int reg_cmp(const void *a, const void *b)
-{
-	const struct vms_gdb_reg *x = a, *y = b;
-	return (x->regnum > y->regnum) - (x->regnum < y->regnum);
-}
-
-/* The `g` packet holds the registers in regnum order, back to back. */
-static int layout_assign_offsets(struct xml_ctx *x)
-{
-	struct vms_gdb_layout *l = x->out;
-	qsort(l->regs, l->count, sizeof(*l->regs), reg_cmp);
-	size_t off = 0;
-	for (size_t i = 0; i < l->count; i++) {
-		if (i > 0 && l->regs[i].regnum == l->regs[i - 1].regnum)
-			return xml_fail(x, EPROTO, "target description: registers %s and %s share number %u",
-					l->regs[i - 1].name, l->regs[i].name, l->regs[i].regnum);
-		l->regs[i].offset = off;
-		off += l->regs[i].bits / 8;
-	}
-	l->g_bytes = off;
-	return 0;
-}
-
-int vms_gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx,
-			     struct vms_gdb_layout *out, char *err, size_t errlen)
-{
-	struct xml_ctx x = {
-		.fetch = fetch, .fetch_ctx = ctx, .out = out, .err = err, .errlen = errlen,
-	};
-	memset(out, 0, sizeof(*out));
-	int rc = xml_parse_doc(&x, xml, xml + len, 0);
-	if (!rc && out->count == 0)
-		rc = xml_fail(&x, ENOENT, "target description lists no registers");
-	if (!rc)
-		rc = layout_assign_offsets(&x);
-	if (rc)
-		vms_gdb_layout_free(out);
-	return rc;
-}
-
-void vms_gdb_layout_free(struct vms_gdb_layout *l)
-{
-	free(l->regs);
-	memset(l, 0, sizeof(*l));
-}
-
-const struct vms_gdb_reg *vms_gdb_layout_find(const struct vms_gdb_layout *l, const char *name)
-{
-	for (size_t i = 0; i < l->count; i++)
-		if (strcmp(l->regs[i].name, name) == 0)
-			return &l->regs[i];
-	return NULL;
-}
-
-/* ------------------------------------------------------------------------
- * QEMU's flat memory view (pure)
- */
-
-static int parse_hex64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		int d = hexval((unsigned char)s[i]);
-		if (d < 0)
-			return -1;
-		v = v << 4 | (uint64_t)d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* The flat view is parsed by the QMP side's parser (ctl/qemu.c), asked for
- * the block at address 0; the stub reads by guest-physical address, so
- * ranges that touch are one range here. */
-int vms_gdb_parse_flatview(const char *text, size_t len, struct vms_ram_range *ranges, size_t cap)
-{
-	char *copy = strndup(text, len);
-	struct vms_qemu_ram *ram = malloc(sizeof(*ram));
-	int rc = copy && ram ? vms_qemu_parse_flatview(copy, NULL, ram) : -ENOMEM;
-	size_t n = 0;
-	for (size_t i = 0; rc == 0 && i < ram->nranges; i++) {
-		if (n && ranges[n - 1].gpa + ranges[n - 1].len == ram->ranges[i].gpa)
-			ranges[n - 1].len += ram->ranges[i].len;
-		else if (n == cap)
-			rc = -E2BIG;
-		else
-			ranges[n++] = ram->ranges[i];
-	}
-	free(copy);
-	free(ram);
-	return rc ? rc : (int)n;
 }
 
 /* ------------------------------------------------------------------------
@@ -927,7 +497,7 @@ static void parse_feature(struct vms_gdb *g, const char *f, size_t n, int *noack
 	const size_t pl = sizeof(psize) - 1;
 	if (n > pl && memcmp(f, psize, pl) == 0) {
 		uint64_t v;
-		if (n - pl <= 8 && parse_hex64(f + pl, n - pl, &v) == 0 && v >= 16)
+		if (n - pl <= 8 && vms_gdb_parse_hex64(f + pl, n - pl, &v) == 0 && v >= 16)
 			g->packet_size = v > VMS_GDB_MAX_PACKET ? VMS_GDB_MAX_PACKET : (size_t)v;
 	} else if (feature_is(f, n, "QStartNoAckMode+")) {
 		*noack = 1;
@@ -950,8 +520,6 @@ static int features_has(const char *list, const char *name)
 
 /* qSupported, skipping the stop reply QEMU sends unasked when it halts a
  * running guest for us. Silence here means someone else holds the stub. */
-static int guard_arm(struct vms_gdb *g);
-
 static int handshake_supported(struct vms_gdb *g, int *noack)
 {
 	static const char q[] = "qSupported:xmlRegisters=i386";
@@ -959,7 +527,7 @@ static int handshake_supported(struct vms_gdb *g, int *noack)
 	int n = send_packet(g, q, sizeof(q) - 1, deadline);
 	for (int i = 0; n >= 0 && i < 4; i++) {
 		n = recv_reply(g, deadline, 0);
-		if (n >= 0 && !is_stop_reply(g->reply, (size_t)n))
+		if (n >= 0 && !vms_gdb_is_stop_reply(g->reply, (size_t)n))
 			break;
 	}
 	if (n == -ETIMEDOUT)
@@ -967,7 +535,7 @@ static int handshake_supported(struct vms_gdb *g, int *noack)
 			     g->where, g->timeout_ms);
 	if (n < 0)
 		return n;
-	if (is_stop_reply(g->reply, (size_t)n))
+	if (vms_gdb_is_stop_reply(g->reply, (size_t)n))
 		return gdead(g, EPROTO, "GDB stub at %s does not answer qSupported", g->where);
 	for (const char *p = g->reply; *p;) {
 		size_t len = strcspn(p, ";");
@@ -1005,7 +573,7 @@ static int handshake(struct vms_gdb *g)
 		return n;
 	if (n > 0 && (r[0] == 'W' || r[0] == 'X'))
 		return gfail(g, ESRCH, "target behind GDB stub at %s has exited", g->where);
-	if (!is_stop_reply(r, (size_t)n))
+	if (!vms_gdb_is_stop_reply(r, (size_t)n))
 		return gfail(g, EPROTO, "GDB stub at %s: unexpected answer to '?': %.32s", g->where, r);
 	return 0;
 }
@@ -1020,7 +588,7 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 		return -ENOMEM;
 	}
 	g->fd = -1;
-	g->guard_fd = -1;
+	g->guard.fd = -1;
 	g->timeout_ms = timeout_ms ? timeout_ms : 10000;
 	g->ack_mode = 1;
 	g->cur_thread = -1;
@@ -1039,7 +607,7 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 	}
 	/* The guardian first: from the moment QEMU takes this connection up it
 	 * stops the guest for us, even if we are killed before the handshake. */
-	if ((rc = tcp_connect(g, host, port)) || (rc = guard_arm(g)) || (rc = handshake(g)))
+	if ((rc = tcp_connect(g, host, port)) || (rc = vms_gdb_guard_arm(&g->guard, g->fd, g->err, sizeof(g->err))) || (rc = handshake(g)))
 		goto fail;
 	*out = g;
 	return 0;
@@ -1068,103 +636,6 @@ int vms_gdb_detach(struct vms_gdb *g)
 	return 0;
 }
 
-/* ------------------------------------------------------------------------
- * The guardian
- *
- * QEMU keeps the guest stopped, and breakpoints planted, when a debugger's
- * connection merely closes: a stopped guest stays stopped, and a running
- * one stops at the next hit with nobody to resume it.
- * A process killed outright (SIGKILL, a crash) cannot detach, so a small
- * child holds a copy of the socket and waits on a pipe whose write end
- * only we hold: EOF without our "done" byte means we died, and the child
- * detaches in our place: '+' (acks a reply the stub may wait on, or stops
- * a running guest), the stop reply if one comes, then `D` (resent on a
- * NAK, as a half-written packet of ours may precede it).
- */
-
-static void guard_run(int sock, int pipe_rd)
-{
-	char c;
-	ssize_t n;
-	do
-		n = read(pipe_rd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1)
-		_exit(0);           /* closed properly */
-	uint8_t buf[4096];
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	if (send(sock, "+\x03", 2, MSG_NOSIGNAL) != 2)
-		_exit(1);
-	for (int i = 0; i < 20 && poll(&p, 1, 100) > 0;)
-		if (recv(sock, buf, sizeof(buf), 0) <= 0)
-			_exit(1);
-		else
-			i = 20;     /* whatever it was (a stop reply), the ack rides on the D */
-	for (int tries = 0; tries < 4; tries++) {
-		if (send(sock, "+$D#44", 6, MSG_NOSIGNAL) != 6)
-			_exit(1);
-		for (int w = 0; w < 30 && poll(&p, 1, 100) > 0; w++) {
-			n = recv(sock, buf, sizeof(buf) - 1, 0);
-			if (n <= 0)
-				_exit(1);
-			buf[n] = 0;
-			if (memmem(buf, (size_t)n, "OK", 2))
-				_exit(0);
-			if (memchr(buf, '-', (size_t)n))
-				break;
-		}
-	}
-	_exit(1);
-}
-
-static int guard_arm(struct vms_gdb *g)
-{
-	int pfd[2];
-	if (g->guard_fd >= 0)
-		return 0;
-	if (pipe2(pfd, O_CLOEXEC))
-		return gfail(g, errno, "pipe: %s", strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return gfail(g, errno, "fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		/* Ctrl-C reaches the whole process group: the child must outlive
-		 * its parent's handling of it. */
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		close(pfd[1]);
-		/* Hold nothing else of the parent's: a QMP connection kept open
-		 * here would keep QEMU's monitor from taking the next one. */
-		int lo = g->fd < pfd[0] ? g->fd : pfd[0], hi = g->fd < pfd[0] ? pfd[0] : g->fd;
-		if (lo > 3)
-			close_range(3, (unsigned)lo - 1, 0);
-		if (hi > lo + 1)
-			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-		close_range((unsigned)hi + 1, ~0u, 0);
-		guard_run(g->fd, pfd[0]);
-	}
-	close(pfd[0]);
-	g->guard_fd = pfd[1];
-	g->guard_pid = pid;
-	return 0;
-}
-
-static void guard_disarm(struct vms_gdb *g)
-{
-	if (g->guard_fd < 0)
-		return;
-	ssize_t n = write(g->guard_fd, "x", 1);
-	(void)n;
-	close(g->guard_fd);
-	g->guard_fd = -1;
-	while (waitpid(g->guard_pid, NULL, 0) < 0 && errno == EINTR)
-		;
-}
-
 void vms_gdb_close(struct vms_gdb *g)
 {
 	if (!g)
@@ -1188,7 +659,7 @@ void vms_gdb_close(struct vms_gdb *g)
 			send_packet(g, "D", 1, now_ms() + 100);
 		}
 	}
-	guard_disarm(g);
+	vms_gdb_guard_disarm(&g->guard);
 	if (g->fd >= 0) {
 		/* Ack the last reply, for stubs that wait for it. */
 		if (g->acks_owed && !g->dead)
@@ -1228,10 +699,10 @@ static int mem_reply(struct vms_gdb *g, uint64_t addr, uint8_t *dst, size_t n, c
 {
 	if (rl == 0)
 		return gfail(g, ENOTSUP, "GDB stub at %s does not support memory reads", g->where);
-	if (is_error_reply(r, (size_t)rl))
+	if (vms_gdb_is_error_reply(r, (size_t)rl))
 		return gfail(g, EFAULT, "GDB stub at %s cannot read %zu bytes at 0x%" PRIx64 " (%s)", g->where, n, addr,
 			     r);
-	if (rl % 2 || (size_t)rl / 2 > n || hex_decode(r, (size_t)rl / 2, dst))
+	if (rl % 2 || (size_t)rl / 2 > n || vms_gdb_hex_decode(r, (size_t)rl / 2, dst))
 		return gfail(g, EPROTO, "malformed memory reply from GDB stub at %s", g->where);
 	return rl / 2;
 }
@@ -1377,7 +848,7 @@ static int monitor_output(struct vms_gdb *g, struct textbuf *t, const char *hex,
 	if (textbuf_add(t, hexlen / 2))     /* the rest of the output is still coming */
 		return gdead(g, ENOMEM, "out of memory");
 	char *dst = t->p + t->len;
-	if (hex_decode(hex, hexlen / 2, (uint8_t *)dst))
+	if (vms_gdb_hex_decode(hex, hexlen / 2, (uint8_t *)dst))
 		return gdead(g, EPROTO, "malformed monitor output from GDB stub at %s", g->where);
 	/* The monitor writes CRLF line ends for terminals; keep plain LF. */
 	size_t k = 0;
@@ -1398,7 +869,7 @@ int vms_gdb_monitor(struct vms_gdb *g, const char *command, char **out)
 	if (!pkt)
 		return gfail(g, ENOMEM, "out of memory");
 	memcpy(pkt, "qRcmd,", 6);
-	hex_encode(command, cl, pkt + 6);
+	vms_gdb_hex_encode(command, cl, pkt + 6);
 	const char *r;
 	int n = transact(g, pkt, 6 + 2 * cl, &r);
 	free(pkt);
@@ -1448,27 +919,6 @@ int vms_gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t c
  * Threads
  */
 
-/* Parse "id,id,..." (after the 'm'); ids may be "pPID.TID" with multiprocess. */
-static int parse_thread_list(struct vms_gdb *g, const char *p, long *ids, size_t cap, size_t *count)
-{
-	while (*p) {
-		size_t n = strcspn(p, ",");
-		const char *dot = memchr(p, '.', n);
-		const char *id = (p[0] == 'p' && dot) ? dot + 1 : p;
-		size_t idlen = n - (size_t)(id - p);
-		uint64_t v;
-		if (idlen == 0 || idlen > 15 || parse_hex64(id, idlen, &v))
-			return gfail(g, EPROTO, "malformed thread list from GDB stub at %s", g->where);
-		if (*count == MAX_THREADS)
-			return gfail(g, E2BIG, "GDB stub at %s lists more than %d threads", g->where, MAX_THREADS);
-		if (*count < cap)
-			ids[*count] = (long)v;
-		(*count)++;
-		p += n + (p[n] == ',');
-	}
-	return 0;
-}
-
 int vms_gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
 {
 	size_t count = 0;
@@ -1482,9 +932,11 @@ int vms_gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
 			break;
 		if (n < 2 || r[0] != 'm')
 			return gfail(g, n ? EPROTO : ENOTSUP, "GDB stub at %s does not list threads", g->where);
-		int rc = parse_thread_list(g, r + 1, ids, cap, &count);
+		int rc = vms_gdb_parse_thread_list(r + 1, ids, cap, &count);
+		if (rc == -E2BIG)
+			return gfail(g, E2BIG, "GDB stub at %s lists more than %d threads", g->where, VMS_GDB_MAX_THREADS);
 		if (rc)
-			return rc;
+			return gfail(g, EPROTO, "malformed thread list from GDB stub at %s", g->where);
 		q = "qsThreadInfo";
 	}
 	return (int)count;
@@ -1567,87 +1019,6 @@ static int load_layout(struct vms_gdb *g)
 	return 0;
 }
 
-#define REG_FIELD(f) offsetof(struct vms_regs, f), sizeof(((struct vms_regs *)0)->f)
-
-static const struct {
-	const char *name;
-	size_t off, size;
-	uint32_t group;
-} reg_map[] = {
-	{ "rax", REG_FIELD(rax), VMS_REGS_GPR }, { "rbx", REG_FIELD(rbx), VMS_REGS_GPR },
-	{ "rcx", REG_FIELD(rcx), VMS_REGS_GPR }, { "rdx", REG_FIELD(rdx), VMS_REGS_GPR },
-	{ "rsi", REG_FIELD(rsi), VMS_REGS_GPR }, { "rdi", REG_FIELD(rdi), VMS_REGS_GPR },
-	{ "rbp", REG_FIELD(rbp), VMS_REGS_GPR }, { "rsp", REG_FIELD(rsp), VMS_REGS_GPR },
-	{ "r8", REG_FIELD(r8), VMS_REGS_GPR },   { "r9", REG_FIELD(r9), VMS_REGS_GPR },
-	{ "r10", REG_FIELD(r10), VMS_REGS_GPR }, { "r11", REG_FIELD(r11), VMS_REGS_GPR },
-	{ "r12", REG_FIELD(r12), VMS_REGS_GPR }, { "r13", REG_FIELD(r13), VMS_REGS_GPR },
-	{ "r14", REG_FIELD(r14), VMS_REGS_GPR }, { "r15", REG_FIELD(r15), VMS_REGS_GPR },
-	{ "rip", REG_FIELD(rip), VMS_REGS_GPR }, { "eflags", REG_FIELD(rflags), VMS_REGS_GPR },
-	{ "cs", REG_FIELD(cs), VMS_REGS_SEG },   { "ss", REG_FIELD(ss), VMS_REGS_SEG },
-	{ "ds", REG_FIELD(ds), VMS_REGS_SEG },   { "es", REG_FIELD(es), VMS_REGS_SEG },
-	{ "fs", REG_FIELD(fs), VMS_REGS_SEG },   { "gs", REG_FIELD(gs), VMS_REGS_SEG },
-	{ "fs_base", REG_FIELD(fs_base), VMS_REGS_SEG },
-	{ "gs_base", REG_FIELD(gs_base), VMS_REGS_SEG },
-	{ "k_gs_base", REG_FIELD(kernel_gs_base), VMS_REGS_KGSBASE },
-	{ "cr0", REG_FIELD(cr0), VMS_REGS_CR },  { "cr2", REG_FIELD(cr2), VMS_REGS_CR },
-	{ "cr3", REG_FIELD(cr3), VMS_REGS_CR },  { "cr4", REG_FIELD(cr4), VMS_REGS_CR },
-	{ "efer", REG_FIELD(efer), VMS_REGS_EFER },
-};
-
-/* Value of register R from the hex `g` reply (HEXLEN digits), little-endian,
- * low 64 bits. 1 = unavailable (missing or "xx"), -1 = malformed. */
-static int reg_value(const struct vms_gdb_reg *r, const char *hex, size_t hexlen, uint64_t *v)
-{
-	size_t nbytes = r->bits / 8;
-	if ((r->offset + nbytes) * 2 > hexlen)
-		return 1;
-	const char *p = hex + 2 * r->offset;
-	*v = 0;
-	for (size_t i = 0; i < nbytes; i++) {
-		if (p[2 * i] == 'x' || p[2 * i + 1] == 'x')
-			return 1;
-		int hi = hexval((unsigned char)p[2 * i]), lo = hexval((unsigned char)p[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		if (i < 8)
-			*v |= (uint64_t)(hi << 4 | lo) << (8 * i);
-	}
-	return 0;
-}
-
-static void store_field(struct vms_regs *out, size_t off, size_t size, uint64_t v)
-{
-	uint8_t *f = (uint8_t *)out + off;
-	if (size == sizeof(uint64_t)) {
-		memcpy(f, &v, sizeof(v));
-	} else {
-		uint16_t s = (uint16_t)v;
-		memcpy(f, &s, sizeof(s));
-	}
-}
-
-/* Fill OUT from a `g` reply; a group is valid only if all its registers came. */
-static int decode_regs(struct vms_gdb *g, const char *hex, size_t hexlen, struct vms_regs *out)
-{
-	uint32_t have = 0, lack = 0;
-	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < sizeof(reg_map) / sizeof(reg_map[0]); i++) {
-		const struct vms_gdb_reg *r = vms_gdb_layout_find(&g->layout, reg_map[i].name);
-		uint64_t v = 0;
-		int rc = r ? reg_value(r, hex, hexlen, &v) : 1;
-		if (rc < 0)
-			return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
-		if (rc > 0) {
-			lack |= reg_map[i].group;
-			continue;
-		}
-		have |= reg_map[i].group;
-		store_field(out, reg_map[i].off, reg_map[i].size, v);
-	}
-	out->valid = have & ~lack;
-	return 0;
-}
-
 static int select_thread(struct vms_gdb *g, long thread)
 {
 	char pkt[32];
@@ -1673,75 +1044,19 @@ int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
 	int n = transact(g, "g", 1, &r);
 	if (n < 0)
 		return n;
-	if (n == 0 || is_error_reply(r, (size_t)n))
+	if (n == 0 || vms_gdb_is_error_reply(r, (size_t)n))
 		return gfail(g, EREMOTEIO, "GDB stub at %s cannot read registers of thread %ld%s%s", g->where, thread,
 			     n ? ": " : "", r);
 	if (n % 2)
 		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
-	return decode_regs(g, r, (size_t)n, out);
+	if (vms_gdb_decode_regs(&g->layout, r, (size_t)n, out))
+		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------
  * Running: breakpoints, resuming, stop replies
  */
-
-int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->thread = -1;
-	if (len >= 3 && (r[0] == 'W' || r[0] == 'X'))
-		return -ESRCH;
-	if (!is_stop_reply(r, len))
-		return -EPROTO;
-	out->signal = hexval((unsigned char)r[1]) << 4 | hexval((unsigned char)r[2]);
-	if (r[0] == 'S')
-		return len == 3 ? 0 : -EPROTO;
-	/* T: "n:r;" pairs; we want thread (plain or "pPID.TID") and the
-	 * watchpoint kinds; registers and unknown keys are skipped. */
-	for (size_t i = 3; i < len;) {
-		const char *kv = r + i, *end = memchr(kv, ';', len - i);
-		size_t n = end ? (size_t)(end - kv) : len - i;
-		const char *colon = memchr(kv, ':', n);
-		if (!colon)
-			return -EPROTO;
-		size_t kl = (size_t)(colon - kv), vl = n - kl - 1;
-		const char *v = colon + 1;
-		uint64_t x;
-		if (kl == 6 && memcmp(kv, "thread", 6) == 0) {
-			if (vl > 0 && v[0] == 'p') {
-				const char *dot = memchr(v, '.', vl);
-				if (!dot)
-					return -EPROTO;
-				vl -= (size_t)(dot + 1 - v);
-				v = dot + 1;
-			}
-			if (vl == 0 || vl > 15 || parse_hex64(v, vl, &x))
-				return -EPROTO;
-			out->thread = (long)x;
-		} else if ((kl == 5 && memcmp(kv, "watch", 5) == 0) || (kl == 6 && memcmp(kv, "rwatch", 6) == 0) ||
-			   (kl == 6 && memcmp(kv, "awatch", 6) == 0)) {
-			if (vl == 0 || vl > 16 || parse_hex64(v, vl, &x))
-				return -EPROTO;
-			out->watch = 1;
-			out->watch_addr = x;
-		}
-		i += n + (end != NULL);
-	}
-	return 0;
-}
-
-int vms_gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-	const char *colon = strrchr(s, ':');
-	char *end;
-	long p = colon ? strtol(colon + 1, &end, 10) : 0;
-	if (!colon || colon == s || (size_t)(colon - s) >= hostlen || *end || p <= 0 || p > 65535)
-		return -EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	*port = (int)p;
-	return 0;
-}
 
 int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind)
 {

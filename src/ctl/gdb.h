@@ -158,6 +158,15 @@ int vms_gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
  * ("W"/"X"), -EPROTO if malformed. */
 int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out);
 
+/* Most thread ids accepted from one stub. */
+#define VMS_GDB_MAX_THREADS 4096
+
+/* One qfThreadInfo/qsThreadInfo reply without its 'm': "id,id,..." (ids may
+ * be "pPID.TID"). Appends to IDS (CAP entries) and counts every id in
+ * *COUNT, including those that did not fit. 0, -EPROTO if malformed, -E2BIG
+ * past VMS_GDB_MAX_THREADS in all. */
+int vms_gdb_parse_thread_list(const char *p, long *ids, size_t cap, size_t *count);
+
 /* Decode one received frame "$data#cs" (IN, exactly INLEN bytes): checks the
  * checksum, undoes `}` escapes and `*` run-length encoding. The result (not
  * NUL-terminated) goes to OUT. Returns 0, -EBADMSG (checksum), -EPROTO
@@ -190,6 +199,11 @@ void vms_gdb_layout_free(struct vms_gdb_layout *l);
 
 /* Register NAME in L, or NULL. */
 const struct vms_gdb_reg *vms_gdb_layout_find(const struct vms_gdb_layout *l, const char *name);
+
+/* Fill OUT from the hex `g` reply HEX (HEXLEN digits) laid out by L: the
+ * x86 registers vms_regs holds, little-endian; a group's bit in out->valid
+ * is set only if all its registers came ("xx" = unavailable). 0 or -EPROTO. */
+int vms_gdb_decode_regs(const struct vms_gdb_layout *l, const char *hex, size_t hexlen, struct vms_regs *out);
 
 /* From `info mtree -f` text: the ranges of the RAM block mapped at address 0
  * in address space "memory" (its ram and rom-mode parts), adjacent ones

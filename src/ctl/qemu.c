@@ -396,3 +396,32 @@ static int simple(struct vms_qmp *q, const char *cmd)
 
 int vms_qemu_stop(struct vms_qmp *q) { return simple(q, "stop"); }
 int vms_qemu_cont(struct vms_qmp *q) { return simple(q, "cont"); }
+
+/* ------------------------------------------------------------------------
+ * Handing the RAM to a memory source
+ */
+
+void vms_qemu_ram_map(const struct vms_qemu_ram *ram, struct vms_ram_map *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->pid = ram->pid;
+	snprintf(out->path, sizeof(out->path), "%s", ram->mem_path);
+	out->size = ram->size;
+	out->nranges = ram->nranges;
+	memcpy(out->ranges, ram->ranges, sizeof(out->ranges));
+	memcpy(out->offsets, ram->offsets, sizeof(out->offsets));
+}
+
+int vms_qemu_ram_shareable(const struct vms_qemu_ram *ram, char *err, size_t errlen)
+{
+	if (!ram->shared) {
+		snprintf(err, errlen, "RAM backend is not shared (share=on): its file does not see the guest's writes");
+		return -ENOTSUP;
+	}
+	if (strcmp(ram->backend_type, "memory-backend-file") != 0 &&
+	    strcmp(ram->backend_type, "memory-backend-memfd") != 0) {
+		snprintf(err, errlen, "RAM backend is %s, not a file or memfd", ram->backend_type);
+		return -ENOTSUP;
+	}
+	return 0;
+}

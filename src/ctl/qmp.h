@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "json.h"
+#include "util/json.h"
 
 struct vms_qmp;
 

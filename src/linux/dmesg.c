@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
 #define COUNT_BITS_MAX 24
 #define SIZE_BITS_MAX 30
@@ -108,8 +109,8 @@ int vms_dmesg(struct vms_kernel *k, const struct vms_dmesg_opts *opts, vms_log_r
 	struct lx_walk w;
 	struct ring r;
 	char *text = NULL;
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts))
+		return kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_dmesg_opts", opts->sz, sizeof(o));
 	int rc = lx_walk_begin(&w, k, LX_PRINTK, o.max_entries, 1u << COUNT_BITS_MAX, o.retries);
 	if (rc)
 		goto out;

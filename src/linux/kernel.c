@@ -32,6 +32,7 @@
 
 #include "kernel.h"
 #include "views.h"
+#include "util/opts.h"
 
 #define IMAGE_MAX (256u << 20)      /* how far past _text the tables may lie */
 #define IMAGE_STEP (16u << 20)      /* copy mode: read this much more per round */
@@ -501,8 +502,10 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 {
 	double t0 = now_ms();
 	struct vms_kernel_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		snprintf(t->err, sizeof(t->err), VMS_OPTS_BAD, "vms_kernel_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	*out = NULL;
 	struct vms_kernel *k = calloc(1, sizeof(*k));
 	if (!k) {

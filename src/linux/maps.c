@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
 #define MAPS_MAX_DEFAULT (1u << 20)
 #define NODES_MAX (1u << 18)
@@ -355,8 +356,11 @@ int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts
 	struct maps_walk *mw = calloc(1, sizeof(*mw));
 	if (!mw)
 		return kernel_fail(k, ENOMEM, "out of memory");
-	if (opts)
-		memcpy(&mw->o, opts, opts->sz < sizeof(mw->o) ? opts->sz : sizeof(mw->o));
+	if (VMS_OPTS_COPY(&mw->o, opts)) {
+		int rc = kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_maps_opts", opts->sz, sizeof(mw->o));
+		free(mw);
+		return rc;
+	}
 	int rc = lx_walk_begin(&mw->w, k, LX_MAPS, mw->o.max_entries, MAPS_MAX_DEFAULT, mw->o.retries);
 	if (rc)
 		goto out;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
 #define MODULES_MAX_DEFAULT 65536u
 /* x86-64's module mapping area: MODULES_VADDR .. MODULES_END. */
@@ -261,8 +262,8 @@ int vms_modules(struct vms_kernel *k, const struct vms_modules_opts *opts, vms_m
 {
 	struct mod_walk mw;
 	memset(&mw, 0, sizeof(mw));
-	if (opts)
-		memcpy(&mw.o, opts, opts->sz < sizeof(mw.o) ? opts->sz : sizeof(mw.o));
+	if (VMS_OPTS_COPY(&mw.o, opts))
+		return kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_modules_opts", opts->sz, sizeof(mw.o));
 	int rc = lx_walk_begin(&mw.w, k, LX_MODULES, mw.o.max_entries, MODULES_MAX_DEFAULT, mw.o.retries);
 	if (rc)
 		return rc;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ctl/json.h"
+#include "util/json.h"
 #include "kernel.h"
 
 struct isf_types {

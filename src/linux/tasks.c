@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
 #define PID_MAX_LIMIT (4u << 20)    /* the kernel's upper bound on pids */
 #define PF_WQ_WORKER 0x00000020u
@@ -297,8 +298,8 @@ int vms_tasks(struct vms_kernel *k, const struct vms_tasks_opts *opts, vms_task_
 {
 	struct task_walk tw;
 	memset(&tw, 0, sizeof(tw));
-	if (opts)
-		memcpy(&tw.o, opts, opts->sz < sizeof(tw.o) ? opts->sz : sizeof(tw.o));
+	if (VMS_OPTS_COPY(&tw.o, opts))
+		return kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_tasks_opts", opts->sz, sizeof(tw.o));
 	if (!tw.o.cmdline_max)
 		tw.o.cmdline_max = CMDLINE_DEFAULT;
 	if (tw.o.cmdline_max > CMDLINE_MAX)

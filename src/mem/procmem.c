@@ -77,7 +77,7 @@ static const struct vms_source_ops procmem_ops = {
  * the backend file's mapping when there is a file, else an anonymous
  * (or memfd) read-write mapping. Two candidates are an ambiguity we report
  * rather than guess at. */
-static int find_block(const struct vms_qemu_ram *ram, uint64_t *hva, char *err, size_t errlen)
+static int find_block(const struct vms_ram_map *ram, uint64_t *hva, char *err, size_t errlen)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/maps", ram->pid);
@@ -101,8 +101,8 @@ static int find_block(const struct vms_qemu_ram *ram, uint64_t *hva, char *err, 
 			name++;
 		name[strcspn(name, "\n")] = '\0';
 		int match;
-		if (ram->mem_path[0])
-			match = strncmp(name, ram->mem_path, strlen(ram->mem_path)) == 0;
+		if (ram->path[0])
+			match = strncmp(name, ram->path, strlen(ram->path)) == 0;
 		else
 			match = name[0] == '\0' || strncmp(name, "/memfd:", 7) == 0;
 		if (!match)
@@ -122,7 +122,7 @@ static int find_block(const struct vms_qemu_ram *ram, uint64_t *hva, char *err, 
 	return found ? -EEXIST : -ENOENT;
 }
 
-int vms_procmem_open(const struct vms_qemu_ram *ram, struct vms_source **out, char *err, size_t errlen)
+int vms_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
 {
 	if (ram->pid <= 0) {
 		snprintf(err, errlen, "procmem needs the QEMU process id");

@@ -71,7 +71,7 @@ static const struct vms_source_ops qmpmem_ops = {
 	.close = qmpmem_close,
 };
 
-int vms_qmpmem_open(struct vms_qmp *qmp, const struct vms_qemu_ram *ram, struct vms_source **out, char *err,
+int vms_qmpmem_open(struct vms_qmp *qmp, const struct vms_ram_map *ram, struct vms_source **out, char *err,
 		    size_t errlen)
 {
 	struct qmp_source *q = calloc(1, sizeof(*q));

@@ -11,12 +11,15 @@
 
 #include "../core/target.h"
 #include "writer.h"
+#include "util/opts.h"
 
 int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *opts)
 {
 	struct vms_dump_opts o = { .format = VMS_DUMP_ELF };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		snprintf(t->err, sizeof(t->err), VMS_OPTS_BAD, "vms_dump_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct snap_plan p;
 	struct vms_regs *regs = NULL;
 	int nvcpu = 0, rc;

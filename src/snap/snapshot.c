@@ -36,6 +36,7 @@
 #include "util/escape.h"
 #include "util/guard.h"
 #include "writer.h"
+#include "util/opts.h"
 
 #define NOTE_LEN 512
 
@@ -159,8 +160,10 @@ static void prefault_mapping(struct vms_target *t)
 static void prefault_qemu(struct vms_target *t)
 {
 	struct vms_source *pm;
+	struct vms_ram_map map;
 	char err[256];
-	if (vms_procmem_open(&t->ram, &pm, err, sizeof(err)) == 0) {
+	vms_qemu_ram_map(&t->ram, &map);
+	if (vms_procmem_open(&map, &pm, err, sizeof(err)) == 0) {
 		vms_procmem_touch_all(pm);
 		pm->ops->close(pm);
 	}
@@ -604,8 +607,10 @@ out:
 int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *opts, struct vms_snapshot_stats *stats)
 {
 	struct vms_snapshot_opts o = { .mode = VMS_SNAP_PAUSE };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		snprintf(t->err, sizeof(t->err), VMS_OPTS_BAD, "vms_snapshot_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_snapshot_stats st = { 0 };
 	int rc;
 	switch (o.mode) {

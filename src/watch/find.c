@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ctl/json.h"
+#include "util/json.h"
 #include "ctl/qmp.h"
 
 static int qom_list(struct vms_qmp *q, const char *path, struct json_doc *doc)

@@ -30,6 +30,7 @@
 
 #include "linux/views.h"
 #include "tracer.h"
+#include "util/opts.h"
 
 #define AT_FDCWD (-100)
 #define PATH_BYTES 4096
@@ -244,8 +245,11 @@ int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vm
 		    vms_trace_fn fn, void *ctx)
 {
 	struct vms_trace_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		char why[256];
+		snprintf(why, sizeof(why), VMS_OPTS_BAD, "vms_trace_opts", opts->sz, sizeof(o));
+		return tracer_fail(tr, EINVAL, why);
+	}
 	struct ftrace *ft = calloc(1, sizeof(*ft));
 	if (!ft)
 		return tracer_fail(tr, ENOMEM, "out of memory");
@@ -258,7 +262,7 @@ int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vm
 	ft->ctx = ctx;
 	struct lx_walk w;
 	if ((rc = walk(ft, &w)))
-		return tracer_fail(tr, -rc, ft->t->err);
+		return tracer_fail(tr, -rc, vms_errmsg(ft->t));
 	if ((rc = member(ft, tr, "open_how", "flags", &ft->how_flags)) ||
 	    (rc = member(ft, tr, "open_how", "mode", &ft->how_mode)) ||
 	    (rc = member(ft, tr, "filename", "name", &ft->filename_name)))

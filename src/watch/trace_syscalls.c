@@ -23,6 +23,7 @@
 
 #include "linux/views.h"
 #include "tracer.h"
+#include "util/opts.h"
 
 #define TABLE_MAX 1024
 #define INFLIGHT 256
@@ -201,8 +202,11 @@ int vms_trace_syscalls(struct vms_tracer *tr, struct vms_kernel *k, const struct
 {
 	static const char *const regs[7] = { "di", "si", "dx", "r10", "r8", "r9", "ax" };
 	struct vms_trace_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		char why[256];
+		snprintf(why, sizeof(why), VMS_OPTS_BAD, "vms_trace_opts", opts->sz, sizeof(o));
+		return tracer_fail(tr, EINVAL, why);
+	}
 	struct strace *st = calloc(1, sizeof(*st));
 	if (!st)
 		return tracer_fail(tr, ENOMEM, "out of memory");

@@ -49,13 +49,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/target.h"
+#include "core/target_access.h"
 #include "ctl/gdb.h"
-#include "ctl/json.h"
+#include "util/json.h"
 #include "ctl/qemu.h"
 #include "ctl/qmp.h"
 #include "linux/views.h"
 #include "tracer.h"
+#include "util/opts.h"
 
 #define MAX_PROBES 256
 #define MAX_SITES 512
@@ -143,12 +144,12 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	struct vms_qmp *q;
 	struct json_doc doc;
 	*kvm = -1;
-	if (!tr->t->qmp_path[0])
+	if (!vms_target_has_qmp(tr->t))
 		return tfail(tr, EINVAL, "this target has no QMP socket to find the GDB stub through: "
 			     "use a qmp: or pid: target, or name the stub (--gdb HOST:PORT)");
 	int rc = vms_target_qmp(tr->t, &q);
 	if (rc)
-		return tfail(tr, -rc, "%s", tr->t->err);
+		return tfail(tr, -rc, "%s", vms_errmsg(tr->t));
 	*port = vms_qemu_gdb_port(q);
 	int r = vms_qmp_cmd(q, "query-kvm", NULL, &doc);
 	if (r >= 0) {
@@ -157,7 +158,7 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	}
 	vms_target_qmp_release(tr->t);
 	if (*port < 0)
-		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", tr->t->err);
+		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", vms_errmsg(tr->t));
 	if (*port == 0)
 		return tfail(tr, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT, "
 			     "or `gdbserver tcp:127.0.0.1:PORT` in its monitor)");
@@ -167,8 +168,11 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, struct vms_tracer **out)
 {
 	struct vms_tracer_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, VMS_OPTS_BAD, "vms_tracer_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_tracer *tr = calloc(1, sizeof(*tr));
 	if (!tr) {
 		if (o.errbuf && o.errbuf_len)
@@ -182,7 +186,7 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		tr->pend[i].probe = -1;
 	char host[256] = "127.0.0.1", gerr[512];
 	int port = 0, kvm = -1, rc;
-	if (t->src && strcmp(t->src->ops->name, "gdb") == 0) {
+	if (vms_target_source_is(t, "gdb")) {
 		rc = tfail(tr, EBUSY, "the target reads memory through the GDB stub, which serves one debugger: "
 			   "trace a qmp: or pid: target (memory through shm or procmem)");
 		goto fail;
@@ -192,7 +196,7 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 			tfail(tr, EINVAL, "expected HOST:PORT for the GDB stub, got '%s'", o.gdb);
 			goto fail;
 		}
-		if (t->qmp_path[0]) {
+		if (vms_target_has_qmp(t)) {
 			int unused;
 			if (qemu_facts(tr, &unused, &kvm))
 				kvm = -1;
@@ -307,8 +311,8 @@ int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr, c
 		     vms_probe_fn fn, void *ctx)
 {
 	struct vms_probe_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts))
+		return tfail(tr, EINVAL, VMS_OPTS_BAD, "vms_probe_opts", opts->sz, sizeof(o));
 	if (!fn)
 		return tfail(tr, EINVAL, "a probe needs a callback");
 	if (symbol) {

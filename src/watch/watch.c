@@ -46,6 +46,7 @@
 #include "owner.h"
 #include "probe.h"
 #include "wire.h"
+#include "util/opts.h"
 
 enum { CH_SHM, CH_VCPU };
 
@@ -229,8 +230,8 @@ static int find_channels(struct vms_watch *w, const struct vms_watch_opts *o, st
 int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
 {
 	struct vms_watch_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts))
+		return -EINVAL;
 	struct vms_watch *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;

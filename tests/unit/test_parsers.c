@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "ctl/cmdline.h"
-#include "ctl/json.h"
+#include "util/json.h"
 #include "ctl/qemu.h"
 #include "mem/elfcore.h"
 #include "mem/source.h"

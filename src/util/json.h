@@ -1,12 +1,15 @@
 /*
- * A small strict JSON reader for QMP replies. A document is parsed in one go
- * into an array of nodes (no pointers into the input, strings decoded and
- * NUL-terminated in a side buffer), so freeing it is one call and a lookup is
- * a walk over sibling indices. Depth, size and node count are bounded: QMP is
- * a peer we talk to, not a party we trust.
+ * A small strict JSON reader, shared by every room that reads JSON: QMP
+ * replies (ctl/, and watch/ reading them), ISF symbol files
+ * (linux/profile_in.c). It lives in util/ because it knows none of them.
+ * A document is parsed in one go into an array of nodes (no pointers into
+ * the input, strings decoded and NUL-terminated in a side buffer), so
+ * freeing it is one call and a lookup is a walk over sibling indices. Depth,
+ * size and node count are bounded: QMP is a peer we talk to and an ISF file
+ * may come from anywhere, neither a party we trust.
  */
-#ifndef VMS_CTL_JSON_H
-#define VMS_CTL_JSON_H
+#ifndef VMS_UTIL_JSON_H
+#define VMS_UTIL_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
