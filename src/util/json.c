@@ -4,6 +4,7 @@
  * size of the input (which bounds the node array and the string buffer).
  */
 #include "json.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -407,24 +408,15 @@ int json_bool(const struct json_doc *d, int node)
 
 int json_quote(char *out, size_t cap, size_t len, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-#define PUT(ch) do { if (len + 1 >= cap) return -E2BIG; out[len++] = (ch); } while (0)
-	PUT('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			PUT('\\');
-			PUT((char)c);
-		} else if (c < 0x20) {
-			PUT('\\'); PUT('u'); PUT('0'); PUT('0');
-			PUT(hex[c >> 4]);
-			PUT(hex[c & 15]);
-		} else {
-			PUT((char)c);
-		}
-	}
-	PUT('"');
-#undef PUT
+	/* the body by the one escaper (util/escape.c), between quotes */
+	if (len + 2 >= cap)
+		return -E2BIG;
+	out[len++] = '"';
+	size_t n = esc_json(out + len, cap - len - 1, s, strlen(s), 0);
+	if (n >= cap - len - 1)
+		return -E2BIG;
+	len += n;
+	out[len++] = '"';
 	out[len] = '\0';
 	return (int)len;
 }
