@@ -51,7 +51,7 @@ static void test_json(void)
 	json_free(&d);
 
 	char q[64];
-	CHECK(json_quote(q, sizeof(q), 0, "a\"b\\c\n") > 0 && strcmp(q, "\"a\\\"b\\\\c\\u000a\"") == 0);
+	CHECK(json_quote(q, sizeof(q), 0, "a\"b\\c\n") > 0 && strcmp(q, "\"a\\\"b\\\\c\\n\"") == 0);
 	CHECK(json_quote(q, 4, 0, "abcdef") == -E2BIG);
 }
 
