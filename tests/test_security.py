@@ -290,3 +290,26 @@ def test_cache_dir_writable_by_another_user(ctx):
     assert all(stat.S_ISLNK(os.lstat(os.path.join(shared, n)).st_mode) for n in now if n.endswith(".tmp"))
     k4 = ctx.vmsight_json("-t", g.target, "kernel", "--cache-dir", shared)[0]
     assert k4["symbols_from"] == "cache", k4
+
+
+def test_btf_paths_refused_clearly(ctx):
+    """`vmsight btf` with paths that make no sense: an empty type name, a
+    member after a pointer, a negative or out-of-range index - an error that
+    says why (exit 1), never a made-up answer. task_struct.pid_links has
+    PIDTYPE_MAX = 4 elements in every kernel since 4.19 (the lab's is 6.1)."""
+    g = ctx.guest("small")
+    cache = os.path.join(ctx.tmp, "cache")
+
+    def btf(*args):
+        return ctx.vmsight("-t", g.target, "btf", *args, "--cache-dir", cache, check=False)
+
+    rc, out, err = btf("")
+    assert rc == 1 and "empty type name" in err and "bytes" not in out, (rc, out, err)
+    rc, out, err = btf("list_head", "next.next")
+    assert rc == 1 and "'next' is a pointer" in err and "'.next' cannot follow" in err, err
+    rc, out, err = btf("task_struct", "pid_links[-1]")
+    assert rc == 1 and "negative" in err and "18446744073709551615" not in out + err, (out, err)
+    rc, out, err = btf("task_struct", "pid_links[4]")
+    assert rc == 1 and "index 4 is out of range" in err and "4 elements" in err, err
+    rc, out, err = btf("task_struct", "pid_links[3]", "pid_links[0].next")
+    assert rc == 0 and "pid_links[3]" in out and "pid_links[0].next" in out, (out, err)
