@@ -22,6 +22,7 @@
 struct btf;
 struct isf_types;
 struct linux_views;
+struct stat;
 
 struct vms_kernel {
 	struct vms_target *t;
@@ -57,6 +58,7 @@ struct vms_kernel {
 	void *cache_map;            /* the profile cache file, mapped */
 	size_t cache_map_len;
 	char cache_file[1024];
+	int cache_refused;          /* the cache directory was not ours alone: said once, not used */
 	double discovery_ms;
 
 	struct linux_views *views;  /* layout the views resolved (views.h), on first use */
@@ -80,6 +82,26 @@ int profile_cache_load(struct vms_kernel *k, const char *dir);
 int profile_cache_save(struct vms_kernel *k, const char *dir);
 void profile_cache_close(struct vms_kernel *k);
 int profile_cache_dir(const char *opt, char *out, size_t len);
+/* The profile's file name for RELEASE and BUILD_ID (either may be empty):
+ * only [A-Za-z0-9._+-], any other byte and a leading '.' as %XX, so that
+ * no guest-chosen release can name a path. 0 or -ENAMETOOLONG. */
+int profile_cache_name(const char *release, const char *build_id, char *out, size_t len);
+/* The cache directory DIR (made 0700 first if CREATE) as an open fd, if it
+ * belongs to the effective user and no one else may write it; -EPERM (said
+ * once, on the target's log or stderr) if not, -errno if it is missing. */
+int profile_cache_opendir(struct vms_kernel *k, const char *dir, int create);
+/* NAME in the open cache directory DIRFD, for reading: opened without
+ * following a symlink, a regular file of the effective user that no one
+ * else may write, or -EPERM. ST receives its fstat. */
+int profile_cache_open(int dirfd, const char *name, struct stat *st);
+/* NAME in DIRFD replaced by A then B: written to a new file (O_EXCL,
+ * O_NOFOLLOW, mode 0600, a random name) and renamed over NAME. */
+int profile_cache_write(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen);
+/* The file beside K's profile named as it plus SUFFIX (layout.c's
+ * ".views"), with the same checks: read whole (exactly LEN bytes), or
+ * replaced. -ENOENT when K has no profile file. */
+int profile_sibling_read(struct vms_kernel *k, const char *suffix, void *buf, size_t len);
+int profile_sibling_write(struct vms_kernel *k, const char *suffix, const void *buf, size_t len);
 
 /* profile_in.c: symbols from a System.map, symbols and types from ISF. */
 int profile_read_system_map(struct vms_kernel *k, const char *path);

@@ -10,11 +10,9 @@
  * lie close together into a few copies (struct lx_plan).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "views.h"
 
@@ -477,7 +475,12 @@ static const struct group {
  * PROFILE.views, and a later attach to the same kernel takes them from
  * there. Only member offsets and sizes are kept; symbols, checks and plans
  * are made again (finish_*), so a damaged file can not widen any buffer.
+ * The checksum catches damage, not a forged file: the file is read and
+ * written only through profile.c's checks (a directory and a file of our
+ * own that no one else may write), which are what the offsets are trusted
+ * on.
  */
+#define LAYOUT_SUFFIX ".views"
 #define LAYOUT_MAGIC "VMSVIEWS"
 #define LAYOUT_VERSION 2
 
@@ -499,26 +502,21 @@ static uint64_t layout_sum(const struct lx_layout *l)
 	return h;
 }
 
-static int layout_path(const struct vms_kernel *k, char *out, size_t len)
+/* Only for types that came from the kernel's BTF (the blob the profile
+ * holds): ISF types may differ from one run to the next. */
+static int layout_cacheable(const struct vms_kernel *k)
 {
-	if (!k->cache_file[0] || !k->types_from || (strcmp(k->types_from, "btf") && strcmp(k->types_from, "cache")))
-		return -ENOENT;
-	return snprintf(out, len, "%s.views", k->cache_file) < (int)len ? 0 : -ENAMETOOLONG;
+	return k->cache_file[0] && k->types_from && (!strcmp(k->types_from, "btf") || !strcmp(k->types_from, "cache"));
 }
 
 static void layout_load(struct vms_kernel *k, struct linux_views *v)
 {
-	char path[1100];
 	struct layout_file *f = malloc(sizeof(*f));
-	if (!f || layout_path(k, path, sizeof(path))) {
+	if (!f || !layout_cacheable(k) || profile_sibling_read(k, LAYOUT_SUFFIX, f, sizeof(*f))) {
 		free(f);
 		return;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, f, sizeof(*f)) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n == (ssize_t)sizeof(*f) && memcmp(f->magic, LAYOUT_MAGIC, 8) == 0 && f->version == LAYOUT_VERSION &&
+	if (memcmp(f->magic, LAYOUT_MAGIC, 8) == 0 && f->version == LAYOUT_VERSION &&
 	    f->size == sizeof(struct lx_layout) && f->btf_size == k->btf_size && f->checksum == layout_sum(&f->lay)) {
 		unsigned resolved = f->lay.resolved;
 		f->lay.kmin = v->lay.kmin;
@@ -532,11 +530,10 @@ static void layout_load(struct vms_kernel *k, struct linux_views *v)
 	free(f);
 }
 
-static void layout_save(const struct vms_kernel *k, const struct linux_views *v)
+static void layout_save(struct vms_kernel *k, const struct linux_views *v)
 {
-	char path[1100], tmp[1200];
 	struct layout_file *f = calloc(1, sizeof(*f));
-	if (!f || layout_path(k, path, sizeof(path))) {
+	if (!f || !layout_cacheable(k)) {
 		free(f);
 		return;
 	}
@@ -546,14 +543,7 @@ static void layout_save(const struct vms_kernel *k, const struct linux_views *v)
 	f->btf_size = k->btf_size;
 	f->lay = v->lay;
 	f->checksum = layout_sum(&f->lay);
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		int ok = write(fd, f, sizeof(*f)) == (ssize_t)sizeof(*f);
-		ok &= close(fd) == 0;
-		if (!ok || rename(tmp, path))
-			unlink(tmp);
-	}
+	profile_sibling_write(k, LAYOUT_SUFFIX, f, sizeof(*f)); /* best effort, as the profile */
 	free(f);
 }
 
