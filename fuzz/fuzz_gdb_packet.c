@@ -24,9 +24,9 @@ static uint8_t out[VMS_GDB_MAX_PACKET];
 static void fuzz_frame(const uint8_t *data, size_t size)
 {
 	size_t n;
-	vms_gdb_decode_packet(data, size, out, sizeof(out), &n);
+	gdb_decode_packet(data, size, out, sizeof(out), &n);
 	/* A tiny output buffer exercises the size checks. */
-	vms_gdb_decode_packet(data, size, out, 7, &n);
+	gdb_decode_packet(data, size, out, 7, &n);
 }
 
 static void fuzz_framed(const uint8_t *data, size_t size)
@@ -78,25 +78,25 @@ static void fuzz_xml(const uint8_t *data, size_t size)
 	}
 	struct vms_gdb_layout l;
 	char err[128];
-	if (vms_gdb_parse_target_xml(text, main_len, fetch_include, &inc, &l, err, sizeof(err)) == 0) {
+	if (gdb_parse_target_xml(text, main_len, fetch_include, &inc, &l, err, sizeof(err)) == 0) {
 		/* Offsets must be consistent with the sizes. */
 		size_t off = 0;
 		for (size_t i = 0; i < l.count; i++) {
 			if (l.regs[i].offset != off || (i && l.regs[i].regnum <= l.regs[i - 1].regnum))
 				abort();
 			off += l.regs[i].bits / 8;
-			vms_gdb_layout_find(&l, l.regs[i].name);
+			gdb_layout_find(&l, l.regs[i].name);
 		}
 		if (off != l.g_bytes)
 			abort();
-		vms_gdb_layout_free(&l);
+		gdb_layout_free(&l);
 	}
 }
 
 static void fuzz_flatview(const uint8_t *data, size_t size)
 {
 	struct vms_ram_range r[4];
-	int n = vms_gdb_parse_flatview((const char *)data, size, r, 4);
+	int n = gdb_parse_flatview((const char *)data, size, r, 4);
 	for (int i = 1; i < n; i++)
 		if (r[i].gpa < r[i - 1].gpa + r[i - 1].len)
 			abort();
@@ -110,7 +110,7 @@ static void fuzz_stop(const uint8_t *data, size_t size)
 	if (!copy)
 		return;
 	memcpy(copy, data, size);
-	if (vms_gdb_parse_stop(copy, size, &st) == 0 && (st.signal < 0 || st.signal > 255 || st.thread < -1))
+	if (gdb_parse_stop(copy, size, &st) == 0 && (st.signal < 0 || st.signal > 255 || st.thread < -1))
 		abort();
 	free(copy);
 }

@@ -5,7 +5,7 @@
  * Translation only reads guest memory. The paging mode comes from vCPU 0's
  * registers, but asking for them may mean a round trip to QEMU, so the
  * target layer (core/target.c) asks, at the moments it chooses, and hands
- * the registers to vms_mmu_learn; a walk never talks to QEMU.
+ * the registers to mmu_learn; a walk never talks to QEMU.
  *
  * vms_translate and vms_read_va are the hot paths of every view: a hit in
  * the TLB and, for a read inside one page the source maps, one memcpy from
@@ -20,7 +20,7 @@
 
 #include "paging.h"
 
-int vms_arch_fail(struct vms_target *t, int err, const char *fmt, ...)
+int arch_fail(struct vms_target *t, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -34,38 +34,38 @@ static int prefix_err(struct vms_target *t, int rc, const char *what, uint64_t v
 {
 	char prev[sizeof(t->err)];
 	memcpy(prev, t->err, sizeof(prev));
-	vms_arch_fail(t, -rc, "%s 0x%llx: %s", what, (unsigned long long)va, prev);
+	arch_fail(t, -rc, "%s 0x%llx: %s", what, (unsigned long long)va, prev);
 	return rc;
 }
 
 static void set_mode(struct vms_target *t, struct vms_mmu *m, enum vms_paging mode)
 {
 	m->mode = mode;
-	m->dtb_mask = vms_dtb_mask(mode);
+	m->dtb_mask = pt_dtb_mask(mode);
 	vms_tlb_flush(t);
 }
 
 static struct vms_mmu *mmu_get(struct vms_target *t)
 {
-	return t->mmu ? t->mmu : (t->mmu = vms_mmu_new());
+	return t->mmu ? t->mmu : (t->mmu = mmu_new());
 }
 
-int vms_mmu_ready(struct vms_target *t, struct vms_mmu **out)
+int mmu_ready(struct vms_target *t, struct vms_mmu **out)
 {
 	struct vms_mmu *m = *out = mmu_get(t);
 	if (!m)
-		return vms_arch_fail(t, ENOMEM, "out of memory for the TLB");
+		return arch_fail(t, ENOMEM, "out of memory for the TLB");
 	if (m->mode == VMS_PAGING_UNKNOWN)
-		return vms_arch_fail(t, ENOTSUP, "paging mode unknown: %s", t->paging_why[0] ? t->paging_why :
+		return arch_fail(t, ENOTSUP, "paging mode unknown: %s", t->paging_why[0] ? t->paging_why :
 				     "vCPU 0's registers were not read; set the mode (vms_set_paging, --paging)");
 	return 0;
 }
 
-int vms_mmu_learn(struct vms_target *t, const struct vms_regs *r)
+int mmu_learn(struct vms_target *t, const struct vms_regs *r)
 {
 	struct vms_mmu *m = mmu_get(t);
 	if (!m)
-		return vms_arch_fail(t, ENOMEM, "out of memory for the TLB");
+		return arch_fail(t, ENOMEM, "out of memory for the TLB");
 	if (m->mode_fixed)
 		return 0;
 	enum vms_paging mode = vms_paging_mode(r);
@@ -77,13 +77,13 @@ int vms_mmu_learn(struct vms_target *t, const struct vms_regs *r)
 	return 0;
 }
 
-int vms_mmu_set_mode(struct vms_target *t, enum vms_paging mode)
+int mmu_set_mode(struct vms_target *t, enum vms_paging mode)
 {
 	if ((unsigned)mode > VMS_PAGING_UNKNOWN)
-		return vms_arch_fail(t, EINVAL, "no paging mode %d", (int)mode);
+		return arch_fail(t, EINVAL, "no paging mode %d", (int)mode);
 	struct vms_mmu *m = mmu_get(t);
 	if (!m)
-		return vms_arch_fail(t, ENOMEM, "out of memory for the TLB");
+		return arch_fail(t, ENOMEM, "out of memory for the TLB");
 	m->mode_fixed = mode != VMS_PAGING_UNKNOWN;
 	m->pse = 1;
 	m->nxe = 1;
@@ -96,12 +96,12 @@ static __attribute__((noinline)) int translate_slow(struct vms_target *t, uint64
 						    struct vms_translation *out)
 {
 	struct vms_mmu *m;
-	int rc = vms_mmu_ready(t, &m);
+	int rc = mmu_ready(t, &m);
 	if (rc)
 		return rc;
-	rc = vms_walk(t, m, dtb, va, out, NULL);
+	rc = pt_walk(t, m, dtb, va, out, NULL);
 	if (rc == 0)
-		vms_tlb_insert(t, m, dtb, out);
+		tlb_insert(t, m, dtb, out);
 	return rc;
 }
 
@@ -110,11 +110,11 @@ int vms_translate(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_tr
 	const struct vms_mmu *m = t->mmu;
 	if (__builtin_expect(m != NULL, 1)) {
 		uint64_t wmask;
-		const struct vms_tlb_entry *e = vms_tlb_find(m, vms_tlb_key(m, dtb), va, &wmask);
+		const struct vms_tlb_entry *e = tlb_find(m, tlb_key(m, dtb), va, &wmask);
 		if (e) {
 			out->va = va;
 			out->pa = (e->pa & VMS_TLB_PA_MASK) | (va & wmask);
-			out->page_size = vms_tlb_page_size(e);
+			out->page_size = tlb_page_size(e);
 			out->prot = (uint32_t)(e->pa & VMS_TLB_PROT_MASK);
 			return 0;
 		}
@@ -126,8 +126,8 @@ int vms_page_walk(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_pa
 {
 	memset(out, 0, sizeof(*out));
 	struct vms_mmu *m;
-	int rc = vms_mmu_ready(t, &m);
-	return rc ? rc : vms_walk(t, m, dtb, va, &out->tr, out);
+	int rc = mmu_ready(t, &m);
+	return rc ? rc : pt_walk(t, m, dtb, va, &out->tr, out);
 }
 
 /* Page by page, each through the TLB and vms_read_pa. */
@@ -139,7 +139,7 @@ static __attribute__((noinline)) int read_va_slow(struct vms_target *t, uint64_t
 	while (got < len) {
 		uint64_t cur = va + got;
 		if (cur < va) {
-			rc = vms_arch_fail(t, EFAULT, "read at 0x%llx runs past the end of the address space",
+			rc = arch_fail(t, EFAULT, "read at 0x%llx runs past the end of the address space",
 					   (unsigned long long)va);
 			break;
 		}
@@ -164,11 +164,11 @@ int vms_read_va(struct vms_target *t, uint64_t dtb, uint64_t va, void *buf, size
 	const struct vms_mmu *m = t->mmu;
 	if (__builtin_expect(m != NULL, 1)) {
 		uint64_t wmask;
-		const struct vms_tlb_entry *e = vms_tlb_find(m, vms_tlb_key(m, dtb), va, &wmask);
+		const struct vms_tlb_entry *e = tlb_find(m, tlb_key(m, dtb), va, &wmask);
 		uint64_t off = va & wmask;
 		if (e && e->host && len <= wmask + 1 - off) {
-			vms_copy_small(buf, e->host + off, len);
-			if (__builtin_expect(!vms_shm_broken(), 1)) {
+			copy_small(buf, e->host + off, len);
+			if (__builtin_expect(!shm_broken(), 1)) {
 				if (done)
 					*done = len;
 				return 0;
@@ -181,7 +181,7 @@ int vms_read_va(struct vms_target *t, uint64_t dtb, uint64_t va, void *buf, size
 int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, size_t buflen)
 {
 	if (buflen == 0)
-		return vms_arch_fail(t, EINVAL, "no room for a string");
+		return arch_fail(t, EINVAL, "no room for a string");
 	if (buflen > INT_MAX)
 		buflen = INT_MAX;
 	size_t got = 0;
@@ -192,7 +192,7 @@ int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, 
 		uint64_t cur = va + got;
 		struct vms_translation tr;
 		if (cur < va) {
-			rc = vms_arch_fail(t, EFAULT, "string at 0x%llx runs past the end of the address space",
+			rc = arch_fail(t, EFAULT, "string at 0x%llx runs past the end of the address space",
 					   (unsigned long long)va);
 			break;
 		}
@@ -212,6 +212,6 @@ int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, 
 	buf[got < buflen ? got : buflen - 1] = '\0';
 	if (rc)
 		return rc;
-	return vms_arch_fail(t, ERANGE, "string at 0x%llx is longer than %zu bytes", (unsigned long long)va,
+	return arch_fail(t, ERANGE, "string at 0x%llx is longer than %zu bytes", (unsigned long long)va,
 			     buflen - 1);
 }

@@ -59,7 +59,7 @@ static int qmp_acquire(struct vms_target *t, struct vms_qmp **out)
 		return tfail(t, ENOTSUP, "target has no QMP control channel (needed for run state and registers)");
 	if (!t->qmp) {
 		char err[512];
-		int rc = vms_qmp_connect(t->qmp_path, t->timeout_ms, &t->qmp, err, sizeof(err));
+		int rc = qmp_connect(t->qmp_path, t->timeout_ms, &t->qmp, err, sizeof(err));
 		if (rc)
 			return tfail(t, -rc, "%s", err);
 	}
@@ -70,32 +70,32 @@ static int qmp_acquire(struct vms_target *t, struct vms_qmp **out)
 static void qmp_release(struct vms_target *t)
 {
 	if (t->qmp && !t->qmp_keep) {
-		vms_qmp_close(t->qmp);
+		qmp_close(t->qmp);
 		t->qmp = NULL;
 	}
 }
 
-int vms_target_qmp(struct vms_target *t, struct vms_qmp **out)
+int target_qmp(struct vms_target *t, struct vms_qmp **out)
 {
 	return qmp_acquire(t, out);
 }
 
-void vms_target_qmp_release(struct vms_target *t)
+void target_qmp_release(struct vms_target *t)
 {
 	qmp_release(t);
 }
 
-int vms_target_has_qmp(const struct vms_target *t)
+int target_has_qmp(const struct vms_target *t)
 {
 	return t->qmp_path[0] != '\0';
 }
 
-int vms_target_source_is(const struct vms_target *t, const char *name)
+int target_source_is(const struct vms_target *t, const char *name)
 {
 	return t->src && strcmp(t->src->ops->name, name) == 0;
 }
 
-void vms_target_qmp_keep(struct vms_target *t, int keep)
+void target_qmp_keep(struct vms_target *t, int keep)
 {
 	t->qmp_keep = keep;
 	if (!keep)
@@ -105,7 +105,7 @@ void vms_target_qmp_keep(struct vms_target *t, int keep)
 static int qmp_result(struct vms_target *t, int rc)
 {
 	if (rc < 0 && t->qmp)
-		tfail(t, -rc, "%s", vms_qmp_err(t->qmp));
+		tfail(t, -rc, "%s", qmp_err(t->qmp));
 	qmp_release(t);
 	return rc;
 }
@@ -115,23 +115,23 @@ static int open_named(struct vms_target *t, const char *name, const struct vms_q
 	char err[1024] = "";
 	struct vms_ram_map map;
 	int rc;
-	vms_qemu_ram_map(ram, &map);
+	qemu_ram_map(ram, &map);
 	if (strcmp(name, "shm") == 0) {
-		rc = vms_qemu_ram_shareable(ram, err, sizeof(err));
+		rc = qemu_ram_shareable(ram, err, sizeof(err));
 		if (rc == 0)
-			rc = vms_shm_open(&map, &t->src, err, sizeof(err));
+			rc = mem_shm_open(&map, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "procmem") == 0) {
-		rc = vms_procmem_open(&map, &t->src, err, sizeof(err));
+		rc = mem_procmem_open(&map, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "gdb") == 0) {
 		if (gdb_port <= 0)
 			return tfail(t, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT)");
-		rc = vms_gdbmem_open("127.0.0.1", gdb_port, t->timeout_ms, &t->src, err, sizeof(err));
+		rc = mem_gdb_open("127.0.0.1", gdb_port, t->timeout_ms, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "qmp") == 0) {
 		struct vms_qmp *q;
 		if ((rc = qmp_acquire(t, &q)))
 			return rc;
 		t->qmp_keep = 1;
-		rc = vms_qmpmem_open(q, &map, &t->src, err, sizeof(err));
+		rc = mem_qmp_open(q, &map, &t->src, err, sizeof(err));
 	} else {
 		return tfail(t, EINVAL, "unknown source '%s' (shm, procmem, gdb, qmp, dump)", name);
 	}
@@ -148,13 +148,13 @@ static int open_qemu(struct vms_target *t, const char *force)
 	int rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
-	rc = vms_qemu_discover_ram(q, &ram);
+	rc = qemu_discover_ram(q, &ram);
 	if (rc == -ENOENT)
 		tfail(t, ENOENT, "QEMU at %s reports no RAM backend with a guest-physical mapping", t->qmp_path);
 	else if (rc)
-		tfail(t, -rc, "learning the RAM layout from QMP: %s", rc == -EPROTO && !vms_qmp_err(q)[0]
-			? "unexpected `info mtree -f` output" : vms_qmp_err(q));
-	int gdb_port = rc ? 0 : vms_qemu_gdb_port(q);
+		tfail(t, -rc, "learning the RAM layout from QMP: %s", rc == -EPROTO && !qmp_err(q)[0]
+			? "unexpected `info mtree -f` output" : qmp_err(q));
+	int gdb_port = rc ? 0 : qemu_gdb_port(q);
 	qmp_release(t);
 	if (rc)
 		return rc;
@@ -186,7 +186,7 @@ static int open_pid(struct vms_target *t, const char *force)
 {
 	struct vms_qemu_ram ram;
 	char err[512];
-	int rc = vms_cmdline_read(t->pid, t->qmp_path, sizeof(t->qmp_path), &ram, err, sizeof(err));
+	int rc = cmdline_read(t->pid, t->qmp_path, sizeof(t->qmp_path), &ram, err, sizeof(err));
 	if (rc)
 		return tfail(t, -rc, "%s", err);
 	if (t->qmp_path[0]) {
@@ -229,17 +229,17 @@ static int parse_target(struct vms_target *t, const char *target, const char *fo
 	if (strncmp(target, "gdb:", 4) == 0) {
 		char host[256];
 		int port;
-		if (vms_gdb_parse_hostport(target + 4, host, sizeof(host), &port))
+		if (gdb_parse_hostport(target + 4, host, sizeof(host), &port))
 			return tfail(t, EINVAL, "expected gdb:HOST:PORT, got '%s'", target);
 		if (force && strcmp(force, "gdb") != 0)
 			return tfail(t, EINVAL, "target %s only offers the gdb source", target);
-		rc = vms_gdbmem_open(host, port, t->timeout_ms, &t->src, err, sizeof(err));
+		rc = mem_gdb_open(host, port, t->timeout_ms, &t->src, err, sizeof(err));
 		return rc ? tfail(t, -rc, "%s", err) : 0;
 	}
 	if (strncmp(target, "dump:", 5) == 0) {
 		if (force && strcmp(force, "dump") != 0)
 			return tfail(t, EINVAL, "target %s only offers the dump source", target);
-		rc = vms_dump_open(target + 5, &t->src, err, sizeof(err));
+		rc = mem_dump_open(target + 5, &t->src, err, sizeof(err));
 		return rc ? tfail(t, -rc, "%s", err) : 0;
 	}
 	return tfail(t, EINVAL, "unknown target '%s' (expected qmp:PATH, pid:N, gdb:HOST:PORT or dump:FILE)", target);
@@ -250,7 +250,7 @@ static int parse_target(struct vms_target *t, const char *target, const char *fo
  * was (the caller's own error, if any, stands). */
 static void learn_paging(struct vms_target *t)
 {
-	if (vms_mmu_mode_fixed(t))
+	if (mmu_mode_fixed(t))
 		return;
 	char saved[sizeof(t->err)];
 	memcpy(saved, t->err, sizeof(saved));
@@ -259,7 +259,7 @@ static void learn_paging(struct vms_target *t)
 	if (rc)
 		snprintf(t->paging_why, sizeof(t->paging_why), "no registers of vCPU 0 (%s); set the mode "
 			 "(vms_set_paging, --paging)", t->err);
-	else if ((rc = vms_mmu_learn(t, &r)) == -ENOTSUP)
+	else if ((rc = mmu_learn(t, &r)) == -ENOTSUP)
 		snprintf(t->paging_why, sizeof(t->paging_why), "vCPU 0's registers do not tell it "
 			 "(set it: vms_set_paging, --paging)");
 	else if (rc)
@@ -272,15 +272,15 @@ static void learn_paging(struct vms_target *t)
 int vms_get_paging(struct vms_target *t)
 {
 	struct vms_mmu *m;
-	if (!vms_mmu_mode_known(t))
+	if (!mmu_mode_known(t))
 		learn_paging(t);
-	int rc = vms_mmu_ready(t, &m);
+	int rc = mmu_ready(t, &m);
 	return rc ? rc : m->mode;
 }
 
 int vms_set_paging(struct vms_target *t, enum vms_paging mode)
 {
-	int rc = vms_mmu_set_mode(t, mode);
+	int rc = mmu_set_mode(t, mode);
 	if (rc == 0 && mode == VMS_PAGING_UNKNOWN)
 		learn_paging(t);
 	return rc;
@@ -322,8 +322,8 @@ void vms_close(struct vms_target *t)
 	if (t->src)
 		t->src->ops->close(t->src);
 	if (t->qmp)
-		vms_qmp_close(t->qmp);
-	vms_mmu_free(t->mmu);
+		qmp_close(t->qmp);
+	mmu_free(t->mmu);
 	free(t);
 }
 
@@ -340,12 +340,12 @@ int vms_ram_ranges(const struct vms_target *t, const struct vms_ram_range **rang
 
 /* Slow path of vms_read_pa: the range spans RAM ranges, or the source has
  * no mapping. Walks range by range so touching ranges read as one. */
-int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len)
+int read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 {
 	struct vms_source *s = t->src;
 	uint8_t *out = buf;
 	while (len) {
-		int i = vms_source_find_range(s, pa, 1);
+		int i = source_find_range(s, pa, 1);
 		if (i < 0)
 			return tfail(t, EFAULT, "guest-physical 0x%llx is not RAM", (unsigned long long)pa);
 		uint64_t avail = s->ranges[i].len - (pa - s->ranges[i].gpa);
@@ -353,7 +353,7 @@ int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 		int rc;
 		if (s->host[i]) {
 			memcpy(out, s->host[i] + (pa - s->ranges[i].gpa), n);
-			rc = vms_shm_broken() ? vms_source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)") : 0;
+			rc = shm_broken() ? source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)") : 0;
 		} else {
 			rc = s->ops->read(s, pa, out, n);
 		}
@@ -380,7 +380,7 @@ int vms_vcpu_count(struct vms_target *t)
 	int rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
-	return qmp_result(t, vms_qemu_vcpu_count(q));
+	return qmp_result(t, qemu_vcpu_count(q));
 }
 
 int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
@@ -393,7 +393,7 @@ int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
 	int rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
-	rc = vms_qemu_regs(q, vcpu, out);
+	rc = qemu_regs(q, vcpu, out);
 	if (rc == -ENOENT || rc == -EPROTO) {
 		tfail(t, -rc, rc == -ENOENT ? "no vCPU %u" : "unexpected `info registers` output for vCPU %u", vcpu);
 		qmp_release(t);
@@ -407,9 +407,9 @@ int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
 int vms_pause(struct vms_target *t)
 {
 	struct vms_qmp *q;
-	vms_mmu_guest_moved(t);
+	mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
-	rc = rc ? rc : qmp_result(t, vms_qemu_stop(q));
+	rc = rc ? rc : qmp_result(t, qemu_stop(q));
 	learn_paging(t);
 	return rc;
 }
@@ -417,9 +417,9 @@ int vms_pause(struct vms_target *t)
 int vms_resume(struct vms_target *t)
 {
 	struct vms_qmp *q;
-	vms_mmu_guest_moved(t);
+	mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
-	rc = rc ? rc : qmp_result(t, vms_qemu_cont(q));
+	rc = rc ? rc : qmp_result(t, qemu_cont(q));
 	learn_paging(t);
 	return rc;
 }
@@ -428,5 +428,5 @@ int vms_is_running(struct vms_target *t)
 {
 	struct vms_qmp *q;
 	int rc = qmp_acquire(t, &q);
-	return rc ? rc : qmp_result(t, vms_qemu_running(q));
+	return rc ? rc : qmp_result(t, qemu_running(q));
 }

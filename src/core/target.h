@@ -32,11 +32,11 @@ struct vms_target {
 };
 
 
-int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
+int read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
 
 /* Fixed-size copies become single loads: the 1/2/4/8-byte reads views make
  * then cost what the load costs. */
-static inline void vms_copy_small(void *dst, const uint8_t *src, size_t len)
+static inline void copy_small(void *dst, const uint8_t *src, size_t len)
 {
 	switch (len) {
 	case 8: memcpy(dst, src, 8); break;

@@ -12,18 +12,18 @@ struct vms_target;
 struct vms_qmp;
 
 /* The QMP connection for one operation (connects if needed), and its release
- * (closes it unless KEEP was set; vms_target_qmp_keep(t, 1) holds it across
+ * (closes it unless KEEP was set; target_qmp_keep(t, 1) holds it across
  * operations, e.g. for a migration). */
-int vms_target_qmp(struct vms_target *t, struct vms_qmp **out);
-void vms_target_qmp_release(struct vms_target *t);
-void vms_target_qmp_keep(struct vms_target *t, int keep);
+int target_qmp(struct vms_target *t, struct vms_qmp **out);
+void target_qmp_release(struct vms_target *t);
+void target_qmp_keep(struct vms_target *t, int keep);
 
 /* Whether the target has a QMP socket (a qmp: target, or a pid: target
  * whose QEMU names one). */
-int vms_target_has_qmp(const struct vms_target *t);
+int target_has_qmp(const struct vms_target *t);
 
 /* Whether the target reads memory through the source named NAME ("gdb",
  * "shm", ...). */
-int vms_target_source_is(const struct vms_target *t, const char *name);
+int target_source_is(const struct vms_target *t, const char *name);
 
 #endif

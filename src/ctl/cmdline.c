@@ -84,7 +84,7 @@ static int pc_layout(struct vms_qemu_ram *ram, int q35)
 	return 0;
 }
 
-int vms_cmdline_parse(int argc, char **argv, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err,
+int cmdline_parse(int argc, char **argv, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err,
 		      size_t errlen)
 {
 	const char *machine = "", *mem_backend_id = NULL, *mon_chardev = NULL;
@@ -162,7 +162,7 @@ int vms_cmdline_parse(int argc, char **argv, char *qmp_path, size_t qmp_len, str
 	return pc_layout(ram, q35);
 }
 
-int vms_cmdline_read(int pid, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err, size_t errlen)
+int cmdline_read(int pid, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err, size_t errlen)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
@@ -201,7 +201,7 @@ int vms_cmdline_read(int pid, char *qmp_path, size_t qmp_len, struct vms_qemu_ra
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = vms_cmdline_parse(argc, argv, qmp_path, qmp_len, ram, err, errlen);
+	rc = cmdline_parse(argc, argv, qmp_path, qmp_len, ram, err, errlen);
 	ram->pid = pid;
 out:
 	if (rc == -ENOMEM)

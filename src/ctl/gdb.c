@@ -9,7 +9,7 @@
  * Framing: packets are "$data#cs" with a modulo-256 checksum; replies may
  * carry `}`-escaped bytes and `*` run-length encoding. Received bytes go to
  * one buffer, complete frames are cut out of it and decoded by the pure
- * vms_gdb_decode_packet(), so the decoder can be fuzzed on its own. Sizes
+ * gdb_decode_packet(), so the decoder can be fuzzed on its own. Sizes
  * are bounded everywhere: a reply larger than VMS_GDB_MAX_PACKET decoded
  * bytes, or a frame that keeps growing without its '#', is an error rather
  * than an allocation.
@@ -65,7 +65,7 @@ struct vms_gdb {
 	int ack_mode;           /* until QStartNoAckMode is accepted */
 	unsigned acks_owed;     /* replies not yet acked: the '+'s ride on the next packet */
 	int qemu_system;        /* QEMU system emulation: reads ahead, never waits for acks */
-	unsigned pipeline;      /* `m` requests kept in flight by vms_gdb_read_mem */
+	unsigned pipeline;      /* `m` requests kept in flight by gdb_read_mem */
 	int dead;               /* stream out of step; refuse further requests */
 	int detached;
 	int running;            /* resumed; the stop reply is still to come */
@@ -346,7 +346,7 @@ static int recv_reply(struct vms_gdb *g, long long deadline, int pipelined)
 			rx_consume(g, flen);
 			continue;
 		}
-		rc = vms_gdb_decode_packet(frame, flen, (uint8_t *)g->reply, VMS_GDB_MAX_PACKET, &n);
+		rc = gdb_decode_packet(frame, flen, (uint8_t *)g->reply, VMS_GDB_MAX_PACKET, &n);
 		rx_consume(g, flen);
 		if (rc == -EBADMSG && g->ack_mode && !pipelined && ++bad <= MAX_RETRIES) {
 			if ((rc = send_all(g, (const uint8_t *)"-", 1, deadline)))
@@ -393,17 +393,17 @@ static int transact(struct vms_gdb *g, const void *pkt, size_t len, const char *
 	return recv_reply(g, deadline, 0);
 }
 
-int vms_gdb_transact(struct vms_gdb *g, const void *pkt, size_t len, const char **reply)
+int gdb_transact(struct vms_gdb *g, const void *pkt, size_t len, const char **reply)
 {
 	/* A raw request may move the stub's notion of the current thread. */
 	g->cur_thread = -1;
 	return transact(g, pkt, len, reply);
 }
 
-int vms_gdb_command(struct vms_gdb *g, const char *packet, char *reply, size_t cap)
+int gdb_command(struct vms_gdb *g, const char *packet, char *reply, size_t cap)
 {
 	const char *r;
-	int n = vms_gdb_transact(g, packet, strlen(packet), &r);
+	int n = gdb_transact(g, packet, strlen(packet), &r);
 	if (n < 0)
 		return n;
 	if ((size_t)n >= cap)
@@ -497,7 +497,7 @@ static void parse_feature(struct vms_gdb *g, const char *f, size_t n, int *noack
 	const size_t pl = sizeof(psize) - 1;
 	if (n > pl && memcmp(f, psize, pl) == 0) {
 		uint64_t v;
-		if (n - pl <= 8 && vms_gdb_parse_hex64(f + pl, n - pl, &v) == 0 && v >= 16)
+		if (n - pl <= 8 && gdb_parse_hex64(f + pl, n - pl, &v) == 0 && v >= 16)
 			g->packet_size = v > VMS_GDB_MAX_PACKET ? VMS_GDB_MAX_PACKET : (size_t)v;
 	} else if (feature_is(f, n, "QStartNoAckMode+")) {
 		*noack = 1;
@@ -527,7 +527,7 @@ static int handshake_supported(struct vms_gdb *g, int *noack)
 	int n = send_packet(g, q, sizeof(q) - 1, deadline);
 	for (int i = 0; n >= 0 && i < 4; i++) {
 		n = recv_reply(g, deadline, 0);
-		if (n >= 0 && !vms_gdb_is_stop_reply(g->reply, (size_t)n))
+		if (n >= 0 && !gdb_is_stop_reply(g->reply, (size_t)n))
 			break;
 	}
 	if (n == -ETIMEDOUT)
@@ -535,7 +535,7 @@ static int handshake_supported(struct vms_gdb *g, int *noack)
 			     g->where, g->timeout_ms);
 	if (n < 0)
 		return n;
-	if (vms_gdb_is_stop_reply(g->reply, (size_t)n))
+	if (gdb_is_stop_reply(g->reply, (size_t)n))
 		return gdead(g, EPROTO, "GDB stub at %s does not answer qSupported", g->where);
 	for (const char *p = g->reply; *p;) {
 		size_t len = strcspn(p, ";");
@@ -573,12 +573,12 @@ static int handshake(struct vms_gdb *g)
 		return n;
 	if (n > 0 && (r[0] == 'W' || r[0] == 'X'))
 		return gfail(g, ESRCH, "target behind GDB stub at %s has exited", g->where);
-	if (!vms_gdb_is_stop_reply(r, (size_t)n))
+	if (!gdb_is_stop_reply(r, (size_t)n))
 		return gfail(g, EPROTO, "GDB stub at %s: unexpected answer to '?': %.32s", g->where, r);
 	return 0;
 }
 
-int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err,
+int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err,
 		    size_t errlen)
 {
 	int rc;
@@ -607,13 +607,13 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 	}
 	/* The guardian first: from the moment QEMU takes this connection up it
 	 * stops the guest for us, even if we are killed before the handshake. */
-	if ((rc = tcp_connect(g, host, port)) || (rc = vms_gdb_guard_arm(&g->guard, g->fd, g->err, sizeof(g->err))) || (rc = handshake(g)))
+	if ((rc = tcp_connect(g, host, port)) || (rc = gdb_guard_arm(&g->guard, g->fd, g->err, sizeof(g->err))) || (rc = handshake(g)))
 		goto fail;
 	*out = g;
 	return 0;
 fail:
 	snprintf(err, errlen, "%s", g->err);
-	vms_gdb_close(g);
+	gdb_client_close(g);
 	return rc;
 }
 
@@ -621,7 +621,7 @@ fail:
  * Detaching
  */
 
-int vms_gdb_detach(struct vms_gdb *g)
+int gdb_detach(struct vms_gdb *g)
 {
 	const char *r;
 	int rc = check_usable(g);
@@ -636,7 +636,7 @@ int vms_gdb_detach(struct vms_gdb *g)
 	return 0;
 }
 
-void vms_gdb_close(struct vms_gdb *g)
+void gdb_client_close(struct vms_gdb *g)
 {
 	if (!g)
 		return;
@@ -644,12 +644,12 @@ void vms_gdb_close(struct vms_gdb *g)
 		/* QEMU takes any byte from us as "stop" while the guest runs, so
 		 * the `D` must wait for the stop reply. */
 		struct vms_gdb_stop st;
-		if (vms_gdb_interrupt(g) == 0 && vms_gdb_wait_stop(g, (int)g->timeout_ms, &st) != 1)
+		if (gdb_interrupt(g) == 0 && gdb_wait_stop(g, (int)g->timeout_ms, &st) != 1)
 			g->dead = 1;
 	}
 	if (g->connected && !g->detached) {
 		if (!g->dead) {
-			vms_gdb_detach(g);
+			gdb_detach(g);
 		} else {
 			/* Out of step (or never answered: a busy stub may still
 			 * accept this connection later and would halt the guest
@@ -659,14 +659,14 @@ void vms_gdb_close(struct vms_gdb *g)
 			send_packet(g, "D", 1, now_ms() + 100);
 		}
 	}
-	vms_gdb_guard_disarm(&g->guard);
+	gdb_guard_disarm(&g->guard);
 	if (g->fd >= 0) {
 		/* Ack the last reply, for stubs that wait for it. */
 		if (g->acks_owed && !g->dead)
 			flush_acks(g, now_ms() + 100);
 		close(g->fd);
 	}
-	vms_gdb_layout_free(&g->layout);
+	gdb_layout_free(&g->layout);
 	free(g->rx);
 	free(g->tx);
 	free(g->reply);
@@ -677,15 +677,15 @@ void vms_gdb_close(struct vms_gdb *g)
  * Accessors
  */
 
-const char *vms_gdb_err(const struct vms_gdb *g) { return g->err; }
-void vms_gdb_set_timeout(struct vms_gdb *g, unsigned timeout_ms) { g->timeout_ms = timeout_ms ? timeout_ms : 10000; }
-size_t vms_gdb_packet_size(const struct vms_gdb *g) { return g->packet_size; }
+const char *gdb_err(const struct vms_gdb *g) { return g->err; }
+void gdb_set_timeout(struct vms_gdb *g, unsigned timeout_ms) { g->timeout_ms = timeout_ms ? timeout_ms : 10000; }
+size_t gdb_packet_size(const struct vms_gdb *g) { return g->packet_size; }
 
 /* ------------------------------------------------------------------------
  * Memory
  */
 
-int vms_gdb_set_phys(struct vms_gdb *g, int on)
+int gdb_set_phys(struct vms_gdb *g, int on)
 {
 	if (!g->qemu_system)
 		return gfail(g, ENOTSUP, "GDB stub at %s cannot read physical memory (no qemu.PhyMemMode; not QEMU?)",
@@ -699,10 +699,10 @@ static int mem_reply(struct vms_gdb *g, uint64_t addr, uint8_t *dst, size_t n, c
 {
 	if (rl == 0)
 		return gfail(g, ENOTSUP, "GDB stub at %s does not support memory reads", g->where);
-	if (vms_gdb_is_error_reply(r, (size_t)rl))
+	if (gdb_is_error_reply(r, (size_t)rl))
 		return gfail(g, EFAULT, "GDB stub at %s cannot read %zu bytes at 0x%" PRIx64 " (%s)", g->where, n, addr,
 			     r);
-	if (rl % 2 || (size_t)rl / 2 > n || vms_gdb_hex_decode(r, (size_t)rl / 2, dst))
+	if (rl % 2 || (size_t)rl / 2 > n || gdb_hex_decode(r, (size_t)rl / 2, dst))
 		return gfail(g, EPROTO, "malformed memory reply from GDB stub at %s", g->where);
 	return rl / 2;
 }
@@ -794,7 +794,7 @@ static int read_mem_pipelined(struct vms_gdb *g, uint64_t addr, uint8_t *dst, si
 	return hole < end ? read_mem_serial(g, hole, dst + (hole - addr), (size_t)(end - hole)) : 0;
 }
 
-int vms_gdb_read_mem(struct vms_gdb *g, uint64_t addr, void *buf, size_t len)
+int gdb_read_mem(struct vms_gdb *g, uint64_t addr, void *buf, size_t len)
 {
 	int rc = check_usable(g);
 	if (rc)
@@ -810,7 +810,7 @@ int vms_gdb_read_mem(struct vms_gdb *g, uint64_t addr, void *buf, size_t len)
 	return read_mem_serial(g, addr, buf, len);
 }
 
-unsigned vms_gdb_set_pipeline(struct vms_gdb *g, unsigned depth)
+unsigned gdb_set_pipeline(struct vms_gdb *g, unsigned depth)
 {
 	g->pipeline = depth < 1 ? 1 : depth > PIPE_MAX ? PIPE_MAX : depth;
 	return g->pipeline;
@@ -848,7 +848,7 @@ static int monitor_output(struct vms_gdb *g, struct textbuf *t, const char *hex,
 	if (textbuf_add(t, hexlen / 2))     /* the rest of the output is still coming */
 		return gdead(g, ENOMEM, "out of memory");
 	char *dst = t->p + t->len;
-	if (vms_gdb_hex_decode(hex, hexlen / 2, (uint8_t *)dst))
+	if (gdb_hex_decode(hex, hexlen / 2, (uint8_t *)dst))
 		return gdead(g, EPROTO, "malformed monitor output from GDB stub at %s", g->where);
 	/* The monitor writes CRLF line ends for terminals; keep plain LF. */
 	size_t k = 0;
@@ -860,7 +860,7 @@ static int monitor_output(struct vms_gdb *g, struct textbuf *t, const char *hex,
 	return 0;
 }
 
-int vms_gdb_monitor(struct vms_gdb *g, const char *command, char **out)
+int gdb_monitor(struct vms_gdb *g, const char *command, char **out)
 {
 	size_t cl = strlen(command);
 	struct textbuf t = { 0 };
@@ -869,7 +869,7 @@ int vms_gdb_monitor(struct vms_gdb *g, const char *command, char **out)
 	if (!pkt)
 		return gfail(g, ENOMEM, "out of memory");
 	memcpy(pkt, "qRcmd,", 6);
-	vms_gdb_hex_encode(command, cl, pkt + 6);
+	gdb_hex_encode(command, cl, pkt + 6);
 	const char *r;
 	int n = transact(g, pkt, 6 + 2 * cl, &r);
 	free(pkt);
@@ -898,13 +898,13 @@ fail:
 	return rc;
 }
 
-int vms_gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t cap)
+int gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t cap)
 {
 	char *text = NULL;
-	int rc = vms_gdb_monitor(g, "info mtree -f", &text);
+	int rc = gdb_monitor(g, "info mtree -f", &text);
 	if (rc)
 		return rc;
-	rc = vms_gdb_parse_flatview(text, strlen(text), ranges, cap);
+	rc = gdb_parse_flatview(text, strlen(text), ranges, cap);
 	free(text);
 	if (rc == -ENOENT)
 		return gfail(g, ENOENT, "QEMU behind %s shows no RAM at guest-physical 0 in its memory map", g->where);
@@ -919,7 +919,7 @@ int vms_gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t c
  * Threads
  */
 
-int vms_gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
+int gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
 {
 	size_t count = 0;
 	const char *q = "qfThreadInfo";
@@ -932,7 +932,7 @@ int vms_gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
 			break;
 		if (n < 2 || r[0] != 'm')
 			return gfail(g, n ? EPROTO : ENOTSUP, "GDB stub at %s does not list threads", g->where);
-		int rc = vms_gdb_parse_thread_list(r + 1, ids, cap, &count);
+		int rc = gdb_parse_thread_list(r + 1, ids, cap, &count);
 		if (rc == -E2BIG)
 			return gfail(g, E2BIG, "GDB stub at %s lists more than %d threads", g->where, VMS_GDB_MAX_THREADS);
 		if (rc)
@@ -1007,7 +1007,7 @@ static int load_layout(struct vms_gdb *g)
 	if (rc)
 		return rc;
 	char perr[256] = "";
-	rc = vms_gdb_parse_target_xml(xml, len, fetch_annex, &fc, &g->layout, perr, sizeof(perr));
+	rc = gdb_parse_target_xml(xml, len, fetch_annex, &fc, &g->layout, perr, sizeof(perr));
 	free(xml);
 	if (rc) {
 		/* A failed fetch already explained itself in g->err. */
@@ -1033,7 +1033,7 @@ static int select_thread(struct vms_gdb *g, long thread)
 	return rc;
 }
 
-int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
+int gdb_read_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
 {
 	const char *r;
 	if (thread < 0)
@@ -1044,12 +1044,12 @@ int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
 	int n = transact(g, "g", 1, &r);
 	if (n < 0)
 		return n;
-	if (n == 0 || vms_gdb_is_error_reply(r, (size_t)n))
+	if (n == 0 || gdb_is_error_reply(r, (size_t)n))
 		return gfail(g, EREMOTEIO, "GDB stub at %s cannot read registers of thread %ld%s%s", g->where, thread,
 			     n ? ": " : "", r);
 	if (n % 2)
 		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
-	if (vms_gdb_decode_regs(&g->layout, r, (size_t)n, out))
+	if (gdb_decode_regs(&g->layout, r, (size_t)n, out))
 		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
 	return 0;
 }
@@ -1058,7 +1058,7 @@ int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
  * Running: breakpoints, resuming, stop replies
  */
 
-int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind)
+int gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind)
 {
 	char pkt[64];
 	if (type < 0 || type > 4)
@@ -1067,7 +1067,7 @@ int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, i
 	return command_ok(g, pkt);
 }
 
-int vms_gdb_resume(struct vms_gdb *g, const char *pkt)
+int gdb_resume(struct vms_gdb *g, const char *pkt)
 {
 	int rc = check_usable(g);
 	if (rc)
@@ -1079,7 +1079,7 @@ int vms_gdb_resume(struct vms_gdb *g, const char *pkt)
 	return 0;
 }
 
-int vms_gdb_interrupt(struct vms_gdb *g)
+int gdb_interrupt(struct vms_gdb *g)
 {
 	static const uint8_t ctrl_c = 0x03;
 	if (g->dead || g->detached)
@@ -1089,7 +1089,7 @@ int vms_gdb_interrupt(struct vms_gdb *g)
 	return send_all(g, &ctrl_c, 1, now_ms() + g->timeout_ms);
 }
 
-int vms_gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *stop)
+int gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *stop)
 {
 	if (g->dead || g->detached)
 		return -EPIPE;
@@ -1126,7 +1126,7 @@ int vms_gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *st
 	if (n < 0)
 		return n;
 	g->running = 0;
-	int rc = vms_gdb_parse_stop(g->reply, (size_t)n, stop);
+	int rc = gdb_parse_stop(g->reply, (size_t)n, stop);
 	if (rc == -ESRCH)
 		return gdead(g, ESRCH, "target behind GDB stub at %s has exited", g->where);
 	if (rc)
@@ -1138,4 +1138,4 @@ int vms_gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *st
 	return 1;
 }
 
-int vms_gdb_fd(const struct vms_gdb *g) { return g->fd; }
+int gdb_fd(const struct vms_gdb *g) { return g->fd; }

@@ -72,7 +72,7 @@ static int guard_fail(char *err, size_t errlen, const char *call)
 	return -e;
 }
 
-int vms_gdb_guard_arm(struct vms_gdb_guard *gd, int sock, char *err, size_t errlen)
+int gdb_guard_arm(struct vms_gdb_guard *gd, int sock, char *err, size_t errlen)
 {
 	int pfd[2];
 	if (gd->fd >= 0)
@@ -109,7 +109,7 @@ int vms_gdb_guard_arm(struct vms_gdb_guard *gd, int sock, char *err, size_t errl
 	return 0;
 }
 
-void vms_gdb_guard_disarm(struct vms_gdb_guard *gd)
+void gdb_guard_disarm(struct vms_gdb_guard *gd)
 {
 	if (gd->fd < 0)
 		return;

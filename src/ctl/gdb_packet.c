@@ -23,7 +23,7 @@
  * Hex digits and reply kinds
  */
 
-int vms_gdb_hexval(int c)
+int gdb_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -34,10 +34,10 @@ int vms_gdb_hexval(int c)
 	return -1;
 }
 
-int vms_gdb_hex_decode(const char *hex, size_t n, uint8_t *out)
+int gdb_hex_decode(const char *hex, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		int hi = vms_gdb_hexval((unsigned char)hex[2 * i]), lo = vms_gdb_hexval((unsigned char)hex[2 * i + 1]);
+		int hi = gdb_hexval((unsigned char)hex[2 * i]), lo = gdb_hexval((unsigned char)hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);
@@ -45,7 +45,7 @@ int vms_gdb_hex_decode(const char *hex, size_t n, uint8_t *out)
 	return 0;
 }
 
-void vms_gdb_hex_encode(const void *data, size_t n, char *out)
+void gdb_hex_encode(const void *data, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 	const uint8_t *p = data;
@@ -56,24 +56,24 @@ void vms_gdb_hex_encode(const void *data, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-int vms_gdb_is_error_reply(const char *r, size_t len)
+int gdb_is_error_reply(const char *r, size_t len)
 {
 	if (len < 3 || r[0] != 'E')
 		return 0;
-	return r[1] == '.' || (len == 3 && vms_gdb_hexval((unsigned char)r[1]) >= 0 && vms_gdb_hexval((unsigned char)r[2]) >= 0);
+	return r[1] == '.' || (len == 3 && gdb_hexval((unsigned char)r[1]) >= 0 && gdb_hexval((unsigned char)r[2]) >= 0);
 }
 
-int vms_gdb_is_stop_reply(const char *r, size_t len)
+int gdb_is_stop_reply(const char *r, size_t len)
 {
-	return len >= 3 && (r[0] == 'T' || r[0] == 'S') && vms_gdb_hexval((unsigned char)r[1]) >= 0 &&
-	       vms_gdb_hexval((unsigned char)r[2]) >= 0;
+	return len >= 3 && (r[0] == 'T' || r[0] == 'S') && gdb_hexval((unsigned char)r[1]) >= 0 &&
+	       gdb_hexval((unsigned char)r[2]) >= 0;
 }
 
-int vms_gdb_parse_hex64(const char *s, size_t n, uint64_t *out)
+int gdb_parse_hex64(const char *s, size_t n, uint64_t *out)
 {
 	uint64_t v = 0;
 	for (size_t i = 0; i < n; i++) {
-		int d = vms_gdb_hexval((unsigned char)s[i]);
+		int d = gdb_hexval((unsigned char)s[i]);
 		if (d < 0)
 			return -1;
 		v = v << 4 | (uint64_t)d;
@@ -86,12 +86,12 @@ int vms_gdb_parse_hex64(const char *s, size_t n, uint64_t *out)
  * Packet decoding (pure)
  */
 
-int vms_gdb_decode_packet(const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
+int gdb_decode_packet(const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
 {
 	if (inlen < 4 || in[0] != '$' || in[inlen - 3] != '#')
 		return -EPROTO;
 	size_t end = inlen - 3;
-	int hi = vms_gdb_hexval(in[inlen - 2]), lo = vms_gdb_hexval(in[inlen - 1]);
+	int hi = gdb_hexval(in[inlen - 2]), lo = gdb_hexval(in[inlen - 1]);
 	if (hi < 0 || lo < 0)
 		return -EPROTO;
 	uint8_t sum = 0;
@@ -137,11 +137,11 @@ int vms_gdb_decode_packet(const uint8_t *in, size_t inlen, uint8_t *out, size_t 
 /* The flat view is parsed by the QMP side's parser (ctl/qemu.c), asked for
  * the block at address 0; the stub reads by guest-physical address, so
  * ranges that touch are one range here. */
-int vms_gdb_parse_flatview(const char *text, size_t len, struct vms_ram_range *ranges, size_t cap)
+int gdb_parse_flatview(const char *text, size_t len, struct vms_ram_range *ranges, size_t cap)
 {
 	char *copy = strndup(text, len);
 	struct vms_qemu_ram *ram = malloc(sizeof(*ram));
-	int rc = copy && ram ? vms_qemu_parse_flatview(copy, NULL, ram) : -ENOMEM;
+	int rc = copy && ram ? qemu_parse_flatview(copy, NULL, ram) : -ENOMEM;
 	size_t n = 0;
 	for (size_t i = 0; rc == 0 && i < ram->nranges; i++) {
 		if (n && ranges[n - 1].gpa + ranges[n - 1].len == ram->ranges[i].gpa)
@@ -160,15 +160,15 @@ int vms_gdb_parse_flatview(const char *text, size_t len, struct vms_ram_range *r
  * Replies: stop replies, thread lists, registers; naming a stub
  */
 
-int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
+int gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->thread = -1;
 	if (len >= 3 && (r[0] == 'W' || r[0] == 'X'))
 		return -ESRCH;
-	if (!vms_gdb_is_stop_reply(r, len))
+	if (!gdb_is_stop_reply(r, len))
 		return -EPROTO;
-	out->signal = vms_gdb_hexval((unsigned char)r[1]) << 4 | vms_gdb_hexval((unsigned char)r[2]);
+	out->signal = gdb_hexval((unsigned char)r[1]) << 4 | gdb_hexval((unsigned char)r[2]);
 	if (r[0] == 'S')
 		return len == 3 ? 0 : -EPROTO;
 	/* T: "n:r;" pairs; we want thread (plain or "pPID.TID") and the
@@ -190,12 +190,12 @@ int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 				vl -= (size_t)(dot + 1 - v);
 				v = dot + 1;
 			}
-			if (vl == 0 || vl > 15 || vms_gdb_parse_hex64(v, vl, &x))
+			if (vl == 0 || vl > 15 || gdb_parse_hex64(v, vl, &x))
 				return -EPROTO;
 			out->thread = (long)x;
 		} else if ((kl == 5 && memcmp(kv, "watch", 5) == 0) || (kl == 6 && memcmp(kv, "rwatch", 6) == 0) ||
 			   (kl == 6 && memcmp(kv, "awatch", 6) == 0)) {
-			if (vl == 0 || vl > 16 || vms_gdb_parse_hex64(v, vl, &x))
+			if (vl == 0 || vl > 16 || gdb_parse_hex64(v, vl, &x))
 				return -EPROTO;
 			out->watch = 1;
 			out->watch_addr = x;
@@ -205,7 +205,7 @@ int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 	return 0;
 }
 
-int vms_gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+int gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 {
 	const char *colon = strrchr(s, ':');
 	char *end;
@@ -219,7 +219,7 @@ int vms_gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 }
 
 /* Parse "id,id,..." (after the 'm'); ids may be "pPID.TID" with multiprocess. */
-int vms_gdb_parse_thread_list(const char *p, long *ids, size_t cap, size_t *count)
+int gdb_parse_thread_list(const char *p, long *ids, size_t cap, size_t *count)
 {
 	while (*p) {
 		size_t n = strcspn(p, ",");
@@ -227,7 +227,7 @@ int vms_gdb_parse_thread_list(const char *p, long *ids, size_t cap, size_t *coun
 		const char *id = (p[0] == 'p' && dot) ? dot + 1 : p;
 		size_t idlen = n - (size_t)(id - p);
 		uint64_t v;
-		if (idlen == 0 || idlen > 15 || vms_gdb_parse_hex64(id, idlen, &v))
+		if (idlen == 0 || idlen > 15 || gdb_parse_hex64(id, idlen, &v))
 			return -EPROTO;
 		if (*count == VMS_GDB_MAX_THREADS)
 			return -E2BIG;
@@ -278,7 +278,7 @@ static int reg_value(const struct vms_gdb_reg *r, const char *hex, size_t hexlen
 	for (size_t i = 0; i < nbytes; i++) {
 		if (p[2 * i] == 'x' || p[2 * i + 1] == 'x')
 			return 1;
-		int hi = vms_gdb_hexval((unsigned char)p[2 * i]), lo = vms_gdb_hexval((unsigned char)p[2 * i + 1]);
+		int hi = gdb_hexval((unsigned char)p[2 * i]), lo = gdb_hexval((unsigned char)p[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		if (i < 8)
@@ -298,12 +298,12 @@ static void store_field(struct vms_regs *out, size_t off, size_t size, uint64_t 
 	}
 }
 
-int vms_gdb_decode_regs(const struct vms_gdb_layout *l, const char *hex, size_t hexlen, struct vms_regs *out)
+int gdb_decode_regs(const struct vms_gdb_layout *l, const char *hex, size_t hexlen, struct vms_regs *out)
 {
 	uint32_t have = 0, lack = 0;
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < sizeof(reg_map) / sizeof(reg_map[0]); i++) {
-		const struct vms_gdb_reg *r = vms_gdb_layout_find(l, reg_map[i].name);
+		const struct vms_gdb_reg *r = gdb_layout_find(l, reg_map[i].name);
 		uint64_t v = 0;
 		int rc = r ? reg_value(r, hex, hexlen, &v) : 1;
 		if (rc < 0)

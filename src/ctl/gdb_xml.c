@@ -276,7 +276,7 @@ static int layout_assign_offsets(struct xml_ctx *x)
 	return 0;
 }
 
-int vms_gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx,
+int gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx,
 			     struct vms_gdb_layout *out, char *err, size_t errlen)
 {
 	struct xml_ctx x = {
@@ -289,17 +289,17 @@ int vms_gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch
 	if (!rc)
 		rc = layout_assign_offsets(&x);
 	if (rc)
-		vms_gdb_layout_free(out);
+		gdb_layout_free(out);
 	return rc;
 }
 
-void vms_gdb_layout_free(struct vms_gdb_layout *l)
+void gdb_layout_free(struct vms_gdb_layout *l)
 {
 	free(l->regs);
 	memset(l, 0, sizeof(*l));
 }
 
-const struct vms_gdb_reg *vms_gdb_layout_find(const struct vms_gdb_layout *l, const char *name)
+const struct vms_gdb_reg *gdb_layout_find(const struct vms_gdb_layout *l, const char *name)
 {
 	for (size_t i = 0; i < l->count; i++)
 		if (strcmp(l->regs[i].name, name) == 0)

@@ -95,7 +95,7 @@ static int parse_region_line(const char *line, size_t len, struct fv_region *r)
 	return 0;
 }
 
-int vms_qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_ram *ram)
+int qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_ram *ram)
 {
 	enum { OUTSIDE, HEADER, REGIONS } state = OUTSIDE;
 	int is_memory = 0, found_view = 0;
@@ -166,7 +166,7 @@ int vms_qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_
 static int memdev_share(struct vms_qmp *q, const char *id, int *share)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-memdev", NULL, &doc);
+	int ret = qmp_cmd(q, "query-memdev", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int rc = -ENOENT;
@@ -181,29 +181,29 @@ static int memdev_share(struct vms_qmp *q, const char *id, int *share)
 	return rc;
 }
 
-int vms_qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram)
+int qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram)
 {
 	char link[256], *hmp;
 	memset(ram, 0, sizeof(*ram));
-	ram->pid = vms_qmp_pid(q);
-	int rc = vms_qmp_qom_str(q, "/machine", "memory-backend", link, sizeof(link));
+	ram->pid = qmp_pid(q);
+	int rc = qmp_qom_str(q, "/machine", "memory-backend", link, sizeof(link));
 	if (rc)
 		return rc;
 	if (!link[0])
 		return -ENOENT;
 	const char *id = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
-	if ((rc = vms_qmp_qom_str(q, link, "type", ram->backend_type, sizeof(ram->backend_type))) ||
-	    (rc = vms_qmp_qom_u64(q, link, "size", &ram->size)))
+	if ((rc = qmp_qom_str(q, link, "type", ram->backend_type, sizeof(ram->backend_type))) ||
+	    (rc = qmp_qom_u64(q, link, "size", &ram->size)))
 		return rc;
 	if (strcmp(ram->backend_type, "memory-backend-file") == 0 &&
-	    (rc = vms_qmp_qom_str(q, link, "mem-path", ram->mem_path, sizeof(ram->mem_path))))
+	    (rc = qmp_qom_str(q, link, "mem-path", ram->mem_path, sizeof(ram->mem_path))))
 		return rc;
 	if (memdev_share(q, id, &ram->shared) != 0)
 		ram->shared = 0;
 	snprintf(ram->block_name, sizeof(ram->block_name), "%s", id);
-	if ((rc = vms_qmp_hmp(q, "info mtree -f", &hmp)))
+	if ((rc = qmp_hmp(q, "info mtree -f", &hmp)))
 		return rc;
-	rc = vms_qemu_parse_flatview(hmp, id, ram);
+	rc = qemu_parse_flatview(hmp, id, ram);
 	free(hmp);
 	if (rc)
 		return rc;
@@ -213,10 +213,10 @@ int vms_qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram)
 	return 0;
 }
 
-int vms_qemu_gdb_port(struct vms_qmp *q)
+int qemu_gdb_port(struct vms_qmp *q)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-chardev", NULL, &doc);
+	int ret = qmp_cmd(q, "query-chardev", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int port = 0;
@@ -239,10 +239,10 @@ int vms_qemu_gdb_port(struct vms_qmp *q)
 	return port;
 }
 
-int vms_qemu_vcpu_count(struct vms_qmp *q)
+int qemu_vcpu_count(struct vms_qmp *q)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-cpus-fast", NULL, &doc);
+	int ret = qmp_cmd(q, "query-cpus-fast", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int n = json_len(&doc, ret);
@@ -287,7 +287,7 @@ static int parse_seg(const char *v, uint16_t *sel, uint64_t *base, uint32_t *fla
 	return 0;
 }
 
-int vms_qemu_parse_regs(const char *text, struct vms_regs *out)
+int qemu_parse_regs(const char *text, struct vms_regs *out)
 {
 	memset(out, 0, sizeof(*out));
 	uint32_t seen = 0;
@@ -351,10 +351,10 @@ int vms_qemu_parse_regs(const char *text, struct vms_regs *out)
 	return 0;
 }
 
-int vms_qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out)
+int qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out)
 {
 	char *text;
-	int rc = vms_qmp_hmp(q, "info registers -a", &text);
+	int rc = qmp_hmp(q, "info registers -a", &text);
 	if (rc)
 		return rc;
 	char hdr[32];
@@ -368,15 +368,15 @@ int vms_qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out)
 	char *next = strstr(start, "\nCPU#");
 	if (next)
 		next[1] = '\0';
-	rc = vms_qemu_parse_regs(start, out);
+	rc = qemu_parse_regs(start, out);
 	free(text);
 	return rc;
 }
 
-int vms_qemu_running(struct vms_qmp *q)
+int qemu_running(struct vms_qmp *q)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-status", NULL, &doc);
+	int ret = qmp_cmd(q, "query-status", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int r = json_bool(&doc, json_get(&doc, ret, "running"));
@@ -387,21 +387,21 @@ int vms_qemu_running(struct vms_qmp *q)
 static int simple(struct vms_qmp *q, const char *cmd)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, cmd, NULL, &doc);
+	int ret = qmp_cmd(q, cmd, NULL, &doc);
 	if (ret < 0)
 		return ret;
 	json_free(&doc);
 	return 0;
 }
 
-int vms_qemu_stop(struct vms_qmp *q) { return simple(q, "stop"); }
-int vms_qemu_cont(struct vms_qmp *q) { return simple(q, "cont"); }
+int qemu_stop(struct vms_qmp *q) { return simple(q, "stop"); }
+int qemu_cont(struct vms_qmp *q) { return simple(q, "cont"); }
 
 /* ------------------------------------------------------------------------
  * Handing the RAM to a memory source
  */
 
-void vms_qemu_ram_map(const struct vms_qemu_ram *ram, struct vms_ram_map *out)
+void qemu_ram_map(const struct vms_qemu_ram *ram, struct vms_ram_map *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->pid = ram->pid;
@@ -412,7 +412,7 @@ void vms_qemu_ram_map(const struct vms_qemu_ram *ram, struct vms_ram_map *out)
 	memcpy(out->offsets, ram->offsets, sizeof(out->offsets));
 }
 
-int vms_qemu_ram_shareable(const struct vms_qemu_ram *ram, char *err, size_t errlen)
+int qemu_ram_shareable(const struct vms_qemu_ram *ram, char *err, size_t errlen)
 {
 	if (!ram->shared) {
 		snprintf(err, errlen, "RAM backend is not shared (share=on): its file does not see the guest's writes");

@@ -36,16 +36,16 @@ struct dump_source {
 
 static int dump_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	if (i < 0)
-		return vms_source_fail(s, EFAULT, "0x%llx+%zu is not in the dump", (unsigned long long)pa, len);
+		return source_fail(s, EFAULT, "0x%llx+%zu is not in the dump", (unsigned long long)pa, len);
 	memcpy(buf, s->host[i] + (pa - s->ranges[i].gpa), len);
 	return 0;
 }
 
 static const void *dump_map(struct vms_source *s, uint64_t pa, size_t len)
 {
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	return i < 0 ? NULL : s->host[i] + (pa - s->ranges[i].gpa);
 }
 
@@ -58,7 +58,7 @@ static int dump_regs(struct vms_source *s, unsigned vcpu, struct vms_regs *out)
 {
 	struct dump_source *d = (struct dump_source *)s;
 	if (vcpu >= d->nvcpu)
-		return vms_source_fail(s, ENOENT, "the dump holds no state for vCPU %u", vcpu);
+		return source_fail(s, ENOENT, "the dump holds no state for vCPU %u", vcpu);
 	*out = d->vcpu[vcpu];
 	return 0;
 }
@@ -90,7 +90,7 @@ static int add_segment(struct dump_source *d, uint64_t gpa, uint64_t off, uint64
 	if (len == 0)
 		return 0;
 	if (off > d->size || len > d->size - off)
-		return vms_source_fail(s, EINVAL, "truncated dump: data at 0x%llx+0x%llx ends past the file's %zu bytes",
+		return source_fail(s, EINVAL, "truncated dump: data at 0x%llx+0x%llx ends past the file's %zu bytes",
 				       (unsigned long long)off, (unsigned long long)len, d->size);
 	size_t n = s->nranges;
 	if (n && s->ranges[n - 1].gpa + s->ranges[n - 1].len == gpa &&
@@ -98,8 +98,8 @@ static int add_segment(struct dump_source *d, uint64_t gpa, uint64_t off, uint64
 		s->ranges[n - 1].len += len;
 		return 0;
 	}
-	if (vms_source_add_range(s, gpa, len))
-		return vms_source_fail(s, EINVAL, "corrupt dump: memory segment at 0x%llx overlaps, is out of order, "
+	if (source_add_range(s, gpa, len))
+		return source_fail(s, EINVAL, "corrupt dump: memory segment at 0x%llx overlaps, is out of order, "
 				       "or there are more than %d", (unsigned long long)gpa, VMS_MAX_RANGES);
 	s->host[n] = d->map + off;
 	return 0;
@@ -167,18 +167,18 @@ static int parse_notes(struct dump_source *d, uint64_t off, uint64_t len)
 		memcpy(&type, p + 8, 4);
 		uint64_t name_pad = ((uint64_t)namesz + 3) & ~3ull, desc_pad = ((uint64_t)descsz + 3) & ~3ull;
 		if (name_pad + desc_pad > (uint64_t)(end - p - 12))
-			return vms_source_fail(&d->base, EINVAL, "corrupt dump: ELF note overruns its segment");
+			return source_fail(&d->base, EINVAL, "corrupt dump: ELF note overruns its segment");
 		const char *name = (const char *)p + 12;
 		const uint8_t *desc = p + 12 + name_pad;
 		if (namesz == 5 && memcmp(name, "CORE", 5) == 0 && type == NT_PRSTATUS && descsz >= PRSTATUS_SIZE) {
 			struct vms_regs *r = vcpu_slot(d, nprs++);
 			if (!r)
-				return vms_source_fail(&d->base, E2BIG, "dump has too many vCPU notes");
+				return source_fail(&d->base, E2BIG, "dump has too many vCPU notes");
 			regs_from_prstatus(r, desc);
 		} else if (namesz == 5 && memcmp(name, "QEMU", 5) == 0 && type == 0 && descsz >= 432) {
 			struct vms_regs *r = vcpu_slot(d, nqemu++);
 			if (!r)
-				return vms_source_fail(&d->base, E2BIG, "dump has too many vCPU notes");
+				return source_fail(&d->base, E2BIG, "dump has too many vCPU notes");
 			regs_from_qemu(r, desc, descsz);
 		}
 		p += 12 + name_pad + desc_pad;
@@ -190,27 +190,27 @@ static int open_elf(struct dump_source *d)
 {
 	struct vms_source *s = &d->base;
 	if (d->size < sizeof(Elf64_Ehdr))
-		return vms_source_fail(s, EINVAL, "truncated ELF header");
+		return source_fail(s, EINVAL, "truncated ELF header");
 	Elf64_Ehdr eh;
 	memcpy(&eh, d->map, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return vms_source_fail(s, ENOTSUP, "only little-endian ELF64 cores are supported");
+		return source_fail(s, ENOTSUP, "only little-endian ELF64 cores are supported");
 	if (eh.e_type != ET_CORE)
-		return vms_source_fail(s, EINVAL, "ELF file is not a core dump (e_type %u)", eh.e_type);
+		return source_fail(s, EINVAL, "ELF file is not a core dump (e_type %u)", eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > d->size ||
 	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > d->size - eh.e_phoff)
-		return vms_source_fail(s, EINVAL, "corrupt or truncated ELF program headers");
+		return source_fail(s, EINVAL, "corrupt or truncated ELF program headers");
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, d->map + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
 		int rc = 0;
 		if (ph.p_type == PT_LOAD) {
 			if (ph.p_filesz > ph.p_memsz)
-				return vms_source_fail(s, EINVAL, "corrupt ELF: PT_LOAD %u has filesz > memsz", i);
+				return source_fail(s, EINVAL, "corrupt ELF: PT_LOAD %u has filesz > memsz", i);
 			rc = add_segment(d, ph.p_paddr, ph.p_offset, ph.p_filesz);
 		} else if (ph.p_type == PT_NOTE) {
 			if (ph.p_offset > d->size || ph.p_filesz > d->size - ph.p_offset)
-				return vms_source_fail(s, EINVAL, "truncated dump: notes end past the end of the file");
+				return source_fail(s, EINVAL, "truncated dump: notes end past the end of the file");
 			rc = parse_notes(d, ph.p_offset, ph.p_filesz);
 		}
 		if (rc)
@@ -225,7 +225,7 @@ static int open_lime(struct dump_source *d)
 	uint64_t off = 0;
 	while (off < d->size) {
 		if (d->size - off < 32)
-			return vms_source_fail(&d->base, EINVAL, "truncated LiME header at offset %llu",
+			return source_fail(&d->base, EINVAL, "truncated LiME header at offset %llu",
 					       (unsigned long long)off);
 		uint32_t magic, version;
 		uint64_t start, end;
@@ -234,7 +234,7 @@ static int open_lime(struct dump_source *d)
 		memcpy(&start, d->map + off + 8, 8);
 		memcpy(&end, d->map + off + 16, 8);
 		if (magic != LIME_MAGIC || version != 1 || end < start || end - start == UINT64_MAX)
-			return vms_source_fail(&d->base, EINVAL, "corrupt LiME header at offset %llu",
+			return source_fail(&d->base, EINVAL, "corrupt LiME header at offset %llu",
 					       (unsigned long long)off);
 		int rc = add_segment(d, start, off + 32, end - start + 1);
 		if (rc)
@@ -255,7 +255,7 @@ static int raw_has_data(int fd, size_t size)
 	return (size_t)data < size;
 }
 
-int vms_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen)
+int mem_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -296,18 +296,18 @@ int vms_dump_open(const char *path, struct vms_source **out, char *err, size_t e
 		/* A raw image is guest RAM from address 0: whole pages, and at
 		 * least the first MiB every PC has. Anything else (a text file, a
 		 * truncated copy) is not one. */
-		rc = vms_source_fail(&d->base, EINVAL,
+		rc = source_fail(&d->base, EINVAL,
 				     "not a memory dump: no ELF or LiME header, and %zu bytes is not a raw RAM image "
 				     "(whole 4 KiB pages, at least 1 MiB)", d->size);
 	} else {
 		rc = raw_has_data(fd, d->size) ? add_segment(d, 0, 0, d->size)
-					       : vms_source_fail(&d->base, EINVAL, "not a memory dump: the raw image "
+					       : source_fail(&d->base, EINVAL, "not a memory dump: the raw image "
 									    "holds no data (all holes)");
 		d->format = "raw";
 	}
 	close(fd);
 	if (rc == 0 && d->base.nranges == 0)
-		rc = vms_source_fail(&d->base, EINVAL, "the dump holds no memory");
+		rc = source_fail(&d->base, EINVAL, "the dump holds no memory");
 	if (rc) {
 		snprintf(err, errlen, "%s: %s", path, d->base.err);
 		dump_close(&d->base);

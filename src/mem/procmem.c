@@ -24,22 +24,22 @@ struct procmem_source {
 static int procmem_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
 	struct procmem_source *p = (struct procmem_source *)s;
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	if (i < 0)
-		return vms_source_fail(s, EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)pa, len);
+		return source_fail(s, EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)pa, len);
 	struct iovec local = { buf, len };
 	struct iovec remote = { (void *)(uintptr_t)(p->hva[i] + (pa - s->ranges[i].gpa)), len };
 	ssize_t n = process_vm_readv(p->pid, &local, 1, &remote, 1, 0);
 	if (n == (ssize_t)len)
 		return 0;
 	if (n < 0 && errno == ESRCH)
-		return vms_source_fail(s, ESRCH, "QEMU process %d is gone", p->pid);
+		return source_fail(s, ESRCH, "QEMU process %d is gone", p->pid);
 	if (n < 0)
-		return vms_source_fail(s, errno, "process_vm_readv of QEMU %d: %s", p->pid, strerror(errno));
-	return vms_source_fail(s, EIO, "short read from QEMU %d (%zd of %zu bytes)", p->pid, n, len);
+		return source_fail(s, errno, "process_vm_readv of QEMU %d: %s", p->pid, strerror(errno));
+	return source_fail(s, EIO, "short read from QEMU %d (%zd of %zu bytes)", p->pid, n, len);
 }
 
-int vms_procmem_touch_all(struct vms_source *s)
+int procmem_touch_all(struct vms_source *s)
 {
 	struct procmem_source *p = (struct procmem_source *)s;
 	enum { BATCH = 1024 };
@@ -54,7 +54,7 @@ int vms_procmem_touch_all(struct vms_source *s)
 				remote[k] = (struct iovec){ (void *)(uintptr_t)(p->hva[i] + (pg + k) * 4096), 1 };
 			}
 			if (process_vm_readv(p->pid, local, n, remote, n, 0) != (ssize_t)n)
-				return vms_source_fail(s, errno ? errno : EIO, "touching QEMU %d's RAM: %s", p->pid,
+				return source_fail(s, errno ? errno : EIO, "touching QEMU %d's RAM: %s", p->pid,
 						       strerror(errno));
 		}
 	}
@@ -122,7 +122,7 @@ static int find_block(const struct vms_ram_map *ram, uint64_t *hva, char *err, s
 	return found ? -EEXIST : -ENOENT;
 }
 
-int vms_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
+int mem_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
 {
 	if (ram->pid <= 0) {
 		snprintf(err, errlen, "procmem needs the QEMU process id");
@@ -140,7 +140,7 @@ int vms_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, cha
 	p->base.ops = &procmem_ops;
 	p->pid = ram->pid;
 	for (size_t i = 0; i < ram->nranges; i++) {
-		if (vms_source_add_range(&p->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
+		if (source_add_range(&p->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
 			snprintf(err, errlen, "bad RAM layout");
 			free(p);
 			return -EPROTO;

@@ -92,18 +92,18 @@ static void shm_install_sigbus(void)
 static int shm_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
 	/* Only reached when the fast path in the target did not apply. */
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	if (i < 0)
-		return vms_source_fail(s, EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)pa, len);
+		return source_fail(s, EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)pa, len);
 	memcpy(buf, s->host[i] + (pa - s->ranges[i].gpa), len);
 	if (atomic_load_explicit(&vms_mem_truncated, memory_order_relaxed))
-		return vms_source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)");
+		return source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)");
 	return 0;
 }
 
 static const void *shm_map(struct vms_source *s, uint64_t pa, size_t len)
 {
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	return i < 0 ? NULL : s->host[i] + (pa - s->ranges[i].gpa);
 }
 
@@ -164,7 +164,7 @@ static int open_via_proc(const struct vms_ram_map *ram, char *how, size_t howlen
 	return fd;
 }
 
-int vms_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
+int mem_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
 {
 	char how[4800] = "";
 	int fd = -1;
@@ -206,7 +206,7 @@ int vms_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *e
 	shm_install_sigbus();
 	shm_register(m->map, m->map_len, 1);
 	for (size_t i = 0; i < ram->nranges; i++) {
-		if (vms_source_add_range(&m->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
+		if (source_add_range(&m->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
 			snprintf(err, errlen, "bad RAM layout from QEMU");
 			shm_close(&m->base);
 			return -EPROTO;

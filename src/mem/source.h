@@ -48,15 +48,15 @@ struct vms_source {
 	const uint8_t *host[VMS_MAX_RANGES];
 };
 
-/* printf into s->err; returns -ERR so callers can `return vms_source_fail(...)`. */
-int vms_source_fail(struct vms_source *s, int err, const char *fmt, ...)
+/* printf into s->err; returns -ERR so callers can `return source_fail(...)`. */
+int source_fail(struct vms_source *s, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Add a RAM range (ascending, disjoint); -EINVAL if it breaks the order. */
-int vms_source_add_range(struct vms_source *s, uint64_t gpa, uint64_t len);
+int source_add_range(struct vms_source *s, uint64_t gpa, uint64_t len);
 
 /* Index of the range holding [pa, pa+len), or -1. */
-int vms_source_find_range(const struct vms_source *s, uint64_t pa, size_t len);
+int source_find_range(const struct vms_source *s, uint64_t pa, size_t len);
 
 /* Where guest RAM lies on this host, for the backends that reach it there:
  * one RAM block of SIZE bytes, mapped by process PID and, when it is a file,
@@ -75,7 +75,7 @@ struct vms_ram_map {
 /* Set once a mapped RAM file was truncated under us (see shm.c); reads
  * that copied from a mapping check it afterwards. */
 extern atomic_int vms_mem_truncated;
-static inline int vms_shm_broken(void)
+static inline int shm_broken(void)
 {
 	return atomic_load_explicit(&vms_mem_truncated, memory_order_relaxed);
 }
@@ -83,15 +83,15 @@ static inline int vms_shm_broken(void)
 /* Backends. Each returns 0 and a source in *out, or -errno with a message in ERR.
  * shm needs a block whose file sees the guest's writes (a shared file or a
  * memfd); the caller, which knows the hypervisor, checks that first. */
-int vms_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
-int vms_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
+int mem_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
+int mem_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
 /* Fault every page of guest RAM into QEMU's own page tables (one byte read
  * per page, batched): QEMU then finds them present, e.g. when it prepares
  * RAM for write-protection with the guest stopped. */
-int vms_procmem_touch_all(struct vms_source *s);
-int vms_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen);
-int vms_gdbmem_open(const char *host, int port, unsigned timeout_ms, struct vms_source **out, char *err, size_t errlen);
+int procmem_touch_all(struct vms_source *s);
+int mem_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen);
+int mem_gdb_open(const char *host, int port, unsigned timeout_ms, struct vms_source **out, char *err, size_t errlen);
 struct vms_qmp;
-int vms_qmpmem_open(struct vms_qmp *qmp, const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
+int mem_qmp_open(struct vms_qmp *qmp, const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
 
 #endif

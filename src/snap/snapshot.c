@@ -123,19 +123,19 @@ static int watch_pauses(struct vms_target *t, struct pause_clock *pc, int *prev_
 {
 	struct vms_qmp *q;
 	*prev_keep = t->qmp_keep;
-	int rc = vms_target_qmp(t, &q);
+	int rc = target_qmp(t, &q);
 	if (rc)
 		return rc;
-	vms_target_qmp_keep(t, 1);
-	vms_qmp_set_event_handler(q, on_event, pc);
+	target_qmp_keep(t, 1);
+	qmp_set_event_handler(q, on_event, pc);
 	return 0;
 }
 
 static void unwatch_pauses(struct vms_target *t, int prev_keep)
 {
 	if (t->qmp)
-		vms_qmp_set_event_handler(t->qmp, NULL, NULL);
-	vms_target_qmp_keep(t, prev_keep);
+		qmp_set_event_handler(t->qmp, NULL, NULL);
+	target_qmp_keep(t, prev_keep);
 }
 
 /* Fill our page tables for the RAM mapping before the guest is stopped, so
@@ -162,9 +162,9 @@ static void prefault_qemu(struct vms_target *t)
 	struct vms_source *pm;
 	struct vms_ram_map map;
 	char err[256];
-	vms_qemu_ram_map(&t->ram, &map);
-	if (vms_procmem_open(&map, &pm, err, sizeof(err)) == 0) {
-		vms_procmem_touch_all(pm);
+	qemu_ram_map(&t->ram, &map);
+	if (mem_procmem_open(&map, &pm, err, sizeof(err)) == 0) {
+		procmem_touch_all(pm);
 		pm->ops->close(pm);
 	}
 }
@@ -200,14 +200,14 @@ static void snap_guard_undo(void *ctx, int note)
 		close(g->sock);
 	}
 	/* Our own QMP connection closes with us; QEMU takes the next. */
-	for (int i = 0; i < 50 && vms_qmp_connect(g->qmp_path, 5000, &q, err, sizeof(err)); i++)
+	for (int i = 0; i < 50 && qmp_connect(g->qmp_path, 5000, &q, err, sizeof(err)); i++)
 		usleep(100000);
 	if (!q)
 		return;
 	if (note == SNAP_STREAM) {
 		struct json_doc d;
 		for (int i = 0; i < 300; i++) {
-			int ret = vms_qmp_cmd(q, "query-migrate", NULL, &d);
+			int ret = qmp_cmd(q, "query-migrate", NULL, &d);
 			if (ret < 0)
 				break;
 			const char *st = json_str(&d, json_get(&d, ret, "status"));
@@ -217,13 +217,13 @@ static void snap_guard_undo(void *ctx, int note)
 				break;
 			usleep(100000);
 		}
-		if (vms_qmp_cmd(q, "migrate-set-capabilities",
+		if (qmp_cmd(q, "migrate-set-capabilities",
 				"{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}", &d) >= 0)
 			json_free(&d);
 	}
-	if (vms_qemu_running(q) == 0)
-		vms_qemu_cont(q);
-	vms_qmp_close(q);
+	if (qemu_running(q) == 0)
+		qemu_cont(q);
+	qmp_close(q);
 }
 
 /* Arm a guardian for T (live QEMUs with QMP only: nothing else can be
@@ -396,9 +396,9 @@ static int listen_unix(char *path, size_t pathlen)
 static int qmp_simple(struct vms_target *t, struct vms_qmp *q, const char *cmd, const char *args)
 {
 	struct json_doc d;
-	int rc = vms_qmp_cmd(q, cmd, args, &d);
+	int rc = qmp_cmd(q, cmd, args, &d);
 	if (rc < 0) {
-		snprintf(t->err, sizeof(t->err), "%s", vms_qmp_err(q));
+		snprintf(t->err, sizeof(t->err), "%s", qmp_err(q));
 		return rc;
 	}
 	json_free(&d);
@@ -411,9 +411,9 @@ static int check_capabilities(struct vms_target *t, struct vms_qmp *q)
 	static const char *bad[] = { "postcopy-ram", "x-ignore-shared", "compress", "xbzrle", "multifd",
 				     "rdma-pin-all", "dirty-bitmaps", "return-path" };
 	struct json_doc d;
-	int ret = vms_qmp_cmd(q, "query-migrate-capabilities", NULL, &d);
+	int ret = qmp_cmd(q, "query-migrate-capabilities", NULL, &d);
 	if (ret < 0) {
-		snprintf(t->err, sizeof(t->err), "%s", vms_qmp_err(q));
+		snprintf(t->err, sizeof(t->err), "%s", qmp_err(q));
 		return ret;
 	}
 	int rc = 0;
@@ -435,9 +435,9 @@ static int check_capabilities(struct vms_target *t, struct vms_qmp *q)
 static int migration_status(struct vms_target *t, struct vms_qmp *q, char *status, size_t len, double *downtime)
 {
 	struct json_doc d;
-	int ret = vms_qmp_cmd(q, "query-migrate", NULL, &d);
+	int ret = qmp_cmd(q, "query-migrate", NULL, &d);
 	if (ret < 0) {
-		snprintf(t->err, sizeof(t->err), "%s", vms_qmp_err(q));
+		snprintf(t->err, sizeof(t->err), "%s", qmp_err(q));
 		return ret;
 	}
 	const char *s = json_str(&d, json_get(&d, ret, "status"));
@@ -564,7 +564,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 				snprintf(t->err, sizeof(t->err), "QEMU's background snapshot ended %s", status);
 			goto out;
 		}
-		vms_qmp_poll_events(q, 10);
+		qmp_poll_events(q, 10);
 	}
 	migrating = 0;
 	st->data_bytes = s.written;
@@ -590,7 +590,7 @@ out:
 	guard_disarm(&gd);
 	/* Collect the RESUME event if it has not been read yet. */
 	for (int i = 0; i < 50 && pc.stop_us && !pc.resume_us && t->qmp; i++)
-		vms_qmp_poll_events(t->qmp, 10);
+		qmp_poll_events(t->qmp, 10);
 	st->pause_ms = was_running ? pause_ms(&pc, now_ms() - tp) : 0;
 	unwatch_pauses(t, prev_keep);
 	if (s.sock >= 0)

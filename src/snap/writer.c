@@ -288,7 +288,7 @@ static int copy_chunk(struct copy_job *j, uint64_t c, uint8_t *buf)
 			run = 0;
 		}
 	}
-	if (vms_shm_broken()) {
+	if (shm_broken()) {
 		snprintf(j->t->err, sizeof(j->t->err), "guest RAM file was truncated (QEMU exited?)");
 		return -EIO;
 	}

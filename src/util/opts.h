@@ -21,7 +21,7 @@
  * account, into OUT (OUT_SZ bytes, holding the defaults). 0 or -EINVAL; on
  * -EINVAL for unknown fields OUT still holds the part we know (its error
  * buffer, say), else it is untouched. */
-static inline int vms_opts_copy(void *out, size_t out_sz, const void *opts, size_t user_sz)
+static inline int opts_copy(void *out, size_t out_sz, const void *opts, size_t user_sz)
 {
 	const unsigned char *p = opts;
 	if (!opts || user_sz == 0)
@@ -36,7 +36,7 @@ static inline int vms_opts_copy(void *out, size_t out_sz, const void *opts, size
 }
 
 /* OUT points at our struct of defaults, OPTS at the caller's (or NULL). */
-#define VMS_OPTS_COPY(out, opts) vms_opts_copy((out), sizeof(*(out)), (opts), (opts) ? (opts)->sz : 0)
+#define VMS_OPTS_COPY(out, opts) opts_copy((out), sizeof(*(out)), (opts), (opts) ? (opts)->sz : 0)
 
 /* printf format for the refusal: struct name, caller's sz, our size. */
 #define VMS_OPTS_BAD "struct %s of %zu bytes is too small or sets fields this vmsight does not know (it knows %zu bytes)"

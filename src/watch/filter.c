@@ -22,7 +22,7 @@
 	 VMS_FEV_BIT(VMS_FEV_CLOSE_WRITE) | VMS_FEV_BIT(VMS_FEV_EXEC) | VMS_FEV_BIT(VMS_FEV_CREATE) |              \
 	 VMS_FEV_BIT(VMS_FEV_DELETE) | VMS_FEV_BIT(VMS_FEV_RENAME))
 
-int vms_watch_filter_init(struct vms_watch_filter *f, int32_t pid, const char *glob, uint32_t kinds, char *err,
+int watch_filter_init(struct vms_watch_filter *f, int32_t pid, const char *glob, uint32_t kinds, char *err,
 			  size_t errlen)
 {
 	memset(f, 0, sizeof(*f));
@@ -44,13 +44,13 @@ int vms_watch_filter_init(struct vms_watch_filter *f, int32_t pid, const char *g
 	return 0;
 }
 
-void vms_watch_filter_free(struct vms_watch_filter *f)
+void watch_filter_free(struct vms_watch_filter *f)
 {
 	free(f->glob);
 	f->glob = NULL;
 }
 
-int vms_watch_filter_pass(const struct vms_watch_filter *f, const struct vms_file_event *ev)
+int watch_filter_pass(const struct vms_watch_filter *f, const struct vms_file_event *ev)
 {
 	if (f->pid && ev->pid != f->pid)
 		return 0;

@@ -15,12 +15,12 @@ struct vms_watch_filter {
 
 /* Check and take the filters of vms_watch_opts. 0, or -EINVAL (a kind bit
  * that is not a file kind, a negative pid) or -ENOMEM, with ERR saying why. */
-int vms_watch_filter_init(struct vms_watch_filter *f, int32_t pid, const char *glob, uint32_t kinds, char *err,
+int watch_filter_init(struct vms_watch_filter *f, int32_t pid, const char *glob, uint32_t kinds, char *err,
 			  size_t errlen);
-void vms_watch_filter_free(struct vms_watch_filter *f);
+void watch_filter_free(struct vms_watch_filter *f);
 
 /* 1 if the file event EV passes every filter, else 0. Only for file kinds:
  * notices are never filtered. */
-int vms_watch_filter_pass(const struct vms_watch_filter *f, const struct vms_file_event *ev);
+int watch_filter_pass(const struct vms_watch_filter *f, const struct vms_file_event *ev);
 
 #endif

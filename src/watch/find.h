@@ -16,7 +16,7 @@ struct vms_watch_found {
 
 /* Look through QEMU's devices. 0 (whatever was found), or -errno when QMP
  * itself fails (ERR says why). */
-int vms_watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_found *out, char *err,
+int watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_found *out, char *err,
 		   size_t errlen);
 
 #endif

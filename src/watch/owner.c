@@ -25,7 +25,7 @@
 
 #define CHECK_EVERY_NS 200000000ull
 
-void vms_watch_owner_init(struct vms_watch_owner *o)
+void watch_owner_init(struct vms_watch_owner *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->pidfd = -1;
@@ -44,7 +44,7 @@ static void read_comm(int32_t pid, char *out, size_t len)
 	fclose(f);
 }
 
-int vms_watch_owner_pid(struct vms_watch_owner *o, int32_t pid)
+int watch_owner_pid(struct vms_watch_owner *o, int32_t pid)
 {
 	if (pid <= 0)
 		return -EINVAL;
@@ -81,7 +81,7 @@ static int holds(int32_t pid, const struct stat *want)
 	return found;
 }
 
-int vms_watch_owner_of_file(struct vms_watch_owner *o, const char *path)
+int watch_owner_of_file(struct vms_watch_owner *o, const char *path)
 {
 	struct stat want;
 	if (stat(path, &want) != 0)
@@ -104,10 +104,10 @@ int vms_watch_owner_of_file(struct vms_watch_owner *o, const char *path)
 			break;
 	}
 	closedir(proc);
-	return found ? vms_watch_owner_pid(o, found) : 0;
+	return found ? watch_owner_pid(o, found) : 0;
 }
 
-int vms_watch_owner_gone(struct vms_watch_owner *o, uint64_t now_ns)
+int watch_owner_gone(struct vms_watch_owner *o, uint64_t now_ns)
 {
 	if (!o->pid || now_ns < o->next_check_ns)
 		return 0;
@@ -119,9 +119,9 @@ int vms_watch_owner_gone(struct vms_watch_owner *o, uint64_t now_ns)
 	return kill(o->pid, 0) != 0 && errno == ESRCH;
 }
 
-void vms_watch_owner_close(struct vms_watch_owner *o)
+void watch_owner_close(struct vms_watch_owner *o)
 {
 	if (o->pidfd >= 0)
 		close(o->pidfd);
-	vms_watch_owner_init(o);
+	watch_owner_init(o);
 }

@@ -12,20 +12,20 @@ struct vms_watch_owner {
 };
 
 /* Nobody to follow yet. */
-void vms_watch_owner_init(struct vms_watch_owner *o);
+void watch_owner_init(struct vms_watch_owner *o);
 
 /* Follow process PID (QMP's peer). 0, or -errno when it is already gone. */
-int vms_watch_owner_pid(struct vms_watch_owner *o, int32_t pid);
+int watch_owner_pid(struct vms_watch_owner *o, int32_t pid);
 
 /* Follow the process, other than this one, that holds PATH open: one named
  * qemu* if there are several, else the first found. 0 (maybe nobody found:
  * pid stays 0), or -errno when PATH can not be looked at. */
-int vms_watch_owner_of_file(struct vms_watch_owner *o, const char *path);
+int watch_owner_of_file(struct vms_watch_owner *o, const char *path);
 
 /* 1 when the process has exited, else 0 (also when unknown). Looks at most
  * every 200 ms; NOW_NS is CLOCK_MONOTONIC. */
-int vms_watch_owner_gone(struct vms_watch_owner *o, uint64_t now_ns);
+int watch_owner_gone(struct vms_watch_owner *o, uint64_t now_ns);
 
-void vms_watch_owner_close(struct vms_watch_owner *o);
+void watch_owner_close(struct vms_watch_owner *o);
 
 #endif

@@ -29,7 +29,7 @@ enum { PROBE_NONE, PROBE_SHM, PROBE_VCPU };
 #define PROBE_POLL_NS 50000000ull
 #define PROBE_LONG_ENOUGH_NS 1500000000ull  /* heartbeats are once a second */
 
-void vms_watch_probe_init(struct vms_watch_probe *p)
+void watch_probe_init(struct vms_watch_probe *p)
 {
 	p->kind = PROBE_NONE;
 	p->fd = -1;
@@ -42,7 +42,7 @@ static int read_header(int fd, struct vms_wire_header *h)
 	return pread(fd, h, sizeof(*h), 0) == (ssize_t)sizeof(*h) ? 0 : -EIO;
 }
 
-int vms_watch_probe_shm(struct vms_watch_probe *p, const char *path, uint64_t now_ns)
+int watch_probe_shm(struct vms_watch_probe *p, const char *path, uint64_t now_ns)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -57,7 +57,7 @@ int vms_watch_probe_shm(struct vms_watch_probe *p, const char *path, uint64_t no
 	return 0;
 }
 
-int vms_watch_probe_vcpu(struct vms_watch_probe *p, const char *socket_path, uint64_t now_ns)
+int watch_probe_vcpu(struct vms_watch_probe *p, const char *socket_path, uint64_t now_ns)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
@@ -71,7 +71,7 @@ int vms_watch_probe_vcpu(struct vms_watch_probe *p, const char *socket_path, uin
 		close(fd);
 		return -err;
 	}
-	vms_framer_init(&p->framer);
+	framer_init(&p->framer);
 	p->kind = PROBE_VCPU;
 	p->fd = fd;
 	p->start_ns = now_ns;
@@ -93,25 +93,25 @@ static void take_frames(struct vms_watch_probe *p)
 	const uint8_t *blob;
 	size_t len;
 	struct vms_wire_decoded d;
-	while (!p->heard && vms_framer_next(&p->framer, &blob, &len) == 1) {
-		if (vms_wire_decode(blob, len, 0, &d) == 0) {
+	while (!p->heard && framer_next(&p->framer, &blob, &len) == 1) {
+		if (wire_decode(blob, len, 0, &d) == 0) {
 			p->heard = 1;
 			p->agent_pid = d.ev.pid > 0 ? d.ev.pid : -1;
 		}
 	}
 }
 
-void vms_watch_probe_poll(struct vms_watch_probe *p, uint64_t now_ns)
+void watch_probe_poll(struct vms_watch_probe *p, uint64_t now_ns)
 {
 	if (p->kind != PROBE_VCPU || p->fd < 0 || now_ns < p->next_poll_ns)
 		return;
 	p->next_poll_ns = now_ns + PROBE_POLL_NS;
 	while (!p->heard) {
 		size_t room;
-		uint8_t *dst = vms_framer_space(&p->framer, &room);
+		uint8_t *dst = framer_space(&p->framer, &room);
 		ssize_t n = recv(p->fd, dst, room, 0);
 		if (n > 0) {
-			vms_framer_added(&p->framer, (size_t)n);
+			framer_added(&p->framer, (size_t)n);
 			take_frames(p);
 			continue;
 		}
@@ -141,7 +141,7 @@ static int shm_verdict(struct vms_watch_probe *p, int long_enough, int32_t *pid)
 	return long_enough ? 0 : -1;
 }
 
-int vms_watch_probe_verdict(struct vms_watch_probe *p, uint64_t now_ns, int32_t *pid)
+int watch_probe_verdict(struct vms_watch_probe *p, uint64_t now_ns, int32_t *pid)
 {
 	int long_enough = now_ns - p->start_ns >= PROBE_LONG_ENOUGH_NS;
 	*pid = -1;
@@ -150,7 +150,7 @@ int vms_watch_probe_verdict(struct vms_watch_probe *p, uint64_t now_ns, int32_t 
 		return shm_verdict(p, long_enough, pid);
 	case PROBE_VCPU:
 		p->next_poll_ns = 0;
-		vms_watch_probe_poll(p, now_ns);
+		watch_probe_poll(p, now_ns);
 		if (p->heard) {
 			*pid = p->agent_pid;
 			return 1;
@@ -161,7 +161,7 @@ int vms_watch_probe_verdict(struct vms_watch_probe *p, uint64_t now_ns, int32_t 
 	}
 }
 
-void vms_watch_probe_close(struct vms_watch_probe *p)
+void watch_probe_close(struct vms_watch_probe *p)
 {
 	hang_up(p);
 	p->kind = PROBE_NONE;

@@ -16,24 +16,24 @@ struct vms_watch_probe {
 	struct vms_framer framer;       /* vcpu */
 };
 
-void vms_watch_probe_init(struct vms_watch_probe *p);
+void watch_probe_init(struct vms_watch_probe *p);
 
 /* Start looking at the shm region in PATH (read only: its header), or at
  * the debugcon socket SOCKET_PATH (connected until closed: QEMU serves one
  * client at a time, so close the probe as soon as it is not needed).
  * 0, or -errno (then the probe stays empty). */
-int vms_watch_probe_shm(struct vms_watch_probe *p, const char *path, uint64_t now_ns);
-int vms_watch_probe_vcpu(struct vms_watch_probe *p, const char *socket_path, uint64_t now_ns);
+int watch_probe_shm(struct vms_watch_probe *p, const char *path, uint64_t now_ns);
+int watch_probe_vcpu(struct vms_watch_probe *p, const char *socket_path, uint64_t now_ns);
 
 /* vcpu: read what came (at most every 50 ms), so the socket never fills
  * and QEMU never blocks the guest's vCPU on it; hangs up once heard. */
-void vms_watch_probe_poll(struct vms_watch_probe *p, uint64_t now_ns);
+void watch_probe_poll(struct vms_watch_probe *p, uint64_t now_ns);
 
 /* What the other channel shows: 1 an agent is running there (*PID its pid,
  * -1 unknown), 0 no sign of one in 1.5 s or more, -1 can not tell (no
  * probe, or not looked long enough: the agent's heartbeat is once a second). */
-int vms_watch_probe_verdict(struct vms_watch_probe *p, uint64_t now_ns, int32_t *pid);
+int watch_probe_verdict(struct vms_watch_probe *p, uint64_t now_ns, int32_t *pid);
 
-void vms_watch_probe_close(struct vms_watch_probe *p);
+void watch_probe_close(struct vms_watch_probe *p);
 
 #endif

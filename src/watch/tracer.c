@@ -126,7 +126,7 @@ static int tfail(struct vms_tracer *tr, int err, const char *fmt, ...)
 
 static int gdb_fail(struct vms_tracer *tr, int rc)
 {
-	return tfail(tr, -rc, "%s", vms_gdb_err(tr->g));
+	return tfail(tr, -rc, "%s", gdb_err(tr->g));
 }
 
 static uint64_t now_ns(void)
@@ -144,19 +144,19 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	struct vms_qmp *q;
 	struct json_doc doc;
 	*kvm = -1;
-	if (!vms_target_has_qmp(tr->t))
+	if (!target_has_qmp(tr->t))
 		return tfail(tr, EINVAL, "this target has no QMP socket to find the GDB stub through: "
 			     "use a qmp: or pid: target, or name the stub (--gdb HOST:PORT)");
-	int rc = vms_target_qmp(tr->t, &q);
+	int rc = target_qmp(tr->t, &q);
 	if (rc)
 		return tfail(tr, -rc, "%s", vms_errmsg(tr->t));
-	*port = vms_qemu_gdb_port(q);
-	int r = vms_qmp_cmd(q, "query-kvm", NULL, &doc);
+	*port = qemu_gdb_port(q);
+	int r = qmp_cmd(q, "query-kvm", NULL, &doc);
 	if (r >= 0) {
 		*kvm = json_bool(&doc, json_get(&doc, r, "enabled"));
 		json_free(&doc);
 	}
-	vms_target_qmp_release(tr->t);
+	target_qmp_release(tr->t);
 	if (*port < 0)
 		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", vms_errmsg(tr->t));
 	if (*port == 0)
@@ -186,17 +186,17 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		tr->pend[i].probe = -1;
 	char host[256] = "127.0.0.1", gerr[512];
 	int port = 0, kvm = -1, rc;
-	if (vms_target_source_is(t, "gdb")) {
+	if (target_source_is(t, "gdb")) {
 		rc = tfail(tr, EBUSY, "the target reads memory through the GDB stub, which serves one debugger: "
 			   "trace a qmp: or pid: target (memory through shm or procmem)");
 		goto fail;
 	}
 	if (o.gdb) {
-		if ((rc = vms_gdb_parse_hostport(o.gdb, host, sizeof(host), &port))) {
+		if ((rc = gdb_parse_hostport(o.gdb, host, sizeof(host), &port))) {
 			tfail(tr, EINVAL, "expected HOST:PORT for the GDB stub, got '%s'", o.gdb);
 			goto fail;
 		}
-		if (vms_target_has_qmp(t)) {
+		if (target_has_qmp(t)) {
 			int unused;
 			if (qemu_facts(tr, &unused, &kvm))
 				kvm = -1;
@@ -210,7 +210,7 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		rc = tfail(tr, errno, "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	if ((rc = vms_gdb_connect(host, port, o.timeout_ms, &tr->g, gerr, sizeof(gerr)))) {
+	if ((rc = gdb_connect(host, port, o.timeout_ms, &tr->g, gerr, sizeof(gerr)))) {
 		tfail(tr, -rc, "%s", gerr);
 		goto fail;
 	}
@@ -242,10 +242,10 @@ static int plant(struct vms_tracer *tr, struct site *s, int on)
 {
 	if (s->planted == on)
 		return 0;
-	int rc = vms_gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
+	int rc = gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
 	if (rc == -ENOTSUP && on && tr->bp_type == 0 && !tr->hw_only) {
 		tr->bp_type = 1;    /* the stub has no software breakpoints: hardware ones */
-		rc = vms_gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
+		rc = gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
 	}
 	if (rc)
 		return gdb_fail(tr, rc);
@@ -287,10 +287,10 @@ static int halt(struct vms_tracer *tr, int *was_running)
 	if (!tr->running)
 		return 0;
 	struct vms_gdb_stop st;
-	int rc = vms_gdb_interrupt(tr->g);
+	int rc = gdb_interrupt(tr->g);
 	/* A hit may be in flight: it is left unhandled, and the vCPU meets
 	 * the breakpoint again when it resumes. */
-	if (!rc && (rc = vms_gdb_wait_stop(tr->g, 10000, &st)) == 0)
+	if (!rc && (rc = gdb_wait_stop(tr->g, 10000, &st)) == 0)
 		return tfail(tr, ETIMEDOUT, "the guest did not stop when asked");
 	if (rc < 0)
 		return gdb_fail(tr, rc);
@@ -300,7 +300,7 @@ static int halt(struct vms_tracer *tr, int *was_running)
 
 static int go(struct vms_tracer *tr)
 {
-	int rc = vms_gdb_resume(tr->g, "c");
+	int rc = gdb_resume(tr->g, "c");
 	if (rc)
 		return gdb_fail(tr, rc);
 	tr->running = 1;
@@ -334,7 +334,7 @@ int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr, c
 	if ((rc = plant(tr, s, 1))) {
 		if (symbol)
 			tfail(tr, -rc, "cannot plant a breakpoint at %s (0x%" PRIx64 "): %s", symbol, addr,
-			      vms_gdb_err(tr->g));
+			      gdb_err(tr->g));
 		return rc;
 	}
 	s->probes++;
@@ -467,7 +467,7 @@ static int step_over(struct vms_tracer *tr, long thread, struct site *s, int kee
 	if (s && s->planted && (tr->step_remove || !keep) && (rc = plant(tr, s, 0)))
 		return rc;
 	snprintf(pkt, sizeof(pkt), "vCont;s:%lx", thread);
-	if ((rc = vms_gdb_resume(tr->g, pkt)) || (rc = vms_gdb_wait_stop(tr->g, 10000, &st)) < 0)
+	if ((rc = gdb_resume(tr->g, pkt)) || (rc = gdb_wait_stop(tr->g, 10000, &st)) < 0)
 		return gdb_fail(tr, rc);
 	if (rc == 0) {
 		tr->running = 1;    /* still stepping: close stops it first */
@@ -490,7 +490,7 @@ static int handle_stop(struct vms_tracer *tr, const struct vms_gdb_stop *st, int
 		tr->st.foreign++;
 		return go(tr);
 	}
-	int rc = vms_gdb_regs(tr->g, st->thread, &regs);
+	int rc = gdb_read_regs(tr->g, st->thread, &regs);
 	if (rc)
 		return gdb_fail(tr, rc);
 	uint64_t t1 = now_ns();
@@ -528,7 +528,7 @@ int vms_tracer_run(struct vms_tracer *tr, int timeout_ms)
 		if (now >= deadline)
 			break;
 		uint64_t left_ms = deadline == UINT64_MAX ? 1000 : (deadline - now + 999999) / 1000000;
-		struct pollfd pfd[2] = { { .fd = vms_gdb_fd(tr->g), .events = POLLIN },
+		struct pollfd pfd[2] = { { .fd = gdb_fd(tr->g), .events = POLLIN },
 					 { .fd = tr->wake[0], .events = POLLIN } };
 		int pr = poll(pfd, 2, left_ms > 1000 ? 1000 : (int)left_ms);
 		if (pr < 0 && errno != EINTR)
@@ -536,7 +536,7 @@ int vms_tracer_run(struct vms_tracer *tr, int timeout_ms)
 		if (pr <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		struct vms_gdb_stop st;
-		rc = vms_gdb_wait_stop(tr->g, 0, &st);
+		rc = gdb_wait_stop(tr->g, 0, &st);
 		if (rc < 0)
 			return gdb_fail(tr, rc);
 		if (rc == 0)
@@ -571,10 +571,10 @@ int vms_tracer_close(struct vms_tracer *tr)
 		for (int i = 0; i < tr->nsites && rc == 0; i++)
 			if (tr->sites[i].planted)
 				rc = plant(tr, &tr->sites[i], 0);
-		int drc = vms_gdb_detach(tr->g);
+		int drc = gdb_detach(tr->g);
 		if (!rc && drc)
 			rc = gdb_fail(tr, drc);
-		vms_gdb_close(tr->g);
+		gdb_client_close(tr->g);
 	}
 	for (int i = 0; i < MAX_OWNED; i++)
 		if (tr->owned[i].p)

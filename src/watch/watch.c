@@ -138,10 +138,10 @@ static int open_shm(struct vms_watch *w, const char *path)
 		w->map = NULL;
 		return wfail(w, errno, "cannot map %s: %s", path, strerror(errno));
 	}
-	if (vms_ring_init(&w->ring, w->map, w->map_len))
+	if (ring_init(&w->ring, w->map, w->map_len))
 		return wfail(w, EINVAL, "%s: %zu bytes can not hold the agent's ring", path, w->map_len);
 	/* Events from now on: fix the reading position before returning. */
-	vms_ring_attach(&w->ring);
+	ring_attach(&w->ring);
 	snprintf(w->detail, sizeof(w->detail), "%s (%zu KiB)", path, w->map_len >> 10);
 	return 0;
 }
@@ -157,7 +157,7 @@ static int open_socket(struct vms_watch *w, const char *path)
 		return wfail(w, errno, "socket: %s", strerror(errno));
 	if (connect(w->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		return wfail(w, errno, "cannot connect to the agent's debugcon socket %s: %s", path, strerror(errno));
-	vms_framer_init(&w->framer);
+	framer_init(&w->framer);
 	snprintf(w->detail, sizeof(w->detail), "%s", path);
 	return 0;
 }
@@ -190,10 +190,10 @@ static int follow_qemu(struct vms_watch *w, const struct vms_watch_opts *o, cons
 	if (w->channel != CH_SHM)
 		return 0;
 	if (f->qemu_pid > 0) {
-		if (vms_watch_owner_pid(&w->qemu, f->qemu_pid) == -ESRCH)
+		if (watch_owner_pid(&w->qemu, f->qemu_pid) == -ESRCH)
 			return wfail(w, ESRCH, "QEMU (pid %d) exited: the VM is gone", f->qemu_pid);
 	} else if (o->shm_path) {
-		vms_watch_owner_of_file(&w->qemu, o->shm_path);
+		watch_owner_of_file(&w->qemu, o->shm_path);
 	}
 	if (w->qemu.pid) {
 		size_t n = strlen(w->detail);
@@ -207,9 +207,9 @@ static int follow_qemu(struct vms_watch *w, const struct vms_watch_opts *o, cons
 static void watch_other_channel(struct vms_watch *w, const struct vms_watch_found *f, uint64_t now)
 {
 	if (w->channel == CH_SHM && f->socket_path[0])
-		vms_watch_probe_vcpu(&w->other, f->socket_path, now);
+		watch_probe_vcpu(&w->other, f->socket_path, now);
 	else if (w->channel == CH_VCPU && f->shm_path[0])
-		vms_watch_probe_shm(&w->other, f->shm_path, now);
+		watch_probe_shm(&w->other, f->shm_path, now);
 }
 
 /* Where the channels are: given, or found through QMP. */
@@ -224,7 +224,7 @@ static int find_channels(struct vms_watch *w, const struct vms_watch_opts *o, st
 		return 0;
 	if (!o->target || strncmp(o->target, "qmp:", 4) != 0)
 		return wfail(w, EINVAL, "give a qmp:PATH target, or the channel's file or socket");
-	return vms_watch_find(o->target + 4, o->timeout_ms, f, w->err, sizeof(w->err));
+	return watch_find(o->target + 4, o->timeout_ms, f, w->err, sizeof(w->err));
 }
 
 int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
@@ -236,8 +236,8 @@ int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
 	if (!w)
 		return -ENOMEM;
 	w->sock = -1;
-	vms_watch_owner_init(&w->qemu);
-	vms_watch_probe_init(&w->other);
+	watch_owner_init(&w->qemu);
+	watch_probe_init(&w->other);
 	w->silent_ms = o.silent_ms ? o.silent_ms : 3000;
 	w->poll_us = o.poll_us ? o.poll_us : 200;
 	w->idle_sleep_us = o.idle_sleep_us ? o.idle_sleep_us : 1000;
@@ -246,11 +246,11 @@ int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
 	w->st.agent_pid = -1;
 	int rc;
 	struct vms_watch_found f;
-	if (o.kernel && !(w->enricher = vms_watch_enricher_new(o.kernel))) {
+	if (o.kernel && !(w->enricher = watch_enricher_new(o.kernel))) {
 		rc = wfail(w, ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = vms_watch_filter_init(&w->filter, o.pid, o.path_glob, o.kinds, w->err, sizeof(w->err))))
+	if ((rc = watch_filter_init(&w->filter, o.pid, o.path_glob, o.kinds, w->err, sizeof(w->err))))
 		goto out;
 	if (o.channel && strcmp(o.channel, "shm") != 0 && strcmp(o.channel, "vcpu") != 0) {
 		rc = wfail(w, EINVAL, "unknown channel '%s' (shm or vcpu)", o.channel);
@@ -262,8 +262,8 @@ int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
 	w->alive_ns = w->active_ns = now_ns();
 	if (w->channel == CH_SHM) {
 		/* a heartbeat already there is an earlier run's, not a sign of life */
-		struct vms_ring_counters c;
-		vms_ring_counters(&w->ring, &c);
+		struct ring_counters c;
+		ring_counters(&w->ring, &c);
 		w->heartbeat_ns = c.heartbeat_ns;
 	}
 	watch_other_channel(w, &f, w->alive_ns);
@@ -286,10 +286,10 @@ void vms_watch_close(struct vms_watch *w)
 		munmap(w->map, w->map_len);
 	if (w->sock >= 0)
 		close(w->sock);
-	vms_watch_probe_close(&w->other);
-	vms_watch_owner_close(&w->qemu);
-	vms_watch_filter_free(&w->filter);
-	vms_watch_enricher_free(w->enricher);
+	watch_probe_close(&w->other);
+	watch_owner_close(&w->qemu);
+	watch_filter_free(&w->filter);
+	watch_enricher_free(w->enricher);
 	free(w);
 }
 
@@ -388,7 +388,7 @@ static void sign_of_life(struct vms_watch *w, uint64_t now)
 	w->silent_told = 0;
 	if (!w->heard) {
 		w->heard = 1;
-		vms_watch_probe_close(&w->other);
+		watch_probe_close(&w->other);
 	}
 }
 
@@ -428,12 +428,12 @@ static int on_record(struct vms_watch *w, const struct vms_wire_decoded *d, stru
 	struct vms_file_event *dst = told ? &w->held_ev : ev;
 	fill_event(w, d, dst);
 	dst->kind = kind;
-	if (kind != VMS_FEV_AGENT_START && !vms_watch_filter_pass(&w->filter, dst)) {
+	if (kind != VMS_FEV_AGENT_START && !watch_filter_pass(&w->filter, dst)) {
 		w->st.filtered++;
 		return told;
 	}
 	if (kind != VMS_FEV_AGENT_START && w->enricher)
-		vms_watch_enrich(w->enricher, dst);
+		watch_enrich(w->enricher, dst);
 	if (kind != VMS_FEV_AGENT_START && w->enrich)
 		w->enrich(w->enrich_ctx, dst);
 	w->held = told;
@@ -448,24 +448,24 @@ static int take(struct vms_watch *w, struct vms_wire_decoded *d)
 	const uint8_t *blob;
 	size_t len;
 	if (w->channel == CH_SHM) {
-		while (vms_ring_next(&w->ring, &blob, &len) == 1) {
-			if (vms_wire_decode(blob, len, 1, d) == 0)
+		while (ring_next(&w->ring, &blob, &len) == 1) {
+			if (wire_decode(blob, len, 1, d) == 0)
 				return 1;
 			w->st.malformed++;
 		}
 		return 0;
 	}
 	for (;;) {
-		while (vms_framer_next(&w->framer, &blob, &len) == 1) {
-			if (vms_wire_decode(blob, len, 0, d) == 0)
+		while (framer_next(&w->framer, &blob, &len) == 1) {
+			if (wire_decode(blob, len, 0, d) == 0)
 				return 1;
 			w->st.malformed++;
 		}
 		size_t room;
-		uint8_t *dst = vms_framer_space(&w->framer, &room);
+		uint8_t *dst = framer_space(&w->framer, &room);
 		ssize_t n = recv(w->sock, dst, room, 0);
 		if (n > 0) {
-			vms_framer_added(&w->framer, (size_t)n);
+			framer_added(&w->framer, (size_t)n);
 			continue;
 		}
 		if (n == 0)
@@ -483,8 +483,8 @@ static void unheard_notice(struct vms_watch *w, struct vms_file_event *ev, uint6
 {
 	const char *mine = vms_watch_channel(w), *other = w->channel == CH_SHM ? "vcpu" : "shm";
 	int32_t pid;
-	int verdict = vms_watch_probe_verdict(&w->other, now, &pid);
-	vms_watch_probe_close(&w->other);
+	int verdict = watch_probe_verdict(&w->other, now, &pid);
+	watch_probe_close(&w->other);
 	char head[96];
 	snprintf(head, sizeof(head), "no agent heard on the %s channel in %u ms", mine, w->silent_ms);
 	if (verdict > 0)
@@ -502,8 +502,8 @@ static void unheard_notice(struct vms_watch *w, struct vms_file_event *ev, uint6
 static int idle_notices(struct vms_watch *w, struct vms_file_event *ev, uint64_t now)
 {
 	if (w->channel == CH_SHM && w->ring.generation) {
-		struct vms_ring_counters c;
-		vms_ring_counters(&w->ring, &c);
+		struct ring_counters c;
+		ring_counters(&w->ring, &c);
 		if (c.heartbeat_ns != w->heartbeat_ns) {
 			w->heartbeat_ns = c.heartbeat_ns;
 			sign_of_life(w, now);
@@ -521,7 +521,7 @@ static int idle_notices(struct vms_watch *w, struct vms_file_event *ev, uint64_t
 			return 1;
 		}
 	}
-	vms_watch_probe_poll(&w->other, now);
+	watch_probe_poll(&w->other, now);
 	if (!w->silent_told && now - w->alive_ns > (uint64_t)w->silent_ms * 1000000ull) {
 		w->silent_told = 1;
 		if (w->heard)
@@ -557,7 +557,7 @@ int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int timeout_m
 		if (w->qemu_gone)
 			return wfail(w, ESRCH, "QEMU (pid %d%s%s) exited: the VM is gone", (int)w->qemu.pid,
 				     w->qemu.comm[0] ? ", " : "", w->qemu.comm);
-		if (vms_watch_owner_gone(&w->qemu, now)) {
+		if (watch_owner_gone(&w->qemu, now)) {
 			w->qemu_gone = 1;
 			continue; /* read what it wrote before it went, then say so */
 		}

@@ -544,7 +544,7 @@ static struct fk *fk_build(int list)
 	memcpy(fk_ram + 0x5000, &(uint64_t){ FK_MODPA | PS | P | RW }, 8);
 	struct vms_source *s = calloc(1, sizeof(*s));
 	s->ops = &fk_ops;
-	vms_source_add_range(s, 0, FK_RAM);
+	source_add_range(s, 0, FK_RAM);
 	if (fk_mapped)
 		s->host[0] = fk_ram;
 	f->t = calloc(1, sizeof(*f->t));

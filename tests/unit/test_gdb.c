@@ -542,7 +542,7 @@ static struct vms_gdb *connect_fake(struct fake *f, unsigned timeout_ms)
 	struct vms_gdb *g = NULL;
 	char err[512] = "";
 	fake_run(f);
-	int rc = vms_gdb_connect("127.0.0.1", f->port, timeout_ms, &g, err, sizeof(err));
+	int rc = gdb_connect("127.0.0.1", f->port, timeout_ms, &g, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "connect: %s\n", err);
 	CHECK(rc == 0);
@@ -562,7 +562,7 @@ static int decode_data(const char *data, int sum_delta, char *out, size_t cap, s
 	for (const char *p = data; *p; p++)
 		sum = (uint8_t)(sum + (uint8_t)*p);
 	int len = snprintf(frame, sizeof(frame), "$%s#%02x", data, (uint8_t)(sum + sum_delta));
-	int rc = vms_gdb_decode_packet((const uint8_t *)frame, (size_t)len, (uint8_t *)out, cap, n);
+	int rc = gdb_decode_packet((const uint8_t *)frame, (size_t)len, (uint8_t *)out, cap, n);
 	if (rc == 0 && *n < cap)
 		out[*n] = '\0';
 	return rc;
@@ -571,7 +571,7 @@ static int decode_data(const char *data, int sum_delta, char *out, size_t cap, s
 static int decode_frame(const char *frame, size_t *n)
 {
 	uint8_t out[64];
-	return vms_gdb_decode_packet((const uint8_t *)frame, strlen(frame), out, sizeof(out), n);
+	return gdb_decode_packet((const uint8_t *)frame, strlen(frame), out, sizeof(out), n);
 }
 
 static void test_decode(void)
@@ -627,7 +627,7 @@ static int fetch_docs(void *ctx, const char *annex, char **text, size_t *len)
 static int parse_xml(const char *xml, const struct doc *docs, struct vms_gdb_layout *l)
 {
 	char err[256];
-	return vms_gdb_parse_target_xml(xml, strlen(xml), docs ? fetch_docs : NULL, (void *)docs, l, err,
+	return gdb_parse_target_xml(xml, strlen(xml), docs ? fetch_docs : NULL, (void *)docs, l, err,
 					sizeof(err));
 }
 
@@ -644,12 +644,12 @@ static void test_target_xml(void)
 	for (size_t i = 0; order_ok && i < N_GREGS; i++)
 		order_ok = strcmp(l.regs[i].name, g_regs[i].name) == 0 && l.regs[i].bits == g_regs[i].bytes * 8;
 	CHECK(order_ok);
-	const struct vms_gdb_reg *r = vms_gdb_layout_find(&l, "fs_base");
+	const struct vms_gdb_reg *r = gdb_layout_find(&l, "fs_base");
 	CHECK(r && r->regnum == 30 && r->offset == 16 * 8 + 8 + 4 + 6 * 4 + 10);
-	CHECK(vms_gdb_layout_find(&l, "efer") && vms_gdb_layout_find(&l, "efer")->regnum == 38);
-	CHECK(vms_gdb_layout_find(&l, "bogus") == NULL && vms_gdb_layout_find(&l, "bogus2") == NULL);
+	CHECK(gdb_layout_find(&l, "efer") && gdb_layout_find(&l, "efer")->regnum == 38);
+	CHECK(gdb_layout_find(&l, "bogus") == NULL && gdb_layout_find(&l, "bogus2") == NULL);
 	CHECK(l.g_bytes == 16 * 8 + 8 + 4 + 6 * 4 + 10 + 9 * 8);
-	vms_gdb_layout_free(&l);
+	gdb_layout_free(&l);
 
 	CHECK(parse_xml("<target><xi:include href=\"self.xml\"/></target>", docs, &l) == -ELOOP);
 	CHECK(parse_xml("<target><xi:include href=\"none.xml\"/></target>", docs, &l) == -ENOENT);
@@ -668,27 +668,27 @@ static void test_target_xml(void)
 			"<reg name=\"c\" bitsize=\"8\" regnum=\"2\"/>",
 			NULL, &l) == 0);
 	CHECK(l.count == 3 && strcmp(l.regs[1].name, "c") == 0 && l.regs[2].offset == 9 && l.g_bytes == 13);
-	vms_gdb_layout_free(&l);
+	gdb_layout_free(&l);
 }
 
 static void test_flatview(void)
 {
 	struct vms_ram_range r[4];
-	int n = vms_gdb_parse_flatview(flatview_text, strlen(flatview_text), r, 4);
+	int n = gdb_parse_flatview(flatview_text, strlen(flatview_text), r, 4);
 	CHECK(n == 2);
 	CHECK(n == 2 && r[0].gpa == 0 && r[0].len == 0xa0000 && r[1].gpa == 0xc0000 && r[1].len == 0x40000);
-	CHECK(vms_gdb_parse_flatview(flatview_text, strlen(flatview_text), r, 1) == -E2BIG);
+	CHECK(gdb_parse_flatview(flatview_text, strlen(flatview_text), r, 1) == -E2BIG);
 	static const char no_mem[] = "FlatView #0\n AS \"I/O\", root: io\n Root memory region: io\n"
 				     "  0000000000000000-0000000000000007 (prio 0, i/o): dma-chan\n";
-	CHECK(vms_gdb_parse_flatview(no_mem, strlen(no_mem), r, 4) == -ENOENT);
+	CHECK(gdb_parse_flatview(no_mem, strlen(no_mem), r, 4) == -ENOENT);
 	static const char bad[] = "FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n"
 				  "  0000000000000000-000000000009ffff (prio x, ram): ram\n";
-	CHECK(vms_gdb_parse_flatview(bad, strlen(bad), r, 4) == -EPROTO);
+	CHECK(gdb_parse_flatview(bad, strlen(bad), r, 4) == -EPROTO);
 	static const char high[] = "FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n"
 				   "  0000000000000000-000000007fffffff (prio 0, ram): pc.ram\n"
 				   "  0000000080000000-00000000ffffffff (prio -1, i/o): pci\n"
 				   "  0000000100000000-000000017fffffff (prio 0, ram): pc.ram @0000000080000000\n";
-	n = vms_gdb_parse_flatview(high, strlen(high), r, 4);
+	n = gdb_parse_flatview(high, strlen(high), r, 4);
 	CHECK(n == 2 && r[1].gpa == 1ull << 32 && r[1].len == 1ull << 31);
 }
 
@@ -707,52 +707,52 @@ static void test_session(int noack, int rle, int escape)
 		fake_stop(f);
 		return;
 	}
-	CHECK(vms_gdb_packet_size(g) == 0x100);
+	CHECK(gdb_packet_size(g) == 0x100);
 
 	/* A read spanning many chunks, starting unaligned. */
 	size_t len = 20000;
 	uint8_t *buf = malloc(len);
-	CHECK(vms_gdb_read_mem(g, 0x10003, buf, len) == 0);
+	CHECK(gdb_read_mem(g, 0x10003, buf, len) == 0);
 	CHECK(memcmp(buf, f->mem + 0x10003, len) == 0);
-	CHECK(vms_gdb_read_mem(g, ADDR_SHORT, buf, 64) == 0 && memcmp(buf, f->mem + ADDR_SHORT, 64) == 0);
+	CHECK(gdb_read_mem(g, ADDR_SHORT, buf, 64) == 0 && memcmp(buf, f->mem + ADDR_SHORT, 64) == 0);
 	/* The same across a short reply while requests are pipelined. */
 	memset(buf, 0xee, len);
-	CHECK(vms_gdb_read_mem(g, ADDR_SHORT - 1000, buf, 3000) == 0);
+	CHECK(gdb_read_mem(g, ADDR_SHORT - 1000, buf, 3000) == 0);
 	CHECK(memcmp(buf, f->mem + ADDR_SHORT - 1000, 3000) == 0);
 	/* One request at a time gives the same bytes. */
-	CHECK(vms_gdb_set_pipeline(g, 1) == 1);
+	CHECK(gdb_set_pipeline(g, 1) == 1);
 	memset(buf, 0xee, len);
-	CHECK(vms_gdb_read_mem(g, 0x10003, buf, len) == 0 && memcmp(buf, f->mem + 0x10003, len) == 0);
-	CHECK(vms_gdb_set_pipeline(g, 99) == 16);
-	CHECK(vms_gdb_read_mem(g, 0, buf, 0) == 0);
+	CHECK(gdb_read_mem(g, 0x10003, buf, len) == 0 && memcmp(buf, f->mem + 0x10003, len) == 0);
+	CHECK(gdb_set_pipeline(g, 99) == 16);
+	CHECK(gdb_read_mem(g, 0, buf, 0) == 0);
 	CHECK(f->max_m_len == 128 && f->m_oversized == 0 && f->m_unaligned == 0);
 
-	CHECK(vms_gdb_read_mem(g, ADDR_E01, buf, 16) == -EFAULT);
-	CHECK(strstr(vms_gdb_err(g), "E01") != NULL);
-	CHECK(vms_gdb_read_mem(g, UINT64_MAX - 4, buf, 16) == -EINVAL);
+	CHECK(gdb_read_mem(g, ADDR_E01, buf, 16) == -EFAULT);
+	CHECK(strstr(gdb_err(g), "E01") != NULL);
+	CHECK(gdb_read_mem(g, UINT64_MAX - 4, buf, 16) == -EINVAL);
 	/* An error in the middle of a pipelined read: the rest is drained. */
-	CHECK(vms_gdb_read_mem(g, ADDR_E01 - 1000, buf, 3000) == -EFAULT);
-	CHECK(vms_gdb_read_mem(g, ADDR_E01, buf, len) == -EFAULT);
+	CHECK(gdb_read_mem(g, ADDR_E01 - 1000, buf, 3000) == -EFAULT);
+	CHECK(gdb_read_mem(g, ADDR_E01, buf, len) == -EFAULT);
 
 	/* The connection survives an error reply. */
-	CHECK(vms_gdb_read_mem(g, 0x100, buf, 16) == 0 && memcmp(buf, f->mem + 0x100, 16) == 0);
+	CHECK(gdb_read_mem(g, 0x100, buf, 16) == 0 && memcmp(buf, f->mem + 0x100, 16) == 0);
 
 	/* In ack mode a bad checksum is NAKed and resent; without acks it is fatal. */
-	int rc = vms_gdb_read_mem(g, ADDR_BADSUM, buf, 16);
+	int rc = gdb_read_mem(g, ADDR_BADSUM, buf, 16);
 	if (noack) {
 		CHECK(rc == -EBADMSG);
-		CHECK(vms_gdb_read_mem(g, 0, buf, 16) == -EPIPE);
+		CHECK(gdb_read_mem(g, 0, buf, 16) == -EPIPE);
 	} else {
 		CHECK(rc == 0 && memcmp(buf, f->mem + ADDR_BADSUM, 16) == 0);
 	}
 
 	char reply[64];
 	if (!noack) {
-		CHECK(vms_gdb_command(g, "qfThreadInfo", reply, sizeof(reply)) == 4 && strcmp(reply, "m1,2") == 0);
-		CHECK(vms_gdb_command(g, "qfThreadInfo", reply, 3) == -E2BIG);
-		CHECK(vms_gdb_command(g, "vMustReplyEmpty", reply, sizeof(reply)) == 0 && reply[0] == '\0');
+		CHECK(gdb_command(g, "qfThreadInfo", reply, sizeof(reply)) == 4 && strcmp(reply, "m1,2") == 0);
+		CHECK(gdb_command(g, "qfThreadInfo", reply, 3) == -E2BIG);
+		CHECK(gdb_command(g, "vMustReplyEmpty", reply, sizeof(reply)) == 0 && reply[0] == '\0');
 	}
-	vms_gdb_close(g);
+	gdb_client_close(g);
 	fake_stop(f);
 	free(buf);
 }
@@ -763,13 +763,13 @@ static void test_ack_accounting(void)
 	struct vms_gdb *g = connect_fake(f, 5000);
 	uint8_t buf[3000];
 	if (g) {
-		CHECK(vms_gdb_read_mem(g, 0x2000, buf, sizeof(buf)) == 0);
-		CHECK(vms_gdb_read_mem(g, 0x3000, buf, sizeof(buf)) == 0);
-		CHECK(vms_gdb_read_mem(g, ADDR_BADSUM, buf, 8) == 0);
+		CHECK(gdb_read_mem(g, 0x2000, buf, sizeof(buf)) == 0);
+		CHECK(gdb_read_mem(g, 0x3000, buf, sizeof(buf)) == 0);
+		CHECK(gdb_read_mem(g, ADDR_BADSUM, buf, 8) == 0);
 		char *text = NULL;
-		CHECK(vms_gdb_monitor(g, "info mtree -f", &text) == 0);   /* many replies */
+		CHECK(gdb_monitor(g, "info mtree -f", &text) == 0);   /* many replies */
 		free(text);
-		vms_gdb_close(g);
+		gdb_client_close(g);
 	}
 	fake_join(f);
 	/* Every good reply (the unasked stop reply included) was acked exactly
@@ -791,11 +791,11 @@ static void test_registers(void)
 		return;
 	}
 	long ids[8];
-	CHECK(vms_gdb_thread_ids(g, ids, 8) == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
-	CHECK(vms_gdb_thread_ids(g, ids, 1) == 3);
+	CHECK(gdb_thread_ids(g, ids, 8) == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
+	CHECK(gdb_thread_ids(g, ids, 1) == 3);
 
 	struct vms_regs r;
-	CHECK(vms_gdb_regs(g, 1, &r) == 0);
+	CHECK(gdb_read_regs(g, 1, &r) == 0);
 	CHECK(r.valid == (VMS_REGS_GPR | VMS_REGS_CR | VMS_REGS_EFER | VMS_REGS_SEG | VMS_REGS_KGSBASE));
 	CHECK(r.rax == reg_val(0, 1) && r.rsp == reg_val(7, 1) && r.r15 == reg_val(15, 1));
 	CHECK(r.rip == reg_val(16, 1) && r.rflags == (uint32_t)reg_val(17, 1));
@@ -804,19 +804,19 @@ static void test_registers(void)
 	CHECK(r.cr0 == reg_val(28, 1) && r.cr3 == reg_val(30, 1) && r.cr4 == reg_val(31, 1));
 	CHECK(r.efer == reg_val(33, 1));
 
-	CHECK(vms_gdb_regs(g, 2, &r) == 0);
+	CHECK(gdb_read_regs(g, 2, &r) == 0);
 	CHECK(r.valid == (VMS_REGS_GPR | VMS_REGS_CR | VMS_REGS_EFER | VMS_REGS_SEG));
 	CHECK(r.kernel_gs_base == 0 && r.rax == reg_val(0, 2));
 
-	CHECK(vms_gdb_regs(g, 3, &r) == 0);
+	CHECK(gdb_read_regs(g, 3, &r) == 0);
 	CHECK(r.valid == (VMS_REGS_GPR | VMS_REGS_CR | VMS_REGS_SEG | VMS_REGS_KGSBASE) && r.efer == 0);
 
-	CHECK(vms_gdb_regs(g, 1, &r) == 0 && r.rax == reg_val(0, 1));   /* switched back */
-	CHECK(vms_gdb_regs(g, 9, &r) == -ESRCH);
-	CHECK(vms_gdb_regs(g, -1, &r) == -EINVAL);
+	CHECK(gdb_read_regs(g, 1, &r) == 0 && r.rax == reg_val(0, 1));   /* switched back */
+	CHECK(gdb_read_regs(g, 9, &r) == -ESRCH);
+	CHECK(gdb_read_regs(g, -1, &r) == -EINVAL);
 
 	char *out = NULL;
-	CHECK(vms_gdb_monitor(g, "info mtree -f", &out) == 0);
+	CHECK(gdb_monitor(g, "info mtree -f", &out) == 0);
 	CHECK(out && strcmp(out, "FlatView #0\n AS \"I/O\", root: io\n Root memory region: io\n"
 				 "  0000000000000000-0000000000000007 (prio 0, i/o): dma-chan\n\n"
 				 "FlatView #1\n AS \"memory\", root: system\n AS \"cpu-memory-0\", root: system\n"
@@ -828,13 +828,13 @@ static void test_registers(void)
 				 "  00000000fd000000-00000000fdffffff (prio 1, ram): vga.vram\n"
 				 "  00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n\n") == 0);
 	free(out);
-	CHECK(vms_gdb_monitor(g, "info nothing", &out) == -EREMOTEIO);
+	CHECK(gdb_monitor(g, "info nothing", &out) == -EREMOTEIO);
 
-	CHECK(vms_gdb_set_phys(g, 1) == 0 && f->phys == 1);
-	CHECK(vms_gdb_set_phys(g, 0) == 0 && f->phys == 0);
-	CHECK(vms_gdb_detach(g) == 0);
-	CHECK(vms_gdb_read_mem(g, 0, &r, 8) == -ENOTCONN);
-	vms_gdb_close(g);
+	CHECK(gdb_set_phys(g, 1) == 0 && f->phys == 1);
+	CHECK(gdb_set_phys(g, 0) == 0 && f->phys == 0);
+	CHECK(gdb_detach(g) == 0);
+	CHECK(gdb_read_mem(g, 0, &r, 8) == -ENOTCONN);
+	gdb_client_close(g);
 	fake_stop(f);
 }
 
@@ -848,12 +848,12 @@ static void test_broken(uint64_t addr, int want)
 		return;
 	}
 	uint8_t buf[16];
-	int rc = vms_gdb_read_mem(g, addr, buf, sizeof(buf));
+	int rc = gdb_read_mem(g, addr, buf, sizeof(buf));
 	if (rc != want)
-		fprintf(stderr, "addr %#" PRIx64 ": got %d (%s), want %d\n", addr, rc, vms_gdb_err(g), want);
+		fprintf(stderr, "addr %#" PRIx64 ": got %d (%s), want %d\n", addr, rc, gdb_err(g), want);
 	CHECK(rc == want);
-	CHECK(vms_gdb_read_mem(g, 0, buf, sizeof(buf)) == -EPIPE);
-	vms_gdb_close(g);
+	CHECK(gdb_read_mem(g, 0, buf, sizeof(buf)) == -EPIPE);
+	gdb_client_close(g);
 	fake_stop(f);
 }
 
@@ -868,14 +868,14 @@ static void test_connect_errors(void)
 	f->never_accept = 1;
 	fake_run(f);
 	fake_stop(f);
-	CHECK(vms_gdb_connect("127.0.0.1", port, 1000, &g, err, sizeof(err)) == -ECONNREFUSED);
+	CHECK(gdb_connect("127.0.0.1", port, 1000, &g, err, sizeof(err)) == -ECONNREFUSED);
 	CHECK(strstr(err, "no GDB stub at 127.0.0.1:") != NULL);
 
 	/* Busy: the kernel accepts the connection, nobody answers. */
 	f = fake_start();
 	f->never_accept = 1;
 	fake_run(f);
-	CHECK(vms_gdb_connect("127.0.0.1", f->port, 300, &g, err, sizeof(err)) == -ETIMEDOUT);
+	CHECK(gdb_connect("127.0.0.1", f->port, 300, &g, err, sizeof(err)) == -ETIMEDOUT);
 	CHECK(strstr(err, "GDB stub busy: another debugger attached?") != NULL);
 	fake_stop(f);
 
@@ -883,7 +883,7 @@ static void test_connect_errors(void)
 	f = fake_start();
 	f->silent = 1;
 	fake_run(f);
-	CHECK(vms_gdb_connect("127.0.0.1", f->port, 300, &g, err, sizeof(err)) == -ETIMEDOUT);
+	CHECK(gdb_connect("127.0.0.1", f->port, 300, &g, err, sizeof(err)) == -ETIMEDOUT);
 	fake_stop(f);
 
 	/* A stub that is not QEMU: no physical memory mode. */
@@ -891,13 +891,13 @@ static void test_connect_errors(void)
 	f->no_phys = 1;
 	g = connect_fake(f, 1000);
 	if (g) {
-		CHECK(vms_gdb_set_phys(g, 1) == -ENOTSUP);
-		CHECK(strstr(vms_gdb_err(g), "PhyMemMode") != NULL);
-		vms_gdb_close(g);
+		CHECK(gdb_set_phys(g, 1) == -ENOTSUP);
+		CHECK(strstr(gdb_err(g), "PhyMemMode") != NULL);
+		gdb_client_close(g);
 	}
 	fake_stop(f);
 
-	CHECK(vms_gdb_connect("127.0.0.1", 0, 300, &g, err, sizeof(err)) == -EINVAL);
+	CHECK(gdb_connect("127.0.0.1", 0, 300, &g, err, sizeof(err)) == -EINVAL);
 }
 
 /* ------------------------------------------------------------------------
@@ -910,7 +910,7 @@ static void test_source(void)
 	struct vms_source *s = NULL;
 	char err[512] = "";
 	fake_run(f);
-	int rc = vms_gdbmem_open("127.0.0.1", f->port, 5000, &s, err, sizeof(err));
+	int rc = mem_gdb_open("127.0.0.1", f->port, 5000, &s, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "gdbmem_open: %s\n", err);
 	CHECK(rc == 0);
@@ -942,11 +942,11 @@ static void test_source(void)
 	f = fake_start();
 	f->no_phys = 1;
 	fake_run(f);
-	CHECK(vms_gdbmem_open("127.0.0.1", f->port, 5000, &s, err, sizeof(err)) == -ENOTSUP);
+	CHECK(mem_gdb_open("127.0.0.1", f->port, 5000, &s, err, sizeof(err)) == -ENOTSUP);
 	CHECK(strstr(err, "PhyMemMode") != NULL);
 	fake_stop(f);
 
-	CHECK(vms_gdbmem_open("127.0.0.1", 1, 300, &s, err, sizeof(err)) == -ECONNREFUSED);
+	CHECK(mem_gdb_open("127.0.0.1", 1, 300, &s, err, sizeof(err)) == -ECONNREFUSED);
 }
 
 static long long ms(void)
@@ -968,40 +968,40 @@ static long long ms(void)
 static void test_stop_parse(void)
 {
 	struct vms_gdb_stop st;
-	CHECK(vms_gdb_parse_stop("T05thread:01;", 13, &st) == 0 && st.signal == 5 && st.thread == 1 && !st.watch);
-	CHECK(vms_gdb_parse_stop("T05thread:p01.0a;", 17, &st) == 0 && st.thread == 10);
-	CHECK(vms_gdb_parse_stop("T02thread:02;", 13, &st) == 0 && st.signal == 2 && st.thread == 2);
-	CHECK(vms_gdb_parse_stop("T05thread:01;watch:ffff8000;", 28, &st) == 0 && st.watch &&
+	CHECK(gdb_parse_stop("T05thread:01;", 13, &st) == 0 && st.signal == 5 && st.thread == 1 && !st.watch);
+	CHECK(gdb_parse_stop("T05thread:p01.0a;", 17, &st) == 0 && st.thread == 10);
+	CHECK(gdb_parse_stop("T02thread:02;", 13, &st) == 0 && st.signal == 2 && st.thread == 2);
+	CHECK(gdb_parse_stop("T05thread:01;watch:ffff8000;", 28, &st) == 0 && st.watch &&
 	      st.watch_addr == 0xffff8000u);
-	CHECK(vms_gdb_parse_stop("T0506:0*,;07:1234;thread:03;", 28, &st) == 0 && st.thread == 3);
-	CHECK(vms_gdb_parse_stop("S05", 3, &st) == 0 && st.signal == 5 && st.thread == -1);
-	CHECK(vms_gdb_parse_stop("T05", 3, &st) == 0 && st.thread == -1);
-	CHECK(vms_gdb_parse_stop("W00", 3, &st) == -ESRCH);
-	CHECK(vms_gdb_parse_stop("X09", 3, &st) == -ESRCH);
-	CHECK(vms_gdb_parse_stop("OK", 2, &st) == -EPROTO);
-	CHECK(vms_gdb_parse_stop("T5", 2, &st) == -EPROTO);
-	CHECK(vms_gdb_parse_stop("S05x", 4, &st) == -EPROTO);
-	CHECK(vms_gdb_parse_stop("T05thread", 9, &st) == -EPROTO);
-	CHECK(vms_gdb_parse_stop("T05thread:;", 11, &st) == -EPROTO);
-	CHECK(vms_gdb_parse_stop("T05thread:p01;", 14, &st) == -EPROTO);
-	CHECK(vms_gdb_parse_stop("T05thread:1234567890abcdef0;", 28, &st) == -EPROTO);
-	CHECK(vms_gdb_parse_stop("T05thread:zz;", 13, &st) == -EPROTO);
-	CHECK(vms_gdb_parse_stop("T05thread:01", 12, &st) == 0 && st.thread == 1);
+	CHECK(gdb_parse_stop("T0506:0*,;07:1234;thread:03;", 28, &st) == 0 && st.thread == 3);
+	CHECK(gdb_parse_stop("S05", 3, &st) == 0 && st.signal == 5 && st.thread == -1);
+	CHECK(gdb_parse_stop("T05", 3, &st) == 0 && st.thread == -1);
+	CHECK(gdb_parse_stop("W00", 3, &st) == -ESRCH);
+	CHECK(gdb_parse_stop("X09", 3, &st) == -ESRCH);
+	CHECK(gdb_parse_stop("OK", 2, &st) == -EPROTO);
+	CHECK(gdb_parse_stop("T5", 2, &st) == -EPROTO);
+	CHECK(gdb_parse_stop("S05x", 4, &st) == -EPROTO);
+	CHECK(gdb_parse_stop("T05thread", 9, &st) == -EPROTO);
+	CHECK(gdb_parse_stop("T05thread:;", 11, &st) == -EPROTO);
+	CHECK(gdb_parse_stop("T05thread:p01;", 14, &st) == -EPROTO);
+	CHECK(gdb_parse_stop("T05thread:1234567890abcdef0;", 28, &st) == -EPROTO);
+	CHECK(gdb_parse_stop("T05thread:zz;", 13, &st) == -EPROTO);
+	CHECK(gdb_parse_stop("T05thread:01", 12, &st) == 0 && st.thread == 1);
 }
 
 static void test_hostport(void)
 {
 	char host[16];
 	int port = 0;
-	CHECK(vms_gdb_parse_hostport("127.0.0.1:1234", host, sizeof(host), &port) == 0 && port == 1234 &&
+	CHECK(gdb_parse_hostport("127.0.0.1:1234", host, sizeof(host), &port) == 0 && port == 1234 &&
 	      strcmp(host, "127.0.0.1") == 0);
-	CHECK(vms_gdb_parse_hostport("::1:99", host, sizeof(host), &port) == 0 && port == 99 && strcmp(host, "::1") == 0);
-	CHECK(vms_gdb_parse_hostport("host:0", host, sizeof(host), &port) == -EINVAL);
-	CHECK(vms_gdb_parse_hostport("host:65536", host, sizeof(host), &port) == -EINVAL);
-	CHECK(vms_gdb_parse_hostport("host:12x", host, sizeof(host), &port) == -EINVAL);
-	CHECK(vms_gdb_parse_hostport(":1234", host, sizeof(host), &port) == -EINVAL);
-	CHECK(vms_gdb_parse_hostport("nonsense", host, sizeof(host), &port) == -EINVAL);
-	CHECK(vms_gdb_parse_hostport("a-very-long-host-name:1", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("::1:99", host, sizeof(host), &port) == 0 && port == 99 && strcmp(host, "::1") == 0);
+	CHECK(gdb_parse_hostport("host:0", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("host:65536", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("host:12x", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport(":1234", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("nonsense", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("a-very-long-host-name:1", host, sizeof(host), &port) == -EINVAL);
 }
 
 /* Resume, quiet waits, interrupt, step, breakpoints: the calls the tracer
@@ -1017,24 +1017,24 @@ static void test_running(void)
 		fake_stop(f);
 		return;
 	}
-	CHECK(vms_gdb_breakpoint(g, 1, 0, 0xffffffff81000000ull, 1) == 0 && f->bps == 1);
-	CHECK(vms_gdb_breakpoint(g, 1, 1, 0xffffffff81000000ull, 1) == -ENOTSUP);
-	CHECK(vms_gdb_breakpoint(g, 1, 7, 0xffffffff81000000ull, 1) == -EINVAL);
-	CHECK(vms_gdb_wait_stop(g, 10, &st) == -EINVAL);    /* not resumed */
-	CHECK(vms_gdb_resume(g, "c") == 0);
-	CHECK(vms_gdb_wait_stop(g, 50, &st) == 0);          /* quiet: still running */
-	CHECK(vms_gdb_wait_stop(g, 0, &st) == 0);
-	CHECK(vms_gdb_transact(g, "g", 1, &r) == -EBUSY);   /* no requests while it runs */
-	CHECK(vms_gdb_interrupt(g) == 0);
-	CHECK(vms_gdb_wait_stop(g, 2000, &st) == 1 && st.signal == 2 && st.thread == 1);
+	CHECK(gdb_breakpoint(g, 1, 0, 0xffffffff81000000ull, 1) == 0 && f->bps == 1);
+	CHECK(gdb_breakpoint(g, 1, 1, 0xffffffff81000000ull, 1) == -ENOTSUP);
+	CHECK(gdb_breakpoint(g, 1, 7, 0xffffffff81000000ull, 1) == -EINVAL);
+	CHECK(gdb_wait_stop(g, 10, &st) == -EINVAL);    /* not resumed */
+	CHECK(gdb_resume(g, "c") == 0);
+	CHECK(gdb_wait_stop(g, 50, &st) == 0);          /* quiet: still running */
+	CHECK(gdb_wait_stop(g, 0, &st) == 0);
+	CHECK(gdb_transact(g, "g", 1, &r) == -EBUSY);   /* no requests while it runs */
+	CHECK(gdb_interrupt(g) == 0);
+	CHECK(gdb_wait_stop(g, 2000, &st) == 1 && st.signal == 2 && st.thread == 1);
 	CHECK(f->interrupts == 1);
-	CHECK(vms_gdb_interrupt(g) == 0);                   /* stopped: a no-op */
-	CHECK(vms_gdb_resume(g, "vCont;s:2") == 0);
-	CHECK(vms_gdb_wait_stop(g, 2000, &st) == 1 && st.signal == 5 && st.thread == 2);
-	CHECK(vms_gdb_breakpoint(g, 0, 0, 0xffffffff81000000ull, 1) == 0 && f->bps == 0);
+	CHECK(gdb_interrupt(g) == 0);                   /* stopped: a no-op */
+	CHECK(gdb_resume(g, "vCont;s:2") == 0);
+	CHECK(gdb_wait_stop(g, 2000, &st) == 1 && st.signal == 5 && st.thread == 2);
+	CHECK(gdb_breakpoint(g, 0, 0, 0xffffffff81000000ull, 1) == 0 && f->bps == 0);
 	/* closing a running guest stops it before the detach */
-	CHECK(vms_gdb_resume(g, "c") == 0);
-	vms_gdb_close(g);
+	CHECK(gdb_resume(g, "c") == 0);
+	gdb_client_close(g);
 	fake_join(f);
 	CHECK(f->interrupts == 2 && f->detached == 1 && !f->running);
 	fake_free(f);

@@ -39,7 +39,7 @@ static int read_v2(const void *opts, size_t user_sz, struct opts_v2 *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->b = 7;
-	return vms_opts_copy(out, sizeof(*out), opts, user_sz);
+	return opts_copy(out, sizeof(*out), opts, user_sz);
 }
 
 static void test_defaults(void)

@@ -62,7 +62,7 @@ static int fake_regs(struct vms_source *s, unsigned vcpu, struct vms_regs *out)
 {
 	struct fake *f = (struct fake *)s;
 	if (!f->with_regs || vcpu)
-		return vms_source_fail(s, ENOENT, "no vCPU %u", vcpu);
+		return source_fail(s, ENOENT, "no vCPU %u", vcpu);
 	*out = f->regs;
 	return 0;
 }
@@ -91,8 +91,8 @@ static struct vms_target *target(enum vms_paging mode)
 	next_table = 0x100000;
 	struct fake *f = calloc(1, sizeof(*f));
 	f->base.ops = &fake_ops;
-	vms_source_add_range(&f->base, 0, LOW_LEN);
-	vms_source_add_range(&f->base, HIGH_PA, HIGH_LEN);
+	source_add_range(&f->base, 0, LOW_LEN);
+	source_add_range(&f->base, HIGH_PA, HIGH_LEN);
 	if (mapped_source) {
 		f->base.host[0] = low;
 		f->base.host[1] = high;
@@ -405,7 +405,7 @@ static void test_ranges(void)
 	for (unsigned i = 0; i < 512; i++)
 		put64(cr3 + i * 8, cr3 | UP);
 	struct collected l = { 0 };
-	CHECK(vms_va_ranges_bounded(t, cr3, 64, collect, &l) == -E2BIG && l.n > 0 && strstr(vms_errmsg(t), "64"));
+	CHECK(va_ranges_bounded(t, cr3, 64, collect, &l) == -E2BIG && l.n > 0 && strstr(vms_errmsg(t), "64"));
 	CHECK(l.r[0].va == 0 && l.r[0].pa == cr3 && l.r[0].len == 4096);
 	vms_close(t);
 

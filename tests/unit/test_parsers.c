@@ -83,23 +83,23 @@ static const char flatview[] =
 static void test_flatview(void)
 {
 	struct vms_qemu_ram ram;
-	CHECK(vms_qemu_parse_flatview(flatview, "ram", &ram) == 0);
+	CHECK(qemu_parse_flatview(flatview, "ram", &ram) == 0);
 	CHECK(ram.nranges == 3);
 	CHECK(ram.ranges[0].gpa == 0 && ram.ranges[0].len == 0xa0000 && ram.offsets[0] == 0);
 	CHECK(ram.ranges[1].gpa == 0xc0000 && ram.ranges[1].len == 0x80000000 - 0xc0000 && ram.offsets[1] == 0xc0000);
 	CHECK(ram.ranges[2].gpa == 0x100000000 && ram.ranges[2].len == 0xc0000000 && ram.offsets[2] == 0x80000000);
-	CHECK(vms_qemu_parse_flatview(flatview, "nosuch", &ram) == -ENOENT);
+	CHECK(qemu_parse_flatview(flatview, "nosuch", &ram) == -ENOENT);
 
 	/* A short last line in the memory view: no read past its end (fuzz finding). */
 	char *shortline = strdup("FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n  No rendered FlatVi");
-	CHECK(vms_qemu_parse_flatview(shortline, "ram", &ram) == -EPROTO);
-	CHECK(vms_qemu_parse_flatview(shortline, NULL, &ram) == -EPROTO);
+	CHECK(qemu_parse_flatview(shortline, "ram", &ram) == -EPROTO);
+	CHECK(qemu_parse_flatview(shortline, NULL, &ram) == -EPROTO);
 	free(shortline);
 
 	char *broken = strdup(flatview);
 	char *p = strstr(broken, "(prio 0, ram): ram @0000000000100000");
 	memcpy(p, "(pri0", 5);
-	CHECK(vms_qemu_parse_flatview(broken, "ram", &ram) == -EPROTO);
+	CHECK(qemu_parse_flatview(broken, "ram", &ram) == -EPROTO);
 	free(broken);
 }
 
@@ -126,7 +126,7 @@ static const char regs_text[] =
 static void test_regs(void)
 {
 	struct vms_regs r;
-	CHECK(vms_qemu_parse_regs(regs_text, &r) == 0);
+	CHECK(qemu_parse_regs(regs_text, &r) == 0);
 	CHECK(r.rbx == 0xffffffff82a0c940ull && r.rip == 0xffffffff81e2a78bull && r.rflags == 0x246);
 	CHECK(r.r8 == 1 && r.rsp == 0xffffffff82a03e90ull);
 	CHECK(r.cr0 == 0x80050033 && r.cr2 == 0x7f3d6a1b3000ull && r.cr3 == 0x2a0e000 && r.cr4 == 0x350ef0);
@@ -136,8 +136,8 @@ static void test_regs(void)
 	CHECK(vms_paging_mode(&r) == VMS_PAGING_4LEVEL);
 	r.cr4 |= 1u << 12;
 	CHECK(vms_paging_mode(&r) == VMS_PAGING_5LEVEL);
-	CHECK(vms_qemu_parse_regs("CR0=zz CR3=1\n", &r) == -EPROTO);
-	CHECK(vms_qemu_parse_regs("nothing here\n", &r) == -EPROTO);
+	CHECK(qemu_parse_regs("CR0=zz CR3=1\n", &r) == -EPROTO);
+	CHECK(qemu_parse_regs("nothing here\n", &r) == -EPROTO);
 }
 
 static void test_cmdline(void)
@@ -148,18 +148,18 @@ static void test_cmdline(void)
 	char *a1[] = { "qemu-system-x86_64", "-machine", "q35,memory-backend=mem", "-object",
 		       "memory-backend-file,id=mem,size=5G,mem-path=/dev/shm/x,share=on", "-qmp",
 		       "unix:/tmp/q.sock,server=on,wait=off", NULL };
-	CHECK(vms_cmdline_parse(7, a1, qmp, sizeof(qmp), &ram, err, sizeof(err)) == 0);
+	CHECK(cmdline_parse(7, a1, qmp, sizeof(qmp), &ram, err, sizeof(err)) == 0);
 	CHECK(strcmp(qmp, "/tmp/q.sock") == 0 && ram.size == 5ull << 30 && ram.shared);
 	CHECK(strcmp(ram.mem_path, "/dev/shm/x") == 0 && strcmp(ram.backend_type, "memory-backend-file") == 0);
 	CHECK(ram.nranges == 3 && ram.ranges[2].gpa == 1ull << 32 && ram.ranges[2].len == 3ull << 30 &&
 	      ram.offsets[2] == 2ull << 30);
 	char *a2[] = { "qemu-system-x86_64", "-m", "512", "-chardev", "socket,id=mon0,path=/run/m.sock,server=on",
 		       "-mon", "chardev=mon0,mode=control", NULL };
-	CHECK(vms_cmdline_parse(7, a2, qmp, sizeof(qmp), &ram, err, sizeof(err)) == 0);
+	CHECK(cmdline_parse(7, a2, qmp, sizeof(qmp), &ram, err, sizeof(err)) == 0);
 	CHECK(strcmp(qmp, "/run/m.sock") == 0 && ram.size == 512ull << 20 && !ram.shared);
 	CHECK(ram.nranges == 2 && ram.ranges[1].gpa + ram.ranges[1].len == 512ull << 20);
 	char *a3[] = { "qemu-system-x86_64", "-m", "lots", NULL };
-	CHECK(vms_cmdline_parse(3, a3, qmp, sizeof(qmp), &ram, err, sizeof(err)) == -EINVAL);
+	CHECK(cmdline_parse(3, a3, qmp, sizeof(qmp), &ram, err, sizeof(err)) == -EINVAL);
 }
 
 /* Writes BYTES to a temporary file and tries to open it as a dump. */
@@ -175,7 +175,7 @@ static int try_dump(const void *bytes, size_t len, struct vms_source **s, char *
 		return -EIO;
 	}
 	close(fd);
-	int rc = vms_dump_open(path, s, err, errlen);
+	int rc = mem_dump_open(path, s, err, errlen);
 	unlink(path);
 	return rc;
 }

@@ -51,7 +51,7 @@ static size_t make_blob(uint8_t *buf, uint16_t kind, uint64_t id, const char *co
 static int check_blob(const uint8_t *blob, size_t len, uint64_t id, size_t path_len, size_t path2_len)
 {
 	struct vms_wire_decoded d;
-	if (vms_wire_decode(blob, len, 1, &d))
+	if (wire_decode(blob, len, 1, &d))
 		return 0;
 	if (d.ev.event_id != id || d.ev.path_len != path_len || d.ev.path2_len != path2_len ||
 	    d.ev.pid != 100 + (int32_t)id)
@@ -73,8 +73,8 @@ static void test_round_trip(void)
 	static struct vms_ring r;
 	const uint8_t *got;
 	size_t len;
-	CHECK(vms_ring_init(&r, region, REGION_BYTES) == 0);
-	CHECK(vms_ring_next(&r, &got, &len) == 0); /* no agent yet: all zero */
+	CHECK(ring_init(&r, region, REGION_BYTES) == 0);
+	CHECK(ring_next(&r, &got, &len) == 0); /* no agent yet: all zero */
 	CHECK(agent_ring_start(&a, region, REGION_BYTES, 0, 42, 0) == 0);
 	CHECK(a.nslots == REGION_SLOTS);
 	/* Sizes from one slot to the largest event, many times round the ring. */
@@ -84,7 +84,7 @@ static void test_round_trip(void)
 		size_t p1 = paths[id % 8], p2 = id % 5 == 0 ? paths[(id / 5) % 8] : 0;
 		size_t bl = make_blob(blob, p2 ? VMS_WIRE_EV_RENAME : VMS_WIRE_EV_OPEN, id, "tester", p1, p2);
 		CHECK(agent_ring_put(&a, blob, bl) == 0);
-		if (vms_ring_next(&r, &got, &len) != 1 || !check_blob(got, len, id, p1, p2)) {
+		if (ring_next(&r, &got, &len) != 1 || !check_blob(got, len, id, p1, p2)) {
 			if (ok)
 				fprintf(stderr, "round trip fails at event %llu (paths %zu, %zu)\n", (unsigned long long)id, p1, p2);
 			ok = 0;
@@ -92,12 +92,12 @@ static void test_round_trip(void)
 		n++;
 	}
 	CHECK(ok && n == 400);
-	CHECK(vms_ring_next(&r, &got, &len) == 0);
+	CHECK(ring_next(&r, &got, &len) == 0);
 	CHECK(r.malformed == 0 && r.lost == 0);
 	/* The largest possible event. */
 	size_t bl = make_blob(blob, VMS_WIRE_EV_RENAME, 401, "tester", VMS_WIRE_PATH_MAX, VMS_WIRE_PATH_MAX);
 	CHECK(agent_ring_put(&a, blob, bl) == 0);
-	CHECK(vms_ring_next(&r, &got, &len) == 1 && check_blob(got, len, 401, VMS_WIRE_PATH_MAX, VMS_WIRE_PATH_MAX));
+	CHECK(ring_next(&r, &got, &len) == 1 && check_blob(got, len, 401, VMS_WIRE_PATH_MAX, VMS_WIRE_PATH_MAX));
 
 	/* Full ring: the agent refuses (and counts) instead of overwriting. */
 	uint64_t put = 0, refused = 0;
@@ -109,18 +109,18 @@ static void test_round_trip(void)
 			agent_ring_add_dropped(&a, 1), refused++;
 	}
 	CHECK(put == REGION_SLOTS / 2 && refused == 1000 - put);
-	struct vms_ring_counters c;
-	vms_ring_counters(&r, &c);
+	struct ring_counters c;
+	ring_counters(&r, &c);
 	CHECK(c.dropped == refused && c.agent_pid == 42 && c.generation == 1);
 	uint64_t read = 0;
 	int all_ok = 1;
-	while (vms_ring_next(&r, &got, &len) == 1)
+	while (ring_next(&r, &got, &len) == 1)
 		all_ok &= check_blob(got, len, 1000 + read++, 300, 0);
 	CHECK(all_ok);
 	CHECK(read == put);
 	bl = make_blob(blob, VMS_WIRE_EV_MODIFY, 5000, "tester", 10, 0);
 	CHECK(agent_ring_put(&a, blob, bl) == 0);
-	CHECK(vms_ring_next(&r, &got, &len) == 1 && check_blob(got, len, 5000, 10, 0));
+	CHECK(ring_next(&r, &got, &len) == 1 && check_blob(got, len, 5000, 10, 0));
 
 	/* Restart with a smaller ring while the reader is drained: no loss,
 	 * sequence numbers and counters go on. */
@@ -129,7 +129,7 @@ static void test_round_trip(void)
 	CHECK(a.head == head && a.generation == 2 && agent_ring_dropped(&a) == refused);
 	bl = make_blob(blob, VMS_WIRE_EV_CREATE, 6000, "tester", 20, 0);
 	CHECK(agent_ring_put(&a, blob, bl) == 0);
-	CHECK(vms_ring_next(&r, &got, &len) == 1 && check_blob(got, len, 6000, 20, 0));
+	CHECK(ring_next(&r, &got, &len) == 1 && check_blob(got, len, 6000, 20, 0));
 	CHECK(r.generation == 2 && r.nslots == 200 && r.lost == 0);
 
 	/* Restart while the reader is behind (no drain wait): the unread
@@ -141,7 +141,7 @@ static void test_round_trip(void)
 	CHECK(agent_ring_start(&a, region, REGION_BYTES, 300, 44, 0) == 0);
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 8000, "tester", 20, 0);
 	CHECK(agent_ring_put(&a, blob, bl) == 0);
-	CHECK(vms_ring_next(&r, &got, &len) == 1 && check_blob(got, len, 8000, 20, 0));
+	CHECK(ring_next(&r, &got, &len) == 1 && check_blob(got, len, 8000, 20, 0));
 	CHECK(r.lost == 5 && r.generation == 3);
 	free(region);
 }
@@ -154,8 +154,8 @@ static void test_hostile_ring(void)
 	static struct vms_ring r;
 	const uint8_t *got;
 	size_t len;
-	CHECK(vms_ring_init(&r, region, 1000) == -EINVAL);
-	CHECK(vms_ring_init(&r, region, REGION_BYTES) == 0);
+	CHECK(ring_init(&r, region, 1000) == -EINVAL);
+	CHECK(ring_init(&r, region, REGION_BYTES) == 0);
 	struct vms_wire_header *h = (struct vms_wire_header *)region;
 	/* A header promising more slots than the region holds is not followed. */
 	CHECK(agent_ring_start(&a, region, REGION_BYTES, 0, 1, 0) == 0);
@@ -163,14 +163,14 @@ static void test_hostile_ring(void)
 	h->nslots = REGION_SLOTS + 1;
 	h->generation = 9;
 	h->magic = VMS_WIRE_MAGIC;
-	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.generation == 0);
+	CHECK(ring_next(&r, &got, &len) == 0 && r.generation == 0);
 	h->nslots = VMS_WIRE_MIN_SLOTS - 1;
-	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.generation == 0);
+	CHECK(ring_next(&r, &got, &len) == 0 && r.generation == 0);
 	h->nslots = REGION_SLOTS;
 	h->version = 7;
-	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.generation == 0);
+	CHECK(ring_next(&r, &got, &len) == 0 && r.generation == 0);
 	h->version = VMS_WIRE_VERSION;
-	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.generation == 9);
+	CHECK(ring_next(&r, &got, &len) == 0 && r.generation == 9);
 
 	struct vms_wire_slot *s = (struct vms_wire_slot *)(region + VMS_WIRE_HEADER_BYTES);
 	uint64_t t = r.tail;
@@ -180,19 +180,19 @@ static void test_hostile_ring(void)
 	memcpy(blob + offsetof(struct vms_wire_event, nslots), &bad, 2);
 	memcpy(s[t % REGION_SLOTS].data, blob, VMS_WIRE_SLOT_DATA);
 	s[t % REGION_SLOTS].seq = t + 1;
-	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.malformed == 1 && r.tail == t + 1);
+	CHECK(ring_next(&r, &got, &len) == 0 && r.malformed == 1 && r.tail == t + 1);
 	/* A continuation slot that is not there. */
 	t = r.tail;
 	bad = 3;
 	memcpy(blob + offsetof(struct vms_wire_event, nslots), &bad, 2);
 	memcpy(s[t % REGION_SLOTS].data, blob, VMS_WIRE_SLOT_DATA);
 	s[t % REGION_SLOTS].seq = t + 1;
-	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.malformed == 2 && r.tail == t + 3);
+	CHECK(ring_next(&r, &got, &len) == 0 && r.malformed == 2 && r.tail == t + 3);
 	/* A slot from the future: jump to the published head. */
 	t = r.tail;
 	s[t % REGION_SLOTS].seq = t + 50;
 	h->head = t + 40;
-	CHECK(vms_ring_next(&r, &got, &len) == 0 && r.tail == t + 40 && r.lost == 40);
+	CHECK(ring_next(&r, &got, &len) == 0 && r.tail == t + 40 && r.lost == 40);
 	/* A slot claiming to fit but whose lengths say otherwise. */
 	t = r.tail;
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 2, "tester", 500, 0);
@@ -200,9 +200,9 @@ static void test_hostile_ring(void)
 	memcpy(blob + offsetof(struct vms_wire_event, nslots), &bad, 2);
 	memcpy(s[t % REGION_SLOTS].data, blob, VMS_WIRE_SLOT_DATA);
 	s[t % REGION_SLOTS].seq = t + 1;
-	CHECK(vms_ring_next(&r, &got, &len) == 1);
+	CHECK(ring_next(&r, &got, &len) == 1);
 	struct vms_wire_decoded d;
-	CHECK(vms_wire_decode(got, len, 1, &d) == -EBADMSG);
+	CHECK(wire_decode(got, len, 1, &d) == -EBADMSG);
 	(void)bl;
 	free(region);
 }
@@ -212,50 +212,50 @@ static void test_decode(void)
 	static uint8_t blob[VMS_WIRE_EVENT_MAX_BYTES + 64];
 	struct vms_wire_decoded d;
 	size_t bl = make_blob(blob, VMS_WIRE_EV_RENAME, 3, "tester", 7, 9);
-	CHECK(vms_wire_decode(blob, bl, 0, &d) == 0);
+	CHECK(wire_decode(blob, bl, 0, &d) == 0);
 	CHECK(d.ev.comm_len == 6 && memcmp(d.path, "defghij", 7) == 0 && memcmp(d.path2, "DEFGHIJKL", 9) == 0);
-	CHECK(vms_wire_decode(blob, bl - 1, 0, &d) == -EBADMSG);
-	CHECK(vms_wire_decode(blob, bl + 1, 0, &d) == -EBADMSG);
-	CHECK(vms_wire_decode(blob, 63, 0, &d) == -EBADMSG);
+	CHECK(wire_decode(blob, bl - 1, 0, &d) == -EBADMSG);
+	CHECK(wire_decode(blob, bl + 1, 0, &d) == -EBADMSG);
+	CHECK(wire_decode(blob, 63, 0, &d) == -EBADMSG);
 	/* second path only on renames */
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 7, 9);
-	CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	CHECK(wire_decode(blob, bl, 0, &d) == -EBADMSG);
 	/* unknown kinds, oversized fields, embedded NUL */
 	static const uint16_t kinds[] = { 0, 9, 31, 34, 0xffff };
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		bl = make_blob(blob, kinds[i], 3, "tester", 7, 0);
-		CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+		CHECK(wire_decode(blob, bl, 0, &d) == -EBADMSG);
 	}
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "0123456789abcdefg", 7, 0);
-	CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	CHECK(wire_decode(blob, bl, 0, &d) == -EBADMSG);
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", VMS_WIRE_PATH_MAX + 1, 0);
-	CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	CHECK(wire_decode(blob, bl, 0, &d) == -EBADMSG);
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 7, 0);
 	blob[bl - 3] = 0;
-	CHECK(vms_wire_decode(blob, bl, 0, &d) == -EBADMSG);
+	CHECK(wire_decode(blob, bl, 0, &d) == -EBADMSG);
 	/* ring blobs: nslots must be exactly what the length needs */
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 300, 0);
 	uint16_t n = 2;
 	memcpy(blob + offsetof(struct vms_wire_event, nslots), &n, 2);
-	CHECK(vms_wire_decode(blob, 2 * VMS_WIRE_SLOT_DATA, 1, &d) == 0);
+	CHECK(wire_decode(blob, 2 * VMS_WIRE_SLOT_DATA, 1, &d) == 0);
 	n = 3;
 	memcpy(blob + offsetof(struct vms_wire_event, nslots), &n, 2);
-	CHECK(vms_wire_decode(blob, 3 * VMS_WIRE_SLOT_DATA, 1, &d) == -EBADMSG);
+	CHECK(wire_decode(blob, 3 * VMS_WIRE_SLOT_DATA, 1, &d) == -EBADMSG);
 	/* unknown flag bits are cleared */
 	bl = make_blob(blob, VMS_WIRE_EV_OPEN, 3, "tester", 7, 0);
 	uint16_t fl = 0xffff;
 	memcpy(blob + offsetof(struct vms_wire_event, flags), &fl, 2);
-	CHECK(vms_wire_decode(blob, bl, 0, &d) == 0 && d.ev.flags == 0x3f);
+	CHECK(wire_decode(blob, bl, 0, &d) == 0 && d.ev.flags == 0x3f);
 }
 
 static void feed(struct vms_framer *f, const uint8_t *p, size_t n)
 {
 	while (n) {
 		size_t room;
-		uint8_t *dst = vms_framer_space(f, &room);
+		uint8_t *dst = framer_space(f, &room);
 		size_t k = n < room ? n : room;
 		memcpy(dst, p, k);
-		vms_framer_added(f, k);
+		framer_added(f, k);
 		p += k;
 		n -= k;
 	}
@@ -291,16 +291,16 @@ static void test_framer(void)
 			off += 3;
 		}
 	}
-	vms_framer_init(&f);
+	framer_init(&f);
 	const uint8_t *got;
 	size_t len;
 	int seen = 0;
 	/* fed in awkward pieces */
 	for (size_t pos = 0; pos < off; pos += 7) {
 		feed(&f, stream + pos, off - pos < 7 ? off - pos : 7);
-		while (vms_framer_next(&f, &got, &len) == 1) {
+		while (framer_next(&f, &got, &len) == 1) {
 			struct vms_wire_decoded d;
-			CHECK(seen < 3 && len == lens[seen] && vms_wire_decode(got, len, 0, &d) == 0 &&
+			CHECK(seen < 3 && len == lens[seen] && wire_decode(got, len, 0, &d) == 0 &&
 			      d.ev.event_id == (uint64_t)seen);
 			seen++;
 		}
@@ -310,7 +310,7 @@ static void test_framer(void)
 	/* endless junk never fills the framer */
 	memset(stream, 'x', sizeof(stream));
 	feed(&f, stream, sizeof(stream));
-	CHECK(vms_framer_next(&f, &got, &len) == 0 && f.len < 4);
+	CHECK(framer_next(&f, &got, &len) == 0 && f.len < 4);
 }
 
 /* One record from the fake agent, with its counters as the agent fills them. */
@@ -443,40 +443,40 @@ static void test_filter_rules(void)
 {
 	struct vms_watch_filter f;
 	char err[256];
-	CHECK(vms_watch_filter_init(&f, -1, NULL, 0, err, sizeof(err)) == -EINVAL);
-	CHECK(vms_watch_filter_init(&f, 0, NULL, VMS_FEV_BIT(VMS_FEV_RENAME + 1), err, sizeof(err)) == -EINVAL &&
+	CHECK(watch_filter_init(&f, -1, NULL, 0, err, sizeof(err)) == -EINVAL);
+	CHECK(watch_filter_init(&f, 0, NULL, VMS_FEV_BIT(VMS_FEV_RENAME + 1), err, sizeof(err)) == -EINVAL &&
 	      strstr(err, "notices"));
 	struct vms_file_event ev = { .kind = VMS_FEV_OPEN, .pid = 7, .path = "/etc/passwd", .path2 = "" };
 	/* no filters: everything */
-	CHECK(vms_watch_filter_init(&f, 0, NULL, 0, err, sizeof(err)) == 0);
-	CHECK(vms_watch_filter_pass(&f, &ev));
-	vms_watch_filter_free(&f);
+	CHECK(watch_filter_init(&f, 0, NULL, 0, err, sizeof(err)) == 0);
+	CHECK(watch_filter_pass(&f, &ev));
+	watch_filter_free(&f);
 	/* all three */
-	CHECK(vms_watch_filter_init(&f, 7, "/etc/*", VMS_FEV_BIT(VMS_FEV_OPEN) | VMS_FEV_BIT(VMS_FEV_RENAME), err,
+	CHECK(watch_filter_init(&f, 7, "/etc/*", VMS_FEV_BIT(VMS_FEV_OPEN) | VMS_FEV_BIT(VMS_FEV_RENAME), err,
 				    sizeof(err)) == 0);
-	CHECK(vms_watch_filter_pass(&f, &ev));
+	CHECK(watch_filter_pass(&f, &ev));
 	ev.pid = 8;
-	CHECK(!vms_watch_filter_pass(&f, &ev));
+	CHECK(!watch_filter_pass(&f, &ev));
 	ev.pid = 7;
 	ev.kind = VMS_FEV_WRITE;
-	CHECK(!vms_watch_filter_pass(&f, &ev));
+	CHECK(!watch_filter_pass(&f, &ev));
 	ev.kind = VMS_FEV_OPEN;
 	ev.path = "/tmp/x";
-	CHECK(!vms_watch_filter_pass(&f, &ev));
+	CHECK(!watch_filter_pass(&f, &ev));
 	/* '*' crosses '/' (no FNM_PATHNAME) */
 	ev.path = "/etc/ssh/sshd_config";
-	CHECK(vms_watch_filter_pass(&f, &ev));
+	CHECK(watch_filter_pass(&f, &ev));
 	/* a rename passes on either name */
 	ev.kind = VMS_FEV_RENAME;
 	ev.path = "/tmp/new";
 	ev.path2 = "/etc/hosts";
-	CHECK(vms_watch_filter_pass(&f, &ev));
+	CHECK(watch_filter_pass(&f, &ev));
 	ev.path = "/etc/hosts";
 	ev.path2 = "/tmp/old";
-	CHECK(vms_watch_filter_pass(&f, &ev));
+	CHECK(watch_filter_pass(&f, &ev));
 	ev.path = "/tmp/a";
-	CHECK(!vms_watch_filter_pass(&f, &ev));
-	vms_watch_filter_free(&f);
+	CHECK(!watch_filter_pass(&f, &ev));
+	watch_filter_free(&f);
 }
 
 /* Filters through the public stream: dropped before enrichment, counted,
