@@ -57,10 +57,10 @@ static int fetch_include(void *ctx, const char *annex, char **text, size_t *len)
 	const struct include_doc *d = ctx;
 	(void)annex;
 	if (!d->text)
-		return -2;      /* -ENOENT */
+		return -2; /* -ENOENT */
 	*text = malloc(d->len ? d->len : 1);
 	if (!*text)
-		return -12;     /* -ENOMEM */
+		return -12; /* -ENOMEM */
 	memcpy(*text, d->text, d->len);
 	*len = d->len;
 	return 0;
@@ -121,21 +121,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	switch (data[0] % 5) {
-	case 0:
-		fuzz_frame(data + 1, size - 1);
-		break;
-	case 1:
-		fuzz_framed(data + 1, size - 1);
-		break;
-	case 2:
-		fuzz_xml(data + 1, size - 1);
-		break;
-	case 3:
-		fuzz_flatview(data + 1, size - 1);
-		break;
-	default:
-		fuzz_stop(data + 1, size - 1);
-		break;
+	case 0: fuzz_frame(data + 1, size - 1); break;
+	case 1: fuzz_framed(data + 1, size - 1); break;
+	case 2: fuzz_xml(data + 1, size - 1); break;
+	case 3: fuzz_flatview(data + 1, size - 1); break;
+	default: fuzz_stop(data + 1, size - 1); break;
 	}
 	return 0;
 }

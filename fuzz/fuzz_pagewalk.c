@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->host[0] = s->host[1] = data[0] & 0x80 ? ram : NULL; /* with and without the zero-copy path */
 	t->range_hint = 0;
 	static const enum vms_paging modes[] = { VMS_PAGING_NONE, VMS_PAGING_32, VMS_PAGING_PAE, VMS_PAGING_4LEVEL,
-						 VMS_PAGING_5LEVEL };
+		                                 VMS_PAGING_5LEVEL };
 	if (vms_set_paging(t, modes[data[0] % 5]) != 0)
 		__builtin_trap();
 	t->mmu->pse = (data[0] >> 3) & 1;

@@ -59,12 +59,17 @@ struct kernel_args {
 	int no_cache;
 };
 
-#define KERNEL_OPTIONS                                                                                \
+#define KERNEL_OPTIONS                                                                                 \
 	{ "system-map", required_argument, NULL, 'M' }, { "isf-in", required_argument, NULL, 'I' },    \
-		{ "cache-dir", required_argument, NULL, 'D' }, { "no-cache", no_argument, NULL, 'N' }, \
-		{ "paging", required_argument, NULL, 'G' }
+	        { "cache-dir", required_argument, NULL, 'D' }, { "no-cache", no_argument, NULL, 'N' }, \
+	{                                                                                              \
+		"paging", required_argument, NULL, 'G'                                                 \
+	}
 /* --cr3 of the kernel commands (trace's --cr3 is a filter instead). */
-#define KERNEL_CR3_OPTION { "cr3", required_argument, NULL, 'C' }
+#define KERNEL_CR3_OPTION                           \
+	{                                           \
+		"cr3", required_argument, NULL, 'C' \
+	}
 
 extern const char kernel_help[];
 /* 1 if C was one of KERNEL_OPTIONS or KERNEL_CR3_OPTION (stored in A). */
@@ -82,9 +87,11 @@ struct aspace_args {
 	const char *cr3, *vcpu, *paging;
 };
 
-#define ASPACE_OPTIONS                                                                        \
+#define ASPACE_OPTIONS                                                                     \
 	{ "cr3", required_argument, NULL, 'C' }, { "vcpu", required_argument, NULL, 'U' }, \
-		{ "paging", required_argument, NULL, 'G' }
+	{                                                                                  \
+		"paging", required_argument, NULL, 'G'                                     \
+	}
 
 extern const char aspace_help[];
 int aspace_opt(struct aspace_args *a, int c);
@@ -97,7 +104,11 @@ int aspace_open(struct vms_target *t, const struct aspace_args *a, uint64_t *dtb
 enum vms_paging parse_paging(const char *s);
 
 /* --count N and --duration SECONDS of the streaming commands. */
-#define STREAM_OPTIONS { "count", required_argument, NULL, 'n' }, { "duration", required_argument, NULL, 'd' }
+#define STREAM_OPTIONS                                   \
+	{ "count", required_argument, NULL, 'n' },       \
+	{                                                \
+		"duration", required_argument, NULL, 'd' \
+	}
 int stream_opt(const char *cmd, int c, uint64_t *count, double *duration);
 /* How long to wait for the next event: SLICE_MS, less near the end time
  * T_END (now_s() clock, 0 = none), -1 once it has passed. */

@@ -39,19 +39,19 @@ enum { VMS_PSZ_4K, VMS_PSZ_2M, VMS_PSZ_4M, VMS_PSZ_1G };
 #define VMS_TLB_GEN_MAX 0xfffull
 
 struct vms_tlb_entry {
-	uint64_t tag;            /* va >> window shift */
-	uint64_t key;            /* table base | generation << 52; 0 = empty */
-	uint64_t pa;             /* window's guest-physical address | flags */
-	const uint8_t *host;     /* window in the source's mapping, or NULL */
+	uint64_t tag;        /* va >> window shift */
+	uint64_t key;        /* table base | generation << 52; 0 = empty */
+	uint64_t pa;         /* window's guest-physical address | flags */
+	const uint8_t *host; /* window in the source's mapping, or NULL */
 };
 
 struct vms_mmu {
-	int mode;                /* enum vms_paging; VMS_PAGING_UNKNOWN until known */
-	int mode_fixed;          /* set by vms_set_paging: never asked again */
-	int pse;                 /* CR4.PSE: 4 MiB pages in 32-bit mode */
-	int nxe;                 /* EFER.NXE: bit 63 is XD, not reserved */
-	uint64_t dtb_mask;       /* CR3 bits that address the top table; 0 = no TLB */
-	uint64_t gen;            /* current generation << VMS_TLB_GEN_SHIFT */
+	int mode;          /* enum vms_paging; VMS_PAGING_UNKNOWN until known */
+	int mode_fixed;    /* set by vms_set_paging: never asked again */
+	int pse;           /* CR4.PSE: 4 MiB pages in 32-bit mode */
+	int nxe;           /* EFER.NXE: bit 63 is XD, not reserved */
+	uint64_t dtb_mask; /* CR3 bits that address the top table; 0 = no TLB */
+	uint64_t gen;      /* current generation << VMS_TLB_GEN_SHIFT */
 	struct vms_tlb_entry e4k[2u << VMS_TLB_4K_BITS] __attribute__((aligned(64)));
 	struct vms_tlb_entry e2m[2u << VMS_TLB_2M_BITS] __attribute__((aligned(64)));
 	struct vms_tlb_entry e1g[2u << VMS_TLB_1G_BITS] __attribute__((aligned(64)));
@@ -93,8 +93,7 @@ static inline const struct vms_tlb_entry *tlb_probe(const struct vms_tlb_entry *
 
 /* The entry translating VA in the address space KEY, and its window's
  * offset mask; NULL on a miss. */
-static inline const struct vms_tlb_entry *tlb_find(const struct vms_mmu *m, uint64_t key, uint64_t va,
-							uint64_t *wmask)
+static inline const struct vms_tlb_entry *tlb_find(const struct vms_mmu *m, uint64_t key, uint64_t va, uint64_t *wmask)
 {
 	uint64_t h = tlb_hash(key);
 	const struct vms_tlb_entry *e = tlb_probe(&m->e2m[tlb_set(va >> 21, h, VMS_TLB_2M_BITS)], va >> 21, key);
@@ -124,12 +123,12 @@ void mmu_guest_moved(struct vms_target *t);
 /* walk.c: the levels of each mode and the meaning of their entries. */
 struct vms_pt_level {
 	const char *name;
-	uint8_t shift;          /* lowest address bit of this level's index */
-	uint8_t bits;           /* width of the index */
-	uint8_t maps_page;      /* PS=1 maps a page here */
-	uint8_t no_perm;        /* legacy PAE PDPTEs carry no R/W, U/S or XD */
-	uint64_t rsvd;          /* must be 0 in a present entry */
-	uint64_t rsvd_page;     /* ... and these too when it maps a page */
+	uint8_t shift;      /* lowest address bit of this level's index */
+	uint8_t bits;       /* width of the index */
+	uint8_t maps_page;  /* PS=1 maps a page here */
+	uint8_t no_perm;    /* legacy PAE PDPTEs carry no R/W, U/S or XD */
+	uint64_t rsvd;      /* must be 0 in a present entry */
+	uint64_t rsvd_page; /* ... and these too when it maps a page */
 };
 /* The levels of MODE, top first, and the size of an entry; NULL for modes
  * without page tables. */
@@ -139,13 +138,13 @@ const struct vms_pt_level *pt_levels(enum vms_paging mode, unsigned *n, unsigned
  * (VMS_PT_PAGE) in *ADDR, with its permissions folded into *PROT. */
 enum { VMS_PT_BAD = -1, VMS_PT_TABLE = 0, VMS_PT_PAGE = 1 };
 int pt_decode(const struct vms_mmu *m, const struct vms_pt_level *l, unsigned esize, int last, uint64_t e,
-		  uint64_t *addr, uint32_t *prot, uint64_t *bad);
+              uint64_t *addr, uint32_t *prot, uint64_t *bad);
 
 /* walk.c: one page walk, bounded by the number of levels. STEPS may be
  * NULL. Sets t->err on failure. */
 uint64_t pt_dtb_mask(enum vms_paging mode);
 int pt_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64_t va, struct vms_translation *tr,
-	     struct vms_page_walk *steps);
+            struct vms_page_walk *steps);
 
 /* translate.c: the TLB, ready to translate (mode known), or -errno; an
  * unknown mode is -ENOTSUP with t->paging_why as the reason. */

@@ -58,7 +58,7 @@ static const uint8_t *host_of(const struct vms_source *s, uint64_t pa, uint64_t 
 }
 
 static void put(struct vms_target *t, struct vms_tlb_entry *arr, unsigned bits, unsigned wshift, uint64_t key,
-		const struct vms_translation *tr, uint64_t code)
+                const struct vms_translation *tr, uint64_t code)
 {
 	uint64_t wsize = 1ull << wshift;
 	uint64_t tag = tr->va >> wshift;
@@ -108,7 +108,7 @@ static int page_overlaps(const struct vms_tlb_entry *e, unsigned wshift, uint64_
  * windows (widened to the largest page the array holds) hash to; a large
  * one scans the array. */
 static void drop_range(struct vms_tlb_entry *arr, unsigned bits, unsigned wshift, uint64_t max_page, uint64_t key,
-		       uint64_t lo, uint64_t hi)
+                       uint64_t lo, uint64_t hi)
 {
 	uint64_t first = (lo & ~(max_page - 1)) >> wshift, last = (hi | (max_page - 1)) >> wshift;
 	size_t n = 2u << bits;

@@ -56,8 +56,10 @@ int mmu_ready(struct vms_target *t, struct vms_mmu **out)
 	if (!m)
 		return arch_fail(t, ENOMEM, "out of memory for the TLB");
 	if (m->mode == VMS_PAGING_UNKNOWN)
-		return arch_fail(t, ENOTSUP, "paging mode unknown: %s", t->paging_why[0] ? t->paging_why :
-				     "vCPU 0's registers were not read; set the mode (vms_set_paging, --paging)");
+		return arch_fail(t, ENOTSUP, "paging mode unknown: %s",
+		                 t->paging_why[0]
+		                         ? t->paging_why
+		                         : "vCPU 0's registers were not read; set the mode (vms_set_paging, --paging)");
 	return 0;
 }
 
@@ -91,9 +93,8 @@ int mmu_set_mode(struct vms_target *t, enum vms_paging mode)
 	return 0;
 }
 
-
 static __attribute__((noinline)) int translate_slow(struct vms_target *t, uint64_t dtb, uint64_t va,
-						    struct vms_translation *out)
+                                                    struct vms_translation *out)
 {
 	struct vms_mmu *m;
 	int rc = mmu_ready(t, &m);
@@ -132,7 +133,7 @@ int vms_page_walk(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_pa
 
 /* Page by page, each through the TLB and vms_read_pa. */
 static __attribute__((noinline)) int read_va_slow(struct vms_target *t, uint64_t dtb, uint64_t va, uint8_t *buf,
-						  size_t len, size_t *done)
+                                                  size_t len, size_t *done)
 {
 	size_t got = 0;
 	int rc = 0;
@@ -140,7 +141,7 @@ static __attribute__((noinline)) int read_va_slow(struct vms_target *t, uint64_t
 		uint64_t cur = va + got;
 		if (cur < va) {
 			rc = arch_fail(t, EFAULT, "read at 0x%llx runs past the end of the address space",
-					   (unsigned long long)va);
+			               (unsigned long long)va);
 			break;
 		}
 		struct vms_translation tr;
@@ -193,7 +194,7 @@ int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, 
 		struct vms_translation tr;
 		if (cur < va) {
 			rc = arch_fail(t, EFAULT, "string at 0x%llx runs past the end of the address space",
-					   (unsigned long long)va);
+			               (unsigned long long)va);
 			break;
 		}
 		if ((rc = vms_translate(t, dtb, cur, &tr)))
@@ -212,6 +213,5 @@ int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, 
 	buf[got < buflen ? got : buflen - 1] = '\0';
 	if (rc)
 		return rc;
-	return arch_fail(t, ERANGE, "string at 0x%llx is longer than %zu bytes", (unsigned long long)va,
-			     buflen - 1);
+	return arch_fail(t, ERANGE, "string at 0x%llx is longer than %zu bytes", (unsigned long long)va, buflen - 1);
 }

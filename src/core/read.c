@@ -8,7 +8,6 @@
  */
 #include "target.h"
 
-
 int vms_read_pa(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 {
 	const struct vms_source *s = t->src;

@@ -152,8 +152,8 @@ static int open_qemu(struct vms_target *t, const char *force)
 	if (rc == -ENOENT)
 		tfail(t, ENOENT, "QEMU at %s reports no RAM backend with a guest-physical mapping", t->qmp_path);
 	else if (rc)
-		tfail(t, -rc, "learning the RAM layout from QMP: %s", rc == -EPROTO && !qmp_err(q)[0]
-			? "unexpected `info mtree -f` output" : qmp_err(q));
+		tfail(t, -rc, "learning the RAM layout from QMP: %s",
+		      rc == -EPROTO && !qmp_err(q)[0] ? "unexpected `info mtree -f` output" : qmp_err(q));
 	int gdb_port = rc ? 0 : qemu_gdb_port(q);
 	qmp_release(t);
 	if (rc)
@@ -162,8 +162,8 @@ static int open_qemu(struct vms_target *t, const char *force)
 	t->has_ram = 1;
 	if (t->pid && ram.pid != t->pid)
 		return tfail(t, EINVAL, "QMP socket %s belongs to pid %d, not %d", t->qmp_path, ram.pid, t->pid);
-	tlog(t, "QEMU pid %d, RAM backend %s '%s' (%llu MiB%s%s%s), %zu guest-physical ranges, GDB stub %s",
-	     ram.pid, ram.backend_type, ram.block_name, (unsigned long long)(ram.size >> 20),
+	tlog(t, "QEMU pid %d, RAM backend %s '%s' (%llu MiB%s%s%s), %zu guest-physical ranges, GDB stub %s", ram.pid,
+	     ram.backend_type, ram.block_name, (unsigned long long)(ram.size >> 20),
 	     ram.shared ? ", shared" : ", private", ram.mem_path[0] ? ", file " : "", ram.mem_path, ram.nranges,
 	     gdb_port > 0 ? "present" : "absent");
 	if (force)
@@ -257,11 +257,14 @@ static void learn_paging(struct vms_target *t)
 	struct vms_regs r;
 	int rc = vms_vcpu_regs(t, 0, &r);
 	if (rc)
-		snprintf(t->paging_why, sizeof(t->paging_why), "no registers of vCPU 0 (%s); set the mode "
-			 "(vms_set_paging, --paging)", t->err);
+		snprintf(t->paging_why, sizeof(t->paging_why),
+		         "no registers of vCPU 0 (%s); set the mode "
+		         "(vms_set_paging, --paging)",
+		         t->err);
 	else if ((rc = mmu_learn(t, &r)) == -ENOTSUP)
-		snprintf(t->paging_why, sizeof(t->paging_why), "vCPU 0's registers do not tell it "
-			 "(set it: vms_set_paging, --paging)");
+		snprintf(t->paging_why, sizeof(t->paging_why),
+		         "vCPU 0's registers do not tell it "
+		         "(set it: vms_set_paging, --paging)");
 	else if (rc)
 		snprintf(t->paging_why, sizeof(t->paging_why), "%s", t->err);
 	else
@@ -327,9 +330,18 @@ void vms_close(struct vms_target *t)
 	free(t);
 }
 
-const char *vms_errmsg(const struct vms_target *t) { return t->err; }
-const char *vms_source_name(const struct vms_target *t) { return t->src->ops->name; }
-const char *vms_source_detail(const struct vms_target *t) { return t->src->detail; }
+const char *vms_errmsg(const struct vms_target *t)
+{
+	return t->err;
+}
+const char *vms_source_name(const struct vms_target *t)
+{
+	return t->src->ops->name;
+}
+const char *vms_source_detail(const struct vms_target *t)
+{
+	return t->src->detail;
+}
 
 int vms_ram_ranges(const struct vms_target *t, const struct vms_ram_range **ranges, size_t *count)
 {

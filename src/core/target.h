@@ -16,21 +16,20 @@ struct vms_mmu;
 
 struct vms_target {
 	struct vms_source *src;
-	char qmp_path[108];        /* "" when the target has no QMP */
-	struct vms_qmp *qmp;       /* open only during an operation, unless qmp_keep */
+	char qmp_path[108];  /* "" when the target has no QMP */
+	struct vms_qmp *qmp; /* open only during an operation, unless qmp_keep */
 	int qmp_keep;
-	int pid;                   /* from pid:N, else 0 */
+	int pid; /* from pid:N, else 0 */
 	unsigned timeout_ms;
 	vms_log_fn log;
 	void *log_ctx;
 	char err[1024];
-	struct vms_mmu *mmu;       /* paging mode and TLB (src/arch/paging.h); NULL until first use */
-	size_t range_hint;         /* RAM range of the last fast read (src->ranges index) */
-	char paging_why[1100];     /* why vCPU 0's paging mode is unknown, "" if it is not */
-	struct vms_qemu_ram ram;   /* live QEMU's RAM block and its placement, when has_ram */
+	struct vms_mmu *mmu;     /* paging mode and TLB (src/arch/paging.h); NULL until first use */
+	size_t range_hint;       /* RAM range of the last fast read (src->ranges index) */
+	char paging_why[1100];   /* why vCPU 0's paging mode is unknown, "" if it is not */
+	struct vms_qemu_ram ram; /* live QEMU's RAM block and its placement, when has_ram */
 	int has_ram;
 };
-
 
 int read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
 

@@ -16,7 +16,7 @@
  * i440fx at 3 GiB once it reaches 3.5 GiB; the VGA window is left out).
  * Returns 0, or -errno with a message in ERR. */
 int cmdline_parse(int argc, char **argv, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err,
-		      size_t errlen);
+                  size_t errlen);
 
 /* Read /proc/PID/cmdline and parse it. */
 int cmdline_read(int pid, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err, size_t errlen);

@@ -53,38 +53,38 @@
 #define RAW_MAX (2u * VMS_GDB_MAX_PACKET + 8u)
 #define RX_INITIAL (64u << 10)
 #define MEM_CHUNK_MAX (64u << 10)
-#define DEFAULT_PACKET_SIZE 400u   /* GDB's own assumption without qSupported */
-#define MAX_RETRIES 3              /* NAKs tolerated per reply */
-#define PIPE_MAX 16                /* 16 x 4 KiB replies stay within socket buffers */
+#define DEFAULT_PACKET_SIZE 400u /* GDB's own assumption without qSupported */
+#define MAX_RETRIES 3            /* NAKs tolerated per reply */
+#define PIPE_MAX 16              /* 16 x 4 KiB replies stay within socket buffers */
 #define MAX_XML_BYTES (1u << 20)
 #define MAX_MONITOR_BYTES (16u << 20)
 
 struct vms_gdb {
 	int fd;
 	unsigned timeout_ms;
-	int ack_mode;           /* until QStartNoAckMode is accepted */
-	unsigned acks_owed;     /* replies not yet acked: the '+'s ride on the next packet */
-	int qemu_system;        /* QEMU system emulation: reads ahead, never waits for acks */
-	unsigned pipeline;      /* `m` requests kept in flight by gdb_read_mem */
-	int dead;               /* stream out of step; refuse further requests */
+	int ack_mode;       /* until QStartNoAckMode is accepted */
+	unsigned acks_owed; /* replies not yet acked: the '+'s ride on the next packet */
+	int qemu_system;    /* QEMU system emulation: reads ahead, never waits for acks */
+	unsigned pipeline;  /* `m` requests kept in flight by gdb_read_mem */
+	int dead;           /* stream out of step; refuse further requests */
 	int detached;
-	int running;            /* resumed; the stop reply is still to come */
-	struct vms_gdb_guard guard;     /* detaches if we die (gdb_guard.c) */
-	int connected;          /* TCP is up: close must detach */
-	long cur_thread;        /* thread selected with Hg, -1 if unknown */
+	int running;                /* resumed; the stop reply is still to come */
+	struct vms_gdb_guard guard; /* detaches if we die (gdb_guard.c) */
+	int connected;              /* TCP is up: close must detach */
+	long cur_thread;            /* thread selected with Hg, -1 if unknown */
 	size_t packet_size;
 	size_t mem_chunk;
 	int xml_offered;
-	uint8_t *rx;            /* received; rx[rx_off, rx_len) not yet consumed */
+	uint8_t *rx; /* received; rx[rx_off, rx_len) not yet consumed */
 	size_t rx_off, rx_len, rx_cap;
-	uint8_t *tx;            /* owed acks, then the frames of the last batch */
+	uint8_t *tx; /* owed acks, then the frames of the last batch */
 	size_t tx_len, tx_cap;
-	size_t nak_off, nak_len;    /* the frame a NAK asks for; 0 = ambiguous */
+	size_t nak_off, nak_len; /* the frame a NAK asks for; 0 = ambiguous */
 	unsigned tx_frames;
-	char *reply;            /* decoded reply, NUL-terminated */
+	char *reply; /* decoded reply, NUL-terminated */
 	struct vms_gdb_layout layout;
 	int have_layout;
-	char where[320];        /* "HOST:PORT" */
+	char where[320]; /* "HOST:PORT" */
 	char err[512];
 };
 
@@ -138,7 +138,7 @@ static int send_all(struct vms_gdb *g, const uint8_t *p, size_t n, long long dea
 		struct pollfd pfd = { .fd = g->fd, .events = POLLOUT };
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
 			return gdead(g, ETIMEDOUT, "GDB stub at %s does not take our data (timeout %u ms)", g->where,
-				     g->timeout_ms);
+			             g->timeout_ms);
 	}
 	return 0;
 }
@@ -193,7 +193,7 @@ static int tx_add(struct vms_gdb *g, const void *pkt, size_t len)
 	}
 	if (k - 1 > g->packet_size)
 		return gfail(g, EMSGSIZE, "packet of %zu bytes exceeds the stub's PacketSize %zu", k - 1,
-			     g->packet_size);
+		             g->packet_size);
 	static const char digits[] = "0123456789abcdef";
 	f[k++] = '#';
 	f[k++] = (uint8_t)digits[sum >> 4];
@@ -266,7 +266,7 @@ static int fill_rx(struct vms_gdb *g, long long deadline)
 		struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
 			return gdead(g, ETIMEDOUT, "no reply from GDB stub at %s within %u ms", g->where,
-				     g->timeout_ms);
+			             g->timeout_ms);
 	}
 }
 
@@ -307,7 +307,7 @@ static int rx_frame(struct vms_gdb *g, size_t *flen)
 		return 1;
 	if (b[0] != '$' && b[0] != '%')
 		return gdead(g, EPROTO, "malformed data from GDB stub at %s (byte 0x%02x where a packet should start)",
-			     g->where, b[0]);
+		             g->where, b[0]);
 	const uint8_t *hash = memchr(b + 1, '#', avail - 1);
 	if (!hash || (size_t)(hash - b) + 3 > avail) {
 		if (avail >= RAW_MAX)
@@ -342,7 +342,7 @@ static int recv_reply(struct vms_gdb *g, long long deadline, int pipelined)
 			continue;
 		}
 		const uint8_t *frame = g->rx + g->rx_off;
-		if (frame[0] == '%') {      /* non-stop notification; we never ask for them */
+		if (frame[0] == '%') { /* non-stop notification; we never ask for them */
 			rx_consume(g, flen);
 			continue;
 		}
@@ -357,7 +357,7 @@ static int recv_reply(struct vms_gdb *g, long long deadline, int pipelined)
 			return gdead(g, EBADMSG, "bad checksum in reply from GDB stub at %s", g->where);
 		if (rc == -E2BIG)
 			return gdead(g, E2BIG, "reply from GDB stub at %s larger than %u bytes", g->where,
-				     VMS_GDB_MAX_PACKET);
+			             VMS_GDB_MAX_PACKET);
 		if (rc)
 			return gdead(g, EPROTO, "malformed packet from GDB stub at %s", g->where);
 		g->reply[n] = '\0';
@@ -375,7 +375,7 @@ static int check_usable(struct vms_gdb *g)
 	if (g->detached)
 		return gfail(g, ENOTCONN, "already detached from GDB stub at %s", g->where);
 	if (g->dead)
-		return -EPIPE;      /* g->err still says why */
+		return -EPIPE; /* g->err still says why */
 	if (g->running)
 		return gfail(g, EBUSY, "the guest is running under GDB stub at %s: stop it first", g->where);
 	return 0;
@@ -452,7 +452,7 @@ static int try_connect(const struct addrinfo *ai, long long deadline, int *fd_ou
 		close(fd);
 		return err;
 	}
-	int one = 1;    /* small request packets must not wait for Nagle */
+	int one = 1; /* small request packets must not wait for Nagle */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	*fd_out = fd;
 	return 0;
@@ -472,7 +472,7 @@ static int tcp_connect(struct vms_gdb *g, const char *host, int port)
 		int e = try_connect(ai, deadline, &g->fd);
 		if (e == 0)
 			break;
-		if (err != ECONNREFUSED)    /* "refused" is the most telling reason */
+		if (err != ECONNREFUSED) /* "refused" is the most telling reason */
 			err = e;
 	}
 	freeaddrinfo(res);
@@ -532,7 +532,7 @@ static int handshake_supported(struct vms_gdb *g, int *noack)
 	}
 	if (n == -ETIMEDOUT)
 		return gfail(g, ETIMEDOUT, "GDB stub busy: another debugger attached? (no answer from %s within %u ms)",
-			     g->where, g->timeout_ms);
+		             g->where, g->timeout_ms);
 	if (n < 0)
 		return n;
 	if (gdb_is_stop_reply(g->reply, (size_t)n))
@@ -578,8 +578,7 @@ static int handshake(struct vms_gdb *g)
 	return 0;
 }
 
-int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err,
-		    size_t errlen)
+int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err, size_t errlen)
 {
 	int rc;
 	struct vms_gdb *g = calloc(1, sizeof(*g));
@@ -607,7 +606,8 @@ int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb 
 	}
 	/* The guardian first: from the moment QEMU takes this connection up it
 	 * stops the guest for us, even if we are killed before the handshake. */
-	if ((rc = tcp_connect(g, host, port)) || (rc = gdb_guard_arm(&g->guard, g->fd, g->err, sizeof(g->err))) || (rc = handshake(g)))
+	if ((rc = tcp_connect(g, host, port)) || (rc = gdb_guard_arm(&g->guard, g->fd, g->err, sizeof(g->err))) ||
+	    (rc = handshake(g)))
 		goto fail;
 	*out = g;
 	return 0;
@@ -677,9 +677,18 @@ void gdb_client_close(struct vms_gdb *g)
  * Accessors
  */
 
-const char *gdb_err(const struct vms_gdb *g) { return g->err; }
-void gdb_set_timeout(struct vms_gdb *g, unsigned timeout_ms) { g->timeout_ms = timeout_ms ? timeout_ms : 10000; }
-size_t gdb_packet_size(const struct vms_gdb *g) { return g->packet_size; }
+const char *gdb_err(const struct vms_gdb *g)
+{
+	return g->err;
+}
+void gdb_set_timeout(struct vms_gdb *g, unsigned timeout_ms)
+{
+	g->timeout_ms = timeout_ms ? timeout_ms : 10000;
+}
+size_t gdb_packet_size(const struct vms_gdb *g)
+{
+	return g->packet_size;
+}
 
 /* ------------------------------------------------------------------------
  * Memory
@@ -689,7 +698,7 @@ int gdb_set_phys(struct vms_gdb *g, int on)
 {
 	if (!g->qemu_system)
 		return gfail(g, ENOTSUP, "GDB stub at %s cannot read physical memory (no qemu.PhyMemMode; not QEMU?)",
-			     g->where);
+		             g->where);
 	return command_ok(g, on ? "Qqemu.PhyMemMode:1" : "Qqemu.PhyMemMode:0");
 }
 
@@ -701,7 +710,7 @@ static int mem_reply(struct vms_gdb *g, uint64_t addr, uint8_t *dst, size_t n, c
 		return gfail(g, ENOTSUP, "GDB stub at %s does not support memory reads", g->where);
 	if (gdb_is_error_reply(r, (size_t)rl))
 		return gfail(g, EFAULT, "GDB stub at %s cannot read %zu bytes at 0x%" PRIx64 " (%s)", g->where, n, addr,
-			     r);
+		             r);
 	if (rl % 2 || (size_t)rl / 2 > n || gdb_hex_decode(r, (size_t)rl / 2, dst))
 		return gfail(g, EPROTO, "malformed memory reply from GDB stub at %s", g->where);
 	return rl / 2;
@@ -745,8 +754,7 @@ struct mem_req {
 };
 
 /* Queue requests until DEPTH are in flight, in one send. */
-static int pipe_refill(struct vms_gdb *g, struct mem_req *q, size_t head, size_t *count, uint64_t *next,
-		       uint64_t end)
+static int pipe_refill(struct vms_gdb *g, struct mem_req *q, size_t head, size_t *count, uint64_t *next, uint64_t end)
 {
 	int rc = tx_begin(g);
 	while (!rc && *next < end && *count < g->pipeline) {
@@ -845,7 +853,7 @@ static int monitor_output(struct vms_gdb *g, struct textbuf *t, const char *hex,
 {
 	if (hexlen % 2 || t->len + hexlen / 2 > MAX_MONITOR_BYTES)
 		return gdead(g, EPROTO, "malformed or oversized monitor output from GDB stub at %s", g->where);
-	if (textbuf_add(t, hexlen / 2))     /* the rest of the output is still coming */
+	if (textbuf_add(t, hexlen / 2)) /* the rest of the output is still coming */
 		return gdead(g, ENOMEM, "out of memory");
 	char *dst = t->p + t->len;
 	if (gdb_hex_decode(hex, hexlen / 2, (uint8_t *)dst))
@@ -883,7 +891,7 @@ int gdb_monitor(struct vms_gdb *g, const char *command, char **out)
 		goto fail;
 	if (n == 0 || strcmp(r, "OK") != 0) {
 		rc = gfail(g, n ? EREMOTEIO : ENOTSUP, "GDB stub at %s cannot run monitor command '%s'%s%.32s",
-			   g->where, command, n ? ": " : "", r);
+		           g->where, command, n ? ": " : "", r);
 		goto fail;
 	}
 	if (textbuf_add(&t, 0)) {
@@ -934,7 +942,8 @@ int gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
 			return gfail(g, n ? EPROTO : ENOTSUP, "GDB stub at %s does not list threads", g->where);
 		int rc = gdb_parse_thread_list(r + 1, ids, cap, &count);
 		if (rc == -E2BIG)
-			return gfail(g, E2BIG, "GDB stub at %s lists more than %d threads", g->where, VMS_GDB_MAX_THREADS);
+			return gfail(g, E2BIG, "GDB stub at %s lists more than %d threads", g->where,
+			             VMS_GDB_MAX_THREADS);
 		if (rc)
 			return gfail(g, EPROTO, "malformed thread list from GDB stub at %s", g->where);
 		q = "qsThreadInfo";
@@ -966,7 +975,7 @@ static int fetch_annex(void *ctx, const char *annex, char **text, size_t *len)
 			goto fail;
 		if (n == 0 || (r[0] != 'm' && r[0] != 'l')) {
 			rc = gfail(g, n ? EREMOTEIO : ENOTSUP, "GDB stub at %s gives no target description %s%s%.16s",
-				   g->where, annex, n ? ": " : "", r);
+			           g->where, annex, n ? ": " : "", r);
 			goto fail;
 		}
 		if (t.len + (size_t)n - 1 > MAX_XML_BYTES) {
@@ -981,7 +990,7 @@ static int fetch_annex(void *ctx, const char *annex, char **text, size_t *len)
 		t.len += (size_t)n - 1;
 		if (r[0] == 'l')
 			break;
-		if (n == 1) {   /* 'm' with no data would loop forever */
+		if (n == 1) { /* 'm' with no data would loop forever */
 			rc = gfail(g, EPROTO, "GDB stub at %s sent an empty part of %s", g->where, annex);
 			goto fail;
 		}
@@ -1046,7 +1055,7 @@ int gdb_read_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
 		return n;
 	if (n == 0 || gdb_is_error_reply(r, (size_t)n))
 		return gfail(g, EREMOTEIO, "GDB stub at %s cannot read registers of thread %ld%s%s", g->where, thread,
-			     n ? ": " : "", r);
+		             n ? ": " : "", r);
 	if (n % 2)
 		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
 	if (gdb_decode_regs(&g->layout, r, (size_t)n, out))
@@ -1138,4 +1147,7 @@ int gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *stop)
 	return 1;
 }
 
-int gdb_fd(const struct vms_gdb *g) { return g->fd; }
+int gdb_fd(const struct vms_gdb *g)
+{
+	return g->fd;
+}

@@ -53,8 +53,7 @@ struct vms_gdb;
 /* Connect to HOST:PORT and handshake: qSupported (PacketSize, advertises
  * xmlRegisters=i386), QStartNoAckMode when offered, and `?`. Every wait is
  * bounded by TIMEOUT_MS (0 = 10000); it stays the per-reply timeout. */
-int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err,
-		    size_t errlen);
+int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err, size_t errlen);
 
 /* Detach (the guest resumes) unless already detached, then free. NULL is ok. */
 void gdb_client_close(struct vms_gdb *g);
@@ -125,9 +124,9 @@ int gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int k
 
 /* What a stop reply says. */
 struct vms_gdb_stop {
-	int signal;             /* 5 SIGTRAP: breakpoint or step; 2 SIGINT: interrupted */
-	long thread;            /* thread that stopped, -1 if the reply names none */
-	int watch;              /* a watchpoint fired, at watch_addr */
+	int signal;  /* 5 SIGTRAP: breakpoint or step; 2 SIGINT: interrupted */
+	long thread; /* thread that stopped, -1 if the reply names none */
+	int watch;   /* a watchpoint fired, at watch_addr */
 	uint64_t watch_addr;
 };
 
@@ -178,13 +177,13 @@ struct vms_gdb_reg {
 	char name[32];
 	unsigned bits;
 	unsigned regnum;
-	size_t offset;          /* bytes into the decoded `g` packet */
+	size_t offset; /* bytes into the decoded `g` packet */
 };
 
 struct vms_gdb_layout {
-	struct vms_gdb_reg *regs;   /* sorted by regnum = order in `g` */
+	struct vms_gdb_reg *regs; /* sorted by regnum = order in `g` */
 	size_t count;
-	size_t g_bytes;             /* sum of the register sizes */
+	size_t g_bytes; /* sum of the register sizes */
 };
 
 /* Supplies the text of an included document (malloc'd, *LEN bytes). */
@@ -193,8 +192,8 @@ typedef int (*vms_gdb_fetch_fn)(void *ctx, const char *annex, char **text, size_
 /* Build the `g` layout from a target description: <reg> elements in document
  * order, numbered by regnum (or one past the previous), with <xi:include>
  * documents read through FETCH (may be NULL: includes are then an error). */
-int gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx,
-			     struct vms_gdb_layout *out, char *err, size_t errlen);
+int gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx, struct vms_gdb_layout *out,
+                         char *err, size_t errlen);
 void gdb_layout_free(struct vms_gdb_layout *l);
 
 /* Register NAME in L, or NULL. */

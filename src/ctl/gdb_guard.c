@@ -37,7 +37,7 @@ static void guard_run(int sock, int pipe_rd)
 		n = read(pipe_rd, &c, 1);
 	while (n < 0 && errno == EINTR);
 	if (n == 1)
-		_exit(0);           /* closed properly */
+		_exit(0); /* closed properly */
 	uint8_t buf[4096];
 	struct pollfd p = { .fd = sock, .events = POLLIN };
 	if (send(sock, "+\x03", 2, MSG_NOSIGNAL) != 2)
@@ -46,7 +46,7 @@ static void guard_run(int sock, int pipe_rd)
 		if (recv(sock, buf, sizeof(buf), 0) <= 0)
 			_exit(1);
 		else
-			i = 20;     /* whatever it was (a stop reply), the ack rides on the D */
+			i = 20; /* whatever it was (a stop reply), the ack rides on the D */
 	for (int tries = 0; tries < 4; tries++) {
 		if (send(sock, "+$D#44", 6, MSG_NOSIGNAL) != 6)
 			_exit(1);

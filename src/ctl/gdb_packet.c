@@ -60,7 +60,8 @@ int gdb_is_error_reply(const char *r, size_t len)
 {
 	if (len < 3 || r[0] != 'E')
 		return 0;
-	return r[1] == '.' || (len == 3 && gdb_hexval((unsigned char)r[1]) >= 0 && gdb_hexval((unsigned char)r[2]) >= 0);
+	return r[1] == '.' ||
+	       (len == 3 && gdb_hexval((unsigned char)r[1]) >= 0 && gdb_hexval((unsigned char)r[2]) >= 0);
 }
 
 int gdb_is_stop_reply(const char *r, size_t len)
@@ -104,7 +105,7 @@ int gdb_decode_packet(const uint8_t *in, size_t inlen, uint8_t *out, size_t outc
 	for (size_t i = 1; i < end; i++) {
 		uint8_t c = in[i];
 		if (c == '$' || c == '#')
-			return -EPROTO;     /* must have been escaped */
+			return -EPROTO; /* must have been escaped */
 		if (c == '*') {
 			/* Repeat the previous byte (count char - 29) more times;
 			 * '#' and '$' are not valid counts. */
@@ -194,7 +195,7 @@ int gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 				return -EPROTO;
 			out->thread = (long)x;
 		} else if ((kl == 5 && memcmp(kv, "watch", 5) == 0) || (kl == 6 && memcmp(kv, "rwatch", 6) == 0) ||
-			   (kl == 6 && memcmp(kv, "awatch", 6) == 0)) {
+		           (kl == 6 && memcmp(kv, "awatch", 6) == 0)) {
 			if (vl == 0 || vl > 16 || gdb_parse_hex64(v, vl, &x))
 				return -EPROTO;
 			out->watch = 1;
@@ -246,23 +247,37 @@ static const struct {
 	size_t off, size;
 	uint32_t group;
 } reg_map[] = {
-	{ "rax", REG_FIELD(rax), VMS_REGS_GPR }, { "rbx", REG_FIELD(rbx), VMS_REGS_GPR },
-	{ "rcx", REG_FIELD(rcx), VMS_REGS_GPR }, { "rdx", REG_FIELD(rdx), VMS_REGS_GPR },
-	{ "rsi", REG_FIELD(rsi), VMS_REGS_GPR }, { "rdi", REG_FIELD(rdi), VMS_REGS_GPR },
-	{ "rbp", REG_FIELD(rbp), VMS_REGS_GPR }, { "rsp", REG_FIELD(rsp), VMS_REGS_GPR },
-	{ "r8", REG_FIELD(r8), VMS_REGS_GPR },   { "r9", REG_FIELD(r9), VMS_REGS_GPR },
-	{ "r10", REG_FIELD(r10), VMS_REGS_GPR }, { "r11", REG_FIELD(r11), VMS_REGS_GPR },
-	{ "r12", REG_FIELD(r12), VMS_REGS_GPR }, { "r13", REG_FIELD(r13), VMS_REGS_GPR },
-	{ "r14", REG_FIELD(r14), VMS_REGS_GPR }, { "r15", REG_FIELD(r15), VMS_REGS_GPR },
-	{ "rip", REG_FIELD(rip), VMS_REGS_GPR }, { "eflags", REG_FIELD(rflags), VMS_REGS_GPR },
-	{ "cs", REG_FIELD(cs), VMS_REGS_SEG },   { "ss", REG_FIELD(ss), VMS_REGS_SEG },
-	{ "ds", REG_FIELD(ds), VMS_REGS_SEG },   { "es", REG_FIELD(es), VMS_REGS_SEG },
-	{ "fs", REG_FIELD(fs), VMS_REGS_SEG },   { "gs", REG_FIELD(gs), VMS_REGS_SEG },
+	{ "rax", REG_FIELD(rax), VMS_REGS_GPR },
+	{ "rbx", REG_FIELD(rbx), VMS_REGS_GPR },
+	{ "rcx", REG_FIELD(rcx), VMS_REGS_GPR },
+	{ "rdx", REG_FIELD(rdx), VMS_REGS_GPR },
+	{ "rsi", REG_FIELD(rsi), VMS_REGS_GPR },
+	{ "rdi", REG_FIELD(rdi), VMS_REGS_GPR },
+	{ "rbp", REG_FIELD(rbp), VMS_REGS_GPR },
+	{ "rsp", REG_FIELD(rsp), VMS_REGS_GPR },
+	{ "r8", REG_FIELD(r8), VMS_REGS_GPR },
+	{ "r9", REG_FIELD(r9), VMS_REGS_GPR },
+	{ "r10", REG_FIELD(r10), VMS_REGS_GPR },
+	{ "r11", REG_FIELD(r11), VMS_REGS_GPR },
+	{ "r12", REG_FIELD(r12), VMS_REGS_GPR },
+	{ "r13", REG_FIELD(r13), VMS_REGS_GPR },
+	{ "r14", REG_FIELD(r14), VMS_REGS_GPR },
+	{ "r15", REG_FIELD(r15), VMS_REGS_GPR },
+	{ "rip", REG_FIELD(rip), VMS_REGS_GPR },
+	{ "eflags", REG_FIELD(rflags), VMS_REGS_GPR },
+	{ "cs", REG_FIELD(cs), VMS_REGS_SEG },
+	{ "ss", REG_FIELD(ss), VMS_REGS_SEG },
+	{ "ds", REG_FIELD(ds), VMS_REGS_SEG },
+	{ "es", REG_FIELD(es), VMS_REGS_SEG },
+	{ "fs", REG_FIELD(fs), VMS_REGS_SEG },
+	{ "gs", REG_FIELD(gs), VMS_REGS_SEG },
 	{ "fs_base", REG_FIELD(fs_base), VMS_REGS_SEG },
 	{ "gs_base", REG_FIELD(gs_base), VMS_REGS_SEG },
 	{ "k_gs_base", REG_FIELD(kernel_gs_base), VMS_REGS_KGSBASE },
-	{ "cr0", REG_FIELD(cr0), VMS_REGS_CR },  { "cr2", REG_FIELD(cr2), VMS_REGS_CR },
-	{ "cr3", REG_FIELD(cr3), VMS_REGS_CR },  { "cr4", REG_FIELD(cr4), VMS_REGS_CR },
+	{ "cr0", REG_FIELD(cr0), VMS_REGS_CR },
+	{ "cr2", REG_FIELD(cr2), VMS_REGS_CR },
+	{ "cr3", REG_FIELD(cr3), VMS_REGS_CR },
+	{ "cr4", REG_FIELD(cr4), VMS_REGS_CR },
 	{ "efer", REG_FIELD(efer), VMS_REGS_EFER },
 };
 

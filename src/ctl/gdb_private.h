@@ -33,7 +33,7 @@ int gdb_is_stop_reply(const char *r, size_t len);
 
 /* The guardian child of one connection; fd < 0 when there is none. */
 struct vms_gdb_guard {
-	int fd;                 /* write end of the guardian's pipe */
+	int fd; /* write end of the guardian's pipe */
 	pid_t pid;
 };
 

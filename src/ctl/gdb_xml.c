@@ -21,7 +21,7 @@
 
 #define MAX_REGS 1024
 #define MAX_INCLUDE_DEPTH 4
-#define MAX_INCLUDES 32            /* in all: includes could fan out otherwise */
+#define MAX_INCLUDES 32 /* in all: includes could fan out otherwise */
 
 #define XML_MAX_ATTRS 16
 
@@ -268,7 +268,7 @@ static int layout_assign_offsets(struct xml_ctx *x)
 	for (size_t i = 0; i < l->count; i++) {
 		if (i > 0 && l->regs[i].regnum == l->regs[i - 1].regnum)
 			return xml_fail(x, EPROTO, "target description: registers %s and %s share number %u",
-					l->regs[i - 1].name, l->regs[i].name, l->regs[i].regnum);
+			                l->regs[i - 1].name, l->regs[i].name, l->regs[i].regnum);
 		l->regs[i].offset = off;
 		off += l->regs[i].bits / 8;
 	}
@@ -276,11 +276,15 @@ static int layout_assign_offsets(struct xml_ctx *x)
 	return 0;
 }
 
-int gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx,
-			     struct vms_gdb_layout *out, char *err, size_t errlen)
+int gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx, struct vms_gdb_layout *out,
+                         char *err, size_t errlen)
 {
 	struct xml_ctx x = {
-		.fetch = fetch, .fetch_ctx = ctx, .out = out, .err = err, .errlen = errlen,
+		.fetch = fetch,
+		.fetch_ctx = ctx,
+		.out = out,
+		.err = err,
+		.errlen = errlen,
 	};
 	memset(out, 0, sizeof(*out));
 	int rc = xml_parse_doc(&x, xml, xml + len, 0);

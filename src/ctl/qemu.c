@@ -74,8 +74,8 @@ static int parse_region_line(const char *line, size_t len, struct fv_region *r)
 		return -EINVAL;
 	p++;
 	const char *close = memchr(p, ')', (size_t)(e - p));
-	if (!close || close - p == 0 || (size_t)(close - p) >= sizeof(r->kind) || close + 3 > e ||
-	    close[1] != ':' || close[2] != ' ')
+	if (!close || close - p == 0 || (size_t)(close - p) >= sizeof(r->kind) || close + 3 > e || close[1] != ':' ||
+	    close[2] != ' ')
 		return -EINVAL;
 	memcpy(r->kind, p, (size_t)(close - p));
 	r->kind[close - p] = '\0';
@@ -257,18 +257,21 @@ static const struct {
 	size_t off;
 	uint32_t group;
 } reg_names[] = {
-#define R(n, f, g) { n, offsetof(struct vms_regs, f), g }
-	R("RAX", rax, VMS_REGS_GPR), R("RBX", rbx, VMS_REGS_GPR), R("RCX", rcx, VMS_REGS_GPR),
-	R("RDX", rdx, VMS_REGS_GPR), R("RSI", rsi, VMS_REGS_GPR), R("RDI", rdi, VMS_REGS_GPR),
-	R("RBP", rbp, VMS_REGS_GPR), R("RSP", rsp, VMS_REGS_GPR), R("R8", r8, VMS_REGS_GPR),
-	R("R9", r9, VMS_REGS_GPR), R("R10", r10, VMS_REGS_GPR), R("R11", r11, VMS_REGS_GPR),
-	R("R12", r12, VMS_REGS_GPR), R("R13", r13, VMS_REGS_GPR), R("R14", r14, VMS_REGS_GPR),
-	R("R15", r15, VMS_REGS_GPR), R("RIP", rip, VMS_REGS_GPR), R("RFL", rflags, VMS_REGS_GPR),
-	R("EAX", rax, VMS_REGS_GPR), R("EBX", rbx, VMS_REGS_GPR), R("ECX", rcx, VMS_REGS_GPR),
-	R("EDX", rdx, VMS_REGS_GPR), R("ESI", rsi, VMS_REGS_GPR), R("EDI", rdi, VMS_REGS_GPR),
-	R("EBP", rbp, VMS_REGS_GPR), R("ESP", rsp, VMS_REGS_GPR), R("EIP", rip, VMS_REGS_GPR),
-	R("EFL", rflags, VMS_REGS_GPR), R("CR0", cr0, VMS_REGS_CR), R("CR2", cr2, VMS_REGS_CR),
-	R("CR3", cr3, VMS_REGS_CR), R("CR4", cr4, VMS_REGS_CR), R("EFER", efer, VMS_REGS_EFER),
+#define R(n, f, g)                                 \
+	{                                          \
+		n, offsetof(struct vms_regs, f), g \
+	}
+	R("RAX", rax, VMS_REGS_GPR),    R("RBX", rbx, VMS_REGS_GPR), R("RCX", rcx, VMS_REGS_GPR),
+	R("RDX", rdx, VMS_REGS_GPR),    R("RSI", rsi, VMS_REGS_GPR), R("RDI", rdi, VMS_REGS_GPR),
+	R("RBP", rbp, VMS_REGS_GPR),    R("RSP", rsp, VMS_REGS_GPR), R("R8", r8, VMS_REGS_GPR),
+	R("R9", r9, VMS_REGS_GPR),      R("R10", r10, VMS_REGS_GPR), R("R11", r11, VMS_REGS_GPR),
+	R("R12", r12, VMS_REGS_GPR),    R("R13", r13, VMS_REGS_GPR), R("R14", r14, VMS_REGS_GPR),
+	R("R15", r15, VMS_REGS_GPR),    R("RIP", rip, VMS_REGS_GPR), R("RFL", rflags, VMS_REGS_GPR),
+	R("EAX", rax, VMS_REGS_GPR),    R("EBX", rbx, VMS_REGS_GPR), R("ECX", rcx, VMS_REGS_GPR),
+	R("EDX", rdx, VMS_REGS_GPR),    R("ESI", rsi, VMS_REGS_GPR), R("EDI", rdi, VMS_REGS_GPR),
+	R("EBP", rbp, VMS_REGS_GPR),    R("ESP", rsp, VMS_REGS_GPR), R("EIP", rip, VMS_REGS_GPR),
+	R("EFL", rflags, VMS_REGS_GPR), R("CR0", cr0, VMS_REGS_CR),  R("CR2", cr2, VMS_REGS_CR),
+	R("CR3", cr3, VMS_REGS_CR),     R("CR4", cr4, VMS_REGS_CR),  R("EFER", efer, VMS_REGS_EFER),
 #undef R
 };
 
@@ -314,11 +317,20 @@ int qemu_parse_regs(const char *text, struct vms_regs *out)
 				return -EPROTO;
 			switch (si) {
 			case 0: out->es = sel; break;
-			case 1: out->cs = sel; out->cs_flags = fl; break;
+			case 1:
+				out->cs = sel;
+				out->cs_flags = fl;
+				break;
 			case 2: out->ss = sel; break;
 			case 3: out->ds = sel; break;
-			case 4: out->fs = sel; out->fs_base = base; break;
-			case 5: out->gs = sel; out->gs_base = base; break;
+			case 4:
+				out->fs = sel;
+				out->fs_base = base;
+				break;
+			case 5:
+				out->gs = sel;
+				out->gs_base = base;
+				break;
 			}
 			nseg++;
 			continue;
@@ -394,8 +406,14 @@ static int simple(struct vms_qmp *q, const char *cmd)
 	return 0;
 }
 
-int qemu_stop(struct vms_qmp *q) { return simple(q, "stop"); }
-int qemu_cont(struct vms_qmp *q) { return simple(q, "cont"); }
+int qemu_stop(struct vms_qmp *q)
+{
+	return simple(q, "stop");
+}
+int qemu_cont(struct vms_qmp *q)
+{
+	return simple(q, "cont");
+}
 
 /* ------------------------------------------------------------------------
  * Handing the RAM to a memory source

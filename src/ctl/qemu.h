@@ -11,14 +11,14 @@
 
 /* Description of a QEMU's RAM, as learnt from QMP or its command line. */
 struct vms_qemu_ram {
-	int pid;                       /* QEMU process, 0 if unknown */
-	char backend_type[64];         /* memory-backend-file, -memfd, -ram, or "" */
-	char mem_path[4096];           /* for memory-backend-file */
-	char block_name[256];          /* the RAM block's name in QEMU (backend id) */
-	int shared;                    /* share=on: the file sees the guest's writes */
-	uint64_t size;                 /* total RAM bytes */
-	struct vms_ram_range ranges[VMS_MAX_RANGES];   /* guest-physical */
-	uint64_t offsets[VMS_MAX_RANGES];              /* offset of each range in the RAM block */
+	int pid;                                     /* QEMU process, 0 if unknown */
+	char backend_type[64];                       /* memory-backend-file, -memfd, -ram, or "" */
+	char mem_path[4096];                         /* for memory-backend-file */
+	char block_name[256];                        /* the RAM block's name in QEMU (backend id) */
+	int shared;                                  /* share=on: the file sees the guest's writes */
+	uint64_t size;                               /* total RAM bytes */
+	struct vms_ram_range ranges[VMS_MAX_RANGES]; /* guest-physical */
+	uint64_t offsets[VMS_MAX_RANGES];            /* offset of each range in the RAM block */
 	size_t nranges;
 };
 
@@ -48,7 +48,7 @@ int qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out);
 /* Parse one CPU's block of HMP `info registers` (exposed for tests). */
 int qemu_parse_regs(const char *text, struct vms_regs *out);
 
-int qemu_running(struct vms_qmp *q);   /* 1, 0 or -errno */
+int qemu_running(struct vms_qmp *q); /* 1, 0 or -errno */
 int qemu_stop(struct vms_qmp *q);
 int qemu_cont(struct vms_qmp *q);
 

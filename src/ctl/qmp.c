@@ -70,8 +70,9 @@ static int read_line(struct vms_qmp *q, size_t *line_len)
 		}
 		long long left = deadline - now_ms();
 		if (left <= 0)
-			return qfail(q, ETIMEDOUT, "no reply from QMP at %s within %u ms (is another client connected?)",
-				     q->path, q->timeout_ms);
+			return qfail(q, ETIMEDOUT,
+			             "no reply from QMP at %s within %u ms (is another client connected?)", q->path,
+			             q->timeout_ms);
 		struct pollfd p = { .fd = q->fd, .events = POLLIN };
 		int pr = poll(&p, 1, (int)left);
 		if (pr < 0 && errno == EINTR)
@@ -155,7 +156,7 @@ int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct j
 	if (!msg)
 		return qfail(q, ENOMEM, "out of memory");
 	int n = snprintf(msg, cap, "{\"execute\":\"%s\"%s%s}\n", name, args_json ? ",\"arguments\":" : "",
-			 args_json ? args_json : "");
+	                 args_json ? args_json : "");
 	int rc = write_all(q, msg, (size_t)n);
 	free(msg);
 	if (rc)
@@ -236,7 +237,10 @@ void qmp_close(struct vms_qmp *q)
 	free(q);
 }
 
-int qmp_pid(const struct vms_qmp *q) { return q->pid; }
+int qmp_pid(const struct vms_qmp *q)
+{
+	return q->pid;
+}
 
 void qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx)
 {
@@ -266,9 +270,18 @@ int qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms)
 	json_free(&doc);
 	return 1;
 }
-const char *qmp_socket_path(const struct vms_qmp *q) { return q->path; }
-const char *qmp_err(const struct vms_qmp *q) { return q->err; }
-void qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms) { q->timeout_ms = timeout_ms; }
+const char *qmp_socket_path(const struct vms_qmp *q)
+{
+	return q->path;
+}
+const char *qmp_err(const struct vms_qmp *q)
+{
+	return q->err;
+}
+void qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms)
+{
+	q->timeout_ms = timeout_ms;
+}
 
 int qmp_hmp(struct vms_qmp *q, const char *command, char **out)
 {

@@ -38,10 +38,10 @@ int kbtf_check_header(const uint8_t *data, size_t len, char *err, size_t errlen)
 	size_t body = len - h.hdr_len;
 	if (h.type_off > body || h.type_len > body - h.type_off || (h.type_off & 3))
 		return ksym_fail(err, errlen, -EINVAL, "type section %u+%u outside the %zu bytes after the header",
-			    h.type_off, h.type_len, body);
+		                 h.type_off, h.type_len, body);
 	if (h.str_off > body || h.str_len > body - h.str_off || h.str_len == 0)
 		return ksym_fail(err, errlen, -EINVAL, "string section %u+%u outside the %zu bytes after the header",
-			    h.str_off, h.str_len, body);
+		                 h.str_off, h.str_len, body);
 	if (len > UINT32_MAX)
 		return ksym_fail(err, errlen, -EINVAL, "%zu bytes: too large", len);
 	return 0;
@@ -106,8 +106,8 @@ static int find_composite(const struct btf *b, const char *name, uint32_t *id)
 
 /* The member NAME of composite ID, searched through anonymous members.
  * Adds its bit offset to *BITS; its type in *MID, bitfield size in *BSZ. */
-static int find_member(const struct btf *b, uint32_t id, const char *name, size_t nlen, uint64_t *bits,
-		       uint32_t *mid, uint32_t *bsz, int depth, unsigned *budget)
+static int find_member(const struct btf *b, uint32_t id, const char *name, size_t nlen, uint64_t *bits, uint32_t *mid,
+                       uint32_t *bsz, int depth, unsigned *budget)
 {
 	const struct btf_type *t = resolve(b, &id);
 	if (!t || !btf_is_composite(t) || depth > 32)
@@ -177,36 +177,37 @@ static int parse_index(const char *p, const char **end, uint64_t *idx)
 /* "[N]" at *P after the member SEG (of type *ID): the element's type in
  * *ID, its place added to *BITS, *P moved past the ']'. */
 static int take_index(const struct btf *b, const char *path, const char *seg, int slen, const char **p, uint32_t *id,
-		      uint64_t *bits, char *err, size_t errlen)
+                      uint64_t *bits, char *err, size_t errlen)
 {
 	uint32_t aid = *id;
 	const struct btf_type *t = resolve(b, &aid);
 	if (!t || !btf_is_array(t))
-		return ksym_fail(err, errlen, -EINVAL, "'%.*s' is %s, not an array: it cannot be indexed (in '%s')", slen,
-				 seg, kind_name(t), path);
+		return ksym_fail(err, errlen, -EINVAL, "'%.*s' is %s, not an array: it cannot be indexed (in '%s')",
+		                 slen, seg, kind_name(t), path);
 	const struct btf_array *a = btf_array(t);
 	const char *end;
 	uint64_t idx;
 	int rc = parse_index(*p + 1, &end, &idx);
 	if ((*p)[1] == '-')
-		return ksym_fail(err, errlen, -ERANGE, "'%s': an index cannot be negative ('%.*s' has %u elements)", path,
-				 slen, seg, a->nelems);
+		return ksym_fail(err, errlen, -ERANGE, "'%s': an index cannot be negative ('%.*s' has %u elements)",
+		                 path, slen, seg, a->nelems);
 	if (rc == -ERANGE)
 		return ksym_fail(err, errlen, -ERANGE, "'%s': index out of range ('%.*s' has %u elements)", path, slen,
-				 seg, a->nelems);
+		                 seg, a->nelems);
 	if (rc)
 		return ksym_fail(err, errlen, -EINVAL, "'%s': an index is a decimal number in brackets, as '%.*s[1]'",
-				 path, slen, seg);
+		                 path, slen, seg);
 	if (a->nelems == 0)
 		return ksym_fail(err, errlen, -ERANGE, "'%s': '%.*s' is an array of unknown length: no index is in it",
-				 path, slen, seg);
+		                 path, slen, seg);
 	if (idx >= a->nelems)
-		return ksym_fail(err, errlen, -ERANGE, "'%s': index %llu is out of range: '%.*s' has %u elements (0 to %u)",
-				 path, (unsigned long long)idx, slen, seg, a->nelems, a->nelems - 1);
+		return ksym_fail(err, errlen, -ERANGE,
+		                 "'%s': index %llu is out of range: '%.*s' has %u elements (0 to %u)", path,
+		                 (unsigned long long)idx, slen, seg, a->nelems, a->nelems - 1);
 	long long esz = btf__resolve_size(b, a->type);
 	if (esz < 0)
 		return ksym_fail(err, errlen, -EINVAL, "'%s': the size of an element of '%.*s' is unknown", path, slen,
-				 seg);
+		                 seg);
 	/* idx < 2^32 and esz < 2^32 (libbpf's bound): no overflow. */
 	*bits += idx * (uint64_t)esz * 8;
 	*id = a->type;
@@ -215,7 +216,7 @@ static int take_index(const struct btf *b, const char *path, const char *seg, in
 }
 
 int kbtf_field(const struct btf *b, const char *type, const char *path, uint64_t *offset, uint64_t *size,
-	       uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen)
+               uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen)
 {
 	uint32_t id;
 	if (!type || !*type)
@@ -236,16 +237,18 @@ int kbtf_field(const struct btf *b, const char *type, const char *path, uint64_t
 		uint32_t cid = id;
 		const struct btf_type *ct = resolve(b, &cid);
 		if (!ct || !btf_is_composite(ct))
-			return ksym_fail(err, errlen, -EINVAL, "'%.*s' is %s, not a struct or union: '.%.*s' cannot follow it "
-					 "(in '%s')", slen, seg, kind_name(ct), (int)nlen, p, path);
+			return ksym_fail(err, errlen, -EINVAL,
+			                 "'%.*s' is %s, not a struct or union: '.%.*s' cannot follow it "
+			                 "(in '%s')",
+			                 slen, seg, kind_name(ct), (int)nlen, p, path);
 		uint32_t mid;
 		unsigned budget = MEMBER_BUDGET;
 		if (find_member(b, id, p, nlen, &bits, &mid, &bsz, 0, &budget)) {
 			if (seg == type)
-				return ksym_fail(err, errlen, -ENOENT, "%s has no member '%.*s' (in '%s')", type, (int)nlen, p,
-						 path);
-			return ksym_fail(err, errlen, -ENOENT, "'%.*s' has no member '%.*s' (in '%s')", slen, seg, (int)nlen,
-					 p, path);
+				return ksym_fail(err, errlen, -ENOENT, "%s has no member '%.*s' (in '%s')", type,
+				                 (int)nlen, p, path);
+			return ksym_fail(err, errlen, -ENOENT, "'%.*s' has no member '%.*s' (in '%s')", slen, seg,
+			                 (int)nlen, p, path);
 		}
 		seg = p;
 		slen = (int)nlen;
@@ -260,8 +263,8 @@ int kbtf_field(const struct btf *b, const char *type, const char *path, uint64_t
 		if (*p == '.' && p[1])
 			p++;
 		else if (*p)
-			return ksym_fail(err, errlen, -EINVAL, "bad member path '%s': it ends in '.' or has text after ']'",
-					 path);
+			return ksym_fail(err, errlen, -EINVAL,
+			                 "bad member path '%s': it ends in '.' or has text after ']'", path);
 	}
 	long long sz = btf__resolve_size(b, id);
 	if (sz < 0)

@@ -134,8 +134,12 @@ static int process_files(struct files_walk *fw, uint64_t task, int32_t pid)
 		for (uint32_t i = 0; i < n; i++) {
 			if (!ptr[i])
 				continue;
-			struct vms_file f = { .pid = pid, .fd = (int32_t)(base + i), .addr = ptr[i], .path = "",
-					      .type = "unknown", .mnt_id = -1 };
+			struct vms_file f = { .pid = pid,
+				              .fd = (int32_t)(base + i),
+				              .addr = ptr[i],
+				              .path = "",
+				              .type = "unknown",
+				              .mnt_id = -1 };
 			memcpy(f.comm, comm, sizeof(comm));
 			if (bits[i / 64] & (1ull << (i % 64)))
 				f.f_flags = O_CLOEXEC_BIT;

@@ -26,7 +26,7 @@ struct stat;
 
 struct vms_kernel {
 	struct vms_target *t;
-	uint64_t dtb;               /* the kernel's CR3 */
+	uint64_t dtb; /* the kernel's CR3 */
 	int pti;
 	int paging;
 	uint64_t text_va, text_pa;
@@ -53,15 +53,15 @@ struct vms_kernel {
 	uint8_t *btf_copy;
 	struct btf *btf;
 	const char *types_from;
-	struct isf_types *isf;      /* types from an ISF file */
+	struct isf_types *isf; /* types from an ISF file */
 
-	void *cache_map;            /* the profile cache file, mapped */
+	void *cache_map; /* the profile cache file, mapped */
 	size_t cache_map_len;
 	char cache_file[1024];
-	int cache_refused;          /* the cache directory was not ours alone: said once, not used */
+	int cache_refused; /* the cache directory was not ours alone: said once, not used */
 	double discovery_ms;
 
-	struct linux_views *views;  /* layout the views resolved (views.h), on first use */
+	struct linux_views *views; /* layout the views resolved (views.h), on first use */
 };
 
 /* kernel.c: sets t->err, returns -ERR. */
@@ -71,7 +71,7 @@ int kernel_fail(struct vms_kernel *k, int err, const char *fmt, ...) __attribute
 int kbtf_check_header(const uint8_t *data, size_t len, char *err, size_t errlen);
 struct btf *kbtf_parse(const uint8_t *data, size_t len, char *err, size_t errlen);
 int kbtf_field(const struct btf *btf, const char *type, const char *path, uint64_t *offset, uint64_t *size,
-	       uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);
+               uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);
 int kbtf_struct_size(const struct btf *btf, const char *type, uint64_t *size, char *err, size_t errlen);
 /* The parsed BTF of K (parsing it on first use), or NULL with t->err set. */
 struct btf *kernel_btf(struct vms_kernel *k, int *rc);
@@ -111,7 +111,7 @@ int profile_read_isf(struct vms_kernel *k, const char *path);
 int profile_check_inputs(struct vms_kernel *k, const char *system_map, const char *isf_path);
 void profile_isf_free(struct isf_types *isf);
 int isf_field(const struct isf_types *isf, const char *type, const char *path, uint64_t *offset, uint64_t *size,
-	      uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);
+              uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);
 int isf_struct_size(const struct isf_types *isf, const char *type, uint64_t *size);
 
 #endif

@@ -87,8 +87,7 @@ static int struct_size(struct vms_kernel *k, struct linux_views *v, const char *
 
 /* The plan for the members M[0..N): sorted by offset, runs merged over
  * gaps shorter than LX_PLAN_GAP. Fails if the object is too large. */
-static int plan(struct linux_views *v, const char *what, struct lx_plan *p, const struct lx_member *const *m,
-		size_t n)
+static int plan(struct linux_views *v, const char *what, struct lx_plan *p, const struct lx_member *const *m, size_t n)
 {
 	struct {
 		uint32_t off, end;
@@ -128,14 +127,14 @@ static int plan(struct linux_views *v, const char *what, struct lx_plan *p, cons
 			p->end = p->run[i].off + p->run[i].len;
 	if (p->end > LX_OBJ_MAX) {
 		snprintf(v->err, sizeof(v->err), "%s: members lie %u bytes apart (more than %u)", what, p->end,
-			 LX_OBJ_MAX);
+		         LX_OBJ_MAX);
 		return -E2BIG;
 	}
 	return 0;
 }
 
-#define PLAN(v, what, p, ...)                                                                     \
-	plan(v, what, p, (const struct lx_member *const[]){ __VA_ARGS__ },                         \
+#define PLAN(v, what, p, ...)                                              \
+	plan(v, what, p, (const struct lx_member *const[]){ __VA_ARGS__ }, \
 	     sizeof((const struct lx_member *const[]){ __VA_ARGS__ }) / sizeof(struct lx_member *))
 
 static int need_tasks(struct vms_kernel *k, struct linux_views *v)
@@ -209,16 +208,16 @@ static int finish_tasks(struct vms_kernel *k, struct linux_views *v)
 	if (L->task_comm.size > 64 || L->task_comm.size < 2)
 		L->task_comm.size = 16;
 	if ((rc = PLAN(v, "task_struct", &L->task_plan, &L->task_state, &L->task_flags, &L->task_tasks, &L->task_mm,
-		       &L->task_exit_state, &L->task_pid, &L->task_tgid, &L->task_real_parent, &L->task_group_leader,
-		       &L->task_start, &L->task_real_cred, &L->task_comm, &L->task_files, &L->task_signal,
-		       &L->task_kthread)))
+	               &L->task_exit_state, &L->task_pid, &L->task_tgid, &L->task_real_parent, &L->task_group_leader,
+	               &L->task_start, &L->task_real_cred, &L->task_comm, &L->task_files, &L->task_signal,
+	               &L->task_kthread)))
 		return rc;
 	if ((rc = PLAN(v, "mm_struct", &L->mm_plan, &L->mm_pgd, &L->mm_arg_start, &L->mm_arg_end, &L->mm_env_start,
-		       &L->mm_env_end, &L->mm_start_brk, &L->mm_brk, &L->mm_start_stack, &L->mm_mt_root, &L->mm_mmap,
-		       &L->mm_map_count, &L->mm_vdso)))
+	               &L->mm_env_end, &L->mm_start_brk, &L->mm_brk, &L->mm_start_stack, &L->mm_mt_root, &L->mm_mmap,
+	               &L->mm_map_count, &L->mm_vdso)))
 		return rc;
 	return PLAN(v, "cred", &L->cred_plan, &L->cred_id[0], &L->cred_id[1], &L->cred_id[2], &L->cred_id[3],
-		    &L->cred_id[4], &L->cred_id[5], &L->cred_id[6], &L->cred_id[7]);
+	            &L->cred_id[4], &L->cred_id[5], &L->cred_id[6], &L->cred_id[7]);
 }
 
 static int need_files(struct vms_kernel *k, struct linux_views *v)
@@ -271,14 +270,14 @@ static int finish_files(struct vms_kernel *k, struct linux_views *v)
 	struct lx_layout *L = &v->lay;
 	int rc;
 	static const char *const dname[LX_DNAME_KINDS] = { "pipefs_dname", "sockfs_dname", "anon_inodefs_dname",
-							   "simple_dname", "ns_dname" };
+		                                           "simple_dname", "ns_dname" };
 	for (int i = 0; i < LX_DNAME_KINDS; i++)
 		symbol(k, v, dname[i], &L->dname_fn[i], 1);
 	if ((rc = PLAN(v, "file", &L->file_plan, &L->file_mnt, &L->file_dentry, &L->file_inode, &L->file_pos,
-		       &L->file_flags, &L->file_mode)))
+	               &L->file_flags, &L->file_mode)))
 		return rc;
 	if ((rc = PLAN(v, "dentry", &L->dentry_plan, &L->d_parent, &L->d_name_len, &L->d_name_ptr, &L->d_hash_pprev,
-		       &L->d_sb, &L->d_inode, &L->d_op, &L->d_fsdata)))
+	               &L->d_sb, &L->d_inode, &L->d_op, &L->d_fsdata)))
 		return rc;
 	if ((rc = PLAN(v, "inode", &L->inode_plan, &L->i_mode, &L->i_ino, &L->i_sb)))
 		return rc;
@@ -336,12 +335,13 @@ static int finish_maps(struct vms_kernel *k, struct linux_views *v)
 	symbol(k, v, "special_mapping_vmops", &L->special_vmops, 1);
 	symbol(k, v, "vsyscall_mode", &L->vsyscall_mode, 1);
 	return PLAN(v, "vm_area_struct", &L->vma_plan, &L->vma_start, &L->vma_end, &L->vma_next, &L->vma_mm,
-		    &L->vma_flags, &L->vma_pgoff, &L->vma_file, &L->vma_ops, &L->vma_private, &L->vma_anon_name);
+	            &L->vma_flags, &L->vma_pgoff, &L->vma_file, &L->vma_ops, &L->vma_private, &L->vma_anon_name);
 }
 
 static int need_modules(struct vms_kernel *k, struct linux_views *v)
 {
 	struct lx_layout *L = &v->lay;
+	/* clang-format off */
 	const struct want w[] = {
 		{ "module", "list", &L->mod_list, 0 },
 		{ "module", "name", &L->mod_name, 0 },
@@ -353,6 +353,7 @@ static int need_modules(struct vms_kernel *k, struct linux_views *v)
 		{ "module_use", "source_list", &L->use_source_list, 1 },
 		{ "module_use", "source", &L->use_source, 1 },
 	};
+	/* clang-format on */
 	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
 	if (rc || (rc = struct_size(k, v, "module", &L->mod_size)))
 		return rc;
@@ -402,8 +403,8 @@ static int finish_modules(struct vms_kernel *k, struct linux_views *v)
 		last.off += (L->mod_mem_count - 1) * L->mod_mem_stride;
 	}
 	return PLAN(v, "module", &L->mod_plan, &L->mod_list, &L->mod_name, &L->mod_state, &L->mod_base,
-		    &L->mod_core_size, &L->mod_init_size, &L->mod_taints, &L->mod_refcnt, &L->mod_source_list,
-		    &L->mod_kobj_mod, &last);
+	            &L->mod_core_size, &L->mod_init_size, &L->mod_taints, &L->mod_refcnt, &L->mod_source_list,
+	            &L->mod_kobj_mod, &last);
 }
 
 static int need_printk(struct vms_kernel *k, struct linux_views *v)
@@ -438,21 +439,24 @@ static int finish_printk(struct vms_kernel *k, struct linux_views *v)
 {
 	struct lx_layout *L = &v->lay;
 	if (vms_sym_lookup(k, "prb", &L->prb)) {
-		snprintf(v->err, sizeof(v->err), "the kernel has no printk ring buffer ('prb'): kernels before 5.10 "
-			 "keep their log in another format, which vmsight does not read");
+		snprintf(v->err, sizeof(v->err),
+		         "the kernel has no printk ring buffer ('prb'): kernels before 5.10 "
+		         "keep their log in another format, which vmsight does not read");
 		return -ENOTSUP;
 	}
 	if (L->desc_size > 256 || L->info_size > 1024 || L->desc_state.off + 8 > L->desc_size ||
 	    L->desc_next.off + 8 > L->desc_size || L->desc_begin.off + 8 > L->desc_size ||
-	    L->info_len.off + 2 > L->info_size || L->info_seq.off + 8 > L->info_size || L->info_ts.off + 8 > L->info_size ||
-	    L->info_facility.off + L->info_facility.size > L->info_size ||
-	    L->info_level.off + L->info_level.size > L->info_size || L->info_caller.off + L->info_caller.size > L->info_size) {
+	    L->info_len.off + 2 > L->info_size || L->info_seq.off + 8 > L->info_size ||
+	    L->info_ts.off + 8 > L->info_size || L->info_facility.off + L->info_facility.size > L->info_size ||
+	    L->info_level.off + L->info_level.size > L->info_size ||
+	    L->info_caller.off + L->info_caller.size > L->info_size) {
 		snprintf(v->err, sizeof(v->err), "the kernel's printk records have an unexpected layout");
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* clang-format off */
 static const struct group {
 	unsigned bit;
 	int (*resolve)(struct vms_kernel *, struct linux_views *);
@@ -464,6 +468,7 @@ static const struct group {
 	{ LX_MODULES, need_modules, finish_modules },
 	{ LX_PRINTK, need_printk, finish_printk },
 };
+/* clang-format on */
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
 /* ---- the layout cache ------------------------------------------------------------ */
@@ -487,8 +492,8 @@ static const struct group {
 struct layout_file {
 	char magic[8];
 	uint32_t version;
-	uint32_t size;              /* sizeof(struct lx_layout) */
-	uint64_t btf_size;          /* of the types they came from */
+	uint32_t size;     /* sizeof(struct lx_layout) */
+	uint64_t btf_size; /* of the types they came from */
 	uint64_t checksum;
 	struct lx_layout lay;
 };

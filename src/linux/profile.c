@@ -52,13 +52,13 @@ struct profile_hdr {
 	uint32_t hdr_size;
 	uint32_t pad;
 	uint64_t file_size;
-	uint64_t checksum;          /* of the bytes after the header */
+	uint64_t checksum; /* of the bytes after the header */
 	char banner[512];
 	char release[128];
 	char build_id[48];
-	uint64_t text_va;           /* _text when the profile was made */
-	uint64_t text_from_image;   /* _text - the first mapped 2 MiB page of the image window */
-	uint64_t banner_off;        /* linux_banner - _text */
+	uint64_t text_va;         /* _text when the profile was made */
+	uint64_t text_from_image; /* _text - the first mapped 2 MiB page of the image window */
+	uint64_t banner_off;      /* linux_banner - _text */
 	uint64_t nsyms, syms_off;
 	uint64_t pool_len, pool_off;
 	uint64_t hash_bits, hash_off;
@@ -185,14 +185,18 @@ int profile_cache_opendir(struct vms_kernel *k, const char *dir, int create)
 	}
 	uid_t me = geteuid();
 	if (st.st_uid != me) {
-		cache_refuse(k, "not using the profile cache %s: it belongs to uid %u, not to uid %u (this user); "
-			     "give another --cache-dir, or --no-cache", dir, (unsigned)st.st_uid, (unsigned)me);
+		cache_refuse(k,
+		             "not using the profile cache %s: it belongs to uid %u, not to uid %u (this user); "
+		             "give another --cache-dir, or --no-cache",
+		             dir, (unsigned)st.st_uid, (unsigned)me);
 		rc = -EPERM;
 		goto fail;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		cache_refuse(k, "not using the profile cache %s: others may write to it (mode %03o); "
-			     "chmod go-w it, give another --cache-dir, or --no-cache", dir, (unsigned)(st.st_mode & 0777));
+		cache_refuse(k,
+		             "not using the profile cache %s: others may write to it (mode %03o); "
+		             "chmod go-w it, give another --cache-dir, or --no-cache",
+		             dir, (unsigned)(st.st_mode & 0777));
 		rc = -EPERM;
 		goto fail;
 	}
@@ -246,7 +250,8 @@ int profile_cache_write(int dirfd, const char *name, const void *a, size_t alen,
 	char tmp[320];
 	int fd = -1, rc = -EEXIST;
 	for (int tries = 0; fd < 0 && tries < 16; tries++) {
-		if (snprintf(tmp, sizeof(tmp), "%s.%016llx.tmp", name, (unsigned long long)tmp_tag()) >= (int)sizeof(tmp))
+		if (snprintf(tmp, sizeof(tmp), "%s.%016llx.tmp", name, (unsigned long long)tmp_tag()) >=
+		    (int)sizeof(tmp))
 			return -ENAMETOOLONG;
 		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST)
@@ -268,7 +273,7 @@ int profile_cache_write(int dirfd, const char *name, const void *a, size_t alen,
 
 /* K's profile split into its directory and its name. */
 static int profile_place(const struct vms_kernel *k, const char *suffix, char *dir, size_t dlen, char *name,
-			 size_t nlen)
+                         size_t nlen)
 {
 	const char *slash = strrchr(k->cache_file, '/');
 	if (!k->cache_file[0] || !slash)
@@ -368,12 +373,12 @@ static int use_profile(struct vms_kernel *k, int fd, const struct stat *st, cons
 	const uint8_t *base = m;
 	size_t size = (size_t)st->st_size;
 	uint64_t hash_len = h->hash_bits < 32 ? (4ull << h->hash_bits) : UINT64_MAX;
-	int ok = memcmp(h, want, sizeof(*h)) == 0 && h->nsyms > 0 && h->nsyms <= SYMTAB_MAX_SYMS &&
-		 h->hash_bits >= 4 && (1ull << h->hash_bits) >= 2 * h->nsyms &&
-		 section_ok(h, h->syms_off, h->nsyms * sizeof(struct ksym)) && section_ok(h, h->pool_off, h->pool_len) &&
-		 section_ok(h, h->hash_off, hash_len) && section_ok(h, h->btf_off, h->btf_size) && h->pool_len > 0 &&
-		 h->pool_len <= SYMTAB_MAX_POOL && base[h->pool_off + h->pool_len - 1] == 0 &&
-		 checksum(base + h->hdr_size, size - h->hdr_size) == h->checksum;
+	int ok = memcmp(h, want, sizeof(*h)) == 0 && h->nsyms > 0 && h->nsyms <= SYMTAB_MAX_SYMS && h->hash_bits >= 4 &&
+	         (1ull << h->hash_bits) >= 2 * h->nsyms && section_ok(h, h->syms_off, h->nsyms * sizeof(struct ksym)) &&
+	         section_ok(h, h->pool_off, h->pool_len) && section_ok(h, h->hash_off, hash_len) &&
+	         section_ok(h, h->btf_off, h->btf_size) && h->pool_len > 0 && h->pool_len <= SYMTAB_MAX_POOL &&
+	         base[h->pool_off + h->pool_len - 1] == 0 &&
+	         checksum(base + h->hdr_size, size - h->hdr_size) == h->checksum;
 	if (ok) {
 		const struct ksym *s = (const struct ksym *)(base + h->syms_off);
 		const uint32_t *slots = (const uint32_t *)(base + h->hash_off);
@@ -458,7 +463,7 @@ int profile_cache_load(struct vms_kernel *k, const char *dir)
 		if (fd < 0)
 			continue;
 		int ok = read_header(fd, &h) == 0 && banner_matches(k, &h, k->image_va + h.text_from_image) &&
-			 use_profile(k, fd, &st, &h) == 0;
+		         use_profile(k, fd, &st, &h) == 0;
 		close(fd);
 		if (!ok)
 			continue;

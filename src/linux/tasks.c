@@ -28,7 +28,7 @@
 #include "views.h"
 #include "util/opts.h"
 
-#define PID_MAX_LIMIT (4u << 20)    /* the kernel's upper bound on pids */
+#define PID_MAX_LIMIT (4u << 20) /* the kernel's upper bound on pids */
 #define PF_WQ_WORKER 0x00000020u
 #define PF_KTHREAD 0x00200000u
 #define TASKS_MAX_DEFAULT (1u << 22)
@@ -39,9 +39,9 @@
 struct task_walk {
 	struct lx_walk w;
 	struct vms_tasks_opts o;
-	uint8_t *obj;               /* task_struct copy (task_plan) */
-	char *cmdline;              /* cmdline_max bytes */
-	uint64_t signal;            /* of the task read last */
+	uint8_t *obj;    /* task_struct copy (task_plan) */
+	char *cmdline;   /* cmdline_max bytes */
+	uint64_t signal; /* of the task read last */
 	vms_task_fn fn;
 	void *ctx;
 };
@@ -136,8 +136,9 @@ static void kthread_name(struct lx_walk *w, uint64_t kthread, struct vms_task *o
 		uint64_t work, pool;
 		char desc[64] = "";
 		size_t dl = L->worker_desc.size < sizeof(desc) - 1 ? L->worker_desc.size : sizeof(desc) - 1;
-		if (!L->kthread_data.size || !L->worker_desc.size || lx_read_u64(w, kthread + L->kthread_data.off, &p) ||
-		    !lx_kptr(w, p, 8) || lx_read_u64(w, p + L->worker_current_work.off, &work) ||
+		if (!L->kthread_data.size || !L->worker_desc.size ||
+		    lx_read_u64(w, kthread + L->kthread_data.off, &p) || !lx_kptr(w, p, 8) ||
+		    lx_read_u64(w, p + L->worker_current_work.off, &work) ||
 		    lx_read_u64(w, p + L->worker_pool.off, &pool) || lx_read(w, p + L->worker_desc.off, desc, dl))
 			return;
 		desc[dl] = '\0';
@@ -192,8 +193,8 @@ static int task_read(struct task_walk *tw, uint64_t task, int32_t expect_tgid, s
 		out->pid = (int32_t)pid;
 		out->tgid = (int32_t)tgid;
 		out->ppid = (int32_t)ppid;
-		uint32_t *ids[8] = { &out->uid, &out->gid, &out->suid, &out->sgid,
-				     &out->euid, &out->egid, &out->fsuid, &out->fsgid };
+		uint32_t *ids[8] = { &out->uid,  &out->gid,  &out->suid,  &out->sgid,
+			             &out->euid, &out->egid, &out->fsuid, &out->fsgid };
 		for (int i = 0; i < 8; i++)
 			*ids[i] = (uint32_t)lx_get(c, L->cred_id[i]);
 		size_t cl = L->task_comm.size < sizeof(out->comm) - 1 ? L->task_comm.size : sizeof(out->comm) - 1;
@@ -288,8 +289,7 @@ static int one_process(void *ctx, uint64_t task)
 	int rc = report(tw, task, 0, &t);
 	if (rc)
 		return rc;
-	if (tw->o.threads && !(t.flags & VMS_ENTRY_UNREADABLE) &&
-	    (rc = threads(tw, task, t.pid, tw->signal)))
+	if (tw->o.threads && !(t.flags & VMS_ENTRY_UNREADABLE) && (rc = threads(tw, task, t.pid, tw->signal)))
 		return rc;
 	return tw->o.pid ? 1 : 0; /* found: stop */
 }

@@ -91,7 +91,7 @@ static int add_segment(struct dump_source *d, uint64_t gpa, uint64_t off, uint64
 		return 0;
 	if (off > d->size || len > d->size - off)
 		return source_fail(s, EINVAL, "truncated dump: data at 0x%llx+0x%llx ends past the file's %zu bytes",
-				       (unsigned long long)off, (unsigned long long)len, d->size);
+		                   (unsigned long long)off, (unsigned long long)len, d->size);
 	size_t n = s->nranges;
 	if (n && s->ranges[n - 1].gpa + s->ranges[n - 1].len == gpa &&
 	    s->host[n - 1] + s->ranges[n - 1].len == d->map + off) {
@@ -99,8 +99,10 @@ static int add_segment(struct dump_source *d, uint64_t gpa, uint64_t off, uint64
 		return 0;
 	}
 	if (source_add_range(s, gpa, len))
-		return source_fail(s, EINVAL, "corrupt dump: memory segment at 0x%llx overlaps, is out of order, "
-				       "or there are more than %d", (unsigned long long)gpa, VMS_MAX_RANGES);
+		return source_fail(s, EINVAL,
+		                   "corrupt dump: memory segment at 0x%llx overlaps, is out of order, "
+		                   "or there are more than %d",
+		                   (unsigned long long)gpa, VMS_MAX_RANGES);
 	s->host[n] = d->map + off;
 	return 0;
 }
@@ -124,14 +126,32 @@ static void regs_from_prstatus(struct vms_regs *r, const uint8_t *desc)
 {
 	uint64_t u[UREG_COUNT];
 	memcpy(u, desc + PRSTATUS_REG_OFF, sizeof(u));
-	r->r15 = u[UREG_R15]; r->r14 = u[UREG_R14]; r->r13 = u[UREG_R13]; r->r12 = u[UREG_R12];
-	r->rbp = u[UREG_RBP]; r->rbx = u[UREG_RBX]; r->r11 = u[UREG_R11]; r->r10 = u[UREG_R10];
-	r->r9 = u[UREG_R9]; r->r8 = u[UREG_R8]; r->rax = u[UREG_RAX]; r->rcx = u[UREG_RCX];
-	r->rdx = u[UREG_RDX]; r->rsi = u[UREG_RSI]; r->rdi = u[UREG_RDI]; r->rip = u[UREG_RIP];
-	r->rflags = u[UREG_EFLAGS]; r->rsp = u[UREG_RSP];
-	r->cs = (uint16_t)u[UREG_CS]; r->ss = (uint16_t)u[UREG_SS]; r->ds = (uint16_t)u[UREG_DS];
-	r->es = (uint16_t)u[UREG_ES]; r->fs = (uint16_t)u[UREG_FS]; r->gs = (uint16_t)u[UREG_GS];
-	r->fs_base = u[UREG_FS_BASE]; r->gs_base = u[UREG_GS_BASE];
+	r->r15 = u[UREG_R15];
+	r->r14 = u[UREG_R14];
+	r->r13 = u[UREG_R13];
+	r->r12 = u[UREG_R12];
+	r->rbp = u[UREG_RBP];
+	r->rbx = u[UREG_RBX];
+	r->r11 = u[UREG_R11];
+	r->r10 = u[UREG_R10];
+	r->r9 = u[UREG_R9];
+	r->r8 = u[UREG_R8];
+	r->rax = u[UREG_RAX];
+	r->rcx = u[UREG_RCX];
+	r->rdx = u[UREG_RDX];
+	r->rsi = u[UREG_RSI];
+	r->rdi = u[UREG_RDI];
+	r->rip = u[UREG_RIP];
+	r->rflags = u[UREG_EFLAGS];
+	r->rsp = u[UREG_RSP];
+	r->cs = (uint16_t)u[UREG_CS];
+	r->ss = (uint16_t)u[UREG_SS];
+	r->ds = (uint16_t)u[UREG_DS];
+	r->es = (uint16_t)u[UREG_ES];
+	r->fs = (uint16_t)u[UREG_FS];
+	r->gs = (uint16_t)u[UREG_GS];
+	r->fs_base = u[UREG_FS_BASE];
+	r->gs_base = u[UREG_GS_BASE];
 	r->valid |= VMS_REGS_GPR | VMS_REGS_SEG;
 }
 
@@ -139,16 +159,37 @@ static void regs_from_qemu(struct vms_regs *r, const uint8_t *desc, uint32_t des
 {
 	struct qemu_cpu_state st = { 0 };
 	memcpy(&st, desc, descsz < sizeof(st) ? descsz : sizeof(st));
-	r->rax = st.rax; r->rbx = st.rbx; r->rcx = st.rcx; r->rdx = st.rdx;
-	r->rsi = st.rsi; r->rdi = st.rdi; r->rsp = st.rsp; r->rbp = st.rbp;
-	r->r8 = st.r8; r->r9 = st.r9; r->r10 = st.r10; r->r11 = st.r11;
-	r->r12 = st.r12; r->r13 = st.r13; r->r14 = st.r14; r->r15 = st.r15;
-	r->rip = st.rip; r->rflags = st.rflags;
-	r->cs = (uint16_t)st.cs.selector; r->ds = (uint16_t)st.ds.selector; r->es = (uint16_t)st.es.selector;
-	r->fs = (uint16_t)st.fs.selector; r->gs = (uint16_t)st.gs.selector; r->ss = (uint16_t)st.ss.selector;
+	r->rax = st.rax;
+	r->rbx = st.rbx;
+	r->rcx = st.rcx;
+	r->rdx = st.rdx;
+	r->rsi = st.rsi;
+	r->rdi = st.rdi;
+	r->rsp = st.rsp;
+	r->rbp = st.rbp;
+	r->r8 = st.r8;
+	r->r9 = st.r9;
+	r->r10 = st.r10;
+	r->r11 = st.r11;
+	r->r12 = st.r12;
+	r->r13 = st.r13;
+	r->r14 = st.r14;
+	r->r15 = st.r15;
+	r->rip = st.rip;
+	r->rflags = st.rflags;
+	r->cs = (uint16_t)st.cs.selector;
+	r->ds = (uint16_t)st.ds.selector;
+	r->es = (uint16_t)st.es.selector;
+	r->fs = (uint16_t)st.fs.selector;
+	r->gs = (uint16_t)st.gs.selector;
+	r->ss = (uint16_t)st.ss.selector;
 	r->cs_flags = st.cs.flags;
-	r->fs_base = st.fs.base; r->gs_base = st.gs.base;
-	r->cr0 = st.cr[0]; r->cr2 = st.cr[2]; r->cr3 = st.cr[3]; r->cr4 = st.cr[4];
+	r->fs_base = st.fs.base;
+	r->gs_base = st.gs.base;
+	r->cr0 = st.cr[0];
+	r->cr2 = st.cr[2];
+	r->cr3 = st.cr[3];
+	r->cr4 = st.cr[4];
 	r->valid |= VMS_REGS_GPR | VMS_REGS_SEG | VMS_REGS_CR;
 	if (descsz >= sizeof(st)) {
 		r->kernel_gs_base = st.kernel_gs_base;
@@ -226,7 +267,7 @@ static int open_lime(struct dump_source *d)
 	while (off < d->size) {
 		if (d->size - off < 32)
 			return source_fail(&d->base, EINVAL, "truncated LiME header at offset %llu",
-					       (unsigned long long)off);
+			                   (unsigned long long)off);
 		uint32_t magic, version;
 		uint64_t start, end;
 		memcpy(&magic, d->map + off, 4);
@@ -235,7 +276,7 @@ static int open_lime(struct dump_source *d)
 		memcpy(&end, d->map + off + 16, 8);
 		if (magic != LIME_MAGIC || version != 1 || end < start || end - start == UINT64_MAX)
 			return source_fail(&d->base, EINVAL, "corrupt LiME header at offset %llu",
-					       (unsigned long long)off);
+			                   (unsigned long long)off);
 		int rc = add_segment(d, start, off + 32, end - start + 1);
 		if (rc)
 			return rc;
@@ -297,12 +338,14 @@ int mem_dump_open(const char *path, struct vms_source **out, char *err, size_t e
 		 * least the first MiB every PC has. Anything else (a text file, a
 		 * truncated copy) is not one. */
 		rc = source_fail(&d->base, EINVAL,
-				     "not a memory dump: no ELF or LiME header, and %zu bytes is not a raw RAM image "
-				     "(whole 4 KiB pages, at least 1 MiB)", d->size);
+		                 "not a memory dump: no ELF or LiME header, and %zu bytes is not a raw RAM image "
+		                 "(whole 4 KiB pages, at least 1 MiB)",
+		                 d->size);
 	} else {
 		rc = raw_has_data(fd, d->size) ? add_segment(d, 0, 0, d->size)
-					       : source_fail(&d->base, EINVAL, "not a memory dump: the raw image "
-									    "holds no data (all holes)");
+		                               : source_fail(&d->base, EINVAL,
+		                                             "not a memory dump: the raw image "
+		                                             "holds no data (all holes)");
 		d->format = "raw";
 	}
 	close(fd);

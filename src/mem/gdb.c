@@ -23,9 +23,9 @@
 #include "ctl/gdb.h"
 
 struct gdb_source {
-	struct vms_source base;     /* first: the library casts */
+	struct vms_source base; /* first: the library casts */
 	struct vms_gdb *gdb;
-	long *threads;              /* vCPU index -> thread id */
+	long *threads; /* vCPU index -> thread id */
 	int nthreads;
 };
 
@@ -60,7 +60,7 @@ static void gdb_close(struct vms_source *s)
 	struct gdb_source *gs = to_gdb(s);
 	if (!gs)
 		return;
-	gdb_client_close(gs->gdb);     /* detaches: the guest resumes */
+	gdb_client_close(gs->gdb); /* detaches: the guest resumes */
 	free(gs->threads);
 	free(gs);
 }
@@ -124,13 +124,15 @@ int mem_gdb_open(const char *host, int port, unsigned timeout_ms, struct vms_sou
 		goto fail_close;
 	}
 	if ((rc = load_threads(gs))) {
-		snprintf(err, errlen, "%s", rc == -ENOENT ? "the GDB stub lists no vCPUs"
-					   : rc == -ENOMEM ? "out of memory" : gdb_err(gs->gdb));
+		snprintf(err, errlen, "%s",
+		         rc == -ENOENT   ? "the GDB stub lists no vCPUs"
+		         : rc == -ENOMEM ? "out of memory"
+		                         : gdb_err(gs->gdb));
 		goto fail_close;
 	}
 	if ((rc = load_layout(gs))) {
-		snprintf(err, errlen, "%s", rc == -EINVAL ? "QEMU's RAM ranges are not ascending and disjoint"
-					   : gdb_err(gs->gdb));
+		snprintf(err, errlen, "%s",
+		         rc == -EINVAL ? "QEMU's RAM ranges are not ascending and disjoint" : gdb_err(gs->gdb));
 		goto fail_close;
 	}
 	*out = &gs->base;

@@ -18,7 +18,7 @@
 struct procmem_source {
 	struct vms_source base;
 	int pid;
-	uint64_t hva[VMS_MAX_RANGES];   /* QEMU address of each range's first byte */
+	uint64_t hva[VMS_MAX_RANGES]; /* QEMU address of each range's first byte */
 };
 
 static int procmem_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
@@ -55,7 +55,7 @@ int procmem_touch_all(struct vms_source *s)
 			}
 			if (process_vm_readv(p->pid, local, n, remote, n, 0) != (ssize_t)n)
 				return source_fail(s, errno ? errno : EIO, "touching QEMU %d's RAM: %s", p->pid,
-						       strerror(errno));
+				                   strerror(errno));
 		}
 	}
 	return 0;
@@ -114,11 +114,11 @@ static int find_block(const struct vms_ram_map *ram, uint64_t *hva, char *err, s
 	if (found == 1)
 		return 0;
 	if (found)
-		snprintf(err, errlen, "QEMU %d has %d mappings of %llu bytes that could be guest RAM", ram->pid,
-			 found, (unsigned long long)ram->size);
+		snprintf(err, errlen, "QEMU %d has %d mappings of %llu bytes that could be guest RAM", ram->pid, found,
+		         (unsigned long long)ram->size);
 	else
 		snprintf(err, errlen, "no mapping of %llu bytes in QEMU %d looks like guest RAM",
-			 (unsigned long long)ram->size, ram->pid);
+		         (unsigned long long)ram->size, ram->pid);
 	return found ? -EEXIST : -ENOENT;
 }
 
@@ -151,13 +151,12 @@ int mem_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, cha
 	uint8_t probe;
 	rc = procmem_read(&p->base, p->base.ranges[0].gpa, &probe, 1);
 	if (rc) {
-		snprintf(err, errlen, "%s%s", p->base.err,
-			 rc == -EPERM ? " (needs root or CAP_SYS_PTRACE)" : "");
+		snprintf(err, errlen, "%s%s", p->base.err, rc == -EPERM ? " (needs root or CAP_SYS_PTRACE)" : "");
 		free(p);
 		return rc;
 	}
-	snprintf(p->base.detail, sizeof(p->base.detail), "QEMU pid %d, RAM at 0x%llx in its address space",
-		 ram->pid, (unsigned long long)base);
+	snprintf(p->base.detail, sizeof(p->base.detail), "QEMU pid %d, RAM at 0x%llx in its address space", ram->pid,
+	         (unsigned long long)base);
 	*out = &p->base;
 	return 0;
 }

@@ -19,7 +19,7 @@
 
 struct qmp_source {
 	struct vms_source base;
-	struct vms_qmp *qmp;     /* borrowed from the target */
+	struct vms_qmp *qmp; /* borrowed from the target */
 	char path[64];
 };
 
@@ -27,8 +27,7 @@ static int qmpmem_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
 	struct qmp_source *q = (struct qmp_source *)s;
 	char args[256];
-	int n = snprintf(args, sizeof(args), "{\"val\":%llu,\"size\":%zu,\"filename\":",
-			 (unsigned long long)pa, len);
+	int n = snprintf(args, sizeof(args), "{\"val\":%llu,\"size\":%zu,\"filename\":", (unsigned long long)pa, len);
 	n = json_quote(args, sizeof(args), (size_t)n, q->path);
 	if (n < 0 || (size_t)n + 2 > sizeof(args))
 		return source_fail(s, E2BIG, "pmemsave arguments too long");
@@ -71,8 +70,7 @@ static const struct vms_source_ops qmpmem_ops = {
 	.close = qmpmem_close,
 };
 
-int mem_qmp_open(struct vms_qmp *qmp, const struct vms_ram_map *ram, struct vms_source **out, char *err,
-		    size_t errlen)
+int mem_qmp_open(struct vms_qmp *qmp, const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
 {
 	struct qmp_source *q = calloc(1, sizeof(*q));
 	if (!q) {

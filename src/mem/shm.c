@@ -182,7 +182,7 @@ int mem_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *e
 		fd = open_via_proc(ram, how, sizeof(how));
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open the guest RAM file %s%s (need root to reach it through /proc/%d/fd)",
-			 ram->path[0] ? ram->path : "(memfd)", ram->path[0] ? " nor" : ":", ram->pid);
+		         ram->path[0] ? ram->path : "(memfd)", ram->path[0] ? " nor" : ":", ram->pid);
 		return -ENOENT;
 	}
 	struct shm_source *m = calloc(1, sizeof(*m));
@@ -199,7 +199,7 @@ int mem_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *e
 	if (m->map == MAP_FAILED) {
 		m->map = NULL;
 		snprintf(err, errlen, "mmap of guest RAM (%llu bytes) failed: %s", (unsigned long long)ram->size,
-			 strerror(saved));
+		         strerror(saved));
 		free(m);
 		return -saved;
 	}

@@ -24,7 +24,7 @@
 struct vms_source;
 
 struct vms_source_ops {
-	int version;       /* VMS_SOURCE_OPS_VERSION */
+	int version; /* VMS_SOURCE_OPS_VERSION */
 	const char *name;
 	/* Copy LEN bytes at PA; the caller has checked that [PA, PA+LEN) lies
 	 * in one RAM range. Returns 0 or -errno (with vms_source_err set). */
@@ -41,16 +41,15 @@ struct vms_source {
 	const struct vms_source_ops *ops;
 	struct vms_ram_range ranges[VMS_MAX_RANGES];
 	size_t nranges;
-	char detail[512];     /* where the memory comes from, for humans */
-	char err[512];        /* last error of this source */
+	char detail[512]; /* where the memory comes from, for humans */
+	char err[512];    /* last error of this source */
 	/* Fast path for sources whose RAM is one host mapping per range:
 	 * host[i] points at ranges[i].gpa (NULL when not mapped). */
 	const uint8_t *host[VMS_MAX_RANGES];
 };
 
 /* printf into s->err; returns -ERR so callers can `return source_fail(...)`. */
-int source_fail(struct vms_source *s, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int source_fail(struct vms_source *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Add a RAM range (ascending, disjoint); -EINVAL if it breaks the order. */
 int source_add_range(struct vms_source *s, uint64_t gpa, uint64_t len);
@@ -64,11 +63,11 @@ int source_find_range(const struct vms_source *s, uint64_t pa, size_t len);
  * at its offset in the block. Whoever knows the hypervisor fills it in
  * (ctl/qemu.h for QEMU); a backend only follows it. */
 struct vms_ram_map {
-	int pid;                       /* process mapping the block, 0 if unknown */
-	char path[4096];               /* file holding the block, "" if none or a memfd */
-	uint64_t size;                 /* bytes in the block */
-	struct vms_ram_range ranges[VMS_MAX_RANGES];   /* guest-physical */
-	uint64_t offsets[VMS_MAX_RANGES];              /* offset of each range in the block */
+	int pid;                                     /* process mapping the block, 0 if unknown */
+	char path[4096];                             /* file holding the block, "" if none or a memfd */
+	uint64_t size;                               /* bytes in the block */
+	struct vms_ram_range ranges[VMS_MAX_RANGES]; /* guest-physical */
+	uint64_t offsets[VMS_MAX_RANGES];            /* offset of each range in the block */
 	size_t nranges;
 };
 

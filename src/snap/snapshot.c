@@ -54,7 +54,7 @@ static double now_ms(void)
 }
 
 struct pause_clock {
-	int64_t stop_us, resume_us;   /* QEMU's event timestamps, 0 if unseen */
+	int64_t stop_us, resume_us; /* QEMU's event timestamps, 0 if unseen */
 };
 
 static void on_event(void *ctx, const char *event, int64_t ts_us)
@@ -83,7 +83,8 @@ static void kernel_banner(struct vms_target *t, char *out, size_t len)
 	out[0] = '\0';
 	memcpy(saved, t->err, sizeof(saved));
 	if (vms_kernel_open(t, NULL, &k) == 0) {
-		if (vms_kernel_info(k, &ki) == 0 && ki.banner && esc_json(out, len, ki.banner, strlen(ki.banner), 0) >= len)
+		if (vms_kernel_info(k, &ki) == 0 && ki.banner &&
+		    esc_json(out, len, ki.banner, strlen(ki.banner), 0) >= len)
 			out[0] = '\0'; /* too long for the note: none rather than a cut one */
 		vms_kernel_close(k);
 	}
@@ -94,17 +95,17 @@ static void fill_note(struct snap_plan *p, const struct vms_snapshot_stats *st, 
 {
 	char note[NOTE_LEN + 1];
 	snprintf(note, sizeof(note),
-		 "{\"producer\":\"vmsight %d.%d\",\"mode\":\"%s\",\"consistent\":%s,\"pause_ms\":%.3f,"
-		 "\"total_ms\":%.3f,\"ram_bytes\":%llu,\"data_bytes\":%llu,\"kernel\":\"%s\"}",
-		 VMS_VERSION_MAJOR, VMS_VERSION_MINOR, st->mode, st->consistent ? "true" : "false", st->pause_ms,
-		 st->total_ms, (unsigned long long)st->ram_bytes, (unsigned long long)st->data_bytes, banner);
+	         "{\"producer\":\"vmsight %d.%d\",\"mode\":\"%s\",\"consistent\":%s,\"pause_ms\":%.3f,"
+	         "\"total_ms\":%.3f,\"ram_bytes\":%llu,\"data_bytes\":%llu,\"kernel\":\"%s\"}",
+	         VMS_VERSION_MAJOR, VMS_VERSION_MINOR, st->mode, st->consistent ? "true" : "false", st->pause_ms,
+	         st->total_ms, (unsigned long long)st->ram_bytes, (unsigned long long)st->data_bytes, banner);
 	snap_plan_set_note(p, note);
 }
 
 /* Common end of every mode: totals, the note, the header (only when the
  * copy succeeded), and the plan's memory. Returns RC or the header's error. */
 static int finish(struct vms_target *t, int fd, struct snap_plan *p, struct vms_regs *regs,
-		  struct vms_snapshot_stats *st, const char *banner, double t0, int rc)
+                  struct vms_snapshot_stats *st, const char *banner, double t0, int rc)
 {
 	st->total_ms = now_ms() - t0;
 	st->ram_bytes = p->ram_bytes;
@@ -173,14 +174,14 @@ static void prefault_qemu(struct vms_target *t)
 
 /* Notes to the guardian (util/guard.h). */
 enum {
-	SNAP_PAUSED = 'P',  /* we paused the guest: resume it */
-	SNAP_STREAM = 'M',  /* a background snapshot streams to us: drain it, restore, resume if we paused */
-	SNAP_CLEAN = 'C',   /* nothing of ours to undo */
+	SNAP_PAUSED = 'P', /* we paused the guest: resume it */
+	SNAP_STREAM = 'M', /* a background snapshot streams to us: drain it, restore, resume if we paused */
+	SNAP_CLEAN = 'C',  /* nothing of ours to undo */
 };
 
 struct snap_guard_ctx {
 	char qmp_path[108];
-	int sock;           /* the migration stream, or -1 */
+	int sock; /* the migration stream, or -1 */
 };
 
 /* In the guardian, once vmsight is gone: read QEMU's stream to its end (a
@@ -218,7 +219,7 @@ static void snap_guard_undo(void *ctx, int note)
 			usleep(100000);
 		}
 		if (qmp_cmd(q, "migrate-set-capabilities",
-				"{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}", &d) >= 0)
+		            "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}", &d) >= 0)
 			json_free(&d);
 	}
 	if (qemu_running(q) == 0)
@@ -238,8 +239,8 @@ static int snap_guard_arm(struct vms_target *t, struct guard *gd, int sock)
 	return guard_arm(gd, keep, sock >= 0 ? 1 : 0, snap_guard_undo, &ctx, t->err, sizeof(t->err));
 }
 
-static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot_opts *o,
-			 struct vms_snapshot_stats *st, int pause)
+static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot_opts *o, struct vms_snapshot_stats *st,
+                         int pause)
 {
 	struct pause_clock pc = { 0 };
 	int prev_keep = 0, watching = 0, paused = 0, rc;
@@ -284,7 +285,7 @@ out:
 	guard_disarm(&gd);
 	if (watching)
 		unwatch_pauses(t, prev_keep);
-	st->consistent = pause || !watching;  /* a dump or a stopped source cannot change */
+	st->consistent = pause || !watching; /* a dump or a stopped source cannot change */
 	return finish(t, fd, &p, regs, st, banner, t0, rc);
 }
 
@@ -297,7 +298,7 @@ struct stream {
 	uint8_t *buf;
 	size_t pos, len;
 	uint64_t written;
-	int werr;                 /* first error writing the file; the stream is still read to its end */
+	int werr; /* first error writing the file; the stream is still read to its end */
 	char err[256];
 	char werr_msg[1024];
 };
@@ -408,8 +409,8 @@ static int qmp_simple(struct vms_target *t, struct vms_qmp *q, const char *cmd, 
 /* Refuse capabilities that change the stream's format or what it carries. */
 static int check_capabilities(struct vms_target *t, struct vms_qmp *q)
 {
-	static const char *bad[] = { "postcopy-ram", "x-ignore-shared", "compress", "xbzrle", "multifd",
-				     "rdma-pin-all", "dirty-bitmaps", "return-path" };
+	static const char *bad[] = { "postcopy-ram", "x-ignore-shared", "compress",      "xbzrle",
+		                     "multifd",      "rdma-pin-all",    "dirty-bitmaps", "return-path" };
 	struct json_doc d;
 	int ret = qmp_cmd(q, "query-migrate-capabilities", NULL, &d);
 	if (ret < 0) {
@@ -423,8 +424,10 @@ static int check_capabilities(struct vms_target *t, struct vms_qmp *q)
 			continue;
 		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
 			if (strcmp(name, bad[k]) == 0) {
-				snprintf(t->err, sizeof(t->err), "migration capability %s is on; background snapshots "
-					 "need it off", name);
+				snprintf(t->err, sizeof(t->err),
+				         "migration capability %s is on; background snapshots "
+				         "need it off",
+				         name);
 				rc = -EBUSY;
 			}
 	}
@@ -489,7 +492,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 		goto out;
 	guard_note(&gd, SNAP_STREAM);
 	rc = qmp_simple(t, q, "migrate-set-capabilities",
-			"{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":true}]}");
+	                "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":true}]}");
 	if (rc)
 		goto out;
 	cap_on = 1;
@@ -520,7 +523,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 		migration_status(t, q, status, sizeof(status), NULL);
 		if (!strstr(t->err, "QEMU"))
 			snprintf(t->err, sizeof(t->err), "QEMU did not connect to the snapshot socket (status %s)",
-				 status);
+			         status);
 		rc = -ETIMEDOUT;
 		goto out;
 	}
@@ -580,7 +583,7 @@ out:
 		qmp_simple(t, q, "migrate_cancel", NULL);
 	if (cap_on)
 		qmp_simple(t, q, "migrate-set-capabilities",
-			   "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}");
+		           "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}");
 	if (was_running && vms_is_running(t) == 0) {
 		int r2 = vms_resume(t);
 		if (r2 && !rc)
@@ -632,9 +635,7 @@ int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *o
 		else
 			rc = snapshot_background(t, fd, &st);
 		break;
-	default:
-		snprintf(t->err, sizeof(t->err), "unknown snapshot mode %d", (int)o.mode);
-		return -EINVAL;
+	default: snprintf(t->err, sizeof(t->err), "unknown snapshot mode %d", (int)o.mode); return -EINVAL;
 	}
 	if (rc == 0 && fsync(fd) != 0 && errno != EINVAL) {
 		rc = -errno;
@@ -664,8 +665,8 @@ static int page_of(struct vms_target *t, uint64_t gpa, const uint8_t **p, uint8_
 	return 1; /* not RAM in this target */
 }
 
-static long long diff_one_way(struct vms_target *a, struct vms_target *b, int report_common, vms_diff_fn fn,
-			      void *ctx, int *stopped)
+static long long diff_one_way(struct vms_target *a, struct vms_target *b, int report_common, vms_diff_fn fn, void *ctx,
+                              int *stopped)
 {
 	const struct vms_ram_range *r;
 	size_t n;

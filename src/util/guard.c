@@ -59,8 +59,7 @@ static void guard_child(int pipe_rd, guard_fn on_death, void *ctx)
 	_exit(0);
 }
 
-int guard_arm(struct guard *g, const int *keep, size_t nkeep, guard_fn on_death, void *ctx, char *err,
-	      size_t errlen)
+int guard_arm(struct guard *g, const int *keep, size_t nkeep, guard_fn on_death, void *ctx, char *err, size_t errlen)
 {
 	int pfd[2];
 	if (g->fd >= 0)

@@ -19,17 +19,19 @@
 #include <sys/types.h>
 
 struct guard {
-	int fd;     /* write end of the pipe; -1: not armed */
+	int fd; /* write end of the pipe; -1: not armed */
 	pid_t pid;
 };
 
-#define GUARD_INIT { .fd = -1, .pid = -1 }
+#define GUARD_INIT                  \
+	{                           \
+		.fd = -1, .pid = -1 \
+	}
 
 typedef void (*guard_fn)(void *ctx, int note);
 
 /* 0, or -errno with ERR set. KEEP: the descriptors the child keeps open. */
-int guard_arm(struct guard *g, const int *keep, size_t nkeep, guard_fn on_death, void *ctx, char *err,
-	      size_t errlen);
+int guard_arm(struct guard *g, const int *keep, size_t nkeep, guard_fn on_death, void *ctx, char *err, size_t errlen);
 /* Tell the child how things stand (NOTE is passed to ON_DEATH; not 0). */
 void guard_note(struct guard *g, int note);
 /* We are done: the child exits without doing anything. */

@@ -114,9 +114,9 @@ static int parse_string(struct parser *ps, size_t *len_out)
 		char e = *ps->p++;
 		unsigned cp;
 		switch (e) {
-		case '"': case '\\': case '/':
-			ps->d->strs[ps->strs_len++] = e;
-			break;
+		case '"':
+		case '\\':
+		case '/': ps->d->strs[ps->strs_len++] = e; break;
 		case 'b': ps->d->strs[ps->strs_len++] = '\b'; break;
 		case 'f': ps->d->strs[ps->strs_len++] = '\f'; break;
 		case 'n': ps->d->strs[ps->strs_len++] = '\n'; break;
@@ -140,8 +140,7 @@ static int parse_string(struct parser *ps, size_t *len_out)
 				return -EINVAL; /* would truncate the C string */
 			put_utf8(ps, cp);
 			break;
-		default:
-			return -EINVAL;
+		default: return -EINVAL;
 		}
 	}
 	return -EINVAL;
@@ -256,10 +255,8 @@ static int parse_value(struct parser *ps, int depth)
 	if (ps->p >= ps->end)
 		return -EINVAL;
 	switch (*ps->p) {
-	case '{':
-		return parse_container(ps, depth, 1);
-	case '[':
-		return parse_container(ps, depth, 0);
+	case '{': return parse_container(ps, depth, 1);
+	case '[': return parse_container(ps, depth, 0);
 	case '"': {
 		int n = new_node(ps, JSON_STRING);
 		if (n < 0)
@@ -272,14 +269,10 @@ static int parse_value(struct parser *ps, int depth)
 		ps->d->nodes[n].str_len = len;
 		return n;
 	}
-	case 't':
-		return parse_literal(ps, "true", JSON_TRUE);
-	case 'f':
-		return parse_literal(ps, "false", JSON_FALSE);
-	case 'n':
-		return parse_literal(ps, "null", JSON_NULL);
-	default:
-		return parse_number(ps);
+	case 't': return parse_literal(ps, "true", JSON_TRUE);
+	case 'f': return parse_literal(ps, "false", JSON_FALSE);
+	case 'n': return parse_literal(ps, "null", JSON_NULL);
+	default: return parse_number(ps);
 	}
 }
 

@@ -18,10 +18,10 @@ enum json_type { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSO
 
 struct json_node {
 	enum json_type type;
-	int next;          /* next sibling, -1 at the end */
-	int child;         /* first child of an array or object, -1 if empty */
-	int key;           /* for members of an object: offset of the key in strs */
-	int str;           /* for strings: offset in strs; for numbers: the text */
+	int next;  /* next sibling, -1 at the end */
+	int child; /* first child of an array or object, -1 if empty */
+	int key;   /* for members of an object: offset of the key in strs */
+	int str;   /* for strings: offset in strs; for numbers: the text */
 	size_t str_len;
 };
 
@@ -40,10 +40,10 @@ void json_free(struct json_doc *doc);
 int json_get(const struct json_doc *d, int obj, const char *key);
 int json_at(const struct json_doc *d, int arr, int index);
 int json_len(const struct json_doc *d, int node);
-const char *json_str(const struct json_doc *d, int node);      /* NULL unless a string */
+const char *json_str(const struct json_doc *d, int node);        /* NULL unless a string */
 int json_u64(const struct json_doc *d, int node, uint64_t *out); /* -EINVAL unless a non-negative integer */
 int json_i64(const struct json_doc *d, int node, int64_t *out);
-int json_bool(const struct json_doc *d, int node);               /* 1, 0, or -1 if not a bool */
+int json_bool(const struct json_doc *d, int node); /* 1, 0, or -1 if not a bool */
 
 /* Append S to OUT as a JSON string literal (with quotes). Returns the new
  * length, or -E2BIG if OUT (of size CAP, currently LEN used) is too small. */

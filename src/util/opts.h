@@ -39,6 +39,7 @@ static inline int opts_copy(void *out, size_t out_sz, const void *opts, size_t u
 #define VMS_OPTS_COPY(out, opts) opts_copy((out), sizeof(*(out)), (opts), (opts) ? (opts)->sz : 0)
 
 /* printf format for the refusal: struct name, caller's sz, our size. */
-#define VMS_OPTS_BAD "struct %s of %zu bytes is too small or sets fields this vmsight does not know (it knows %zu bytes)"
+#define VMS_OPTS_BAD \
+	"struct %s of %zu bytes is too small or sets fields this vmsight does not know (it knows %zu bytes)"
 
 #endif

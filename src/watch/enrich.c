@@ -26,11 +26,11 @@
 
 struct enrich_entry {
 	int32_t pid;
-	int32_t ppid;           /* -1: not found */
+	int32_t ppid; /* -1: not found */
 	uint64_t at_ns;
-	uint64_t exec_ns;       /* when it was last seen to exec */
-	int short_lived;        /* answer kept for ENRICH_SHORT_TTL_NS only */
-	int exec_pending;       /* read at an exec event: the old image's */
+	uint64_t exec_ns; /* when it was last seen to exec */
+	int short_lived;  /* answer kept for ENRICH_SHORT_TTL_NS only */
+	int exec_pending; /* read at an exec event: the old image's */
 	int have_cmdline;
 	char cmdline[ENRICH_CMDLINE_MAX];
 };

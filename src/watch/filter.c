@@ -17,13 +17,13 @@
 #include <string.h>
 
 /* The kinds a filter may name: the file events, not the notices. */
-#define FILE_KINDS                                                                                                \
-	(VMS_FEV_BIT(VMS_FEV_OPEN) | VMS_FEV_BIT(VMS_FEV_READ) | VMS_FEV_BIT(VMS_FEV_WRITE) |                     \
-	 VMS_FEV_BIT(VMS_FEV_CLOSE_WRITE) | VMS_FEV_BIT(VMS_FEV_EXEC) | VMS_FEV_BIT(VMS_FEV_CREATE) |              \
+#define FILE_KINDS                                                                                    \
+	(VMS_FEV_BIT(VMS_FEV_OPEN) | VMS_FEV_BIT(VMS_FEV_READ) | VMS_FEV_BIT(VMS_FEV_WRITE) |         \
+	 VMS_FEV_BIT(VMS_FEV_CLOSE_WRITE) | VMS_FEV_BIT(VMS_FEV_EXEC) | VMS_FEV_BIT(VMS_FEV_CREATE) | \
 	 VMS_FEV_BIT(VMS_FEV_DELETE) | VMS_FEV_BIT(VMS_FEV_RENAME))
 
 int watch_filter_init(struct vms_watch_filter *f, int32_t pid, const char *glob, uint32_t kinds, char *err,
-			  size_t errlen)
+                      size_t errlen)
 {
 	memset(f, 0, sizeof(*f));
 	if (pid < 0) {
@@ -32,7 +32,7 @@ int watch_filter_init(struct vms_watch_filter *f, int32_t pid, const char *glob,
 	}
 	if (kinds & ~FILE_KINDS) {
 		snprintf(err, errlen, "filter: kinds 0x%x: only file event kinds can be chosen (notices always pass)",
-			 kinds);
+		         kinds);
 		return -EINVAL;
 	}
 	if (glob && !(f->glob = strdup(glob))) {

@@ -62,8 +62,7 @@ static int chardev_socket(struct vms_qmp *q, const char *label, char *out, size_
 	return rc;
 }
 
-int watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_found *out, char *err,
-		   size_t errlen)
+int watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_found *out, char *err, size_t errlen)
 {
 	static const char *const parents[] = { "/machine/peripheral", "/machine/peripheral-anon" };
 	struct vms_qmp *q;
@@ -95,8 +94,8 @@ int watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_found
 				} else {
 					out->shm_path[0] = 0;
 					snprintf(out->shm_problem, sizeof(out->shm_problem),
-						 "%s: its memory backend has no file (memory-backend-file needed): %s", dev,
-						 qmp_err(q));
+					         "%s: its memory backend has no file (memory-backend-file needed): %s",
+					         dev, qmp_err(q));
 				}
 			} else if (strcmp(type, "child<isa-debugcon>") == 0 && !out->socket_path[0]) {
 				if (qmp_qom_str(q, dev, "chardev", val, sizeof(val)) == 0 &&

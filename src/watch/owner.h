@@ -5,10 +5,10 @@
 #include <stdint.h>
 
 struct vms_watch_owner {
-	int32_t pid;            /* 0: unknown (nothing is checked) */
-	int pidfd;              /* -1: none (kernel without pidfd_open): kill(pid, 0) instead */
+	int32_t pid; /* 0: unknown (nothing is checked) */
+	int pidfd;   /* -1: none (kernel without pidfd_open): kill(pid, 0) instead */
 	uint64_t next_check_ns;
-	char comm[32];          /* its name, for messages */
+	char comm[32]; /* its name, for messages */
 };
 
 /* Nobody to follow yet. */

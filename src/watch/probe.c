@@ -27,7 +27,7 @@
 enum { PROBE_NONE, PROBE_SHM, PROBE_VCPU };
 
 #define PROBE_POLL_NS 50000000ull
-#define PROBE_LONG_ENOUGH_NS 1500000000ull  /* heartbeats are once a second */
+#define PROBE_LONG_ENOUGH_NS 1500000000ull /* heartbeats are once a second */
 
 void watch_probe_init(struct vms_watch_probe *p)
 {
@@ -133,7 +133,7 @@ static int shm_verdict(struct vms_watch_probe *p, int long_enough, int32_t *pid)
 	const struct vms_wire_header *was = &p->first;
 	int valid = now.magic == VMS_WIRE_MAGIC && now.version == VMS_WIRE_VERSION;
 	int moved = was->magic != now.magic || was->generation != now.generation || was->head != now.head ||
-		    was->events != now.events || was->heartbeat_ns != now.heartbeat_ns;
+	            was->events != now.events || was->heartbeat_ns != now.heartbeat_ns;
 	if (valid && moved) {
 		*pid = now.agent_pid > 0 ? now.agent_pid : -1;
 		return 1;
@@ -146,8 +146,7 @@ int watch_probe_verdict(struct vms_watch_probe *p, uint64_t now_ns, int32_t *pid
 	int long_enough = now_ns - p->start_ns >= PROBE_LONG_ENOUGH_NS;
 	*pid = -1;
 	switch (p->kind) {
-	case PROBE_SHM:
-		return shm_verdict(p, long_enough, pid);
+	case PROBE_SHM: return shm_verdict(p, long_enough, pid);
 	case PROBE_VCPU:
 		p->next_poll_ns = 0;
 		watch_probe_poll(p, now_ns);
@@ -156,8 +155,7 @@ int watch_probe_verdict(struct vms_watch_probe *p, uint64_t now_ns, int32_t *pid
 			return 1;
 		}
 		return long_enough ? 0 : -1;
-	default:
-		return -1;
+	default: return -1;
 	}
 }
 

@@ -7,13 +7,13 @@
 #include "wire.h"
 
 struct vms_watch_probe {
-	int kind;                       /* PROBE_* in probe.c; 0: nothing to look at */
-	int fd;                         /* shm: the region's file; vcpu: the debugcon socket */
+	int kind; /* PROBE_* in probe.c; 0: nothing to look at */
+	int fd;   /* shm: the region's file; vcpu: the debugcon socket */
 	uint64_t start_ns, next_poll_ns;
-	struct vms_wire_header first;   /* shm: the header as it was at the start */
-	int32_t agent_pid;              /* vcpu: of the first record heard */
-	int heard;                      /* vcpu: a record came */
-	struct vms_framer framer;       /* vcpu */
+	struct vms_wire_header first; /* shm: the header as it was at the start */
+	int32_t agent_pid;            /* vcpu: of the first record heard */
+	int heard;                    /* vcpu: a record came */
+	struct vms_framer framer;     /* vcpu */
 };
 
 void watch_probe_init(struct vms_watch_probe *p);

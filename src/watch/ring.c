@@ -58,8 +58,8 @@ static int refresh_header(struct vms_ring *r)
 	/* The agent clears magic while it rewrites the header: a generation
 	 * that moved under us, or a clear magic, is a header being written. */
 	if (magic != VMS_WIRE_MAGIC || LOAD(&h->generation) != gen || gen == 0 || version != VMS_WIRE_VERSION ||
-	    header_bytes != VMS_WIRE_HEADER_BYTES || slot_bytes != VMS_WIRE_SLOT_BYTES ||
-	    nslots < VMS_WIRE_MIN_SLOTS || nslots > r->capacity) {
+	    header_bytes != VMS_WIRE_HEADER_BYTES || slot_bytes != VMS_WIRE_SLOT_BYTES || nslots < VMS_WIRE_MIN_SLOTS ||
+	    nslots > r->capacity) {
 		r->waited |= !r->generation;
 		return 0;
 	}

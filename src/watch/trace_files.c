@@ -34,7 +34,7 @@
 
 #define AT_FDCWD (-100)
 #define PATH_BYTES 4096
-#define INFLIGHT 64      /* calls with names waiting for their return */
+#define INFLIGHT 64 /* calls with names waiting for their return */
 
 struct inflight {
 	uint64_t gen;
@@ -69,9 +69,9 @@ static const struct {
 	const char *symbol;
 	int kind;
 } probes[P_COUNT] = {
-	[P_OPEN] = { "do_sys_openat2", VMS_TEV_OPEN },     [P_READ] = { "vfs_read", VMS_TEV_READ },
-	[P_WRITE] = { "vfs_write", VMS_TEV_WRITE },        [P_UNLINK] = { "do_unlinkat", VMS_TEV_UNLINK },
-	[P_RMDIR] = { "do_rmdir", VMS_TEV_UNLINK },        [P_RENAME] = { "do_renameat2", VMS_TEV_RENAME },
+	[P_OPEN] = { "do_sys_openat2", VMS_TEV_OPEN }, [P_READ] = { "vfs_read", VMS_TEV_READ },
+	[P_WRITE] = { "vfs_write", VMS_TEV_WRITE },    [P_UNLINK] = { "do_unlinkat", VMS_TEV_UNLINK },
+	[P_RMDIR] = { "do_rmdir", VMS_TEV_UNLINK },    [P_RENAME] = { "do_renameat2", VMS_TEV_RENAME },
 };
 
 static int walk(struct ftrace *ft, struct lx_walk *w)
@@ -146,7 +146,7 @@ static int on_entry(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	switch (fp->which) {
 	case P_OPEN: {
 		uint64_t how = r->rdx, v;
-		hit->cookie[0] = r->rdi;    /* dfd */
+		hit->cookie[0] = r->rdi; /* dfd */
 		if (lx_kptr(&w, how, 8) && lx_read_u64(&w, how + ft->how_flags, &v) == 0)
 			hit->cookie[1] = v;
 		if (lx_kptr(&w, how, 8) && lx_read_u64(&w, how + ft->how_mode, &v) == 0)
@@ -162,8 +162,8 @@ static int on_entry(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	case P_READ:
 	case P_WRITE: {
 		int64_t pos = -1;
-		hit->cookie[0] = r->rdi;    /* struct file * */
-		hit->cookie[1] = r->rdx;    /* count */
+		hit->cookie[0] = r->rdi; /* struct file * */
+		hit->cookie[1] = r->rdx; /* count */
 		if (r->rcx && lx_kptr(&w, r->rcx, 8) && lx_read(&w, r->rcx, &pos, 8))
 			pos = -1;
 		hit->cookie[2] = (uint64_t)pos;
@@ -196,9 +196,18 @@ static int on_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	struct ftrace *ft = fp->ft;
 	struct lx_walk w;
 	(void)tr;
-	struct vms_trace_event ev = { .kind = probes[fp->which].kind, .host_ns = hit->host_ns, .vcpu = hit->vcpu,
-				      .pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .dtb = hit->dtb, .path = "", .path2 = "",
-				      .result = (int64_t)hit->regs->rax, .offset = -1, .name = "" };
+	struct vms_trace_event ev = { .kind = probes[fp->which].kind,
+		                      .host_ns = hit->host_ns,
+		                      .vcpu = hit->vcpu,
+		                      .pid = hit->pid,
+		                      .tid = hit->tid,
+		                      .comm = hit->comm,
+		                      .dtb = hit->dtb,
+		                      .path = "",
+		                      .path2 = "",
+		                      .result = (int64_t)hit->regs->rax,
+		                      .offset = -1,
+		                      .name = "" };
 	int have_walk = walk(ft, &w) == 0;
 	struct inflight *s = NULL;
 	if (fp->which == P_READ || fp->which == P_WRITE) {
@@ -210,7 +219,7 @@ static int on_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 		ev.path = ft->path;
 	} else {
 		if (!(s = slot_of(ft, hit)))
-			return 0;   /* its names were written over: too many calls in flight */
+			return 0; /* its names were written over: too many calls in flight */
 		ev.flags |= s->flags;
 		ev.path = s->path;
 		ev.path2 = s->path2;
@@ -241,8 +250,8 @@ static int member(struct ftrace *ft, struct vms_tracer *tr, const char *type, co
 	return tracer_fail(tr, ENOENT, msg);
 }
 
-int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts,
-		    vms_trace_fn fn, void *ctx)
+int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts, vms_trace_fn fn,
+                    void *ctx)
 {
 	struct vms_trace_opts o = { 0 };
 	if (VMS_OPTS_COPY(&o, opts)) {

@@ -73,16 +73,16 @@ struct probe {
 
 struct site {
 	uint64_t addr;
-	unsigned probes;            /* entry probes at this address */
-	unsigned waiting;           /* followed calls returning here */
+	unsigned probes;  /* entry probes at this address */
+	unsigned waiting; /* followed calls returning here */
 	int planted;
 };
 
 struct pending {
-	uint64_t site;              /* return address */
-	uint64_t rsp;               /* RSP at the entry */
-	uint64_t seq;               /* age, for eviction */
-	int probe;                  /* -1: free */
+	uint64_t site; /* return address */
+	uint64_t rsp;  /* RSP at the entry */
+	uint64_t seq;  /* age, for eviction */
+	int probe;     /* -1: free */
 	uint64_t cookie[4];
 };
 
@@ -95,13 +95,13 @@ struct vms_tracer {
 	struct vms_target *t;
 	struct vms_kernel *k;
 	struct vms_gdb *g;
-	int bp_type;                /* 0 software, 1 hardware */
+	int bp_type; /* 0 software, 1 hardware */
 	int hw_only;
 	int step_remove;
 	int running;
 	volatile sig_atomic_t stop_req;
-	int wake[2];                /* self-pipe: vms_tracer_stop wakes vms_tracer_run */
-	uint64_t percpu_current;    /* per-CPU offset of `current`, when k */
+	int wake[2];             /* self-pipe: vms_tracer_stop wakes vms_tracer_run */
+	uint64_t percpu_current; /* per-CPU offset of `current`, when k */
 	int have_current;
 	struct probe probes[MAX_PROBES];
 	int nprobes;
@@ -145,8 +145,9 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	struct json_doc doc;
 	*kvm = -1;
 	if (!target_has_qmp(tr->t))
-		return tfail(tr, EINVAL, "this target has no QMP socket to find the GDB stub through: "
-			     "use a qmp: or pid: target, or name the stub (--gdb HOST:PORT)");
+		return tfail(tr, EINVAL,
+		             "this target has no QMP socket to find the GDB stub through: "
+		             "use a qmp: or pid: target, or name the stub (--gdb HOST:PORT)");
 	int rc = target_qmp(tr->t, &q);
 	if (rc)
 		return tfail(tr, -rc, "%s", vms_errmsg(tr->t));
@@ -160,8 +161,9 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	if (*port < 0)
 		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", vms_errmsg(tr->t));
 	if (*port == 0)
-		return tfail(tr, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT, "
-			     "or `gdbserver tcp:127.0.0.1:PORT` in its monitor)");
+		return tfail(tr, ENOENT,
+		             "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT, "
+		             "or `gdbserver tcp:127.0.0.1:PORT` in its monitor)");
 	return 0;
 }
 
@@ -187,8 +189,9 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 	char host[256] = "127.0.0.1", gerr[512];
 	int port = 0, kvm = -1, rc;
 	if (target_source_is(t, "gdb")) {
-		rc = tfail(tr, EBUSY, "the target reads memory through the GDB stub, which serves one debugger: "
-			   "trace a qmp: or pid: target (memory through shm or procmem)");
+		rc = tfail(tr, EBUSY,
+		           "the target reads memory through the GDB stub, which serves one debugger: "
+		           "trace a qmp: or pid: target (memory through shm or procmem)");
 		goto fail;
 	}
 	if (o.gdb) {
@@ -244,7 +247,7 @@ static int plant(struct vms_tracer *tr, struct site *s, int on)
 		return 0;
 	int rc = gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
 	if (rc == -ENOTSUP && on && tr->bp_type == 0 && !tr->hw_only) {
-		tr->bp_type = 1;    /* the stub has no software breakpoints: hardware ones */
+		tr->bp_type = 1; /* the stub has no software breakpoints: hardware ones */
 		rc = gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
 	}
 	if (rc)
@@ -308,7 +311,7 @@ static int go(struct vms_tracer *tr)
 }
 
 int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr, const struct vms_probe_opts *opts,
-		     vms_probe_fn fn, void *ctx)
+                     vms_probe_fn fn, void *ctx)
 {
 	struct vms_probe_opts o = { 0 };
 	if (VMS_OPTS_COPY(&o, opts))
@@ -339,8 +342,9 @@ int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr, c
 	}
 	s->probes++;
 	int id = tr->nprobes++;
-	tr->probes[id] = (struct probe){ .addr = addr, .pid = o.pid, .dtb = o.dtb & ~0xfffull, .fn = fn,
-					 .on_return = o.on_return, .ctx = ctx };
+	tr->probes[id] = (struct probe){
+		.addr = addr, .pid = o.pid, .dtb = o.dtb & ~0xfffull, .fn = fn, .on_return = o.on_return, .ctx = ctx
+	};
 	if (was_running && (rc = go(tr)))
 		return rc;
 	return id;
@@ -360,7 +364,7 @@ static void follow(struct vms_tracer *tr, int probe, const struct vms_bp_hit *hi
 	for (int i = 0; i < MAX_PENDING; i++) {
 		struct pending *p = &tr->pend[i];
 		if (p->probe >= 0 && p->rsp == hit->regs->rsp && p->site == ret) {
-			slot = p;       /* the same frame again: that call never came back */
+			slot = p; /* the same frame again: that call never came back */
 			tr->st.lost_returns++;
 			break;
 		}
@@ -470,7 +474,7 @@ static int step_over(struct vms_tracer *tr, long thread, struct site *s, int kee
 	if ((rc = gdb_resume(tr->g, pkt)) || (rc = gdb_wait_stop(tr->g, 10000, &st)) < 0)
 		return gdb_fail(tr, rc);
 	if (rc == 0) {
-		tr->running = 1;    /* still stepping: close stops it first */
+		tr->running = 1; /* still stepping: close stops it first */
 		return tfail(tr, ETIMEDOUT, "vCPU %ld did not finish a single step within 10 s", thread - 1);
 	}
 	if (s && keep && !s->planted && (rc = plant(tr, s, 1)))
@@ -501,8 +505,11 @@ static int handle_stop(struct vms_tracer *tr, const struct vms_gdb_stop *st, int
 		return go(tr);
 	}
 	vms_tlb_flush(tr->t);
-	struct vms_bp_hit hit = { .vcpu = (unsigned)(st->thread - 1), .addr = regs.rip, .regs = &regs,
-				  .dtb = regs.cr3 & ~0xfffull & ((1ull << 52) - 1), .host_ns = t0 };
+	struct vms_bp_hit hit = { .vcpu = (unsigned)(st->thread - 1),
+		                  .addr = regs.rip,
+		                  .regs = &regs,
+		                  .dtb = regs.cr3 & ~0xfffull & ((1ull << 52) - 1),
+		                  .host_ns = t0 };
 	identify(tr, &hit, &who);
 	if (s->waiting)
 		returns(tr, s, &hit, stop);
@@ -529,7 +536,7 @@ int vms_tracer_run(struct vms_tracer *tr, int timeout_ms)
 			break;
 		uint64_t left_ms = deadline == UINT64_MAX ? 1000 : (deadline - now + 999999) / 1000000;
 		struct pollfd pfd[2] = { { .fd = gdb_fd(tr->g), .events = POLLIN },
-					 { .fd = tr->wake[0], .events = POLLIN } };
+			                 { .fd = tr->wake[0], .events = POLLIN } };
 		int pr = poll(pfd, 2, left_ms > 1000 ? 1000 : (int)left_ms);
 		if (pr < 0 && errno != EINTR)
 			return tfail(tr, errno, "poll: %s", strerror(errno));
@@ -587,7 +594,10 @@ int vms_tracer_close(struct vms_tracer *tr)
 	return rc;
 }
 
-const char *vms_tracer_errmsg(const struct vms_tracer *tr) { return tr->err; }
+const char *vms_tracer_errmsg(const struct vms_tracer *tr)
+{
+	return tr->err;
+}
 
 void vms_tracer_stats(const struct vms_tracer *tr, struct vms_tracer_stats *out)
 {
@@ -615,4 +625,7 @@ int tracer_fail(struct vms_tracer *tr, int err, const char *msg)
 	return tfail(tr, err, "%s", msg);
 }
 
-struct vms_target *tracer_target(struct vms_tracer *tr) { return tr->t; }
+struct vms_target *tracer_target(struct vms_tracer *tr)
+{
+	return tr->t;
+}

@@ -53,10 +53,10 @@ enum { CH_SHM, CH_VCPU };
 /* File kinds are passed through as they are on the wire. */
 #define SAME(a, b) ((int)(a) == (int)(b))
 _Static_assert(SAME(VMS_FEV_OPEN, VMS_WIRE_EV_OPEN) && SAME(VMS_FEV_READ, VMS_WIRE_EV_ACCESS) &&
-		       SAME(VMS_FEV_WRITE, VMS_WIRE_EV_MODIFY) && SAME(VMS_FEV_CLOSE_WRITE, VMS_WIRE_EV_CLOSE_WRITE) &&
-		       SAME(VMS_FEV_EXEC, VMS_WIRE_EV_EXEC) && SAME(VMS_FEV_CREATE, VMS_WIRE_EV_CREATE) &&
-		       SAME(VMS_FEV_DELETE, VMS_WIRE_EV_DELETE) && SAME(VMS_FEV_RENAME, VMS_WIRE_EV_RENAME),
-	       "file event kinds match the wire");
+                       SAME(VMS_FEV_WRITE, VMS_WIRE_EV_MODIFY) && SAME(VMS_FEV_CLOSE_WRITE, VMS_WIRE_EV_CLOSE_WRITE) &&
+                       SAME(VMS_FEV_EXEC, VMS_WIRE_EV_EXEC) && SAME(VMS_FEV_CREATE, VMS_WIRE_EV_CREATE) &&
+                       SAME(VMS_FEV_DELETE, VMS_WIRE_EV_DELETE) && SAME(VMS_FEV_RENAME, VMS_WIRE_EV_RENAME),
+               "file event kinds match the wire");
 
 struct vms_watch {
 	int channel;
@@ -65,16 +65,16 @@ struct vms_watch {
 	unsigned silent_ms, poll_us, idle_sleep_us;
 	vms_watch_enrich_fn enrich;
 	void *enrich_ctx;
-	struct vms_watch_enricher *enricher;    /* introspection, when opts.kernel */
+	struct vms_watch_enricher *enricher; /* introspection, when opts.kernel */
 	struct vms_watch_filter filter;
-	struct vms_watch_owner qemu;            /* the process behind the channel */
+	struct vms_watch_owner qemu; /* the process behind the channel */
 	int qemu_gone;
-	struct vms_watch_probe other;           /* the other channel, while no agent is heard */
+	struct vms_watch_probe other; /* the other channel, while no agent is heard */
 
-	uint8_t *map;               /* shm */
+	uint8_t *map; /* shm */
 	size_t map_len;
 	struct vms_ring ring;
-	int sock;                   /* vcpu */
+	int sock; /* vcpu */
 	struct vms_framer framer;
 
 	/* the agent run we follow */
@@ -84,14 +84,14 @@ struct vms_watch {
 	/* counters: as first seen (baseline), as last reported */
 	int have_base;
 	uint64_t base_dropped, base_overflows, dropped, overflows;
-	uint64_t told_dropped, told_overflows, told_ring_lost;     /* as of the last LOST notice */
+	uint64_t told_dropped, told_overflows, told_ring_lost; /* as of the last LOST notice */
 	uint64_t heartbeat_ns;
 	struct vms_watch_stats st;
 
 	/* liveness and waiting */
 	uint64_t alive_ns, active_ns;
 	int silent_told;
-	int heard;                  /* any sign of an agent on our channel since we attached */
+	int heard; /* any sign of an agent on our channel since we attached */
 
 	/* an event held back while a notice about it goes first */
 	int held;
@@ -171,14 +171,15 @@ static int open_channel(struct vms_watch *w, const char *want, const struct vms_
 		w->channel = CH_SHM;
 		if (!f->shm_path[0])
 			return wfail(w, ENOENT, "no agent shm channel: %s",
-				     f->shm_problem[0] ? f->shm_problem
-						       : "the VM has no ivshmem-plain device (see docs/watch.md)");
+			             f->shm_problem[0] ? f->shm_problem
+			                               : "the VM has no ivshmem-plain device (see docs/watch.md)");
 		return open_shm(w, f->shm_path);
 	}
 	w->channel = CH_VCPU;
 	if (!f->socket_path[0])
-		return wfail(w, ENOENT, "no agent vcpu channel: the VM has no isa-debugcon device on a unix "
-					"socket chardev (see docs/watch.md)");
+		return wfail(w, ENOENT,
+		             "no agent vcpu channel: the VM has no isa-debugcon device on a unix "
+		             "socket chardev (see docs/watch.md)");
 	return open_socket(w, f->socket_path);
 }
 
@@ -198,7 +199,7 @@ static int follow_qemu(struct vms_watch *w, const struct vms_watch_opts *o, cons
 	if (w->qemu.pid) {
 		size_t n = strlen(w->detail);
 		snprintf(w->detail + n, sizeof(w->detail) - n, "; QEMU pid %d%s%s%s", (int)w->qemu.pid,
-			 w->qemu.comm[0] ? " (" : "", w->qemu.comm, w->qemu.comm[0] ? ")" : "");
+		         w->qemu.comm[0] ? " (" : "", w->qemu.comm, w->qemu.comm[0] ? ")" : "");
 	}
 	return 0;
 }
@@ -256,8 +257,7 @@ int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
 		rc = wfail(w, EINVAL, "unknown channel '%s' (shm or vcpu)", o.channel);
 		goto out;
 	}
-	if ((rc = find_channels(w, &o, &f)) || (rc = open_channel(w, o.channel, &f)) ||
-	    (rc = follow_qemu(w, &o, &f)))
+	if ((rc = find_channels(w, &o, &f)) || (rc = open_channel(w, o.channel, &f)) || (rc = follow_qemu(w, &o, &f)))
 		goto out;
 	w->alive_ns = w->active_ns = now_ns();
 	if (w->channel == CH_SHM) {
@@ -327,7 +327,7 @@ static void fill_event(struct vms_watch *w, const struct vms_wire_decoded *d, st
 }
 
 static void notice(struct vms_watch *w, struct vms_file_event *ev, int kind, uint64_t lost, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+        __attribute__((format(printf, 5, 6)));
 static void notice(struct vms_watch *w, struct vms_file_event *ev, int kind, uint64_t lost, const char *fmt, ...)
 {
 	va_list ap;
@@ -373,10 +373,14 @@ static void lost_notice(struct vms_watch *w, struct vms_file_event *ev, uint64_t
 	w->told_dropped = w->dropped;
 	char what[128] = "";
 	if (ovf)
-		snprintf(what, sizeof(what), "the guest kernel's fanotify queue overflowed %llu time%s (events lost "
-			 "before the agent)", (unsigned long long)ovf, ovf == 1 ? "" : "s");
+		snprintf(what, sizeof(what),
+		         "the guest kernel's fanotify queue overflowed %llu time%s (events lost "
+		         "before the agent)",
+		         (unsigned long long)ovf, ovf == 1 ? "" : "s");
 	notice(w, ev, VMS_FEV_LOST, gap, "%s%s%s",
-	       !gap ? "" : by_agent ? "dropped by the agent: its channel was full" : "missing between the agent and the host",
+	       !gap       ? ""
+	       : by_agent ? "dropped by the agent: its channel was full"
+	                  : "missing between the agent and the host",
 	       gap && ovf ? "; " : "", what);
 }
 
@@ -488,11 +492,15 @@ static void unheard_notice(struct vms_watch *w, struct vms_file_event *ev, uint6
 	char head[96];
 	snprintf(head, sizeof(head), "no agent heard on the %s channel in %u ms", mine, w->silent_ms);
 	if (verdict > 0)
-		notice(w, ev, VMS_FEV_AGENT_SILENT, 0, "%s; the agent (pid %d) is running on the %s channel: watch "
-		       "that channel, or restart the agent with --channel %s", head, (int)pid, other, mine);
+		notice(w, ev, VMS_FEV_AGENT_SILENT, 0,
+		       "%s; the agent (pid %d) is running on the %s channel: watch "
+		       "that channel, or restart the agent with --channel %s",
+		       head, (int)pid, other, mine);
 	else if (verdict == 0)
-		notice(w, ev, VMS_FEV_AGENT_SILENT, 0, "%s, nor on the %s channel: is vmsight-agent running in the "
-		       "guest?", head, other);
+		notice(w, ev, VMS_FEV_AGENT_SILENT, 0,
+		       "%s, nor on the %s channel: is vmsight-agent running in the "
+		       "guest?",
+		       head, other);
 	else
 		notice(w, ev, VMS_FEV_AGENT_SILENT, 0, "%s: is vmsight-agent running in the guest, on this channel?",
 		       head);
@@ -525,7 +533,8 @@ static int idle_notices(struct vms_watch *w, struct vms_file_event *ev, uint64_t
 	if (!w->silent_told && now - w->alive_ns > (uint64_t)w->silent_ms * 1000000ull) {
 		w->silent_told = 1;
 		if (w->heard)
-			notice(w, ev, VMS_FEV_AGENT_SILENT, 0, "no sign of life from the agent for %u ms", w->silent_ms);
+			notice(w, ev, VMS_FEV_AGENT_SILENT, 0, "no sign of life from the agent for %u ms",
+			       w->silent_ms);
 		else
 			unheard_notice(w, ev, now);
 		return 1;
@@ -556,7 +565,7 @@ int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int timeout_m
 		}
 		if (w->qemu_gone)
 			return wfail(w, ESRCH, "QEMU (pid %d%s%s) exited: the VM is gone", (int)w->qemu.pid,
-				     w->qemu.comm[0] ? ", " : "", w->qemu.comm);
+			             w->qemu.comm[0] ? ", " : "", w->qemu.comm);
 		if (watch_owner_gone(&w->qemu, now)) {
 			w->qemu_gone = 1;
 			continue; /* read what it wrote before it went, then say so */
@@ -584,8 +593,9 @@ int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int timeout_m
 		uint64_t ns = (uint64_t)(now - w->active_ns < 100000000ull ? w->poll_us : w->idle_sleep_us) * 1000;
 		if (ns > left_ns)
 			ns = left_ns;
-		nanosleep(&(struct timespec){ .tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull) },
-			  NULL);
+		nanosleep(&(struct timespec){ .tv_sec = (time_t)(ns / 1000000000ull),
+		                              .tv_nsec = (long)(ns % 1000000000ull) },
+		          NULL);
 	}
 }
 
@@ -615,10 +625,17 @@ const char *vms_watch_errmsg(const struct vms_watch *w)
 }
 
 static const char *const kind_names[] = {
-	[VMS_FEV_OPEN] = "open",         [VMS_FEV_READ] = "read",           [VMS_FEV_WRITE] = "write",
-	[VMS_FEV_CLOSE_WRITE] = "close_write", [VMS_FEV_EXEC] = "exec",     [VMS_FEV_CREATE] = "create",
-	[VMS_FEV_DELETE] = "delete",     [VMS_FEV_RENAME] = "rename",       [VMS_FEV_AGENT_START] = "agent_start",
-	[VMS_FEV_LOST] = "lost",         [VMS_FEV_AGENT_SILENT] = "agent_silent",
+	[VMS_FEV_OPEN] = "open",
+	[VMS_FEV_READ] = "read",
+	[VMS_FEV_WRITE] = "write",
+	[VMS_FEV_CLOSE_WRITE] = "close_write",
+	[VMS_FEV_EXEC] = "exec",
+	[VMS_FEV_CREATE] = "create",
+	[VMS_FEV_DELETE] = "delete",
+	[VMS_FEV_RENAME] = "rename",
+	[VMS_FEV_AGENT_START] = "agent_start",
+	[VMS_FEV_LOST] = "lost",
+	[VMS_FEV_AGENT_SILENT] = "agent_silent",
 };
 
 const char *vms_fev_kind_name(int kind)

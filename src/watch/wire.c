@@ -39,7 +39,7 @@ int wire_decode(const uint8_t *blob, size_t len, int from_ring, struct vms_wire_
 	if (memchr(s, 0, need - sizeof(*e)))
 		return -EBADMSG;
 	out->ev.flags &= VMS_WIRE_F_DIR | VMS_WIRE_F_TRUNC | VMS_WIRE_F_NOPATH | VMS_WIRE_F_NOPROC | VMS_WIRE_F_FID |
-			 VMS_WIRE_F_MERGED;
+	                 VMS_WIRE_F_MERGED;
 	out->comm = s;
 	out->path = s + e->comm_len;
 	out->path2 = out->path + e->path_len;

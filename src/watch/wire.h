@@ -17,15 +17,15 @@
 /* ---- shm ring reader ----------------------------------------------------- */
 
 struct vms_ring {
-	uint8_t *base;          /* the whole shared region (header, then slots) */
+	uint8_t *base; /* the whole shared region (header, then slots) */
 	size_t size;
-	uint32_t capacity;      /* slots that fit the region: the bound on nslots */
-	uint32_t nslots;        /* the agent's ring size, once the header was valid */
-	uint32_t generation;    /* of the header we follow; 0 before the first valid one */
-	uint64_t tail;          /* next sequence number to read */
-	int waited;             /* the header was not valid when we started */
-	uint64_t malformed;     /* records or slots rejected */
-	uint64_t lost;          /* slots skipped: resyncs and restarts that left unread events */
+	uint32_t capacity;   /* slots that fit the region: the bound on nslots */
+	uint32_t nslots;     /* the agent's ring size, once the header was valid */
+	uint32_t generation; /* of the header we follow; 0 before the first valid one */
+	uint64_t tail;       /* next sequence number to read */
+	int waited;          /* the header was not valid when we started */
+	uint64_t malformed;  /* records or slots rejected */
+	uint64_t lost;       /* slots skipped: resyncs and restarts that left unread events */
 	uint8_t blob[VMS_WIRE_MAX_SLOTS * VMS_WIRE_SLOT_DATA];
 };
 
@@ -57,10 +57,10 @@ void ring_counters(const struct vms_ring *r, struct ring_counters *out);
 /* ---- vcpu stream framer -------------------------------------------------- */
 
 struct vms_framer {
-	size_t len;             /* bytes in buf */
-	size_t consumed;        /* bytes of the frame returned last, dropped on the next call */
-	uint64_t skipped;       /* bytes thrown away while looking for a frame */
-	uint64_t malformed;     /* frames with an impossible length */
+	size_t len;         /* bytes in buf */
+	size_t consumed;    /* bytes of the frame returned last, dropped on the next call */
+	uint64_t skipped;   /* bytes thrown away while looking for a frame */
+	uint64_t malformed; /* frames with an impossible length */
 	uint8_t buf[8 + VMS_WIRE_EVENT_MAX_BYTES];
 };
 
@@ -75,8 +75,8 @@ int framer_next(struct vms_framer *f, const uint8_t **blob, size_t *len);
 /* ---- blob decoder -------------------------------------------------------- */
 
 struct vms_wire_decoded {
-	struct vms_wire_event ev;   /* flags limited to the known bits */
-	const char *comm, *path, *path2;    /* inside the blob, NOT NUL-terminated; lengths in ev */
+	struct vms_wire_event ev;        /* flags limited to the known bits */
+	const char *comm, *path, *path2; /* inside the blob, NOT NUL-terminated; lengths in ev */
 };
 
 /* Check and split one blob. FROM_RING: the blob came from LEN bytes of

@@ -47,7 +47,8 @@ static void test_names(void)
 	CHECK(profile_cache_name("../../../../tmp/pwn/evil", "ab", n, sizeof(n)) == 0);
 	CHECK(name_is_safe(n) && !strchr(n, '/'));
 	CHECK(strcmp(n, "%2e.%2f..%2f..%2f..%2ftmp%2fpwn%2fevil-ab.vmsprof") == 0);
-	CHECK(profile_cache_name("..", "..", n, sizeof(n)) == 0 && name_is_safe(n) && strcmp(n, "%2e.-...vmsprof") == 0);
+	CHECK(profile_cache_name("..", "..", n, sizeof(n)) == 0 && name_is_safe(n) &&
+	      strcmp(n, "%2e.-...vmsprof") == 0);
 	/* Every other byte is escaped: space, %, control, high bytes. */
 	CHECK(profile_cache_name("a b%c\n\xff", "x/y", n, sizeof(n)) == 0);
 	CHECK(strcmp(n, "a%20b%25c%0a%ff-x%2fy.vmsprof") == 0);
@@ -260,17 +261,17 @@ static void test_save(void)
 static struct btf *path_btf(void)
 {
 	struct btf *b = btf__new_empty();
-	int u32 = btf__add_int(b, "u32", 4, 0);                 /* 1 */
-	btf__add_struct(b, "", 4);                               /* 2: anonymous, found by "" before */
+	int u32 = btf__add_int(b, "u32", 4, 0); /* 1 */
+	btf__add_struct(b, "", 4);              /* 2: anonymous, found by "" before */
 	btf__add_field(b, "anon_x", u32, 0, 0);
-	int lhp = btf__add_ptr(b, 4);                            /* 3: to list_head, next */
-	int lh = btf__add_struct(b, "list_head", 16);            /* 4 */
+	int lhp = btf__add_ptr(b, 4);                 /* 3: to list_head, next */
+	int lh = btf__add_struct(b, "list_head", 16); /* 4 */
 	CHECK(lhp == 3 && lh == 4);
 	btf__add_field(b, "next", lhp, 0, 0);
 	btf__add_field(b, "prev", lhp, 64, 0);
-	int links = btf__add_array(b, u32, lh, 4);               /* list_head[4] */
-	int flex = btf__add_array(b, u32, u32, 0);               /* u32[] */
-	int big = btf__add_array(b, u32, u32, 1000);             /* u32[1000] */
+	int links = btf__add_array(b, u32, lh, 4);   /* list_head[4] */
+	int flex = btf__add_array(b, u32, u32, 0);   /* u32[] */
+	int big = btf__add_array(b, u32, u32, 1000); /* u32[1000] */
 	CHECK(btf__add_struct(b, "task", 4 + 4 + 16 + 64 + 4000 + 4) > 0);
 	btf__add_field(b, "pid", u32, 0, 0);
 	btf__add_field(b, "flags", u32, 32, 0);
@@ -312,7 +313,8 @@ static void test_btf_paths(void)
 	CHECK(strstr(err, "'next' is a pointer") && strstr(err, "'.next' cannot follow"));
 	CHECK(field(b, "task", "pid.x", &off, err, sizeof(err)) == -EINVAL && strstr(err, "'pid' is an integer"));
 	CHECK(field(b, "task", "pid_links.next", &off, err, sizeof(err)) == -EINVAL && strstr(err, "is an array"));
-	CHECK(field(b, "task", "tasks.nope", &off, err, sizeof(err)) == -ENOENT && strstr(err, "'tasks' has no member 'nope'"));
+	CHECK(field(b, "task", "tasks.nope", &off, err, sizeof(err)) == -ENOENT &&
+	      strstr(err, "'tasks' has no member 'nope'"));
 	CHECK(field(b, "task", "nope", &off, err, sizeof(err)) == -ENOENT && strstr(err, "task has no member 'nope'"));
 
 	/* Indexes: negative, out of range, malformed, on a non-array, flexible. */
@@ -323,8 +325,8 @@ static void test_btf_paths(void)
 	CHECK(field(b, "task", "pid_links[18446744073709551615]", &off, err, sizeof(err)) == -ERANGE);
 	CHECK(field(b, "task", "pid_links[99999999999999999999999]", &off, err, sizeof(err)) == -ERANGE);
 	CHECK(field(b, "task", "many[1000]", &off, err, sizeof(err)) == -ERANGE);
-	const char *bad[] = { "pid_links[]", "pid_links[ 1]", "pid_links[+1]", "pid_links[0x1]", "pid_links[1",
-			      "pid_links[1]x", "tasks.", "tasks..next", ".tasks", "[0]" };
+	const char *bad[] = { "pid_links[]",   "pid_links[ 1]", "pid_links[+1]", "pid_links[0x1]", "pid_links[1",
+		              "pid_links[1]x", "tasks.",        "tasks..next",   ".tasks",         "[0]" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(field(b, "task", bad[i], &off, err, sizeof(err)) == -EINVAL && err[0]);
 	CHECK(field(b, "task", "pid[0]", &off, err, sizeof(err)) == -EINVAL && strstr(err, "not an array"));

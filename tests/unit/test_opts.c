@@ -31,7 +31,7 @@ struct opts_v3 {
 	int64_t a;
 	int64_t b;
 	uint64_t c;
-	uint64_t d;             /* unknown to a v2 library */
+	uint64_t d; /* unknown to a v2 library */
 };
 
 /* The library is built with v2; its defaults are b = 7, the rest zero. */
@@ -61,7 +61,7 @@ static void test_older_caller(void)
 	struct opts_v2 o;
 	CHECK(read_v2(&in, in.sz, &o) == 0);
 	CHECK(o.sz == sizeof(in) && o.a == 3);
-	CHECK(o.b == 7 && o.c == 0);        /* fields it does not know: defaults */
+	CHECK(o.b == 7 && o.c == 0); /* fields it does not know: defaults */
 	/* only the sz field: all defaults */
 	CHECK(read_v2(&in, sizeof(size_t), &o) == 0 && o.a == 0 && o.b == 7);
 }
@@ -71,7 +71,7 @@ static void test_same_version(void)
 	struct opts_v2 in = { .sz = sizeof(in), .a = -1, .b = 0, .c = UINT64_MAX };
 	struct opts_v2 o;
 	CHECK(read_v2(&in, in.sz, &o) == 0 && memcmp(&o, &in, sizeof(o)) == 0);
-	CHECK(o.b == 0);                    /* an explicit zero overrides a default */
+	CHECK(o.b == 0); /* an explicit zero overrides a default */
 }
 
 static void test_newer_caller(void)
@@ -88,7 +88,7 @@ static void test_newer_caller(void)
 		in.d = 0;
 		((unsigned char *)&in.d)[i] = 0x80;
 		CHECK(read_v2(&in, in.sz, &o) == -EINVAL);
-		CHECK(o.a == 11);               /* the known part was still read */
+		CHECK(o.a == 11); /* the known part was still read */
 	}
 	/* a larger sz whose extra bytes are zero */
 	unsigned char big[sizeof(struct opts_v2) + 64];
@@ -106,7 +106,7 @@ static void test_macro(void)
 	const struct opts_v1 *none = NULL;
 	CHECK(VMS_OPTS_COPY(&o, none) == 0 && o.b == 7);
 	struct opts_v3 in = { .sz = sizeof(in), .a = 1, .d = 2 };
-	const struct opts_v3 *opts = &in;   /* as callers pass them */
+	const struct opts_v3 *opts = &in; /* as callers pass them */
 	CHECK(VMS_OPTS_COPY(&o, opts) == -EINVAL);
 	in.d = 0;
 	CHECK(VMS_OPTS_COPY(&o, opts) == 0 && o.a == 1);

@@ -29,8 +29,7 @@
 #define REGION_SLOTS 600u
 #define REGION_BYTES (VMS_WIRE_HEADER_BYTES + REGION_SLOTS * VMS_WIRE_SLOT_BYTES)
 
-static size_t make_blob(uint8_t *buf, uint16_t kind, uint64_t id, const char *comm, size_t path_len,
-			size_t path2_len)
+static size_t make_blob(uint8_t *buf, uint16_t kind, uint64_t id, const char *comm, size_t path_len, size_t path2_len)
 {
 	struct vms_wire_event e = { .kind = kind, .pid = 100 + (int32_t)id, .tid = -1, .uid = 0, .event_id = id };
 	e.comm_len = (uint16_t)strlen(comm);
@@ -86,7 +85,8 @@ static void test_round_trip(void)
 		CHECK(agent_ring_put(&a, blob, bl) == 0);
 		if (ring_next(&r, &got, &len) != 1 || !check_blob(got, len, id, p1, p2)) {
 			if (ok)
-				fprintf(stderr, "round trip fails at event %llu (paths %zu, %zu)\n", (unsigned long long)id, p1, p2);
+				fprintf(stderr, "round trip fails at event %llu (paths %zu, %zu)\n",
+				        (unsigned long long)id, p1, p2);
 			ok = 0;
 		}
 		n++;
@@ -338,8 +338,9 @@ static void test_stream(void)
 	CHECK(agent_ring_start(&a, region, REGION_BYTES, 0, 42, 0) == 0);
 	char path[64], err[256] = "";
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	struct vms_watch_opts o = { .sz = sizeof(o), .shm_path = path, .silent_ms = 50, .errbuf = err,
-				    .errbuf_len = sizeof(err) };
+	struct vms_watch_opts o = {
+		.sz = sizeof(o), .shm_path = path, .silent_ms = 50, .errbuf = err, .errbuf_len = sizeof(err)
+	};
 	struct vms_watch *w;
 	CHECK(vms_watch_open(&o, &w) == 0);
 	if (!w) {
@@ -415,8 +416,7 @@ static void region_free(struct region *r)
 }
 
 /* A file record of process PID on PATH (and PATH2 for a rename). */
-static void put_file(struct agent_ring *a, uint16_t kind, uint64_t id, int32_t pid, const char *path,
-		     const char *path2)
+static void put_file(struct agent_ring *a, uint16_t kind, uint64_t id, int32_t pid, const char *path, const char *path2)
 {
 	static uint8_t blob[512];
 	size_t bl = make_blob(blob, kind, id, "tester", strlen(path), strlen(path2));
@@ -453,7 +453,7 @@ static void test_filter_rules(void)
 	watch_filter_free(&f);
 	/* all three */
 	CHECK(watch_filter_init(&f, 7, "/etc/*", VMS_FEV_BIT(VMS_FEV_OPEN) | VMS_FEV_BIT(VMS_FEV_RENAME), err,
-				    sizeof(err)) == 0);
+	                        sizeof(err)) == 0);
 	CHECK(watch_filter_pass(&f, &ev));
 	ev.pid = 8;
 	CHECK(!watch_filter_pass(&f, &ev));
@@ -488,9 +488,15 @@ static void test_filtered_stream(void)
 	struct agent_ring a;
 	CHECK(agent_ring_start(&a, r.base, REGION_BYTES, 0, 42, 0) == 0);
 	char glob[] = "/data/*", err[256] = "";
-	struct vms_watch_opts o = { .sz = sizeof(o), .shm_path = r.path, .silent_ms = 10000, .errbuf = err,
-				    .errbuf_len = sizeof(err), .enrich = count_enrich, .pid = 300, .path_glob = glob,
-				    .kinds = VMS_FEV_BIT(VMS_FEV_CREATE) | VMS_FEV_BIT(VMS_FEV_RENAME) };
+	struct vms_watch_opts o = { .sz = sizeof(o),
+		                    .shm_path = r.path,
+		                    .silent_ms = 10000,
+		                    .errbuf = err,
+		                    .errbuf_len = sizeof(err),
+		                    .enrich = count_enrich,
+		                    .pid = 300,
+		                    .path_glob = glob,
+		                    .kinds = VMS_FEV_BIT(VMS_FEV_CREATE) | VMS_FEV_BIT(VMS_FEV_RENAME) };
 	struct vms_watch *w = NULL;
 	CHECK(vms_watch_open(&o, &w) == 0);
 	if (!w) {
@@ -501,14 +507,14 @@ static void test_filtered_stream(void)
 	struct vms_file_event e;
 	enriched = 0;
 	put(&a, VMS_WIRE_EV_HELLO, 1, "hello");
-	put_file(&a, VMS_WIRE_EV_CREATE, 2, 300, "/data/a", "");         /* passes */
-	put_file(&a, VMS_WIRE_EV_CREATE, 3, 301, "/data/b", "");         /* other pid */
-	put_file(&a, VMS_WIRE_EV_OPEN, 4, 300, "/data/a", "");           /* other kind */
-	put_file(&a, VMS_WIRE_EV_CREATE, 5, 300, "/tmp/c", "");          /* other path */
-	put_file(&a, VMS_WIRE_EV_RENAME, 6, 300, "/tmp/c", "/data/c");   /* passes: its target */
+	put_file(&a, VMS_WIRE_EV_CREATE, 2, 300, "/data/a", "");       /* passes */
+	put_file(&a, VMS_WIRE_EV_CREATE, 3, 301, "/data/b", "");       /* other pid */
+	put_file(&a, VMS_WIRE_EV_OPEN, 4, 300, "/data/a", "");         /* other kind */
+	put_file(&a, VMS_WIRE_EV_CREATE, 5, 300, "/tmp/c", "");        /* other path */
+	put_file(&a, VMS_WIRE_EV_RENAME, 6, 300, "/tmp/c", "/data/c"); /* passes: its target */
 	/* a gap (records 7 and 8 never came) before a refused one: still told */
 	put_file(&a, VMS_WIRE_EV_OPEN, 9, 301, "/x", "");
-	put_file(&a, VMS_WIRE_EV_CREATE, 10, 300, "/data/d", "");        /* passes */
+	put_file(&a, VMS_WIRE_EV_CREATE, 10, 300, "/data/d", ""); /* passes */
 	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_AGENT_START);
 	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_CREATE && strcmp(e.path, "/data/a") == 0);
 	CHECK(vms_watch_next(w, &e, 100) == 1 && e.kind == VMS_FEV_RENAME && strcmp(e.path2, "/data/c") == 0);
@@ -549,8 +555,9 @@ static void test_owner_exit(void)
 	}
 	CHECK(child > 0);
 	char err[256] = "";
-	struct vms_watch_opts o = { .sz = sizeof(o), .shm_path = r.path, .silent_ms = 10000, .errbuf = err,
-				    .errbuf_len = sizeof(err) };
+	struct vms_watch_opts o = {
+		.sz = sizeof(o), .shm_path = r.path, .silent_ms = 10000, .errbuf = err, .errbuf_len = sizeof(err)
+	};
 	struct vms_watch *w = NULL;
 	CHECK(vms_watch_open(&o, &w) == 0);
 	if (!w) {
@@ -600,8 +607,13 @@ static void test_other_channel(void)
 	/* vcpu watched, the agent writes to the ring (its heartbeat moves) */
 	struct agent_ring a;
 	CHECK(agent_ring_start(&a, r.base, REGION_BYTES, 0, 42, 0) == 0);
-	struct vms_watch_opts o = { .sz = sizeof(o), .channel = "vcpu", .shm_path = r.path, .socket_path = sock_path,
-				    .silent_ms = 200, .errbuf = err, .errbuf_len = sizeof(err) };
+	struct vms_watch_opts o = { .sz = sizeof(o),
+		                    .channel = "vcpu",
+		                    .shm_path = r.path,
+		                    .socket_path = sock_path,
+		                    .silent_ms = 200,
+		                    .errbuf = err,
+		                    .errbuf_len = sizeof(err) };
 	CHECK(vms_watch_open(&o, &w) == 0);
 	if (w) {
 		agent_ring_heartbeat(&a, 123456789);
