@@ -68,10 +68,10 @@ struct vms_gdb {
 	unsigned pipeline;  /* `m` requests kept in flight by gdb_read_mem */
 	int dead;           /* stream out of step; refuse further requests */
 	int detached;
-	int running;                /* resumed; the stop reply is still to come */
-	struct vms_gdb_guard guard; /* detaches if we die (gdb_guard.c) */
-	int connected;              /* TCP is up: close must detach */
-	long cur_thread;            /* thread selected with Hg, -1 if unknown */
+	int running;        /* resumed; the stop reply is still to come */
+	struct guard guard; /* detaches if we die (gdb_guard.c) */
+	int connected;      /* TCP is up: close must detach */
+	long cur_thread;    /* thread selected with Hg, -1 if unknown */
 	size_t packet_size;
 	size_t mem_chunk;
 	int xml_offered;
@@ -587,7 +587,7 @@ int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb 
 		return -ENOMEM;
 	}
 	g->fd = -1;
-	g->guard.fd = -1;
+	g->guard = (struct guard)GUARD_INIT;
 	g->timeout_ms = timeout_ms ? timeout_ms : 10000;
 	g->ack_mode = 1;
 	g->cur_thread = -1;

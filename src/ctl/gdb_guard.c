@@ -1,43 +1,30 @@
 /*
- * The guardian of a GDB connection: a forked child that detaches from the
- * stub if vmsight dies while attached.
+ * The guardian of a GDB connection: what the child (util/guard.c) does if
+ * vmsight dies while attached.
  *
  * QEMU keeps the guest stopped, and breakpoints planted, when a debugger's
  * connection merely closes: a stopped guest stays stopped, and a running
- * one stops at the next hit with nobody to resume it.
- * A process killed outright (SIGKILL, a crash) cannot detach, so a small
- * child holds a copy of the socket and waits on a pipe whose write end
- * only we hold: EOF without our "done" byte means we died, and the child
- * detaches in our place: '+' (acks a reply the stub may wait on, or stops
- * a running guest), the stop reply if one comes, then `D` (resent on a
- * NAK, as a half-written packet of ours may precede it).
+ * one stops at the next hit with nobody to resume it. A process killed
+ * outright (SIGKILL, a crash) cannot detach, so the guardian holds a copy
+ * of the socket and detaches in our place: '+' (acks a reply the stub may
+ * wait on, or stops a running guest), the stop reply if one comes, then
+ * `D` (resent on a NAK, as a half-written packet of ours may precede it).
  *
- * The child speaks raw bytes on the socket it inherited and knows nothing
- * of the client's state; the client (gdb.c) arms it right after connecting
- * and disarms it once it has detached properly.
+ * It speaks raw bytes on the socket it kept and knows nothing of the
+ * client's state; the client (gdb.c) arms it right after connecting and
+ * disarms it once it has detached properly.
  */
 #include "gdb_private.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-static void guard_run(int sock, int pipe_rd)
+static void guard_run(int sock)
 {
-	char c;
 	ssize_t n;
-	do
-		n = read(pipe_rd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1)
-		_exit(0); /* closed properly */
 	uint8_t buf[4096];
 	struct pollfd p = { .fd = sock, .events = POLLIN };
 	if (send(sock, "+\x03", 2, MSG_NOSIGNAL) != 2)
@@ -64,59 +51,23 @@ static void guard_run(int sock, int pipe_rd)
 	_exit(1);
 }
 
-/* The failed call's errno, explained in ERR. */
-static int guard_fail(char *err, size_t errlen, const char *call)
+struct gdb_guard_ctx {
+	int sock;
+};
+
+static void gdb_guard_undo(void *ctx, int note)
 {
-	int e = errno;
-	snprintf(err, errlen, "%s: %s", call, strerror(e));
-	return -e;
+	(void)note;
+	guard_run(((const struct gdb_guard_ctx *)ctx)->sock);
 }
 
-int gdb_guard_arm(struct vms_gdb_guard *gd, int sock, char *err, size_t errlen)
+int gdb_guard_arm(struct guard *gd, int sock, char *err, size_t errlen)
 {
-	int pfd[2];
-	if (gd->fd >= 0)
-		return 0;
-	if (pipe2(pfd, O_CLOEXEC))
-		return guard_fail(err, errlen, "pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
-		int rc = guard_fail(err, errlen, "fork");
-		close(pfd[0]);
-		close(pfd[1]);
-		return rc;
-	}
-	if (pid == 0) {
-		/* Ctrl-C reaches the whole process group: the child must outlive
-		 * its parent's handling of it. */
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		close(pfd[1]);
-		/* Hold nothing else of the parent's: a QMP connection kept open
-		 * here would keep QEMU's monitor from taking the next one. */
-		int lo = sock < pfd[0] ? sock : pfd[0], hi = sock < pfd[0] ? pfd[0] : sock;
-		if (lo > 3)
-			close_range(3, (unsigned)lo - 1, 0);
-		if (hi > lo + 1)
-			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-		close_range((unsigned)hi + 1, ~0u, 0);
-		guard_run(sock, pfd[0]);
-	}
-	close(pfd[0]);
-	gd->fd = pfd[1];
-	gd->pid = pid;
-	return 0;
+	struct gdb_guard_ctx ctx = { .sock = sock };
+	return guard_arm(gd, &sock, 1, gdb_guard_undo, &ctx, err, errlen);
 }
 
-void gdb_guard_disarm(struct vms_gdb_guard *gd)
+void gdb_guard_disarm(struct guard *gd)
 {
-	if (gd->fd < 0)
-		return;
-	ssize_t n = write(gd->fd, "x", 1);
-	(void)n;
-	close(gd->fd);
-	gd->fd = -1;
-	while (waitpid(gd->pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	guard_disarm(gd);
 }

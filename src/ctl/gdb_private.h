@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/guard.h"
+
 /* Value of hex digit C, or -1. */
 int gdb_hexval(int c);
 
@@ -31,17 +33,10 @@ int gdb_is_error_reply(const char *r, size_t len);
  * when a debugger connects to a running guest. */
 int gdb_is_stop_reply(const char *r, size_t len);
 
-/* The guardian child of one connection; fd < 0 when there is none. */
-struct vms_gdb_guard {
-	int fd; /* write end of the guardian's pipe */
-	pid_t pid;
-};
-
-/* Fork a guardian holding a copy of SOCK (a no-op if GD already has one).
- * 0, or -errno with the reason in ERR. */
-int gdb_guard_arm(struct vms_gdb_guard *gd, int sock, char *err, size_t errlen);
-
-/* Tell the guardian we closed properly and reap it. No-op without one. */
-void gdb_guard_disarm(struct vms_gdb_guard *gd);
+/* The guardian of one connection (util/guard.h): it detaches in our place
+ * if we die. Arm forks it holding a copy of SOCK (a no-op if GD is armed);
+ * 0, or -errno with the reason in ERR. Disarm: we closed properly. */
+int gdb_guard_arm(struct guard *gd, int sock, char *err, size_t errlen);
+void gdb_guard_disarm(struct guard *gd);
 
 #endif
