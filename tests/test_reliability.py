@@ -66,8 +66,9 @@ def test_output_files_are_never_lost(ctx):
 
 def test_a_paused_guest_stays_paused(ctx):
     """A guest someone else paused is paused after every command that pauses
-    for itself (--pause views, dump --pause, every snapshot mode), and a
-    running guest runs again after them."""
+    for itself (--pause views, dump --pause, every snapshot mode) and after
+    the GDB source (QEMU resumes a guest when a debugger detaches); trace
+    refuses a paused guest; a running guest runs again after them all."""
     g = ctx.guest("small")
     out = os.path.join(ctx.tmp, "s.elf")
     commands = [
@@ -78,15 +79,19 @@ def test_a_paused_guest_stays_paused(ctx):
     with ctx.qmp(g) as q:
         q.cmd("stop")
     try:
-        for args in commands:
+        for args in commands + [("--source", "gdb", "info"), ("--source", "gdb", "ps")]:
             ctx.vmsight("-t", g.target, *args)
             if os.path.exists(out):
                 os.unlink(out)
             assert _status(ctx, g) == "paused", (args, _status(ctx, g))
+        # Tracing needs a running guest: it says so and leaves it paused.
+        rc, _, err = ctx.vmsight("-t", g.target, "trace", "files", "--duration", "1", check=False)
+        assert rc == 1 and "paused" in err, (rc, err)
+        assert _status(ctx, g) == "paused"
     finally:
         with ctx.qmp(g) as q:
             q.cmd("cont")
-    for args in commands:
+    for args in commands + [("--source", "gdb", "info"), ("--source", "gdb", "ps")]:
         ctx.vmsight("-t", g.target, *args)
         if os.path.exists(out):
             os.unlink(out)

@@ -125,7 +125,15 @@ static int open_named(struct vms_target *t, const char *name, const struct vms_q
 	} else if (strcmp(name, "gdb") == 0) {
 		if (gdb_port <= 0)
 			return tfail(t, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT)");
+		/* QEMU stops the guest when a debugger attaches and resumes it at
+		 * `D`: one someone had paused must be left stopped. */
+		struct vms_qmp *q;
+		int running = qmp_acquire(t, &q) == 0 ? qemu_running(q) : -1;
+		if (t->qmp)
+			qmp_release(t);
 		rc = mem_gdb_open("127.0.0.1", gdb_port, t->timeout_ms, &t->src, err, sizeof(err));
+		if (rc == 0 && running == 0)
+			mem_gdb_leave_stopped(t->src);
 	} else if (strcmp(name, "qmp") == 0) {
 		struct vms_qmp *q;
 		if ((rc = qmp_acquire(t, &q)))

@@ -68,6 +68,7 @@ struct vms_gdb {
 	unsigned pipeline;  /* `m` requests kept in flight by gdb_read_mem */
 	int dead;           /* stream out of step; refuse further requests */
 	int detached;
+	int leave_stopped;  /* close without `D`: the guest was stopped before we came */
 	int running;        /* resumed; the stop reply is still to come */
 	struct guard guard; /* detaches if we die (gdb_guard.c) */
 	int connected;      /* TCP is up: close must detach */
@@ -621,6 +622,12 @@ fail:
  * Detaching
  */
 
+void gdb_leave_stopped(struct vms_gdb *g)
+{
+	g->leave_stopped = 1;
+	guard_note(&g->guard, GDB_GUARD_LEAVE_STOPPED);
+}
+
 int gdb_detach(struct vms_gdb *g)
 {
 	const char *r;
@@ -646,6 +653,11 @@ void gdb_client_close(struct vms_gdb *g)
 		struct vms_gdb_stop st;
 		if (gdb_interrupt(g) == 0 && gdb_wait_stop(g, (int)g->timeout_ms, &st) != 1)
 			g->dead = 1;
+	}
+	if (g->connected && !g->detached && g->leave_stopped && !g->running) {
+		/* QEMU keeps the guest stopped when a connection closes without
+		 * `D`, as it was before we attached (we planted nothing). */
+		g->detached = 1;
 	}
 	if (g->connected && !g->detached) {
 		if (!g->dead) {

@@ -59,6 +59,10 @@ int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb 
 void gdb_client_close(struct vms_gdb *g);
 
 /* Send `D` and wait for its reply. Afterwards only gdb_client_close is useful. */
+/* The guest was stopped before we attached (someone paused it): close
+ * without `D`, which QEMU answers by resuming it; the guardian likewise.
+ * Only for connections that plant no breakpoints. */
+void gdb_leave_stopped(struct vms_gdb *g);
 int gdb_detach(struct vms_gdb *g);
 
 const char *gdb_err(const struct vms_gdb *g);

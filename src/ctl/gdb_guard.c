@@ -57,7 +57,8 @@ struct gdb_guard_ctx {
 
 static void gdb_guard_undo(void *ctx, int note)
 {
-	(void)note;
+	if (note == GDB_GUARD_LEAVE_STOPPED)
+		return; /* the socket closes with us: QEMU keeps the guest stopped */
 	guard_run(((const struct gdb_guard_ctx *)ctx)->sock);
 }
 

@@ -208,13 +208,26 @@ int gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 
 int gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 {
-	const char *colon = strrchr(s, ':');
+	const char *h = s, *colon;
+	size_t hl;
+	if (*s == '[') {
+		/* [IPv6]:PORT: the address may hold colons of its own */
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		hl = colon ? (size_t)(colon - s) : 0;
+	}
 	char *end;
 	long p = colon ? strtol(colon + 1, &end, 10) : 0;
-	if (!colon || colon == s || (size_t)(colon - s) >= hostlen || *end || p <= 0 || p > 65535)
+	if (!colon || hl == 0 || hl >= hostlen || *end || colon[1] == '\0' || p <= 0 || p > 65535)
 		return -EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
+	memcpy(host, h, hl);
+	host[hl] = '\0';
 	*port = (int)p;
 	return 0;
 }

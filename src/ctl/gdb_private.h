@@ -36,6 +36,7 @@ int gdb_is_stop_reply(const char *r, size_t len);
 /* The guardian of one connection (util/guard.h): it detaches in our place
  * if we die. Arm forks it holding a copy of SOCK (a no-op if GD is armed);
  * 0, or -errno with the reason in ERR. Disarm: we closed properly. */
+#define GDB_GUARD_LEAVE_STOPPED 'S' /* note: on our death, only close */
 int gdb_guard_arm(struct guard *gd, int sock, char *err, size_t errlen);
 void gdb_guard_disarm(struct guard *gd);
 

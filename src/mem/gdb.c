@@ -55,12 +55,17 @@ static int gdb_regs(struct vms_source *s, unsigned vcpu, struct vms_regs *out)
 	return rc ? source_fail(s, -rc, "%s", gdb_err(gs->gdb)) : 0;
 }
 
+void mem_gdb_leave_stopped(struct vms_source *s)
+{
+	gdb_leave_stopped(to_gdb(s)->gdb);
+}
+
 static void gdb_close(struct vms_source *s)
 {
 	struct gdb_source *gs = to_gdb(s);
 	if (!gs)
 		return;
-	gdb_client_close(gs->gdb); /* detaches: the guest resumes */
+	gdb_client_close(gs->gdb); /* detaches: the guest resumes (unless it was paused before) */
 	free(gs->threads);
 	free(gs);
 }

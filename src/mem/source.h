@@ -90,6 +90,8 @@ int mem_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, cha
 int procmem_touch_all(struct vms_source *s);
 int mem_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen);
 int mem_gdb_open(const char *host, int port, unsigned timeout_ms, struct vms_source **out, char *err, size_t errlen);
+/* The guest was paused before the source attached: leave it so at close. */
+void mem_gdb_leave_stopped(struct vms_source *s);
 struct vms_qmp;
 int mem_qmp_open(struct vms_qmp *qmp, const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
 

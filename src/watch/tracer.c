@@ -152,12 +152,17 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	if (rc)
 		return tfail(tr, -rc, "%s", vms_errmsg(tr->t));
 	*port = qemu_gdb_port(q);
+	int running = qemu_running(q);
 	int r = qmp_cmd(q, "query-kvm", NULL, &doc);
 	if (r >= 0) {
 		*kvm = json_bool(&doc, json_get(&doc, r, "enabled"));
 		json_free(&doc);
 	}
 	target_qmp_release(tr->t);
+	if (running == 0)
+		return tfail(tr, EBUSY,
+		             "the guest is paused: tracing needs it running, and vmsight resumes no guest it did "
+		             "not pause (resume it first, e.g. QMP cont)");
 	if (*port < 0)
 		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", vms_errmsg(tr->t));
 	if (*port == 0)
@@ -201,8 +206,10 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		}
 		if (target_has_qmp(t)) {
 			int unused;
-			if (qemu_facts(tr, &unused, &kvm))
-				kvm = -1;
+			if (qemu_facts(tr, &unused, &kvm) == -EBUSY) {
+				rc = -EBUSY;
+				goto fail;
+			}
 		}
 	} else if ((rc = qemu_facts(tr, &port, &kvm))) {
 		goto fail;

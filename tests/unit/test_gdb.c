@@ -1007,6 +1007,12 @@ static void test_hostport(void)
 	CHECK(gdb_parse_hostport("host:12x", host, sizeof(host), &port) == -EINVAL);
 	CHECK(gdb_parse_hostport(":1234", host, sizeof(host), &port) == -EINVAL);
 	CHECK(gdb_parse_hostport("nonsense", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("[::1]:1", host, sizeof(host), &port) == 0 && port == 1 && strcmp(host, "::1") == 0);
+	CHECK(gdb_parse_hostport("[fe80::1]:5", host, sizeof(host), &port) == 0 && strcmp(host, "fe80::1") == 0);
+	CHECK(gdb_parse_hostport("[::1]", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("[::1]:", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("[]:5", host, sizeof(host), &port) == -EINVAL);
+	CHECK(gdb_parse_hostport("[::1:5", host, sizeof(host), &port) == -EINVAL);
 	CHECK(gdb_parse_hostport("a-very-long-host-name:1", host, sizeof(host), &port) == -EINVAL);
 }
 
