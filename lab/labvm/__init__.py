@@ -19,6 +19,7 @@ order data flows:
     programs    the static guest programs compiled on the host
     cpio        the newc archive writer
     initramfs   the guest's initramfs
+    kmod        the lab's test kernel module, built with Debian's linux-headers
     disk        the ext4 data disk
     rundir      the run directory DIR and guest.json
     qemu        QEMU's command line and process
@@ -47,6 +48,7 @@ from .errors import LabError, QMPError
 from .exec_client import exec
 from .initramfs import BUSYBOX, GUEST_SCRIPTS, build_initramfs
 from .kernel import DEFAULT_KERNEL, Kernel, fetch_kernel
+from .kmod import build_test_module, fetch_headers
 from .lifecycle import parse_size_mib, start, stop
 from .modules import EXTRA_MODULES, FALLBACK_MODULES, MIN_MODULES, REQUIRED_MODULES, resolve_modules
 from .programs import (AGENT_CFLAGS, AGENT_HEADERS, AGENT_SOURCES, CFLAGS, WORKLOAD_NAMES, build_guest_tools,
