@@ -35,6 +35,9 @@ int cmd_lsof(const struct globals *g, int argc, char **argv);
 int cmd_maps(const struct globals *g, int argc, char **argv);
 int cmd_dmesg(const struct globals *g, int argc, char **argv);
 
+/* cmd_check.c: the kernel's integrity checks (exit 3: findings) */
+int cmd_check(const struct globals *g, int argc, char **argv);
+
 /* cmd_watch.c, cmd_trace.c: events as they happen */
 int cmd_watch(const struct globals *g, int argc, char **argv);
 int cmd_trace(const struct globals *g, int argc, char **argv);

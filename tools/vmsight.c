@@ -6,7 +6,8 @@
  * output writer (out.c: a human table by default, with --json one JSON
  * object per line, all escaping there) and shares option groups, errors
  * and signals through cli.c. No introspection logic lives in tools/.
- * Exit status: 0 success, 1 the operation failed, 2 bad usage.
+ * Exit status: 0 success, 1 the operation failed, 2 bad usage (check: 3
+ * when it found something).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,9 @@ static const char usage_main[] =
         "  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
         "  lsof [PID]            open files: fd, path, type, flags, position\n"
         "  maps [PID]            memory maps, as /proc/PID/maps\n"
-        "  dmesg                 the kernel log, from the printk ring buffer\n";
+        "  dmesg                 the kernel log, from the printk ring buffer\n"
+        "  check [--only LIST]   integrity checks: hooked system calls and IDT, patched\n"
+        "                        functions, hidden modules and processes (exit 3: findings)\n";
 
 static const struct {
 	const char *name;
@@ -76,6 +79,7 @@ static const struct {
 	{ "lsof", cmd_lsof },
 	{ "maps", cmd_maps },
 	{ "dmesg", cmd_dmesg },
+	{ "check", cmd_check },
 };
 
 int main(int argc, char **argv)

@@ -546,6 +546,85 @@ struct vms_dmesg_opts {
 };
 VMS_API int vms_dmesg(struct vms_kernel *k, const struct vms_dmesg_opts *opts, vms_log_record_fn fn, void *ctx);
 
+/*
+ * Integrity checks (docs/check.md): what a rootkit changes in the kernel,
+ * found by comparing the kernel's structures with what they must be.
+ *   syscalls   sys_call_table and ia32_sys_call_table: every entry is the
+ *              kernel's __x64_sys_* / __ia32_sys_* function (or
+ *              sys_ni_syscall); on kernels that dispatch through
+ *              x64_sys_call, the direct calls in its code too
+ *   idt        idt_table (every vCPU loads it): handlers in the entry text
+ *   modules    modules unlinked from the module list, and executable
+ *              module memory that no module owns
+ *   tasks      the task list against the PID table, the thread lists and
+ *              the run queues' current tasks
+ *   hooks      the kernel's ftrace call sites and the first instruction of
+ *              every kernel function: jumps and calls patched in
+ *   ftrace     registered ftrace_ops (ftrace_ops_list)
+ *   kprobes    registered kprobes (kprobe_table)
+ *   bpf        loaded eBPF programs (prog_idr)
+ *   notifiers  keyboard notifiers (keyboard_notifier_list)
+ *   net        packet taps (ptype_all) and protocol handlers (ptype_base)
+ *              outside the kernel
+ * Each check reports findings to FN; a clean kernel reports none.
+ */
+enum {
+	VMS_CHECK_SYSCALLS = 1u << 0,
+	VMS_CHECK_IDT = 1u << 1,
+	VMS_CHECK_MODULES = 1u << 2,
+	VMS_CHECK_TASKS = 1u << 3,
+	VMS_CHECK_HOOKS = 1u << 4,
+	VMS_CHECK_FTRACE = 1u << 5,
+	VMS_CHECK_KPROBES = 1u << 6,
+	VMS_CHECK_BPF = 1u << 7,
+	VMS_CHECK_NOTIFIERS = 1u << 8,
+	VMS_CHECK_NET = 1u << 9,
+	VMS_CHECK_ALL = (1u << 10) - 1,
+};
+/* The bit of a check named NAME ("syscalls", ...), or -EINVAL; the name
+ * of a bit (NULL if none). */
+VMS_API int vms_check_by_name(const char *name);
+VMS_API const char *vms_check_name(unsigned bit);
+
+/* One finding. Strings are valid during the call only; "" when absent. */
+struct vms_finding {
+	const char *check;      /* "syscalls", "idt", ... */
+	const char *status;     /* what is wrong: "hooked", "hidden", "unowned", "patched",
+				 * "ftrace", "registered", "missing", ... */
+	const char *table;      /* the table or list the entry is in */
+	int64_t nr;             /* syscall number, vector, pid, bpf id; -1 if none */
+	const char *name;       /* the syscall, function, task (comm), module, program */
+	uint64_t addr;          /* the entry, function or object found */
+	uint64_t target;        /* where it points (0: nowhere in particular) */
+	const char *target_sym; /* the kernel symbol at target, "name+0xOFF" */
+	const char *owner;      /* who owns target (or addr): a module's name, "kernel",
+				 * "module memory no module owns", "unknown" */
+	const char *detail;     /* one line for humans */
+};
+typedef int (*vms_finding_fn)(void *ctx, const struct vms_finding *f);
+
+/* What one check looked at: told once per check that ran. */
+struct vms_check_summary {
+	const char *check;
+	unsigned checked;   /* entries looked at */
+	unsigned findings;
+	const char *what;   /* what was looked at, in words */
+	int error;          /* 0, or -errno: the check could not finish */
+	const char *error_text;
+};
+typedef void (*vms_check_summary_fn)(void *ctx, const struct vms_check_summary *s);
+
+struct vms_check_opts {
+	size_t sz;
+	unsigned checks; /* VMS_CHECK_* bits; 0 = all */
+	vms_check_summary_fn summary;
+	void *summary_ctx;
+};
+/* Run the checks. Returns the number of findings, or -errno when a check
+ * could not finish (text in vms_errmsg; the other checks still ran and
+ * their findings stand), or FN's non-zero value. */
+VMS_API int vms_check(struct vms_kernel *k, const struct vms_check_opts *opts, vms_finding_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -456,6 +456,75 @@ static int finish_printk(struct vms_kernel *k, struct linux_views *v)
 	return 0;
 }
 
+static int need_check(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	/* clang-format off */
+	const struct want w[] = {
+		{ "module", "init_layout.base", &L->mod_init_base, 1 },
+		{ "xarray", "xa_head", &L->xa_head, 1 },
+		{ "xa_node", "shift", &L->xa_shift, 1 },
+		{ "xa_node", "slots", &L->xa_slots, 1 },
+		{ "xa_node", "parent", &L->xa_parent, 1 },
+		{ "idr", "idr_rt", &L->idr_rt, 1 },
+		{ "pid_namespace", "idr", &L->pidns_idr, 1 },
+		{ "pid", "numbers[0].nr", &L->pid_nr, 1 },
+		{ "pid", "tasks[0].first", &L->pid_first, 1 },
+		{ "task_struct", "pid_links[0]", &L->task_pid_links, 1 },
+		{ "rq", "curr", &L->rq_curr, 1 },
+		{ "kprobe", "hlist", &L->kp_hlist, 1 },
+		{ "kprobe", "addr", &L->kp_addr, 1 },
+		{ "kprobe", "symbol_name", &L->kp_sym, 1 },
+		{ "kprobe", "pre_handler", &L->kp_pre, 1 },
+		{ "kprobe", "post_handler", &L->kp_post, 1 },
+		{ "ftrace_ops", "func", &L->fops_func, 1 },
+		{ "ftrace_ops", "next", &L->fops_next, 1 },
+		{ "ftrace_ops", "flags", &L->fops_flags, 1 },
+		{ "ftrace_ops", "trampoline", &L->fops_tramp, 1 },
+		{ "ftrace_ops", "trampoline_size", &L->fops_tramp_size, 1 },
+		{ "ftrace_page", "next", &L->fpage_next, 1 },
+		{ "ftrace_page", "records", &L->fpage_records, 1 },
+		{ "ftrace_page", "index", &L->fpage_index, 1 },
+		{ "dyn_ftrace", "ip", &L->dyn_ip, 1 },
+		{ "dyn_ftrace", "flags", &L->dyn_flags, 1 },
+		{ "notifier_block", "notifier_call", &L->nb_call, 1 },
+		{ "notifier_block", "next", &L->nb_next, 1 },
+		{ "atomic_notifier_head", "head", &L->nh_head, 1 },
+		{ "packet_type", "type", &L->pt_type, 1 },
+		{ "packet_type", "func", &L->pt_func, 1 },
+		{ "packet_type", "list", &L->pt_list, 1 },
+		{ "syscall_metadata", "name", &L->sysmeta_name, 1 },
+		{ "bpf_prog", "type", &L->prog_type, 1 },
+		{ "bpf_prog", "bpf_func", &L->prog_func, 1 },
+		{ "bpf_prog", "aux", &L->prog_aux, 1 },
+		{ "bpf_prog_aux", "id", &L->aux_id, 1 },
+		{ "bpf_prog_aux", "name", &L->aux_name, 1 },
+		{ "bpf_prog_aux", "attach_func_name", &L->aux_attach_name, 1 },
+	};
+	/* clang-format on */
+	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
+	if (rc)
+		return rc;
+	if (vms_btf_struct_size(k, "dyn_ftrace", &L->dyn_size))
+		L->dyn_size = 0;
+	if (vms_btf_struct_size(k, "kprobe", &L->kprobe_size))
+		L->kprobe_size = 0;
+	return 0;
+}
+
+/* The checks read single members, never by plan: only sizes to keep sane. */
+static int finish_check(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	(void)k;
+	if (L->dyn_size > 256 || L->kprobe_size > LX_OBJ_MAX || L->xa_shift.size != 1 ||
+	    L->xa_slots.off + 64 * 8 > LX_OBJ_MAX) {
+		L->dyn_size = 0;
+		L->xa_slots.size = 0;
+	}
+	return 0;
+}
+
 /* clang-format off */
 static const struct group {
 	unsigned bit;
@@ -467,6 +536,7 @@ static const struct group {
 	{ LX_MAPS, need_maps, finish_maps },
 	{ LX_MODULES, need_modules, finish_modules },
 	{ LX_PRINTK, need_printk, finish_printk },
+	{ LX_CHECK, need_check, finish_check },
 };
 /* clang-format on */
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -487,7 +557,7 @@ static const struct group {
  */
 #define LAYOUT_SUFFIX ".views"
 #define LAYOUT_MAGIC "VMSVIEWS"
-#define LAYOUT_VERSION 2
+#define LAYOUT_VERSION 3
 
 struct layout_file {
 	char magic[8];

@@ -48,6 +48,7 @@ enum {
 	LX_MAPS = 1u << 2,
 	LX_MODULES = 1u << 3,
 	LX_PRINTK = 1u << 4,
+	LX_CHECK = 1u << 5, /* the integrity checks (check*.c): every member optional */
 };
 
 /* Pseudo file systems whose files d_path names by their d_dname function. */
@@ -106,6 +107,20 @@ struct lx_layout {
 	struct lx_member desc_state, desc_begin, desc_next, info_seq, info_ts, info_len, info_facility, info_level,
 	        info_caller;
 	uint64_t desc_size, info_size;
+
+	/* LX_CHECK (each check says what it lacks when a member is absent) */
+	struct lx_member mod_init_base;               /* init_layout.base up to 6.3 */
+	struct lx_member xa_head, xa_shift, xa_slots, xa_parent; /* struct xarray, struct xa_node */
+	struct lx_member idr_rt, pidns_idr, pid_nr, pid_first, task_pid_links;
+	struct lx_member rq_curr;
+	struct lx_member kp_hlist, kp_addr, kp_sym, kp_pre, kp_post;
+	struct lx_member fops_func, fops_next, fops_flags, fops_tramp, fops_tramp_size;
+	struct lx_member fpage_next, fpage_records, fpage_index, dyn_ip, dyn_flags;
+	struct lx_member nb_call, nb_next, nh_head;
+	struct lx_member pt_type, pt_func, pt_list;
+	struct lx_member sysmeta_name;
+	struct lx_member prog_type, prog_func, prog_aux, aux_id, aux_name, aux_attach_name;
+	uint64_t dyn_size, kprobe_size;
 };
 
 /* Every guest read a view makes, for bench_views (which replays them as

@@ -4,8 +4,9 @@
  * (tests/test_check.py). It does, once, at load, what real rootkits do,
  * so the host can be shown to find each of them:
  *
- *  - sys_call_table[__NR_sysinfo] and ia32_sys_call_table[116] (sysinfo)
- *    point at its own functions (which call the originals);
+ *  - sys_call_table[__NR_sysinfo] and, where the kernel has one,
+ *    ia32_sys_call_table[116] (sysinfo) point at its own functions (which
+ *    call the originals);
  *  - the first instruction of a kernel function (hook_fn, default
  *    __x64_sys_getppid: its 5-byte ftrace nop) becomes a jmp into the
  *    module (which runs the function's body past the nop, so it still
@@ -139,10 +140,11 @@ static int __init vmsrk_init(void)
 		return rc;
 	if ((rc = hook_table("sys_call_table", __NR_sysinfo, vmsrk_sysinfo, &orig_sysinfo)))
 		return rc;
-#ifdef CONFIG_IA32_EMULATION
-	if ((rc = hook_table("ia32_sys_call_table", 116, vmsrk_ia32_sysinfo, &orig_ia32_sysinfo)))
+	/* Kernels that dispatch through ia32_sys_call (6.9+, 6.1.85+) have no
+	 * ia32_sys_call_table: then there is none to hook. */
+	if (lookup("ia32_sys_call_table") &&
+	    (rc = hook_table("ia32_sys_call_table", 116, vmsrk_ia32_sysinfo, &orig_ia32_sysinfo)))
 		return rc;
-#endif
 	if ((rc = patch_prologue()))
 		return rc;
 	if (hide_pid && (rc = hide_task()))
