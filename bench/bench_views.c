@@ -276,13 +276,15 @@ int main(int argc, char **argv)
 	double attach_ms = cli_row("limit: vmsight info (attach over QMP)", info, rounds, 0);
 	char *cmds[][8] = {
 		{ cli, "-t", (char *)target, "ps", "--cache-dir", cache, NULL },
+		{ cli, "-t", (char *)target, "check", "--cache-dir", cache, NULL },
 		{ cli, "-t", (char *)target, "ps", "-T", "--cache-dir", cache, NULL },
 		{ cli, "-t", (char *)target, "lsof", "--cache-dir", cache, NULL },
 		{ cli, "-t", (char *)target, "maps", pid, "--cache-dir", cache, NULL },
 		{ cli, "-t", (char *)target, "ps", "--no-cache", NULL },
 		{ cli, "-t", (char *)target, "ps", "-T", "--no-cache", NULL },
 	};
-	const char *labels[] = { "vmsight ps, profile cached",    "vmsight ps -T, profile cached",
+	const char *labels[] = { "vmsight ps, profile cached",    "vmsight check (all checks), profile cached",
+		                 "vmsight ps -T, profile cached",
 		                 "vmsight lsof, profile cached",  "vmsight maps INIT, profile cached",
 		                 "vmsight ps, no profile (cold)", "vmsight ps -T, no profile (cold)" };
 	for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)

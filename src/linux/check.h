@@ -62,6 +62,30 @@ struct check_run {
 	char sym[192], owner[112], detail[384];
 };
 
+/* Brent's cycle detection for singly linked lists (ftrace_ops, kprobes,
+ * notifiers, ftrace pages): one saved node compared per step. */
+struct ck_cycle {
+	uint64_t mark, power, lam;
+};
+static inline void ck_cycle_init(struct ck_cycle *y, uint64_t start)
+{
+	y->mark = start;
+	y->power = 1;
+	y->lam = 0;
+}
+/* 1 if NEXT closes a cycle. */
+static inline int ck_cycle_step(struct ck_cycle *y, uint64_t next)
+{
+	if (next == y->mark)
+		return 1;
+	if (++y->lam == y->power) {
+		y->mark = next;
+		y->power *= 2;
+		y->lam = 0;
+	}
+	return 0;
+}
+
 /* A symbol's address: 0, or -ENOENT. */
 int ck_sym(struct check_run *c, const char *name, uint64_t *addr);
 /* The kernel symbol containing VA: its name and start (and the next

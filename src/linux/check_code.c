@@ -244,6 +244,8 @@ static int ops_walk(struct check_run *c, int report)
 		return report ? lx_fail(&c->w, ENOTSUP, "the kernel's types have no ftrace_ops.func/next") : 0;
 	if (lx_read_u64(&c->w, head, &p))
 		return lx_fail(&c->w, EIO, "ftrace_ops_list is unreadable");
+	struct ck_cycle cy;
+	ck_cycle_init(&cy, p);
 	for (unsigned n = 0; p != end; n++) {
 		uint64_t func = 0, next = 0, flags = 0, tramp = 0, tsize = 0;
 		if (n >= OPS_MAX)
@@ -269,6 +271,8 @@ static int ops_walk(struct check_run *c, int report)
 			              (unsigned long long)flags, (unsigned long long)tramp))
 				return 0;
 		}
+		if (next != end && ck_cycle_step(&cy, next))
+			return lx_fail(&c->w, ELOOP, "ftrace_ops_list: a cycle through 0x%llx", (unsigned long long)next);
 		p = next;
 	}
 	return 0;
@@ -301,6 +305,8 @@ int check_kprobes(struct check_run *c)
 		return lx_fail(&c->w, EIO, "kprobe_table is unreadable");
 	unsigned total = 0;
 	for (unsigned b = 0; b < 64 && !c->stop; b++) {
+		struct ck_cycle cy;
+		ck_cycle_init(&cy, heads[b]);
 		for (uint64_t node = heads[b]; node && !c->stop;) {
 			uint64_t kp = node - L->kp_hlist.off, addr = 0, symp = 0, pre = 0, post = 0, next;
 			char name[128] = "";
@@ -322,6 +328,9 @@ int check_kprobes(struct check_run *c)
 			ck_report(c, "registered", "kprobe_table", -1, name, addr, pre ? pre : post, NULL,
 			          "kprobe on 0x%llx%s%s, handler 0x%llx", (unsigned long long)addr, name[0] ? " " : "",
 			          name, (unsigned long long)(pre ? pre : post));
+			if (next && ck_cycle_step(&cy, next))
+				return lx_fail(&c->w, ELOOP, "kprobe_table[%u]: a cycle through 0x%llx", b,
+				               (unsigned long long)next);
 			node = next;
 		}
 	}
@@ -405,6 +414,8 @@ static int fentry_sites(struct check_run *c, unsigned *nsites)
 	uint8_t *recs = NULL;
 	size_t cap = 0;
 	int rc = 0;
+	struct ck_cycle cy;
+	ck_cycle_init(&cy, page);
 	for (unsigned n = 0; page && !c->stop; n++) {
 		uint64_t next, records;
 		int32_t index;
@@ -439,6 +450,10 @@ static int fentry_sites(struct check_run *c, unsigned *nsites)
 				continue;
 			(*nsites)++;
 			fentry_site(c, ip);
+		}
+		if (next && ck_cycle_step(&cy, next)) {
+			rc = lx_fail(&c->w, ELOOP, "ftrace pages: a cycle through 0x%llx", (unsigned long long)next);
+			break;
 		}
 		page = next;
 	}

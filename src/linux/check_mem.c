@@ -233,6 +233,8 @@ int check_notifiers(struct check_run *c)
 		return lx_fail(&c->w, ENOTSUP, "the kernel's types have no notifier_block");
 	if (lx_read_u64(&c->w, head + L->nh_head.off, &nb))
 		return lx_fail(&c->w, EIO, "keyboard_notifier_list is unreadable");
+	struct ck_cycle cy;
+	ck_cycle_init(&cy, nb);
 	for (unsigned n = 0; nb && !c->stop; n++) {
 		uint64_t call, next;
 		if (n >= NOTIFIERS_MAX)
@@ -247,6 +249,9 @@ int check_notifiers(struct check_run *c)
 		ck_report(c, "registered", "keyboard_notifier_list", -1, sym, nb, call, NULL,
 		          "a keyboard notifier (every key press) calls 0x%llx%s%s", (unsigned long long)call,
 		          sym[0] ? " " : "", sym);
+		if (next && ck_cycle_step(&cy, next))
+			return lx_fail(&c->w, ELOOP, "keyboard_notifier_list: a cycle through 0x%llx",
+			               (unsigned long long)next);
 		nb = next;
 	}
 	snprintf(c->what, sizeof(c->what), "keyboard_notifier_list");
