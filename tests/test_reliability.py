@@ -153,3 +153,44 @@ def test_sigkill_at_any_point_leaves_the_guest_running(ctx):
             assert not leftovers, leftovers
     rc, text = labvm.exec(g.dir, "echo alive; sync")
     assert rc == 0 and "alive" in text, text
+
+
+def test_maps_under_fork_churn(ctx):
+    """maps of every process while the guest forks and exits processes
+    without pause: every run ends with status 0, every record is whole (no
+    made-up 'unreadable' area, areas of a process ascend without overlap:
+    a map torn by the churn is read again, or left out and counted); with
+    the guest paused nothing is unreadable at all and a long-lived process's
+    map equals the guest's own /proc/PID/maps."""
+    import json
+    import time
+    g = ctx.guest("small")
+    churn = "while :; do for i in 1 2 3 4 5 6 7 8; do (sleep 0.0$i; true) & done; wait; done"
+    rc, out = labvm.exec(g.dir, f"nohup sh -c '{churn}' >/dev/null 2>&1 & echo $! > /tmp/vms-churn.pid")
+    assert rc == 0, out
+    ctx.on_cleanup(lambda: labvm.exec(g.dir, "kill $(cat /tmp/vms-churn.pid)"))
+    time.sleep(1)
+
+    def check(rows, paused):
+        by_pid = {}
+        for r in rows:
+            assert not r.get("unreadable"), ("a made-up area", r)
+            by_pid.setdefault(r["pid"], []).append(r)
+        for pid, areas in by_pid.items():
+            starts = [int(a["start"], 16) for a in areas if a["path"] != "[vsyscall]"]
+            ends = [int(a["end"], 16) for a in areas if a["path"] != "[vsyscall]"]
+            assert all(s < e for s, e in zip(starts, ends)), pid
+            assert all(ends[i] <= starts[i + 1] for i in range(len(starts) - 1)), ("overlap", pid)
+        return by_pid
+
+    for _ in range(15):
+        rc, out, err = ctx.vmsight("--json", "-t", g.target, "maps")
+        check([json.loads(l) for l in out.splitlines()], False)
+    with ctx.paused(g):
+        rc, out, err = ctx.vmsight("--json", "-t", g.target, "maps")
+        assert "unreadable" not in err, err
+        by_pid = check([json.loads(l) for l in out.splitlines()], True)
+        _, text, _ = ctx.vmsight("-t", g.target, "maps", "1")
+    rc, want = labvm.exec(g.dir, "cat /proc/1/maps")
+    assert rc == 0 and text.split() == want.split(), (text, want)
+    assert 1 in by_pid
