@@ -380,6 +380,25 @@ static int finish_maps(struct vms_kernel *k, struct linux_views *v)
 		    &L->vma_flags, &L->vma_pgoff, &L->vma_file, &L->vma_ops, &L->vma_private, &L->vma_anon_name);
 }
 
+/* 6.4+: mem[] of struct module_memory, each kind found from the array's
+ * place and the element's size (ISF types have no indexed paths). */
+static void module_memory(struct vms_kernel *k, struct lx_layout *L)
+{
+	struct lx_member mem, base, size;
+	uint64_t esz;
+	if (member(k, "module", "mem", &mem) || member(k, "module_memory", "base", &base) ||
+	    member(k, "module_memory", "size", &size) || vms_btf_struct_size(k, "module_memory", &esz) ||
+	    esz < base.off + base.size || esz < size.off + size.size || esz > 1024)
+		return;
+	L->mod_base = base;
+	L->mod_base.off += mem.off;
+	for (uint32_t i = 0; i < LX_MOD_MEM_MAX && (i + 1) * esz <= mem.size; i++) {
+		L->mod_mem_size[i] = size;
+		L->mod_mem_size[i].off += mem.off + i * (uint32_t)esz;
+		L->mod_mem_count = i + 1;
+	}
+}
+
 static int need_modules(struct vms_kernel *k, struct linux_views *v)
 {
 	struct lx_layout *L = &v->lay;
@@ -401,20 +420,14 @@ static int need_modules(struct vms_kernel *k, struct linux_views *v)
 	 * module's memory sizes: core_layout and init_layout up to 6.3 (and
 	 * data_layout where the architecture has it), from 6.4 every
 	 * mem[MOD_TEXT .. MOD_INIT_RODATA] (the init kinds are 0 once the
-	 * module has initialised). */
+	 * module has initialised), shown from mem[MOD_TEXT]. */
 	if (member(k, "module", "core_layout.base", &L->mod_base) == 0) {
 		static const char *const sizes[] = { "core_layout.size", "init_layout.size", "data_layout.size" };
 		for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 			if (member(k, "module", sizes[i], &L->mod_mem_size[L->mod_mem_count]) == 0)
 				L->mod_mem_count++;
-	} else if (member(k, "module", "mem[0].base", &L->mod_base) == 0) {
-		for (unsigned i = 0; i < LX_MOD_MEM_MAX; i++) {
-			char path[32];
-			snprintf(path, sizeof(path), "mem[%u].size", i);
-			if (member(k, "module", path, &L->mod_mem_size[i]))
-				break;
-			L->mod_mem_count = i + 1;
-		}
+	} else {
+		module_memory(k, L);
 	}
 	return 0;
 }
