@@ -11,7 +11,7 @@ Ground truth, never from vmsight:
   names, which vmsight reads from the guest kernel's sys_call_table.
 
 The guests are the harness's: "small" (1 vCPU, 4-level paging) and "big"
-(2 vCPUs, 5-level paging).
+(2 vCPUs, 5-level paging), both Debian's 6.1, and "k612" (Debian's 6.12).
 """
 
 import json
@@ -196,6 +196,10 @@ def test_trace_files_big_smp_5level(ctx):
     _scenario_files(ctx, "big")
 
 
+def test_trace_files_k612(ctx):
+    _scenario_files(ctx, "k612")
+
+
 def _unistd():
     """Syscall numbers and names from the host's UAPI header."""
     names = {}
@@ -221,7 +225,7 @@ def _same_syscall(kernel_name, uapi_name):
 def test_trace_syscall_table(ctx):
     """Every name in the guest kernel's sys_call_table against the UAPI header."""
     unistd = _unistd()
-    for gname in ("small", "big"):
+    for gname in ("small", "big", "k612"):
         g = ctx.guest(gname)
         rows = ctx.vmsight_json("-t", g.target, "trace", "syscalls", "--list")
         assert len(rows) >= 300, rows[-3:]
