@@ -173,7 +173,9 @@ def _pahole(vmlinux, name):
         if line.rstrip().endswith("{"):
             stack.append({})
             continue
-        close = re.match(r"\s*}\s*(\w*)", line)
+        # "} name;" closes a named member; "} __attribute__((...));" (6.12's
+        # cache-aligned groups in mm_struct) an anonymous one.
+        close = re.match(r"\s*}\s*(?!__attribute__)(\w*)", line)
         if close and len(stack) > 1:
             inner = stack.pop()
             prefix = close.group(1) + "." if close.group(1) else ""
