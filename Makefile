@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 MESON      ?= meson
 PREFIX     ?= /usr/local
 
-.PHONY: all deps test test-unit test-lab demo install bench fuzz clean
+.PHONY: all deps test test-unit test-lab demo install bench fuzz format clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -40,6 +40,10 @@ bench: all
 
 fuzz: deps
 	bash fuzz/run
+
+# The C sources in the style of .clang-format (clang-format 14, Debian 12).
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i --style=file
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

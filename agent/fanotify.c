@@ -31,15 +31,15 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#define FID_MASK                                                                                  \
-	(FAN_OPEN | FAN_ACCESS | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_OPEN_EXEC | FAN_CREATE | FAN_DELETE | \
-	 FAN_RENAME | FAN_ONDIR)
+#define FID_MASK                                                                                                       \
+	(FAN_OPEN | FAN_ACCESS | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_OPEN_EXEC | FAN_CREATE | FAN_DELETE | FAN_RENAME | \
+	 FAN_ONDIR)
 #define FD_MASK (FAN_OPEN | FAN_ACCESS | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_OPEN_EXEC)
 
 #define MAX_FS 64
 struct fs_entry {
 	unsigned long dev;
-	int mount_fd;           /* for open_by_handle_at (FID group only) */
+	int mount_fd; /* for open_by_handle_at (FID group only) */
 	fsid_t fsid;
 };
 static struct fs_entry fs_table[MAX_FS];
@@ -52,20 +52,21 @@ static const struct {
 	uint16_t kind;
 } kinds[] = {
 	/* the order a merged mask is reported in: the life of a file */
-	{ FAN_CREATE, VMS_WIRE_EV_CREATE },     { FAN_OPEN, VMS_WIRE_EV_OPEN },
-	{ FAN_OPEN_EXEC, VMS_WIRE_EV_EXEC },    { FAN_ACCESS, VMS_WIRE_EV_ACCESS },
-	{ FAN_MODIFY, VMS_WIRE_EV_MODIFY },     { FAN_CLOSE_WRITE, VMS_WIRE_EV_CLOSE_WRITE },
-	{ FAN_RENAME, VMS_WIRE_EV_RENAME },     { FAN_DELETE, VMS_WIRE_EV_DELETE },
+	{ FAN_CREATE, VMS_WIRE_EV_CREATE },  { FAN_OPEN, VMS_WIRE_EV_OPEN },
+	{ FAN_OPEN_EXEC, VMS_WIRE_EV_EXEC }, { FAN_ACCESS, VMS_WIRE_EV_ACCESS },
+	{ FAN_MODIFY, VMS_WIRE_EV_MODIFY },  { FAN_CLOSE_WRITE, VMS_WIRE_EV_CLOSE_WRITE },
+	{ FAN_RENAME, VMS_WIRE_EV_RENAME },  { FAN_DELETE, VMS_WIRE_EV_DELETE },
 };
 
 /* ---- marks ---------------------------------------------------------------- */
 
 static int pseudo_fs(const char *type)
 {
-	static const char *const skip[] = { "proc", "sysfs", "devtmpfs", "devpts", "securityfs", "cgroup",
-					    "cgroup2", "pstore", "debugfs", "tracefs", "bpf", "mqueue",
-					    "hugetlbfs", "fusectl", "configfs", "binfmt_misc", "autofs",
-					    "efivarfs", "nsfs", "rpc_pipefs", NULL };
+	static const char *const skip[] = { "proc",        "sysfs",   "devtmpfs",  "devpts",  "securityfs",
+		                            "cgroup",      "cgroup2", "pstore",    "debugfs", "tracefs",
+		                            "bpf",         "mqueue",  "hugetlbfs", "fusectl", "configfs",
+		                            "binfmt_misc", "autofs",  "efivarfs",  "nsfs",    "rpc_pipefs",
+		                            NULL };
 	for (int i = 0; skip[i]; i++)
 		if (strcmp(type, skip[i]) == 0)
 			return 1;
@@ -115,7 +116,7 @@ int agent_fan_setup(int fds[2], uint32_t sel, char *desc, size_t desclen)
 		fid_mask |= FAN_ONDIR;
 	self_pid = getpid();
 	fid_group = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
-				  O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+	                          O_RDONLY | O_LARGEFILE | O_CLOEXEC);
 	fd_group = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
 	if (fd_group < 0)
 		return -errno;
@@ -150,7 +151,7 @@ int agent_fan_setup(int fds[2], uint32_t sel, char *desc, size_t desclen)
 			add_desc(fid_desc, sizeof(fid_desc), mnt, type);
 			nfs++;
 		} else if (fd_mask &&
-			   fanotify_mark(fd_group, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, fd_mask, AT_FDCWD, mnt) == 0) {
+		           fanotify_mark(fd_group, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, fd_mask, AT_FDCWD, mnt) == 0) {
 			add_desc(fd_desc, sizeof(fd_desc), mnt, type);
 			nfs++;
 		}
@@ -174,8 +175,8 @@ int agent_fan_setup(int fds[2], uint32_t sel, char *desc, size_t desclen)
 struct proc_entry {
 	int32_t pid;
 	uint32_t uid;
-	uint64_t at_ns;         /* when read; 0 = never */
-	uint64_t exec_ns;       /* when we saw it exec; names read soon after are not kept */
+	uint64_t at_ns;   /* when read; 0 = never */
+	uint64_t exec_ns; /* when we saw it exec; names read soon after are not kept */
 	uint8_t comm_len;
 	char comm[VMS_WIRE_COMM_MAX];
 };
@@ -331,7 +332,6 @@ static size_t join(char *out, const char *dir, size_t dlen, const char *name, in
 }
 
 /* ---- events ----------------------------------------------------------------- */
-
 
 /* One record per kind in the mask. The kernel merges events on one object
  * by one process that wait in its queue: then the kinds are known but not

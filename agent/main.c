@@ -72,9 +72,17 @@ void agent_emit(const struct agent_event *e)
 {
 	static uint8_t blob[VMS_WIRE_EVENT_MAX_BYTES];
 	struct vms_wire_event w = {
-		.kind = e->kind, .flags = e->flags, .generation = generation, .pid = e->pid, .tid = e->tid,
-		.uid = e->uid, .result = 0, .ts_ns = agent_now_ns(), .event_id = ++next_id,
-		.dropped = dropped_total(), .overflows = overflows_total(),
+		.kind = e->kind,
+		.flags = e->flags,
+		.generation = generation,
+		.pid = e->pid,
+		.tid = e->tid,
+		.uid = e->uid,
+		.result = 0,
+		.ts_ns = agent_now_ns(),
+		.event_id = ++next_id,
+		.dropped = dropped_total(),
+		.overflows = overflows_total(),
 	};
 	size_t cl = e->comm_len > VMS_WIRE_COMM_MAX ? VMS_WIRE_COMM_MAX : e->comm_len;
 	size_t pl = e->path_len > VMS_WIRE_PATH_MAX ? VMS_WIRE_PATH_MAX : e->path_len;
@@ -106,8 +114,15 @@ void agent_emit(const struct agent_event *e)
 static void emit_notice(uint16_t kind, const char *text)
 {
 	struct agent_event e = {
-		.kind = kind, .pid = getpid(), .tid = getpid(), .uid = geteuid(), .comm = "vmsight-agent",
-		.comm_len = 13, .path = text, .path_len = strlen(text), .path2 = "",
+		.kind = kind,
+		.pid = getpid(),
+		.tid = getpid(),
+		.uid = geteuid(),
+		.comm = "vmsight-agent",
+		.comm_len = 13,
+		.path = text,
+		.path_len = strlen(text),
+		.path2 = "",
 	};
 	agent_emit(&e);
 }
@@ -161,7 +176,7 @@ static int open_shm(const char *want, uint32_t slots, char *where, size_t wlen)
 	int rc = find_ivshmem(want, dir, sizeof(dir));
 	if (rc) {
 		fprintf(stderr, "vmsight-agent: no ivshmem-plain device (PCI 1af4:1110)%s%s\n", want ? " at " : "",
-			want ? want : "");
+		        want ? want : "");
 		return rc;
 	}
 	/* Memory decoding may be off while no driver owns the device. */
@@ -244,10 +259,14 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "channel", required_argument, NULL, 'c' }, { "device", required_argument, NULL, 'd' },
-		{ "port", required_argument, NULL, 'p' },    { "slots", required_argument, NULL, 's' },
-		{ "pidfile", required_argument, NULL, 'P' }, { "quiet", no_argument, NULL, 'q' },
-		{ "trap-bench", required_argument, NULL, 'T' }, { "sched", required_argument, NULL, 'S' },
+		{ "channel", required_argument, NULL, 'c' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "slots", required_argument, NULL, 's' },
+		{ "pidfile", required_argument, NULL, 'P' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "trap-bench", required_argument, NULL, 'T' },
+		{ "sched", required_argument, NULL, 'S' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -341,7 +360,7 @@ int main(int argc, char **argv)
 	}
 	char hello[2400];
 	snprintf(hello, sizeof(hello), "vmsight-agent wire %u; %s; events %s; %s", VMS_WIRE_VERSION, where, events,
-		 marks);
+	         marks);
 	emit_notice(VMS_WIRE_EV_HELLO, hello);
 	if (!quiet)
 		fprintf(stderr, "vmsight-agent: pid %d, %s\n", getpid(), hello);
@@ -368,9 +387,10 @@ int main(int argc, char **argv)
 	if (pidfile)
 		unlink(pidfile);
 	if (!quiet)
-		fprintf(stderr, "vmsight-agent: exiting: %llu records sent, %llu dropped (channel full), %llu "
-				"kernel queue overflows\n",
-			(unsigned long long)sent, (unsigned long long)dropped_here,
-			(unsigned long long)overflows_total());
+		fprintf(stderr,
+		        "vmsight-agent: exiting: %llu records sent, %llu dropped (channel full), %llu "
+		        "kernel queue overflows\n",
+		        (unsigned long long)sent, (unsigned long long)dropped_here,
+		        (unsigned long long)overflows_total());
 	return 0;
 }

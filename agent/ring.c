@@ -25,7 +25,7 @@ static struct vms_wire_slot *slot(const struct agent_ring *r, uint64_t seq)
 }
 
 int agent_ring_start(struct agent_ring *r, void *region, size_t size, uint32_t want_slots, int32_t pid,
-		     unsigned drain_ms)
+                     unsigned drain_ms)
 {
 	if (size < VMS_WIRE_HEADER_BYTES + (size_t)VMS_WIRE_MIN_SLOTS * VMS_WIRE_SLOT_BYTES)
 		return -EINVAL;
@@ -40,7 +40,7 @@ int agent_ring_start(struct agent_ring *r, void *region, size_t size, uint32_t w
 	r->nslots = (uint32_t)cap;
 	struct vms_wire_header *h = hdr(r);
 	int valid = LOAD(&h->magic) == VMS_WIRE_MAGIC && h->version == VMS_WIRE_VERSION &&
-		    h->header_bytes == VMS_WIRE_HEADER_BYTES && h->slot_bytes == VMS_WIRE_SLOT_BYTES;
+	            h->header_bytes == VMS_WIRE_HEADER_BYTES && h->slot_bytes == VMS_WIRE_SLOT_BYTES;
 	if (valid) {
 		r->head = LOAD(&h->head);
 		r->generation = h->generation;

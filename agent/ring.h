@@ -16,7 +16,7 @@ struct agent_ring {
 	uint32_t nslots;
 	uint32_t generation;
 	uint64_t head;
-	uint64_t tail_seen;     /* last tail read from the host, to avoid reloading it per event */
+	uint64_t tail_seen; /* last tail read from the host, to avoid reloading it per event */
 };
 
 /* Take over the region: continue the previous run's sequence numbers and
@@ -24,7 +24,7 @@ struct agent_ring {
  * read what is left), then publish a new generation. WANT_SLOTS 0 = as
  * many as fit. Returns 0 or -EINVAL (region too small). */
 int agent_ring_start(struct agent_ring *r, void *region, size_t size, uint32_t want_slots, int32_t pid,
-		     unsigned drain_ms);
+                     unsigned drain_ms);
 
 /* Publish one blob (LEN >= 64 bytes; its nslots field is filled in here).
  * -ENOSPC when the unread part of the ring leaves no room: the caller

@@ -51,7 +51,7 @@ static void row(const char *name, struct figures *f, double limit)
 
 /* One attach and one type lookup; returns 0 and the two times. */
 static int attach(struct vms_target *t, const char *cache, double *open_ms, double *type_ms, size_t *nsyms,
-		  uint64_t *btf_end, const char **from)
+                  uint64_t *btf_end, const char **from)
 {
 	struct vms_kernel_opts o = { .sz = sizeof(o), .cache_dir = cache, .no_cache = cache == NULL };
 	struct vms_kernel *k;

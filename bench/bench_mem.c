@@ -57,7 +57,7 @@ struct figures {
 };
 
 static int measure_source(struct vms_target *t, const uint64_t *a8, unsigned n8, const uint64_t *a4k, unsigned n4k,
-			  uint64_t bulk_base, uint64_t bulk_len, struct figures *f)
+                          uint64_t bulk_base, uint64_t bulk_len, struct figures *f)
 {
 	uint64_t v, acc = 0;
 	static uint8_t page[4096];
@@ -92,7 +92,7 @@ static int measure_source(struct vms_target *t, const uint64_t *a8, unsigned n8,
 }
 
 static void measure_limit(const uint8_t *map, uint64_t map_base, const uint64_t *a8, unsigned n8, const uint64_t *a4k,
-			  unsigned n4k, uint64_t bulk_base, uint64_t bulk_len, struct figures *f)
+                          unsigned n4k, uint64_t bulk_base, uint64_t bulk_len, struct figures *f)
 {
 	uint64_t acc = 0, v;
 	static uint8_t page[4096];

@@ -69,7 +69,7 @@ static int keep_kernel_ram(void *ctx, const struct vms_va_range *r)
 
 /* N addresses, uniform over the bytes of the runs; their host pointers. */
 static int sample(struct vms_target *t, uint64_t dtb, const struct runs *k, unsigned n, uint64_t *va,
-		  const uint64_t **host, uint64_t *pa)
+                  const uint64_t **host, uint64_t *pa)
 {
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t x = bench_xorshift(&rng_state) % k->total;
@@ -272,18 +272,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_paging: %s\n", vms_errmsg(t));
 		return 1;
 	}
-	printf("%s paging, CR3 0x%" PRIx64 "; kernel mappings backed by RAM: %" PRIu64 " MiB in %zu runs, of which "
-	       "%" PRIu64 " MiB in 4 KiB pages (%zu runs)\n\n", vms_paging_name((enum vms_paging)mode), dtb,
-	       all.total >> 20, all.n, small.total >> 20, small.n);
+	printf("%s paging, CR3 0x%" PRIx64 "; kernel mappings backed by RAM: %" PRIu64
+	       " MiB in %zu runs, of which "
+	       "%" PRIu64 " MiB in 4 KiB pages (%zu runs)\n\n",
+	       vms_paging_name((enum vms_paging)mode), dtb, all.total >> 20, all.n, small.total >> 20, small.n);
 	printf("%-44s %10s %10s %9s\n", "", "limit ns", "vmsight ns", "vs limit");
 	printf("%-44s %10.1f %10.1f %8.2fx\n", "hot translate (TLB hit) | L1 load", l1, hot, hot / l1);
 	printf("%-44s %10.1f %10.1f %8.2fx\n", "cold translate (flushed) | bare walk", bare, cold, cold / bare);
 	printf("%-44s %10.1f %10.1f %8.2fx   (%u reads)\n", "random 8B read, kernel VA | plain load", load, rd,
 	       rd / load, NREAD);
-	printf("%-44s %10.1f %10.1f %8.2fx   (%u reads)\n", "random 8B read, 4K-page kernel VA | load", load4k,
-	       rd4k, rd4k / load4k, NREAD);
+	printf("%-44s %10.1f %10.1f %8.2fx   (%u reads)\n", "random 8B read, 4K-page kernel VA | load", load4k, rd4k,
+	       rd4k / load4k, NREAD);
 	printf("\nfor reference, vms_read_pa of the same physical addresses: %.1f ns (%.2fx), 4K-page set %.1f ns "
-	       "(%.2fx)\n", rpa, rpa / load, rpa4k, rpa4k / load4k);
+	       "(%.2fx)\n",
+	       rpa, rpa / load, rpa4k, rpa4k / load4k);
 	free(va);
 	free(va4k);
 	free(pa);

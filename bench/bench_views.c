@@ -233,7 +233,7 @@ int main(int argc, char **argv)
 	}
 	static struct count procs, c;
 	static const char *const names[] = { "library: ps -T (every task)", "library: lsof (every process)",
-					     "library: maps (every process)" };
+		                             "library: maps (every process)" };
 	const char *what[] = { "tasks", "open files", "memory areas" };
 	printf("%-46s %9s %9s %9s %9s\n", "", "best ms", "median", "limit ms", "vs limit");
 	for (int which = W_TASKS; which <= W_MAPS; which++) {
@@ -282,9 +282,9 @@ int main(int argc, char **argv)
 		{ cli, "-t", (char *)target, "ps", "--no-cache", NULL },
 		{ cli, "-t", (char *)target, "ps", "-T", "--no-cache", NULL },
 	};
-	const char *labels[] = { "vmsight ps, profile cached", "vmsight ps -T, profile cached",
-				 "vmsight lsof, profile cached", "vmsight maps INIT, profile cached",
-				 "vmsight ps, no profile (cold)", "vmsight ps -T, no profile (cold)" };
+	const char *labels[] = { "vmsight ps, profile cached",    "vmsight ps -T, profile cached",
+		                 "vmsight lsof, profile cached",  "vmsight maps INIT, profile cached",
+		                 "vmsight ps, no profile (cold)", "vmsight ps -T, no profile (cold)" };
 	for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
 		cli_row(labels[i], cmds[i], rounds, attach_ms);
 	char rm[128];

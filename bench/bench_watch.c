@@ -50,17 +50,21 @@ static uint64_t thread_cpu_ns(void)
 
 struct producer {
 	struct agent_ring ring;
-	uint64_t count;         /* records to write */
-	double rate;            /* per second; 0 = flat out */
+	uint64_t count; /* records to write */
+	double rate;    /* per second; 0 = flat out */
 	uint64_t sent, dropped;
-	int wait_when_full;     /* the limit's producer waits instead of dropping */
+	int wait_when_full; /* the limit's producer waits instead of dropping */
 	volatile int go;
 };
 
 static size_t make_record(uint8_t *blob, uint64_t id)
 {
 	struct vms_wire_event e = {
-		.kind = VMS_WIRE_EV_OPEN, .generation = 1, .pid = 4242, .tid = -1, .event_id = id,
+		.kind = VMS_WIRE_EV_OPEN,
+		.generation = 1,
+		.pid = 4242,
+		.tid = -1,
+		.event_id = id,
 	};
 	char path[64];
 	int n = snprintf(path, sizeof(path), "/data/bench/dir-%03u/file-%07u", (unsigned)(id % 1000), (unsigned)id);
@@ -123,8 +127,9 @@ static int run(const char *path, uint8_t *region, uint64_t count, double rate, s
 	if (agent_ring_start(&p.ring, region, REGION_BYTES, 0, getpid(), 0))
 		return -1;
 	char err[512] = "";
-	struct vms_watch_opts o = { .sz = sizeof(o), .shm_path = path, .channel = "shm", .errbuf = err,
-				    .errbuf_len = sizeof(err) };
+	struct vms_watch_opts o = {
+		.sz = sizeof(o), .shm_path = path, .channel = "shm", .errbuf = err, .errbuf_len = sizeof(err)
+	};
 	struct vms_watch *w;
 	if (vms_watch_open(&o, &w)) {
 		fprintf(stderr, "bench_watch: %s\n", err);
@@ -142,7 +147,9 @@ static int run(const char *path, uint8_t *region, uint64_t count, double rate, s
 		if (rc < 0)
 			break;
 		if (rc == 0) {
-			if (__atomic_load_n(&p.sent, __ATOMIC_RELAXED) + __atomic_load_n(&p.dropped, __ATOMIC_RELAXED) >= count)
+			if (__atomic_load_n(&p.sent, __ATOMIC_RELAXED) +
+			            __atomic_load_n(&p.dropped, __ATOMIC_RELAXED) >=
+			    count)
 				break;
 			continue;
 		}
@@ -181,8 +188,8 @@ static void *bare_consume(void *arg)
 	uint32_t nslots = h->nslots;
 	uint64_t *count = (uint64_t *)(region + REGION_BYTES - 64);
 	for (uint64_t t = h->start_seq, n = 0; n < *count; n++) {
-		struct vms_wire_slot *s =
-			(struct vms_wire_slot *)(region + VMS_WIRE_HEADER_BYTES + (t % nslots) * VMS_WIRE_SLOT_BYTES);
+		struct vms_wire_slot *s = (struct vms_wire_slot *)(region + VMS_WIRE_HEADER_BYTES +
+		                                                   (t % nslots) * VMS_WIRE_SLOT_BYTES);
 		while (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != t + 1)
 			;
 		t++;
@@ -243,7 +250,8 @@ int main(int argc, char **argv)
 		if (run(path, region, count, 0, &r) == 0 && r.rate > best.rate)
 			best = r;
 	printf("capacity: vms_watch %.0f records/s (%" PRIu64 " of %" PRIu64 " received, %" PRIu64
-	       " dropped by the producer, %" PRIu64 " lost), consumer CPU %.0f %%; limit (bare slot hand-back) "
+	       " dropped by the producer, %" PRIu64
+	       " lost), consumer CPU %.0f %%; limit (bare slot hand-back) "
 	       "%.0f records/s: %.0f %% of it\n",
 	       best.rate, best.got, count, best.dropped, best.lost, best.cpu_pct, limit,
 	       limit > 0 ? 100.0 * best.rate / limit : 0);
@@ -252,7 +260,8 @@ int main(int argc, char **argv)
 		uint64_t n = (uint64_t)(rates[i] * (rates[i] >= 100000 ? 3 : 2));
 		if (run(path, region, n, rates[i], &r) != 0)
 			continue;
-		printf("paced %6.0f/s: %" PRIu64 " received, %" PRIu64 " dropped, latency p50 %.1f us, p99 %.1f us, "
+		printf("paced %6.0f/s: %" PRIu64 " received, %" PRIu64
+		       " dropped, latency p50 %.1f us, p99 %.1f us, "
 		       "max %.1f us; consumer CPU %.1f %%\n",
 		       rates[i], r.got, r.dropped, r.p50 / 1e3, r.p99 / 1e3, r.max / 1e3, r.cpu_pct);
 	}

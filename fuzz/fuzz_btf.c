@@ -48,9 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* First byte: where the types end (in 4-byte units, of the rest). */
 	size_t types = ((size_t)data[0] * 4) % (size - 1);
 	types &= ~(size_t)3;
-	struct btf_header h = { .magic = BTF_MAGIC, .version = BTF_VERSION, .hdr_len = sizeof(h), .type_off = 0,
-				.type_len = (uint32_t)types, .str_off = (uint32_t)types,
-				.str_len = (uint32_t)(size - 1 - types + 1) };
+	struct btf_header h = { .magic = BTF_MAGIC,
+		                .version = BTF_VERSION,
+		                .hdr_len = sizeof(h),
+		                .type_off = 0,
+		                .type_len = (uint32_t)types,
+		                .str_off = (uint32_t)types,
+		                .str_len = (uint32_t)(size - 1 - types + 1) };
 	uint8_t *b = malloc(sizeof(h) + size + 1);
 	if (!b)
 		return 0;

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64], err[512];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct vms_source *s;
-	if (vms_dump_open(path, &s, err, sizeof(err)) == 0) {
+	if (mem_dump_open(path, &s, err, sizeof(err)) == 0) {
 		uint8_t buf[64];
 		for (size_t i = 0; i < s->nranges; i++) {
 			s->ops->read(s, s->ranges[i].gpa, buf, s->ranges[i].len < 64 ? s->ranges[i].len : 64);

@@ -24,9 +24,9 @@ static uint8_t out[VMS_GDB_MAX_PACKET];
 static void fuzz_frame(const uint8_t *data, size_t size)
 {
 	size_t n;
-	vms_gdb_decode_packet(data, size, out, sizeof(out), &n);
+	gdb_decode_packet(data, size, out, sizeof(out), &n);
 	/* A tiny output buffer exercises the size checks. */
-	vms_gdb_decode_packet(data, size, out, 7, &n);
+	gdb_decode_packet(data, size, out, 7, &n);
 }
 
 static void fuzz_framed(const uint8_t *data, size_t size)
@@ -57,10 +57,10 @@ static int fetch_include(void *ctx, const char *annex, char **text, size_t *len)
 	const struct include_doc *d = ctx;
 	(void)annex;
 	if (!d->text)
-		return -2;      /* -ENOENT */
+		return -2; /* -ENOENT */
 	*text = malloc(d->len ? d->len : 1);
 	if (!*text)
-		return -12;     /* -ENOMEM */
+		return -12; /* -ENOMEM */
 	memcpy(*text, d->text, d->len);
 	*len = d->len;
 	return 0;
@@ -78,25 +78,25 @@ static void fuzz_xml(const uint8_t *data, size_t size)
 	}
 	struct vms_gdb_layout l;
 	char err[128];
-	if (vms_gdb_parse_target_xml(text, main_len, fetch_include, &inc, &l, err, sizeof(err)) == 0) {
+	if (gdb_parse_target_xml(text, main_len, fetch_include, &inc, &l, err, sizeof(err)) == 0) {
 		/* Offsets must be consistent with the sizes. */
 		size_t off = 0;
 		for (size_t i = 0; i < l.count; i++) {
 			if (l.regs[i].offset != off || (i && l.regs[i].regnum <= l.regs[i - 1].regnum))
 				abort();
 			off += l.regs[i].bits / 8;
-			vms_gdb_layout_find(&l, l.regs[i].name);
+			gdb_layout_find(&l, l.regs[i].name);
 		}
 		if (off != l.g_bytes)
 			abort();
-		vms_gdb_layout_free(&l);
+		gdb_layout_free(&l);
 	}
 }
 
 static void fuzz_flatview(const uint8_t *data, size_t size)
 {
 	struct vms_ram_range r[4];
-	int n = vms_gdb_parse_flatview((const char *)data, size, r, 4);
+	int n = gdb_parse_flatview((const char *)data, size, r, 4);
 	for (int i = 1; i < n; i++)
 		if (r[i].gpa < r[i - 1].gpa + r[i - 1].len)
 			abort();
@@ -110,7 +110,7 @@ static void fuzz_stop(const uint8_t *data, size_t size)
 	if (!copy)
 		return;
 	memcpy(copy, data, size);
-	if (vms_gdb_parse_stop(copy, size, &st) == 0 && (st.signal < 0 || st.signal > 255 || st.thread < -1))
+	if (gdb_parse_stop(copy, size, &st) == 0 && (st.signal < 0 || st.signal > 255 || st.thread < -1))
 		abort();
 	free(copy);
 }
@@ -121,21 +121,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	switch (data[0] % 5) {
-	case 0:
-		fuzz_frame(data + 1, size - 1);
-		break;
-	case 1:
-		fuzz_framed(data + 1, size - 1);
-		break;
-	case 2:
-		fuzz_xml(data + 1, size - 1);
-		break;
-	case 3:
-		fuzz_flatview(data + 1, size - 1);
-		break;
-	default:
-		fuzz_stop(data + 1, size - 1);
-		break;
+	case 0: fuzz_frame(data + 1, size - 1); break;
+	case 1: fuzz_framed(data + 1, size - 1); break;
+	case 2: fuzz_xml(data + 1, size - 1); break;
+	case 3: fuzz_flatview(data + 1, size - 1); break;
+	default: fuzz_stop(data + 1, size - 1); break;
 	}
 	return 0;
 }

@@ -20,9 +20,9 @@ static uint8_t ram[MAX_RAM];
 
 static int ram_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	if (i < 0)
-		return vms_source_fail(s, 14, "not RAM");
+		return source_fail(s, 14, "not RAM");
 	memcpy(buf, ram + (pa - s->ranges[i].gpa), len);
 	return 0;
 }
@@ -97,12 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		t->src = s;
 	}
 	s->nranges = 0;
-	vms_source_add_range(s, 0, ram_len);
-	vms_source_add_range(s, HIGH_PA, ram_len);
+	source_add_range(s, 0, ram_len);
+	source_add_range(s, HIGH_PA, ram_len);
 	s->host[0] = s->host[1] = data[0] & 0x80 ? ram : NULL; /* with and without the zero-copy path */
 	t->range_hint = 0;
 	static const enum vms_paging modes[] = { VMS_PAGING_NONE, VMS_PAGING_32, VMS_PAGING_PAE, VMS_PAGING_4LEVEL,
-						 VMS_PAGING_5LEVEL };
+		                                 VMS_PAGING_5LEVEL };
 	if (vms_set_paging(t, modes[data[0] % 5]) != 0)
 		__builtin_trap();
 	t->mmu->pse = (data[0] >> 3) & 1;
@@ -140,6 +140,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[2] & 0x80 && data[3] == 0xfe)
 		vms_tlb_flush_dtb(t, dtb);
 	struct check c = { .t = t, .dtb = dtb };
-	vms_va_ranges_bounded(t, dtb, 64, check_range, &c);
+	va_ranges_bounded(t, dtb, 64, check_range, &c);
 	return 0;
 }

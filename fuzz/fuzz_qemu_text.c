@@ -13,9 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	struct vms_qemu_ram ram;
-	vms_qemu_parse_flatview(s, "ram", &ram);
+	qemu_parse_flatview(s, "ram", &ram);
 	struct vms_regs r;
-	vms_qemu_parse_regs(s, &r);
+	qemu_parse_regs(s, &r);
 	free(s);
 	return 0;
 }

@@ -21,7 +21,7 @@
 static void use(const uint8_t *blob, size_t len, int from_ring)
 {
 	struct vms_wire_decoded d;
-	if (vms_wire_decode(blob, len, from_ring, &d) == 0) {
+	if (wire_decode(blob, len, from_ring, &d) == 0) {
 		/* touch every byte the decoder vouched for */
 		volatile unsigned sum = 0;
 		for (size_t i = 0; i < d.ev.comm_len; i++)
@@ -43,11 +43,11 @@ static void fuzz_ring(const uint8_t *data, size_t size)
 	memcpy(region, data, init);
 	const uint8_t *writes = data + init;
 	size_t nwrites = (size - init) / 3;
-	if (vms_ring_init(&r, region, REGION_BYTES) == 0) {
+	if (ring_init(&r, region, REGION_BYTES) == 0) {
 		for (size_t i = 0; i < 2000; i++) {
 			const uint8_t *blob;
 			size_t len;
-			if (vms_ring_next(&r, &blob, &len) == 1)
+			if (ring_next(&r, &blob, &len) == 1)
 				use(blob, len, 1);
 			if (i < nwrites) {
 				size_t off = ((size_t)writes[3 * i] | (size_t)writes[3 * i + 1] << 8) % REGION_BYTES;
@@ -56,8 +56,8 @@ static void fuzz_ring(const uint8_t *data, size_t size)
 				break;
 			}
 		}
-		struct vms_ring_counters c;
-		vms_ring_counters(&r, &c);
+		struct ring_counters c;
+		ring_counters(&r, &c);
 	}
 	free(region);
 }
@@ -65,21 +65,21 @@ static void fuzz_ring(const uint8_t *data, size_t size)
 static void fuzz_stream(const uint8_t *data, size_t size)
 {
 	static struct vms_framer f;
-	vms_framer_init(&f);
+	framer_init(&f);
 	size_t pos = 0;
 	while (pos < size) {
 		size_t want = 1 + data[pos] % 64, room;
-		uint8_t *dst = vms_framer_space(&f, &room);
+		uint8_t *dst = framer_space(&f, &room);
 		if (want > room)
 			want = room;
 		if (want > size - pos)
 			want = size - pos;
 		memcpy(dst, data + pos, want);
-		vms_framer_added(&f, want);
+		framer_added(&f, want);
 		pos += want;
 		const uint8_t *blob;
 		size_t len;
-		while (vms_framer_next(&f, &blob, &len) == 1)
+		while (framer_next(&f, &blob, &len) == 1)
 			use(blob, len, 0);
 	}
 }

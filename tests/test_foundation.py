@@ -233,9 +233,21 @@ def test_corrupt_dumps_fail_cleanly(ctx):
     cases["lime"] = p
     cases["missing"] = os.path.join(ctx.tmp, "does-not-exist")
     cases["directory"] = ctx.tmp
+    # Not RAM at all: a text file, and a 10 GiB sparse file of holes only
+    # (once read in full, 29 s and 10 GB mapped).
+    cases["text"] = "/etc/passwd"
+    p = os.path.join(ctx.tmp, "sparse.raw")
+    with open(p, "wb") as f:
+        f.truncate(10 << 30)
+    cases["sparse"] = p
     for name, p in cases.items():
+        t0 = time.monotonic()
         rc, _, err = ctx.vmsight("-t", "dump:" + p, "read", "--pa", "0x100000", 16, check=False)
         assert rc == 1 and err.strip(), (name, rc, err)
+        rc, _, err = ctx.vmsight("-t", "dump:" + p, "ps", check=False)
+        assert rc == 1 and err.strip() and time.monotonic() - t0 < 10, (name, rc, err)
+    assert "not a memory dump" in err or "does-not-exist" in err or "regular file" in err, err
+    os.unlink(cases["sparse"])
 
 
 def _plain_qemu(ctx, *extra, mem="1G"):

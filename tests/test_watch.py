@@ -24,6 +24,7 @@ import subprocess
 import threading
 import time
 
+import harness
 import labvm
 
 GUEST = "agent"
@@ -273,6 +274,85 @@ def test_watch_agent_restart_and_reduced_fs(ctx):
     assert totals["agent_starts"] == 1 and totals["lost"] == 0 and totals["malformed"] == 0, totals
     # the agent's own work (its /proc reads, file handles, the region) is never reported
     assert not [e for e in w.events if e.get("pid") == new_pid and e["kind"] != "agent_start"], new_pid
+
+
+def test_watch_filters(ctx):
+    """--path and --event are applied inside the library: every file event
+    printed matches both (a rename by either name), and the rest are counted
+    as filtered in the totals."""
+    g = ctx.guest(GUEST)
+    tag = secrets.token_hex(3)
+    d, other = f"/tmp/vms-filter-{tag}", f"/tmp/vms-other-{tag}"
+    ctx.on_cleanup(lambda: labvm.exec(g.dir, ["rm", "-rf", d, other]))
+    w = Watch(ctx, g, "--path", f"{d}/*", "--event", "create,rename")
+    out = _exec(g, ["vms-fileops", "pace", "60", "mkdir", d, "mkdir", other, "create", f"{d}/f",
+                    "create", f"{other}/g", "write", f"{other}/g", "x\n", "rename", f"{other}/g", f"{d}/g",
+                    "delete", f"{d}/f", "delete", f"{d}/g", "rmdir", d, "rmdir", other])
+    pid = int(out.split()[1])
+    w.wait_for(lambda e: e["kind"] == "rename" and e.get("pid") == pid)
+    totals = w.stop()
+    files = [e for e in w.events if e["kind"] not in ("agent_start", "lost", "agent_silent", "totals")]
+    for e in files:
+        assert e["kind"] in ("create", "rename"), e
+        assert e["path"].startswith(f"{d}/") or e.get("path2", "").startswith(f"{d}/"), e
+    mine = [(e["kind"], e["path"], e.get("path2")) for e in files if e.get("pid") == pid]
+    assert mine == [("create", f"{d}/f", None), ("rename", f"{other}/g", f"{d}/g")], mine
+    # before the rename, all of this pid's but two: the mkdirs (2), the open and close_write of
+    # d/f (2), the create, open and close_write of other/g (3), then its open, write, close_write (3)
+    assert totals["filtered"] >= 10 and totals["printed"] == len(files), totals
+    assert totals["received"] >= totals["printed"] + totals["filtered"], totals
+
+
+def test_watch_silence_names_the_other_channel(ctx):
+    """The agent writes to the vcpu channel, vmsight watches shm (the
+    default): the silence notice says no agent was heard on shm and that
+    the agent, with the pid the guest gives, runs on the vcpu channel."""
+    g = ctx.guest(GUEST)
+    _restore_agent(ctx, g)
+    pid = agent_restart(g, channel="vcpu")
+    w = Watch(ctx, g)
+    silent = w.wait_for(lambda e: e["kind"] == "agent_silent", timeout=30)
+    assert "no agent heard on the shm channel" in silent["detail"], silent
+    assert f"the agent (pid {pid}) is running on the vcpu channel" in silent["detail"], silent
+    totals = w.stop()
+    assert totals["channel"] == "shm" and totals["agent_starts"] == 0, totals
+
+
+def _wait_exit(w, timeout):
+    """Wait for a Watch's process to end on its own; returns (status, stderr)."""
+    w.p.wait(timeout=timeout)
+    w.t_err.join(10)
+    err = "".join(w.err)
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err
+    return w.p.returncode, err
+
+
+def test_watch_qemu_killed(ctx):
+    """QEMU killed under `watch files`: a watch on either channel exits 1
+    within a few seconds, saying the VM is gone (shm: the region's file
+    outlives QEMU, so vmsight follows QEMU's process). On the way, a watch
+    on the vcpu channel while the agent writes to the shm ring says where
+    the agent is. A guest of its own, since it ends that guest."""
+    d = os.path.join(ctx.tmp, "vm")
+    g = labvm.start(d, **harness.Lab.CONFIGS[GUEST])
+    ctx.on_cleanup(lambda: labvm.stop(d))
+    agent = int(_exec(g, "cat /run/vmsight-agent.pid"))
+    shm = Watch(ctx, g)
+    shm.sentinel(g)  # heard: shm's look at the vcpu socket is over, the socket is free
+    vcpu = Watch(ctx, g, "--channel", "vcpu")
+    silent = vcpu.wait_for(lambda e: e["kind"] == "agent_silent", timeout=30)
+    assert "no agent heard on the vcpu channel" in silent["detail"], silent
+    assert f"the agent (pid {agent}) is running on the shm channel" in silent["detail"], silent
+    os.kill(g.pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    rc, err = _wait_exit(shm, 15)
+    t_shm = time.monotonic() - t0
+    assert rc == 1 and f"QEMU (pid {g.pid}" in err and "the VM is gone" in err, (rc, err)
+    assert t_shm < 5, t_shm
+    rc, err = _wait_exit(vcpu, 15)
+    t_vcpu = time.monotonic() - t0
+    assert rc == 1 and "QEMU closed the agent's debugcon socket" in err, (rc, err)
+    assert t_vcpu < 5, t_vcpu
 
 
 # ---- hostile agents: no guest needed ------------------------------------------

@@ -114,8 +114,12 @@ int open_target(const struct globals *g, struct vms_target **t)
 		die_usage("no target: give -t TARGET or set VMSIGHT_TARGET");
 	char err[1024] = "";
 	struct vms_open_opts o = {
-		.sz = sizeof(o), .source = g->source, .errbuf = err, .errbuf_len = sizeof(err),
-		.log = g->verbose ? log_stderr : NULL, .timeout_ms = g->timeout_ms,
+		.sz = sizeof(o),
+		.source = g->source,
+		.errbuf = err,
+		.errbuf_len = sizeof(err),
+		.log = g->verbose ? log_stderr : NULL,
+		.timeout_ms = g->timeout_ms,
 	};
 	int rc = vms_open(g->target, &o, t);
 	if (rc)
@@ -128,8 +132,8 @@ enum vms_paging parse_paging(const char *s)
 	static const struct {
 		const char *name;
 		enum vms_paging mode;
-	} names[] = { { "none", VMS_PAGING_NONE }, { "32", VMS_PAGING_32 }, { "32-bit", VMS_PAGING_32 },
-		      { "pae", VMS_PAGING_PAE }, { "PAE", VMS_PAGING_PAE }, { "4", VMS_PAGING_4LEVEL },
+	} names[] = { { "none", VMS_PAGING_NONE },      { "32", VMS_PAGING_32 },    { "32-bit", VMS_PAGING_32 },
+		      { "pae", VMS_PAGING_PAE },        { "PAE", VMS_PAGING_PAE },  { "4", VMS_PAGING_4LEVEL },
 		      { "4-level", VMS_PAGING_4LEVEL }, { "5", VMS_PAGING_5LEVEL }, { "5-level", VMS_PAGING_5LEVEL } };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(s, names[i].name) == 0)
@@ -138,13 +142,13 @@ enum vms_paging parse_paging(const char *s)
 }
 
 const char kernel_help[] =
-	"  --system-map FILE  symbols from this System.map if kallsyms is not found\n"
-	"  --isf-in FILE      symbols and types from a Volatility 3 ISF file (kernels\n"
-	"                     without kallsyms or BTF)\n"
-	"  --cache-dir DIR    profile cache (default $XDG_CACHE_HOME/vmsight, ~/.cache/vmsight)\n"
-	"  --no-cache         neither read nor write the profile cache\n"
-	"  --cr3 X            find the kernel from this address space (a dump without registers)\n"
-	"  --paging MODE      4 or 5 (also none, 32, pae): the paging mode, for such dumps\n";
+        "  --system-map FILE  symbols from this System.map if kallsyms is not found\n"
+        "  --isf-in FILE      symbols and types from a Volatility 3 ISF file (kernels\n"
+        "                     without kallsyms or BTF)\n"
+        "  --cache-dir DIR    profile cache (default $XDG_CACHE_HOME/vmsight, ~/.cache/vmsight)\n"
+        "  --no-cache         neither read nor write the profile cache\n"
+        "  --cr3 X            find the kernel from this address space (a dump without registers)\n"
+        "  --paging MODE      4 or 5 (also none, 32, pae): the paging mode, for such dumps\n";
 
 int kernel_opt(struct kernel_args *a, int c)
 {
@@ -169,8 +173,12 @@ int kernel_attach(const struct kernel_args *a, struct vms_target *t, struct vms_
 		die_usage("paging mode must be none, 32, pae, 4 or 5, not '%s'", a->paging);
 	if (mode != VMS_PAGING_UNKNOWN && vms_set_paging(t, mode))
 		return fail("%s", vms_errmsg(t));
-	struct vms_kernel_opts o = { .sz = sizeof(o), .cr3 = cr3, .cache_dir = a->cache_dir, .no_cache = a->no_cache,
-				     .system_map = a->system_map, .isf = a->isf };
+	struct vms_kernel_opts o = { .sz = sizeof(o),
+		                     .cr3 = cr3,
+		                     .cache_dir = a->cache_dir,
+		                     .no_cache = a->no_cache,
+		                     .system_map = a->system_map,
+		                     .isf = a->isf };
 	if (vms_kernel_open(t, &o, k))
 		return fail("cannot find the kernel: %s", interrupted ? "interrupted" : vms_errmsg(t));
 	return 0;
@@ -195,8 +203,9 @@ void close_kernel(struct vms_target *t, struct vms_kernel *k)
 
 int kernel_getopt(const char *cmd, int argc, char **argv, struct kernel_args *a, const char *usage)
 {
-	static const struct option opts[] = { KERNEL_OPTIONS, KERNEL_CR3_OPTION, { "help", no_argument, NULL, 'h' },
-					      { 0 } };
+	static const struct option opts[] = {
+		KERNEL_OPTIONS, KERNEL_CR3_OPTION, { "help", no_argument, NULL, 'h' }, { 0 }
+	};
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -214,10 +223,10 @@ int kernel_getopt(const char *cmd, int argc, char **argv, struct kernel_args *a,
 /* ---- address spaces ---- */
 
 const char aspace_help[] =
-	"  --cr3 X        the address space whose CR3 (page-table base) is X\n"
-	"  --vcpu N       the address space vCPU N is in (default: vCPU 0), in its paging mode\n"
-	"  --paging MODE  none, 32, pae, 4 or 5: for dumps without registers (default: from\n"
-	"                 vCPU 0's registers)\n";
+        "  --cr3 X        the address space whose CR3 (page-table base) is X\n"
+        "  --vcpu N       the address space vCPU N is in (default: vCPU 0), in its paging mode\n"
+        "  --paging MODE  none, 32, pae, 4 or 5: for dumps without registers (default: from\n"
+        "                 vCPU 0's registers)\n";
 
 int aspace_opt(struct aspace_args *a, int c)
 {
@@ -286,8 +295,7 @@ int stream_opt(const char *cmd, int c, uint64_t *count, double *duration)
 		if (*end || !(*duration > 0))
 			die_usage("%s: --duration takes seconds > 0", cmd);
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -341,12 +349,46 @@ void catch_signals(void (*hook)(void))
 
 /* ---- output files ---- */
 
+struct out_file_guard {
+	char path[4096];
+	dev_t dev;
+	ino_t ino;
+};
+
+/* In the guardian, once vmsight was killed: remove the file it was writing,
+ * if it is still the one it created. */
+static void out_file_undo(void *ctx, int note)
+{
+	const struct out_file_guard *g = ctx;
+	struct stat st;
+	(void)note;
+	if (lstat(g->path, &st) == 0 && st.st_dev == g->dev && st.st_ino == g->ino)
+		unlink(g->path);
+}
+
+static int out_file_guard(struct out_file *f)
+{
+	struct out_file_guard g = { 0 };
+	struct stat st;
+	char err[256];
+	const char *name = f->tmp ? f->tmp : f->path;
+	if (strlen(name) >= sizeof(g.path) || fstat(f->fd, &st))
+		return 0; /* no guardian: a path this long is left to the user */
+	snprintf(g.path, sizeof(g.path), "%s", name);
+	g.dev = st.st_dev;
+	g.ino = st.st_ino;
+	if (guard_arm(&f->guard, NULL, 0, out_file_undo, &g, err, sizeof(err)))
+		return fail("%s", err);
+	return 0;
+}
+
 int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode)
 {
 	struct stat st;
 	int acc = (flags & O_RDWR) ? O_RDWR : O_WRONLY;
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
+	f->guard = (struct guard)GUARD_INIT;
 	if (lstat(path, &st) == 0) {
 		if (S_ISLNK(st.st_mode))
 			return fail("%s is a symbolic link: give the file it points to", path);
@@ -373,6 +415,10 @@ int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode
 			out_file_finish(f, 0);
 			return fail("cannot create a file beside %s: %s", path, strerror(e));
 		}
+		if (out_file_guard(f)) {
+			out_file_finish(f, 0);
+			return 1;
+		}
 		return 0;
 	}
 	if (errno != ENOENT)
@@ -386,6 +432,10 @@ int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode
 		free(f->path);
 		f->path = NULL;
 		return fail("cannot create %s: %s", path, strerror(e));
+	}
+	if (out_file_guard(f)) {
+		out_file_finish(f, 0);
+		return 1;
 	}
 	return 0;
 }
@@ -403,6 +453,8 @@ int out_file_finish(struct out_file *f, int ok)
 {
 	int rc = 0;
 	const char *written = f->tmp ? f->tmp : f->path;
+	if (ok)
+		guard_disarm(&f->guard); /* complete: killed from here on, it stays */
 	if (f->fd >= 0 && !ok)
 		remove_own(written, f->fd);
 	if (f->fd >= 0 && close(f->fd) && ok) {
@@ -414,6 +466,7 @@ int out_file_finish(struct out_file *f, int ok)
 		rc = fail("cannot replace %s: %s", f->path, strerror(errno));
 		unlink(f->tmp);
 	}
+	guard_disarm(&f->guard);
 	free(f->tmp);
 	free(f->path);
 	f->tmp = f->path = NULL;
@@ -428,7 +481,7 @@ int progress_bar(void *ctx, uint64_t done, uint64_t total)
 		int pct = total ? (int)(done * 100 / total) : 100;
 		int bar = pct / 4;
 		fprintf(stderr, "\r[%.*s%*s] %3d%%  %" PRIu64 "/%" PRIu64 " MiB", bar, "#########################",
-			25 - bar, "", pct, done >> 20, total >> 20);
+		        25 - bar, "", pct, done >> 20, total >> 20);
 		if (done == total)
 			fputc('\n', stderr);
 	}

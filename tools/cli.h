@@ -16,6 +16,7 @@
 
 #include "vmsight/vmsight.h"
 #include "out.h"
+#include "util/guard.h"
 
 struct globals {
 	const char *target;
@@ -58,12 +59,17 @@ struct kernel_args {
 	int no_cache;
 };
 
-#define KERNEL_OPTIONS                                                                                \
+#define KERNEL_OPTIONS                                                                                 \
 	{ "system-map", required_argument, NULL, 'M' }, { "isf-in", required_argument, NULL, 'I' },    \
-		{ "cache-dir", required_argument, NULL, 'D' }, { "no-cache", no_argument, NULL, 'N' }, \
-		{ "paging", required_argument, NULL, 'G' }
+	        { "cache-dir", required_argument, NULL, 'D' }, { "no-cache", no_argument, NULL, 'N' }, \
+	{                                                                                              \
+		"paging", required_argument, NULL, 'G'                                                 \
+	}
 /* --cr3 of the kernel commands (trace's --cr3 is a filter instead). */
-#define KERNEL_CR3_OPTION { "cr3", required_argument, NULL, 'C' }
+#define KERNEL_CR3_OPTION                           \
+	{                                           \
+		"cr3", required_argument, NULL, 'C' \
+	}
 
 extern const char kernel_help[];
 /* 1 if C was one of KERNEL_OPTIONS or KERNEL_CR3_OPTION (stored in A). */
@@ -81,9 +87,11 @@ struct aspace_args {
 	const char *cr3, *vcpu, *paging;
 };
 
-#define ASPACE_OPTIONS                                                                        \
+#define ASPACE_OPTIONS                                                                     \
 	{ "cr3", required_argument, NULL, 'C' }, { "vcpu", required_argument, NULL, 'U' }, \
-		{ "paging", required_argument, NULL, 'G' }
+	{                                                                                  \
+		"paging", required_argument, NULL, 'G'                                     \
+	}
 
 extern const char aspace_help[];
 int aspace_opt(struct aspace_args *a, int c);
@@ -96,7 +104,11 @@ int aspace_open(struct vms_target *t, const struct aspace_args *a, uint64_t *dtb
 enum vms_paging parse_paging(const char *s);
 
 /* --count N and --duration SECONDS of the streaming commands. */
-#define STREAM_OPTIONS { "count", required_argument, NULL, 'n' }, { "duration", required_argument, NULL, 'd' }
+#define STREAM_OPTIONS                                   \
+	{ "count", required_argument, NULL, 'n' },       \
+	{                                                \
+		"duration", required_argument, NULL, 'd' \
+	}
 int stream_opt(const char *cmd, int c, uint64_t *count, double *duration);
 /* How long to wait for the next event: SLICE_MS, less near the end time
  * T_END (now_s() clock, 0 = none), -1 once it has passed. */
@@ -128,9 +140,11 @@ void catch_signals(void (*hook)(void));
 struct out_file {
 	int fd;
 	char *path, *tmp;   /* tmp: the temporary file renamed to path at the end, or NULL */
+	struct guard guard; /* removes what we created if we are killed */
 };
 
-/* 0, or 1 after a message. FLAGS: O_RDWR if the command reads back. */
+/* 0, or 1 after a message. FLAGS: O_RDWR if the command reads back. A
+ * guardian removes the file this run created if vmsight is killed. */
 int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode);
 /* Close it: kept (renamed into place) when OK, else removed (only what
  * this run created). 0, or 1 after a message if closing or renaming failed. */

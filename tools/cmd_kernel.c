@@ -18,19 +18,19 @@
 /* ---- kernel ---- */
 
 static const char usage_kernel[] =
-	"usage: vmsight -t TARGET kernel [--cr3 X] [--paging MODE] [options]\n"
-	"\n"
-	"Find the Linux kernel in guest memory, with no profile: the KASLR offsets\n"
-	"(virtual and physical), the kernel's CR3 (page-table isolation noticed), the\n"
-	"paging mode, the banner and build id, the symbols (decoded from kallsyms in\n"
-	"guest memory) and the size of the kernel's BTF, and how long it took. What is\n"
-	"found is cached as a profile, so the next attach to the same kernel is fast.\n"
-	"--cr3 X starts from that address space instead of the vCPUs'.\n"
-	"\n"
-	"%s"
-	"\n"
-	"JSON: {banner,release,build_id,text_va,text_pa,kaslr_virt,kaslr_phys,cr3,pti,paging,\n"
-	"symbols,symbols_from,btf_bytes,types_from,cache_file,ms}.\n";
+        "usage: vmsight -t TARGET kernel [--cr3 X] [--paging MODE] [options]\n"
+        "\n"
+        "Find the Linux kernel in guest memory, with no profile: the KASLR offsets\n"
+        "(virtual and physical), the kernel's CR3 (page-table isolation noticed), the\n"
+        "paging mode, the banner and build id, the symbols (decoded from kallsyms in\n"
+        "guest memory) and the size of the kernel's BTF, and how long it took. What is\n"
+        "found is cached as a profile, so the next attach to the same kernel is fast.\n"
+        "--cr3 X starts from that address space instead of the vCPUs'.\n"
+        "\n"
+        "%s"
+        "\n"
+        "JSON: {banner,release,build_id,text_va,text_pa,kaslr_virt,kaslr_phys,cr3,pti,paging,\n"
+        "symbols,symbols_from,btf_bytes,types_from,cache_file,ms}.\n";
 
 static void format_offset(char *buf, size_t len, int64_t v)
 {
@@ -84,14 +84,14 @@ int cmd_kernel(const struct globals *g, int argc, char **argv)
 /* ---- symbols ---- */
 
 static const char usage_symbols[] =
-	"usage: vmsight -t TARGET symbols [GLOB] [options]\n"
-	"\n"
-	"List the kernel's symbols as /proc/kallsyms does (address, type, name), in\n"
-	"address order; GLOB (fnmatch, e.g. 'sys_*') keeps the matching names.\n"
-	"\n"
-	"%s"
-	"\n"
-	"JSON, one object per symbol: {name,address,type}.\n";
+        "usage: vmsight -t TARGET symbols [GLOB] [options]\n"
+        "\n"
+        "List the kernel's symbols as /proc/kallsyms does (address, type, name), in\n"
+        "address order; GLOB (fnmatch, e.g. 'sys_*') keeps the matching names.\n"
+        "\n"
+        "%s"
+        "\n"
+        "JSON, one object per symbol: {name,address,type}.\n";
 
 struct sym_print {
 	const char *glob;
@@ -134,16 +134,16 @@ int cmd_symbols(const struct globals *g, int argc, char **argv)
 /* ---- btf ---- */
 
 static const char usage_btf[] =
-	"usage: vmsight -t TARGET btf TYPE [MEMBER...] [options]\n"
-	"\n"
-	"The size of struct or union TYPE, and where each MEMBER lies in it, from the\n"
-	"kernel's BTF (or the ISF given with --isf-in). A MEMBER is a path through\n"
-	"nested and anonymous members, with [N] for array elements: tasks.next,\n"
-	"pid_links[1], __state. Bitfields show their bit offset and width.\n"
-	"\n"
-	"%s"
-	"\n"
-	"JSON: {type,size}, then per MEMBER {type,member,offset,size,bit_offset,bit_size}.\n";
+        "usage: vmsight -t TARGET btf TYPE [MEMBER...] [options]\n"
+        "\n"
+        "The size of struct or union TYPE, and where each MEMBER lies in it, from the\n"
+        "kernel's BTF (or the ISF given with --isf-in). A MEMBER is a path through\n"
+        "nested and anonymous members, with [N] for array elements: tasks.next,\n"
+        "pid_links[1], __state. Bitfields show their bit offset and width.\n"
+        "\n"
+        "%s"
+        "\n"
+        "JSON: {type,size}, then per MEMBER {type,member,offset,size,bit_offset,bit_size}.\n";
 
 int cmd_btf(const struct globals *g, int argc, char **argv)
 {
@@ -195,21 +195,24 @@ int cmd_btf(const struct globals *g, int argc, char **argv)
 /* ---- profile ---- */
 
 static const char usage_profile[] =
-	"usage: vmsight -t TARGET profile --isf FILE [options]\n"
-	"\n"
-	"Write the kernel's profile as a Volatility 3 ISF JSON file: every symbol\n"
-	"(link-time addresses: the KASLR offset taken off) and every struct, union,\n"
-	"enum and base type of the kernel's BTF. An existing FILE is replaced only\n"
-	"when the new one is complete; what is not a regular file is refused.\n"
-	"\n"
-	"%s"
-	"\n"
-	"JSON: {file,symbols,bytes}.\n";
+        "usage: vmsight -t TARGET profile --isf FILE [options]\n"
+        "\n"
+        "Write the kernel's profile as a Volatility 3 ISF JSON file: every symbol\n"
+        "(link-time addresses: the KASLR offset taken off) and every struct, union,\n"
+        "enum and base type of the kernel's BTF. An existing FILE is replaced only\n"
+        "when the new one is complete; what is not a regular file is refused.\n"
+        "\n"
+        "%s"
+        "\n"
+        "JSON: {file,symbols,bytes}.\n";
 
 int cmd_profile(const struct globals *g, int argc, char **argv)
 {
-	static const struct option opts[] = { KERNEL_OPTIONS, KERNEL_CR3_OPTION, { "isf", required_argument, NULL, 'o' },
-					      { "help", no_argument, NULL, 'h' }, { 0 } };
+	static const struct option opts[] = { KERNEL_OPTIONS,
+		                              KERNEL_CR3_OPTION,
+		                              { "isf", required_argument, NULL, 'o' },
+		                              { "help", no_argument, NULL, 'h' },
+		                              { 0 } };
 	struct kernel_args a = { 0 };
 	const char *path = NULL;
 	int c;
@@ -260,9 +263,11 @@ int cmd_profile(const struct globals *g, int argc, char **argv)
 
 int cmd_read_sym(const struct globals *g, int argc, char **argv)
 {
-	static const struct option opts[] = { KERNEL_OPTIONS, { "sym", required_argument, NULL, 'S' },
-					      { "raw", no_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
-					      { 0 } };
+	static const struct option opts[] = { KERNEL_OPTIONS,
+		                              { "sym", required_argument, NULL, 'S' },
+		                              { "raw", no_argument, NULL, 'r' },
+		                              { "help", no_argument, NULL, 'h' },
+		                              { 0 } };
 	struct kernel_args a = { 0 };
 	const char *name = NULL;
 	int raw = 0, c;

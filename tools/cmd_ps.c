@@ -15,24 +15,24 @@
 #include "view.h"
 
 static const char usage_ps[] =
-	"usage: vmsight -t TARGET ps [-T] [--tree] [--pid N] [--pause] [options]\n"
-	"\n"
-	"List the guest's processes from the kernel's task list: pid, parent, user and\n"
-	"group ids, state (R S D T t X Z P I), start time (seconds since boot), name and\n"
-	"the full command line, read from each process's own memory. Kernel threads\n"
-	"show their name in brackets. -T lists every thread (TID) under its process;\n"
-	"--tree orders processes under their parents; --pid N shows one process.\n"
-	"Names and command lines are the guest's bytes: in text, control bytes and\n"
-	"invalid UTF-8 are shown escaped (\\x1b, \\n, \\\\); in JSON they round-trip.\n"
-	"\n"
-	"%s"
-	"%s"
-	"\n"
-	"JSON, one object per process (per thread with -T): {pid,ppid,tgid,uid,gid,euid,\n"
-	"egid,suid,sgid,fsuid,fsgid,state,comm,name,cmdline,start_ns,threads,kthread,thread,\n"
-	"addr} (name: as /proc shows it, a kernel thread's full name); with -T pid is the\n"
-	"thread's id and tgid its process's. \"unreadable\":true marks a task that kept\n"
-	"changing while read (only pid 0 and addr are then meaningful).\n";
+        "usage: vmsight -t TARGET ps [-T] [--tree] [--pid N] [--pause] [options]\n"
+        "\n"
+        "List the guest's processes from the kernel's task list: pid, parent, user and\n"
+        "group ids, state (R S D T t X Z P I), start time (seconds since boot), name and\n"
+        "the full command line, read from each process's own memory. Kernel threads\n"
+        "show their name in brackets. -T lists every thread (TID) under its process;\n"
+        "--tree orders processes under their parents; --pid N shows one process.\n"
+        "Names and command lines are the guest's bytes: in text, control bytes and\n"
+        "invalid UTF-8 are shown escaped (\\x1b, \\n, \\\\); in JSON they round-trip.\n"
+        "\n"
+        "%s"
+        "%s"
+        "\n"
+        "JSON, one object per process (per thread with -T): {pid,ppid,tgid,uid,gid,euid,\n"
+        "egid,suid,sgid,fsuid,fsgid,state,comm,name,cmdline,start_ns,threads,kthread,thread,\n"
+        "addr} (name: as /proc shows it, a kernel thread's full name); with -T pid is the\n"
+        "thread's id and tgid its process's. \"unreadable\":true marks a task that kept\n"
+        "changing while read (only pid 0 and addr are then meaningful).\n";
 
 /* A task kept for --tree: copied out of the callback. */
 struct ps_row {
@@ -51,10 +51,10 @@ static void ps_header(const struct ps_out *o)
 {
 	if (o->threads)
 		out_text("%7s %7s %7s %5s %5s %s %9s %-16s %s\n", "PID", "TID", "PPID", "UID", "GID", "S", "START",
-			 "COMM", "COMMAND");
+		         "COMM", "COMMAND");
 	else
 		out_text("%7s %7s %5s %5s %s %9s %4s %-16s %s\n", "PID", "PPID", "UID", "GID", "S", "START", "THR",
-			 "COMM", "COMMAND");
+		         "COMM", "COMMAND");
 }
 
 static void ps_print(const struct ps_out *o, const struct vms_task *t, int depth)
@@ -199,9 +199,11 @@ static void ps_tree(struct ps_out *o)
 
 int cmd_ps(const struct globals *g, int argc, char **argv)
 {
-	static const struct option opts[] = { VIEW_OPTIONS, { "threads", no_argument, NULL, 'T' },
-					      { "tree", no_argument, NULL, 'R' }, { "pid", required_argument, NULL, 'p' },
-					      { 0 } };
+	static const struct option opts[] = { VIEW_OPTIONS,
+		                              { "threads", no_argument, NULL, 'T' },
+		                              { "tree", no_argument, NULL, 'R' },
+		                              { "pid", required_argument, NULL, 'p' },
+		                              { 0 } };
 	struct view_args a = { 0 };
 	struct vms_view_stats st = { 0 };
 	struct vms_tasks_opts to = { .sz = sizeof(to), .stats = &st };

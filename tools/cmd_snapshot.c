@@ -15,17 +15,17 @@
 /* ---- dump ---- */
 
 static const char usage_dump[] =
-	"usage: vmsight -t TARGET dump -o FILE [--format raw|elf] [--pause]\n"
-	"\n"
-	"Write all guest RAM to FILE. elf (default): an ELF core laid out like QEMU's\n"
-	"dump-guest-memory (PT_LOAD per RAM range, vCPU register notes), readable by\n"
-	"crash, Volatility and `vmsight -t dump:FILE`. raw: file offset = guest-physical\n"
-	"address. Zero pages are left as holes. --pause stops the guest for the copy\n"
-	"(consistent image) and resumes it after, also on error or Ctrl-C; a guest that\n"
-	"was already paused stays paused. An existing FILE is replaced only when the\n"
-	"dump is complete; what is not a regular file is refused.\n"
-	"A progress bar is shown when stderr is a terminal.\n"
-	"JSON: {\"file\",\"format\",\"bytes\",\"seconds\",\"gbps\",\"paused\"}.\n";
+        "usage: vmsight -t TARGET dump -o FILE [--format raw|elf] [--pause]\n"
+        "\n"
+        "Write all guest RAM to FILE. elf (default): an ELF core laid out like QEMU's\n"
+        "dump-guest-memory (PT_LOAD per RAM range, vCPU register notes), readable by\n"
+        "crash, Volatility and `vmsight -t dump:FILE`. raw: file offset = guest-physical\n"
+        "address. Zero pages are left as holes. --pause stops the guest for the copy\n"
+        "(consistent image) and resumes it after, also on error or Ctrl-C; a guest that\n"
+        "was already paused stays paused. An existing FILE is replaced only when the\n"
+        "dump is complete; what is not a regular file is refused.\n"
+        "A progress bar is shown when stderr is a terminal.\n"
+        "JSON: {\"file\",\"format\",\"bytes\",\"seconds\",\"gbps\",\"paused\"}.\n";
 
 /* Pause T if it runs: 0 and *PAUSED set when we paused it, 0 when it
  * was not running (paused by someone else, or a dump), else 1 after a
@@ -119,27 +119,27 @@ int cmd_dump(const struct globals *g, int argc, char **argv)
 /* ---- snapshot ---- */
 
 static const char usage_snapshot[] =
-	"usage: vmsight -t TARGET snapshot -o FILE [--mode pause|background|live] [--threads N]\n"
-	"       vmsight -t TARGET snapshot --shm NAME [--mode ...]\n"
-	"       vmsight snapshot --diff A B\n"
-	"\n"
-	"Save all guest RAM and every vCPU's registers at one moment, as an ELF core\n"
-	"(the layout of QEMU's dump-guest-memory plus a VMSIGHT note with the mode and\n"
-	"pause time). `vmsight -t dump:FILE ...` then serves every command on it.\n"
-	"  pause       stop the guest, copy RAM with one thread per CPU, resume (default)\n"
-	"  background  QEMU's background-snapshot migration: the guest pauses for\n"
-	"              milliseconds while QEMU write-protects RAM and streams it out\n"
-	"              (needs QMP; an ivshmem device must be master=on)\n"
-	"  live        copy while the guest runs: fast but NOT consistent\n"
-	"--shm NAME keeps the snapshot in memory as /dev/shm/NAME.\n"
-	"--diff A B lists the guest-physical page runs that differ between two snapshots.\n"
-	"The guest is always resumed if vmsight paused it, also on error or Ctrl-C; a\n"
-	"failed snapshot's partial file is removed, and an existing FILE is replaced\n"
-	"only by a complete snapshot. Ctrl-C during a background snapshot lets QEMU\n"
-	"finish its stream first (cancelling it could leave the guest frozen), then\n"
-	"the snapshot is discarded.\n"
-	"JSON: {file,mode,consistent,pause_ms,total_ms,ram_bytes,data_bytes,gbps};\n"
-	"--diff: one {start,end,pages} per run, then {\"changed_pages\":N}.\n";
+        "usage: vmsight -t TARGET snapshot -o FILE [--mode pause|background|live] [--threads N]\n"
+        "       vmsight -t TARGET snapshot --shm NAME [--mode ...]\n"
+        "       vmsight snapshot --diff A B\n"
+        "\n"
+        "Save all guest RAM and every vCPU's registers at one moment, as an ELF core\n"
+        "(the layout of QEMU's dump-guest-memory plus a VMSIGHT note with the mode and\n"
+        "pause time). `vmsight -t dump:FILE ...` then serves every command on it.\n"
+        "  pause       stop the guest, copy RAM with one thread per CPU, resume (default)\n"
+        "  background  QEMU's background-snapshot migration: the guest pauses for\n"
+        "              milliseconds while QEMU write-protects RAM and streams it out\n"
+        "              (needs QMP; an ivshmem device must be master=on)\n"
+        "  live        copy while the guest runs: fast but NOT consistent\n"
+        "--shm NAME keeps the snapshot in memory as /dev/shm/NAME.\n"
+        "--diff A B lists the guest-physical page runs that differ between two snapshots.\n"
+        "The guest is always resumed if vmsight paused it, also on error or Ctrl-C; a\n"
+        "failed snapshot's partial file is removed, and an existing FILE is replaced\n"
+        "only by a complete snapshot. Ctrl-C during a background snapshot lets QEMU\n"
+        "finish its stream first (cancelling it could leave the guest frozen), then\n"
+        "the snapshot is discarded.\n"
+        "JSON: {file,mode,consistent,pause_ms,total_ms,ram_bytes,data_bytes,gbps};\n"
+        "--diff: one {start,end,pages} per run, then {\"changed_pages\":N}.\n";
 
 static int print_diff_run(void *ctx, uint64_t gpa, uint64_t pages)
 {
@@ -195,6 +195,16 @@ static void print_snapshot(const char *path, const struct vms_snapshot_stats *st
 	out_text("; %" PRIu64 " MiB RAM (%" PRIu64 " MiB data)", st->ram_bytes >> 20, st->data_bytes >> 20);
 	out_double("gbps", ", %.2f GB/s", 2, st->total_ms > 0 ? (double)st->ram_bytes / (st->total_ms * 1e6) : 0);
 	out_end();
+}
+
+/* Ctrl-C during a background snapshot: say why nothing stops at once. */
+static void background_interrupted(void)
+{
+	static const char msg[] =
+	        "\nvmsight: interrupted: QEMU finishes its background snapshot first (cancelling "
+	        "it could leave the guest frozen); the snapshot is then discarded\n";
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		return;
 }
 
 int cmd_snapshot(const struct globals *g, int argc, char **argv)
@@ -259,7 +269,7 @@ int cmd_snapshot(const struct globals *g, int argc, char **argv)
 	int show = isatty(STDERR_FILENO) && !g->json;
 	so.progress = progress_bar;
 	so.progress_ctx = &show;
-	catch_signals(NULL);
+	catch_signals(so.mode == VMS_SNAP_BACKGROUND ? background_interrupted : NULL);
 	struct out_file f;
 	if (out_file_create(&f, path, O_RDWR, 0600)) {
 		vms_close(t);
@@ -271,6 +281,8 @@ int cmd_snapshot(const struct globals *g, int argc, char **argv)
 		if (show)
 			fputc('\n', stderr);
 		rc = fail("snapshot failed: %s", interrupted && !vms_errmsg(t)[0] ? "interrupted" : vms_errmsg(t));
+	} else if (interrupted) {
+		rc = fail("interrupted: the snapshot is discarded");
 	}
 	vms_close(t);
 	if (out_file_finish(&f, !rc))

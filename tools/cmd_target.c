@@ -15,13 +15,13 @@
 /* ---- info ---- */
 
 static const char usage_info[] =
-	"usage: vmsight -t TARGET info [--json]\n"
-	"\n"
-	"Show the memory source in use, the guest-physical RAM ranges, and every\n"
-	"vCPU's control registers and paging mode.\n"
-	"JSON fields: target, source, source_detail, ram_bytes, ram_ranges[{start,end,size}],\n"
-	"vcpus[{index,paging,rip,rsp,rflags,cr0,cr2,cr3,cr4,efer,fs_base,gs_base,kernel_gs_base}], paging.\n"
-	"Addresses and registers are \"0x...\" strings, sizes are numbers.\n";
+        "usage: vmsight -t TARGET info [--json]\n"
+        "\n"
+        "Show the memory source in use, the guest-physical RAM ranges, and every\n"
+        "vCPU's control registers and paging mode.\n"
+        "JSON fields: target, source, source_detail, ram_bytes, ram_ranges[{start,end,size}],\n"
+        "vcpus[{index,paging,rip,rsp,rflags,cr0,cr2,cr3,cr4,efer,fs_base,gs_base,kernel_gs_base}], paging.\n"
+        "Addresses and registers are \"0x...\" strings, sizes are numbers.\n";
 
 static void info_vcpu(int i, const struct vms_regs *x)
 {
@@ -113,25 +113,25 @@ int cmd_info(const struct globals *g, int argc, char **argv)
 /* ---- translate ---- */
 
 static const char usage_translate[] =
-	"usage: vmsight -t TARGET translate VA... [--cr3 X | --vcpu N] [--paging MODE] [-v]\n"
-	"\n"
-	"Translate each virtual address VA to its guest-physical address by walking\n"
-	"the guest's page tables. Prints the physical address, page size and the\n"
-	"permissions combined over all levels (r, w, x; user or kernel); -v also\n"
-	"prints each page-table entry read (also for addresses that do not translate).\n"
-	"\n"
-	"Address space:\n"
-	"%s"
-	"\n"
-	"JSON, one object per VA: {\"va\",\"pa\",\"page_size\",\"writable\",\"user\",\"nx\"} (with -v\n"
-	"\"walk\":[{\"level\",\"entry_pa\",\"entry\"}]), or {\"va\",\"error\",\"errno\"} for a VA that\n"
-	"does not translate (errno 14: not mapped, 22: not canonical, 5: corrupt tables).\n"
-	"Exit status 1 if any VA did not translate.\n";
+        "usage: vmsight -t TARGET translate VA... [--cr3 X | --vcpu N] [--paging MODE] [-v]\n"
+        "\n"
+        "Translate each virtual address VA to its guest-physical address by walking\n"
+        "the guest's page tables. Prints the physical address, page size and the\n"
+        "permissions combined over all levels (r, w, x; user or kernel); -v also\n"
+        "prints each page-table entry read (also for addresses that do not translate).\n"
+        "\n"
+        "Address space:\n"
+        "%s"
+        "\n"
+        "JSON, one object per VA: {\"va\",\"pa\",\"page_size\",\"writable\",\"user\",\"nx\"} (with -v\n"
+        "\"walk\":[{\"level\",\"entry_pa\",\"entry\"}]), or {\"va\",\"error\",\"errno\"} for a VA that\n"
+        "does not translate (errno 14: not mapped, 22: not canonical, 5: corrupt tables).\n"
+        "Exit status 1 if any VA did not translate.\n";
 
 static void perms_text(char *buf, size_t len, uint32_t prot)
 {
 	snprintf(buf, len, "r%c%c %s", prot & VMS_PAGE_WRITE ? 'w' : '-', prot & VMS_PAGE_NX ? '-' : 'x',
-		 prot & VMS_PAGE_USER ? "user" : "kernel");
+	         prot & VMS_PAGE_USER ? "user" : "kernel");
 }
 
 static const char *page_text(uint64_t size)
@@ -244,17 +244,17 @@ int cmd_translate(const struct globals *g, int argc, char **argv)
 /* ---- va-ranges ---- */
 
 static const char usage_va_ranges[] =
-	"usage: vmsight -t TARGET va-ranges [--cr3 X | --vcpu N] [--paging MODE] [--user | --kernel]\n"
-	"\n"
-	"List the mapped virtual memory of an address space, from its page tables: runs\n"
-	"of pages contiguous in virtual and physical memory with one page size and one\n"
-	"set of permissions. --user or --kernel keeps only user or kernel pages.\n"
-	"\n"
-	"Address space:\n"
-	"%s"
-	"\n"
-	"JSON, one object per run: {\"va\",\"end\",\"len\",\"pa\",\"page_size\",\"writable\",\"user\",\"nx\"}\n"
-	"(end is the last byte).\n";
+        "usage: vmsight -t TARGET va-ranges [--cr3 X | --vcpu N] [--paging MODE] [--user | --kernel]\n"
+        "\n"
+        "List the mapped virtual memory of an address space, from its page tables: runs\n"
+        "of pages contiguous in virtual and physical memory with one page size and one\n"
+        "set of permissions. --user or --kernel keeps only user or kernel pages.\n"
+        "\n"
+        "Address space:\n"
+        "%s"
+        "\n"
+        "JSON, one object per run: {\"va\",\"end\",\"len\",\"pa\",\"page_size\",\"writable\",\"user\",\"nx\"}\n"
+        "(end is the last byte).\n";
 
 static int print_range(void *ctx, const struct vms_va_range *r)
 {
@@ -320,18 +320,18 @@ int cmd_va_ranges(const struct globals *g, int argc, char **argv)
 /* ---- read ---- */
 
 const char usage_read[] =
-	"usage: vmsight -t TARGET read (--pa ADDR | --va ADDR [--cr3 X | --vcpu N] | --sym NAME) LEN [--raw]\n"
-	"\n"
-	"Read LEN bytes of guest memory at ADDR (decimal or 0x hex; LEN may end in K, M\n"
-	"or G): guest-physical with --pa, virtual with --va (through the guest's page\n"
-	"tables, across pages). Prints a hexdump, or with --raw the bytes themselves.\n"
-	"JSON: {\"pa\" or \"va\":\"0x...\",\"len\":N,\"hex\":\"...\"}. Reading outside guest RAM or\n"
-	"an unmapped virtual address is an error (the message says how far it got).\n"
-	"--sym NAME reads kernel memory at the kernel symbol NAME, through the kernel's\n"
-	"page tables (see `vmsight kernel`); JSON then has \"sym\" and \"va\".\n"
-	"\n"
-	"Address space (with --va):\n"
-	"%s";
+        "usage: vmsight -t TARGET read (--pa ADDR | --va ADDR [--cr3 X | --vcpu N] | --sym NAME) LEN [--raw]\n"
+        "\n"
+        "Read LEN bytes of guest memory at ADDR (decimal or 0x hex; LEN may end in K, M\n"
+        "or G): guest-physical with --pa, virtual with --va (through the guest's page\n"
+        "tables, across pages). Prints a hexdump, or with --raw the bytes themselves.\n"
+        "JSON: {\"pa\" or \"va\":\"0x...\",\"len\":N,\"hex\":\"...\"}. Reading outside guest RAM or\n"
+        "an unmapped virtual address is an error (the message says how far it got).\n"
+        "--sym NAME reads kernel memory at the kernel symbol NAME, through the kernel's\n"
+        "page tables (see `vmsight kernel`); JSON then has \"sym\" and \"va\".\n"
+        "\n"
+        "Address space (with --va):\n"
+        "%s";
 
 int print_bytes(const char *addr_key, const char *sym, uint64_t addr, const uint8_t *buf, uint64_t len, int raw)
 {
@@ -379,6 +379,7 @@ int cmd_read(const struct globals *g, int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--sym") == 0 || strncmp(argv[i], "--sym=", 6) == 0)
 			return cmd_read_sym(g, argc, argv);
+	/* clang-format off */
 	static const struct option opts[] = {
 		{ "pa", required_argument, NULL, 'p' },
 		{ "va", required_argument, NULL, 'a' },
@@ -387,6 +388,7 @@ int cmd_read(const struct globals *g, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	/* clang-format on */
 	const char *pa_s = NULL, *va_s = NULL;
 	struct aspace_args as = { 0 };
 	int raw = 0, c;
@@ -432,7 +434,8 @@ int cmd_read(const struct globals *g, int argc, char **argv)
 	size_t done = 0;
 	int rc = va_s ? vms_read_va(t, dtb, addr, buf, len, &done) : vms_read_pa(t, addr, buf, len);
 	if (rc)
-		rc = va_s ? fail("read %zu of %" PRIu64 " bytes: %s", done, len, vms_errmsg(t)) : fail("%s", vms_errmsg(t));
+		rc = va_s ? fail("read %zu of %" PRIu64 " bytes: %s", done, len, vms_errmsg(t))
+		          : fail("%s", vms_errmsg(t));
 	else
 		rc = print_bytes(va_s ? "va" : "pa", NULL, addr, buf, len, raw);
 	free(buf);

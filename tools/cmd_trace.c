@@ -9,45 +9,45 @@
 #include "cmds.h"
 
 static const char usage_trace[] =
-	"usage: vmsight -t TARGET trace files|syscalls|calls SYMBOL... [--pid N] [--cr3 ADDR]\n"
-	"                                     [--event KINDS] [--count N]\n"
-	"                                     [--duration SECONDS] [--gdb HOST:PORT] [--hw]\n"
-	"                                     [--step-remove|--step-keep] [--json]\n"
-	"\n"
-	"Trace the guest with breakpoints through QEMU's GDB stub: nothing runs in the\n"
-	"guest (docs/trace.md). The kernel is found first (symbols and types); every\n"
-	"hit stops the guest briefly while vmsight reads it, so the guest runs slower\n"
-	"while traced. On exit (also Ctrl-C, SIGTERM, errors) every breakpoint is\n"
-	"removed and the guest runs on.\n"
-	"\n"
-	"  files     opens (flags, fd or error), reads and writes (count, offset,\n"
-	"            bytes), unlinks and rmdirs, renames; full paths; pid, tid, comm\n"
-	"  syscalls  x86-64 system calls: number, name, six raw arguments, result\n"
-	"            (--list: the guest kernel's table, number and name, and exit)\n"
-	"  calls SYMBOL...  calls of these kernel functions: the six argument registers\n"
-	"            at the entry, the return value (RAX) at the return\n"
-	"\n"
-	"  --pid N             only process N (filtered on the host at each hit)\n"
-	"  --cr3 ADDR          only calls in this address space (a CR3 value, as \"cr3\"\n"
-	"                      in the JSON output)\n"
-	"  --event KINDS       files: only these kinds, comma-separated: open, read,\n"
-	"                      write, unlink, rename (fewer breakpoints, fewer stops)\n"
-	"  --count N           stop after N events\n"
-	"  --duration SECONDS  stop after this long\n"
-	"  --gdb HOST:PORT     the GDB stub (default: found through the target's QMP)\n"
-	"  --hw                hardware breakpoints only (KVM: at most 4)\n"
-	"  --step-remove       remove a breakpoint to step over it (needed under KVM)\n"
-	"  --step-keep         step over it in place (TCG); default: chosen from QEMU's\n"
-	"                      accelerator, through QMP\n"
-	"\n"
-	"Output: one line per call, when it returns: host time, vCPU, pid, tid, comm,\n"
-	"kind, details, result (-errno names the error). JSON: {\"event\",\"host_ns\",\"cpu\",\n"
-	"\"pid\",\"tid\",\"cr3\",\"comm\", then files: \"path\",\"path2\",\"flags\",\"mode\",\"count\",\n"
-	"\"offset\",\"dir\"; syscalls: \"nr\",\"name\",\"args\"; calls: \"function\",\"args\";\n"
-	"and \"result\" (null if unknown)}. Names and paths are the guest's bytes, escaped\n"
-	"as ps shows them.\n"
-	"Totals (stops, hits, filtered, returns, per-stop cost) on stderr at the end.\n"
-	"Exit status 1 if the stub is missing or busy, or the kernel can not be found.\n";
+        "usage: vmsight -t TARGET trace files|syscalls|calls SYMBOL... [--pid N] [--cr3 ADDR]\n"
+        "                                     [--event KINDS] [--count N]\n"
+        "                                     [--duration SECONDS] [--gdb HOST:PORT] [--hw]\n"
+        "                                     [--step-remove|--step-keep] [--json]\n"
+        "\n"
+        "Trace the guest with breakpoints through QEMU's GDB stub: nothing runs in the\n"
+        "guest (docs/trace.md). The kernel is found first (symbols and types); every\n"
+        "hit stops the guest briefly while vmsight reads it, so the guest runs slower\n"
+        "while traced. On exit (also Ctrl-C, SIGTERM, errors) every breakpoint is\n"
+        "removed and the guest runs on.\n"
+        "\n"
+        "  files     opens (flags, fd or error), reads and writes (count, offset,\n"
+        "            bytes), unlinks and rmdirs, renames; full paths; pid, tid, comm\n"
+        "  syscalls  x86-64 system calls: number, name, six raw arguments, result\n"
+        "            (--list: the guest kernel's table, number and name, and exit)\n"
+        "  calls SYMBOL...  calls of these kernel functions: the six argument registers\n"
+        "            at the entry, the return value (RAX) at the return\n"
+        "\n"
+        "  --pid N             only process N (filtered on the host at each hit)\n"
+        "  --cr3 ADDR          only calls in this address space (a CR3 value, as \"cr3\"\n"
+        "                      in the JSON output)\n"
+        "  --event KINDS       files: only these kinds, comma-separated: open, read,\n"
+        "                      write, unlink, rename (fewer breakpoints, fewer stops)\n"
+        "  --count N           stop after N events\n"
+        "  --duration SECONDS  stop after this long\n"
+        "  --gdb HOST:PORT     the GDB stub (default: found through the target's QMP)\n"
+        "  --hw                hardware breakpoints only (KVM: at most 4)\n"
+        "  --step-remove       remove a breakpoint to step over it (needed under KVM)\n"
+        "  --step-keep         step over it in place (TCG); default: chosen from QEMU's\n"
+        "                      accelerator, through QMP\n"
+        "\n"
+        "Output: one line per call, when it returns: host time, vCPU, pid, tid, comm,\n"
+        "kind, details, result (-errno names the error). JSON: {\"event\",\"host_ns\",\"cpu\",\n"
+        "\"pid\",\"tid\",\"cr3\",\"comm\", then files: \"path\",\"path2\",\"flags\",\"mode\",\"count\",\n"
+        "\"offset\",\"dir\"; syscalls: \"nr\",\"name\",\"args\"; calls: \"function\",\"args\";\n"
+        "and \"result\" (null if unknown)}. Names and paths are the guest's bytes, escaped\n"
+        "as ps shows them.\n"
+        "Totals (stops, hits, filtered, returns, per-stop cost) on stderr at the end.\n"
+        "Exit status 1 if the stub is missing or busy, or the kernel can not be found.\n";
 
 struct trace_out {
 	uint64_t printed, count;
@@ -146,9 +146,18 @@ static int call_entry(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 static int call_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 {
 	const struct call_probe *cp = ctx;
-	struct vms_trace_event e = { .kind = VMS_TEV_SYSCALL, .host_ns = hit->host_ns, .vcpu = hit->vcpu,
-				     .pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .dtb = hit->dtb, .path = "",
-				     .path2 = "", .nr = -1, .name = cp->name, .result = (int64_t)hit->regs->rax };
+	struct vms_trace_event e = { .kind = VMS_TEV_SYSCALL,
+		                     .host_ns = hit->host_ns,
+		                     .vcpu = hit->vcpu,
+		                     .pid = hit->pid,
+		                     .tid = hit->tid,
+		                     .comm = hit->comm,
+		                     .dtb = hit->dtb,
+		                     .path = "",
+		                     .path2 = "",
+		                     .nr = -1,
+		                     .name = cp->name,
+		                     .result = (int64_t)hit->regs->rax };
 	(void)tr;
 	memcpy(e.args, hit->cookie, sizeof(hit->cookie));
 	return print_trace_event(cp->out, &e) ? VMS_PROBE_STOP : 0;
@@ -179,7 +188,7 @@ static void stop_tracer(void)
 
 /* Run until the count, the duration, a signal, an error or a closed output. */
 static int trace_loop(const struct globals *g, struct vms_tracer *tr, struct trace_out *out, double duration,
-		      const char *what)
+                      const char *what)
 {
 	trace_tracer = tr;
 	catch_signals(stop_tracer);
@@ -202,23 +211,29 @@ static void print_trace_totals(struct vms_tracer *tr, uint64_t printed)
 {
 	struct vms_tracer_stats st;
 	vms_tracer_stats(tr, &st);
-	fprintf(stderr, "vmsight: trace: %" PRIu64 " events printed; %" PRIu64 " stops, %" PRIu64 " hits, %" PRIu64
-		" filtered, %" PRIu64 " returns (%" PRIu64 " unmatched, %" PRIu64 " calls not followed), %" PRIu64
-		" foreign stops; %.1f us per stop handled (registers %.1f, step %.1f); %s breakpoints, %s\n",
-		printed, st.stops, st.hits, st.filtered, st.returns, st.stray_returns, st.lost_returns, st.foreign,
-		per_stop(st.handled_ns, st.stops), per_stop(st.regs_ns, st.stops), per_stop(st.step_ns, st.stops),
-		st.hardware ? "hardware" : "software", st.step_remove ? "removed to step" : "stepped in place");
+	fprintf(stderr,
+	        "vmsight: trace: %" PRIu64 " events printed; %" PRIu64 " stops, %" PRIu64 " hits, %" PRIu64
+	        " filtered, %" PRIu64 " returns (%" PRIu64 " unmatched, %" PRIu64 " calls not followed), %" PRIu64
+	        " foreign stops; %.1f us per stop handled (registers %.1f, step %.1f); %s breakpoints, %s\n",
+	        printed, st.stops, st.hits, st.filtered, st.returns, st.stray_returns, st.lost_returns, st.foreign,
+	        per_stop(st.handled_ns, st.stops), per_stop(st.regs_ns, st.stops), per_stop(st.step_ns, st.stops),
+	        st.hardware ? "hardware" : "software", st.step_remove ? "removed to step" : "stepped in place");
 }
 
 int cmd_trace(const struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		KERNEL_OPTIONS,
-		{ "pid", required_argument, NULL, 'p' },      { "event", required_argument, NULL, 'e' },
-		STREAM_OPTIONS,                               { "gdb", required_argument, NULL, 'g' },
-		{ "hw", no_argument, NULL, 'H' },             { "step-remove", no_argument, NULL, 'R' },
-		{ "step-keep", no_argument, NULL, 'K' },      { "list", no_argument, NULL, 'L' },
-		{ "cr3", required_argument, NULL, 'C' },      { "help", no_argument, NULL, 'h' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "event", required_argument, NULL, 'e' },
+		STREAM_OPTIONS,
+		{ "gdb", required_argument, NULL, 'g' },
+		{ "hw", no_argument, NULL, 'H' },
+		{ "step-remove", no_argument, NULL, 'R' },
+		{ "step-keep", no_argument, NULL, 'K' },
+		{ "list", no_argument, NULL, 'L' },
+		{ "cr3", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct kernel_args ka = { 0 };
@@ -258,7 +273,7 @@ int cmd_trace(const struct globals *g, int argc, char **argv)
 	}
 	int calls = optind < argc && strcmp(argv[optind], "calls") == 0;
 	if (calls ? optind + 1 >= argc
-		  : optind + 1 != argc || (strcmp(argv[optind], "files") && strcmp(argv[optind], "syscalls")))
+	          : optind + 1 != argc || (strcmp(argv[optind], "files") && strcmp(argv[optind], "syscalls")))
 		die_usage("trace: say what to trace: `trace files`, `trace syscalls` or `trace calls SYMBOL...`");
 	int syscalls = strcmp(argv[optind], "syscalls") == 0;
 	if (strcmp(argv[optind], "files") && tro.kinds)
@@ -290,14 +305,16 @@ int cmd_trace(const struct globals *g, int argc, char **argv)
 	struct call_probe cps[64];
 	int rc = 0;
 	if (calls) {
-		struct vms_probe_opts po = { .sz = sizeof(po), .pid = tro.pid, .dtb = tro.dtb, .on_return = call_return };
+		struct vms_probe_opts po = {
+			.sz = sizeof(po), .pid = tro.pid, .dtb = tro.dtb, .on_return = call_return
+		};
 		for (int i = optind + 1; i < argc && rc >= 0; i++) {
 			cps[i - optind - 1] = (struct call_probe){ &out, argv[i] };
 			rc = vms_tracer_probe(tr, argv[i], 0, &po, call_entry, &cps[i - optind - 1]);
 		}
 	} else {
 		rc = syscalls ? vms_trace_syscalls(tr, k, &tro, print_trace_event, &out)
-			      : vms_trace_files(tr, k, &tro, print_trace_event, &out);
+		              : vms_trace_files(tr, k, &tro, print_trace_event, &out);
 	}
 	rc = rc < 0 ? fail("%s", vms_tracer_errmsg(tr)) : trace_loop(g, tr, &out, duration, argv[optind]);
 	print_trace_totals(tr, out.printed);

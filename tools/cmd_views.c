@@ -13,19 +13,19 @@
 /* ---- lsmod ---- */
 
 static const char usage_lsmod[] =
-	"usage: vmsight -t TARGET lsmod [--no-scan] [--pause] [options]\n"
-	"\n"
-	"List the loaded kernel modules from the kernel's module list, as /proc/modules\n"
-	"does: name, base address (the core text), size (core and init memory), use\n"
-	"count, the modules using it, state and taint flags. Then module memory is\n"
-	"scanned for modules the list does not hold (unlinked by a rootkit): those are\n"
-	"marked HIDDEN. --no-scan skips the scan.\n"
-	"\n"
-	"%s"
-	"%s"
-	"\n"
-	"JSON, one object per module: {name,base,size,refcnt,state,taint,used_by,hidden,\n"
-	"addr}; addresses as \"0x...\" strings.\n";
+        "usage: vmsight -t TARGET lsmod [--no-scan] [--pause] [options]\n"
+        "\n"
+        "List the loaded kernel modules from the kernel's module list, as /proc/modules\n"
+        "does: name, base address (the core text), size (core and init memory), use\n"
+        "count, the modules using it, state and taint flags. Then module memory is\n"
+        "scanned for modules the list does not hold (unlinked by a rootkit): those are\n"
+        "marked HIDDEN. --no-scan skips the scan.\n"
+        "\n"
+        "%s"
+        "%s"
+        "\n"
+        "JSON, one object per module: {name,base,size,refcnt,state,taint,used_by,hidden,\n"
+        "addr}; addresses as \"0x...\" strings.\n";
 
 static int lsmod_row(void *ctx, const struct vms_module *m)
 {
@@ -90,21 +90,21 @@ int cmd_lsmod(const struct globals *g, int argc, char **argv)
 /* ---- lsof ---- */
 
 static const char usage_lsof[] =
-	"usage: vmsight -t TARGET lsof [PID] [--pause] [options]\n"
-	"\n"
-	"List the open files of every process (or of PID) from their file descriptor\n"
-	"tables, as /proc/PID/fd and fdinfo show them: fd with its access (r, w, u),\n"
-	"type (REG DIR CHR BLK FIFO SOCK LINK a_inode), open flags (octal, O_CLOEXEC\n"
-	"included), position, inode and the full path across mount points; unlinked\n"
-	"files end in \" (deleted)\", pipes and sockets show as pipe:[INODE] and\n"
-	"socket:[INODE], anonymous inodes as anon_inode:NAME.\n"
-	"\n"
-	"%s"
-	"%s"
-	"\n"
-	"JSON, one object per open file: {pid,comm,fd,path,type,flags,mode,pos,inode,\n"
-	"mnt_id,dev,deleted,addr}; flags and mode are numbers (fdinfo prints flags in\n"
-	"octal); dev is \"MAJOR:MINOR\" in decimal, as /proc/PID/mountinfo writes it.\n";
+        "usage: vmsight -t TARGET lsof [PID] [--pause] [options]\n"
+        "\n"
+        "List the open files of every process (or of PID) from their file descriptor\n"
+        "tables, as /proc/PID/fd and fdinfo show them: fd with its access (r, w, u),\n"
+        "type (REG DIR CHR BLK FIFO SOCK LINK a_inode), open flags (octal, O_CLOEXEC\n"
+        "included), position, inode and the full path across mount points; unlinked\n"
+        "files end in \" (deleted)\", pipes and sockets show as pipe:[INODE] and\n"
+        "socket:[INODE], anonymous inodes as anon_inode:NAME.\n"
+        "\n"
+        "%s"
+        "%s"
+        "\n"
+        "JSON, one object per open file: {pid,comm,fd,path,type,flags,mode,pos,inode,\n"
+        "mnt_id,dev,deleted,addr}; flags and mode are numbers (fdinfo prints flags in\n"
+        "octal); dev is \"MAJOR:MINOR\" in decimal, as /proc/PID/mountinfo writes it.\n";
 
 static int lsof_row(void *ctx, const struct vms_file *f)
 {
@@ -158,7 +158,7 @@ int cmd_lsof(const struct globals *g, int argc, char **argv)
 	if (view_open(g, &a, &v))
 		return 1;
 	out_text("%7s %-16s %5s %-7s %9s %10s %10s %s\n", "PID", "COMMAND", "FD", "TYPE", "FLAGS", "POS", "INODE",
-		 "NAME");
+	         "NAME");
 	int rc = vms_files(v.k, &fo, lsof_row, NULL);
 	return view_close(&v, view_result(&v, rc, "open files", &st));
 }
@@ -166,19 +166,19 @@ int cmd_lsof(const struct globals *g, int argc, char **argv)
 /* ---- maps ---- */
 
 static const char usage_maps[] =
-	"usage: vmsight -t TARGET maps [PID] [--pause] [options]\n"
-	"\n"
-	"Print the memory map of process PID as /proc/PID/maps does: address range,\n"
-	"permissions (r w x, s shared or p private), file offset, device, inode, and\n"
-	"the file's path or [heap], [stack], [vdso], [vvar]. Read from the kernel's\n"
-	"memory areas (a maple tree from Linux 6.1, a list before). Without PID, the\n"
-	"maps of every process, each after a line \"PID N\".\n"
-	"\n"
-	"%s"
-	"%s"
-	"\n"
-	"JSON, one object per area: {pid,start,end,perms,offset,dev,inode,path,deleted,\n"
-	"addr}; start and end as \"0x...\" strings.\n";
+        "usage: vmsight -t TARGET maps [PID] [--pause] [options]\n"
+        "\n"
+        "Print the memory map of process PID as /proc/PID/maps does: address range,\n"
+        "permissions (r w x, s shared or p private), file offset, device, inode, and\n"
+        "the file's path or [heap], [stack], [vdso], [vvar]. Read from the kernel's\n"
+        "memory areas (a maple tree from Linux 6.1, a list before). Without PID, the\n"
+        "maps of every process, each after a line \"PID N\".\n"
+        "\n"
+        "%s"
+        "%s"
+        "\n"
+        "JSON, one object per area: {pid,start,end,perms,offset,dev,inode,path,deleted,\n"
+        "addr}; start and end as \"0x...\" strings.\n";
 
 struct maps_out {
 	int all;
@@ -197,8 +197,8 @@ static int maps_row(void *ctx, const struct vms_vma *m)
 	char head[160], dev[32];
 	snprintf(dev, sizeof(dev), "%02x:%02x", m->dev >> 20, m->dev & 0xfffff);
 	int n = snprintf(head, sizeof(head), "%08llx-%08llx %s %08llx %s %llu ", (unsigned long long)m->start,
-			 (unsigned long long)m->end, m->perms, (unsigned long long)m->offset, dev,
-			 (unsigned long long)m->ino);
+	                 (unsigned long long)m->end, m->perms, (unsigned long long)m->offset, dev,
+	                 (unsigned long long)m->ino);
 	int pad = n < 73 ? 73 - n : 0;
 	out_begin();
 	out_int("pid", NULL, m->pid);
@@ -245,16 +245,16 @@ int cmd_maps(const struct globals *g, int argc, char **argv)
 /* ---- dmesg ---- */
 
 static const char usage_dmesg[] =
-	"usage: vmsight -t TARGET dmesg [--pause] [options]\n"
-	"\n"
-	"Print the kernel log from the printk ring buffer (Linux 5.10 and later), oldest\n"
-	"first, as dmesg does: [seconds.microseconds] text. A record of several lines\n"
-	"gives a line each, with the record's time; control bytes are shown escaped.\n"
-	"\n"
-	"%s"
-	"%s"
-	"\n"
-	"JSON, one object per record: {seq,ts,ts_ns,level,facility,text}; ts in seconds.\n";
+        "usage: vmsight -t TARGET dmesg [--pause] [options]\n"
+        "\n"
+        "Print the kernel log from the printk ring buffer (Linux 5.10 and later), oldest\n"
+        "first, as dmesg does: [seconds.microseconds] text. A record of several lines\n"
+        "gives a line each, with the record's time; control bytes are shown escaped.\n"
+        "\n"
+        "%s"
+        "%s"
+        "\n"
+        "JSON, one object per record: {seq,ts,ts_ns,level,facility,text}; ts in seconds.\n";
 
 static int dmesg_row(void *ctx, const struct vms_log_record *r)
 {

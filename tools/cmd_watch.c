@@ -2,7 +2,6 @@
  * watch files: the guest's file activity as vmsight-agent reports it over
  * its shared-memory ring or the vCPU channel, printed as it happens.
  */
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,43 +9,46 @@
 #include "cmds.h"
 
 static const char usage_watch[] =
-	"usage: vmsight -t TARGET watch files [--channel shm|vcpu] [--shm FILE | --socket PATH]\n"
-	"                                    [--pid N] [--path GLOB] [--event KINDS]\n"
-	"                                    [--count N] [--duration SECONDS] [--enrich] [--json]\n"
-	"\n"
-	"Print the guest's file activity as vmsight-agent reports it (docs/watch.md):\n"
-	"one line per event - guest time, kind, process, uid, name, path (old -> new for\n"
-	"renames) - and notices about the stream itself: agent started or restarted,\n"
-	"events lost (and where), agent silent. The guest is never paused.\n"
-	"\n"
-	"  --channel shm|vcpu  the ivshmem ring (default when the VM has one) or the\n"
-	"                      I/O-port channel (isa-debugcon socket)\n"
-	"  --shm FILE          the ivshmem region's file, instead of finding it through QMP\n"
-	"  --socket PATH       the isa-debugcon chardev's unix socket, likewise\n"
-	"  --pid N             only events of process N\n"
-	"  --path GLOB         only events whose path (or rename target) matches GLOB\n"
-	"  --event KINDS       only these kinds, comma-separated: open, read, write,\n"
-	"                      close_write, exec, create, delete, rename\n"
-	"  --count N           stop after N events printed\n"
-	"  --duration SECONDS  stop after this long (also: Ctrl-C, SIGTERM)\n"
-	"  --enrich            add each process's parent and command line, read from the\n"
-	"                      guest kernel's task list by introspection (not from the\n"
-	"                      agent); needs -t and finds the kernel first\n"
-	"\n"
-	"On exit it prints totals on stderr: events received, lost (gaps in the agent's\n"
-	"numbering, restarts) and the agent's own counters (drops when its channel was\n"
-	"full, kernel queue overflows). JSON: one object per event {\"kind\",\"ts_ns\",\n"
-	"\"host_ns\",\"id\",\"generation\",\"pid\",\"tid\",\"uid\",\"comm\",\"path\",\"path2\",\"dir\",\n"
-	"\"merged\",\"result\",\"ppid\",\"cmdline\"}; notices {\"kind\":\"agent_start\"|\"lost\"|\"agent_silent\",...}; last,\n"
-	"{\"kind\":\"totals\",...} on stdout. tid, uid, ppid and cmdline are null when unknown.\n"
-	"Names and paths are the guest's bytes, escaped as ps shows them.\n"
-	"Exit status 1 if the channel can not be opened or goes away.\n";
+        "usage: vmsight -t TARGET watch files [--channel shm|vcpu] [--shm FILE | --socket PATH]\n"
+        "                                    [--pid N] [--path GLOB] [--event KINDS]\n"
+        "                                    [--count N] [--duration SECONDS] [--enrich] [--json]\n"
+        "\n"
+        "Print the guest's file activity as vmsight-agent reports it (docs/watch.md):\n"
+        "one line per event - guest time, kind, process, uid, name, path (old -> new for\n"
+        "renames) - and notices about the stream itself: agent started or restarted,\n"
+        "events lost (and where), agent silent. The guest is never paused.\n"
+        "\n"
+        "  --channel shm|vcpu  the ivshmem ring (default when the VM has one) or the\n"
+        "                      I/O-port channel (isa-debugcon socket)\n"
+        "  --shm FILE          the ivshmem region's file, instead of finding it through QMP\n"
+        "  --socket PATH       the isa-debugcon chardev's unix socket, likewise\n"
+        "  --pid N             only events of process N\n"
+        "  --path GLOB         only events whose path (or rename target) matches GLOB\n"
+        "                      (fnmatch: * also matches /)\n"
+        "  --event KINDS       only these kinds, comma-separated: open, read, write,\n"
+        "                      close_write, exec, create, delete, rename\n"
+        "  --count N           stop after N events printed\n"
+        "  --duration SECONDS  stop after this long (also: Ctrl-C, SIGTERM)\n"
+        "  --enrich            add each process's parent and command line, read from the\n"
+        "                      guest kernel's task list by introspection (not from the\n"
+        "                      agent); needs -t and finds the kernel first\n"
+        "\n"
+        "On exit it prints totals on stderr: events received, lost (gaps in the agent's\n"
+        "numbering, restarts) and the agent's own counters (drops when its channel was\n"
+        "full, kernel queue overflows). JSON: one object per event {\"kind\",\"ts_ns\",\n"
+        "\"host_ns\",\"id\",\"generation\",\"pid\",\"tid\",\"uid\",\"comm\",\"path\",\"path2\",\"dir\",\n"
+        "\"merged\",\"result\",\"ppid\",\"cmdline\"}; notices {\"kind\":\"agent_start\"|\"lost\"|\"agent_silent\",...}; last,\n"
+        "{\"kind\":\"totals\",...,\"filtered\",...} on stdout. The filters apply in the library,\n"
+        "before enrichment. tid, uid, ppid and cmdline are null when unknown.\n"
+        "Names and paths are the guest's bytes, escaped as ps shows them.\n"
+        "Exit status 1 if the channel can not be opened or goes away.\n";
 
 static void print_file_event(const struct vms_file_event *e)
 {
 	out_begin();
 	out_uint("ts_ns", NULL, e->ts_ns);
-	out_text("%6" PRIu64 ".%06" PRIu64 " ", (uint64_t)(e->ts_ns / 1000000000u), (uint64_t)(e->ts_ns / 1000u % 1000000u));
+	out_text("%6" PRIu64 ".%06" PRIu64 " ", (uint64_t)(e->ts_ns / 1000000000u),
+	         (uint64_t)(e->ts_ns / 1000u % 1000000u));
 	out_str("kind", "%-11s ", vms_fev_kind_name(e->kind));
 	out_uint("host_ns", NULL, e->host_ns);
 	out_uint("id", NULL, e->event_id);
@@ -117,6 +119,7 @@ static void print_totals(struct vms_watch *w, uint64_t printed)
 		out_str("channel", NULL, vms_watch_channel(w));
 		out_uint("received", NULL, st.received);
 		out_uint("printed", NULL, printed);
+		out_uint("filtered", NULL, st.filtered);
 		out_uint("lost", NULL, st.lost);
 		out_uint("agent_dropped", NULL, st.agent_dropped);
 		out_uint("agent_dropped_total", NULL, st.agent_dropped_total);
@@ -126,28 +129,32 @@ static void print_totals(struct vms_watch *w, uint64_t printed)
 		out_end();
 	}
 	fflush(stdout);
-	fprintf(stderr, "vmsight: watch: %" PRIu64 " events received (%" PRIu64 " printed), %" PRIu64
-		" lost; agent counters since start of watch: %" PRIu64 " dropped (channel full; %" PRIu64
-		" in all), %" PRIu64 " kernel queue overflows; %" PRIu64 " malformed; %" PRIu64 " agent run%s seen\n",
-		st.received, printed, st.lost, st.agent_dropped, st.agent_dropped_total, st.agent_overflows,
-		st.malformed, st.agent_starts, st.agent_starts == 1 ? "" : "s");
+	fprintf(stderr,
+	        "vmsight: watch: %" PRIu64 " events received (%" PRIu64 " printed, %" PRIu64 " filtered out), %" PRIu64
+	        " lost; agent counters since start of watch: %" PRIu64 " dropped (channel full; %" PRIu64
+	        " in all), %" PRIu64 " kernel queue overflows; %" PRIu64 " malformed; %" PRIu64 " agent run%s seen\n",
+	        st.received, printed, st.filtered, st.lost, st.agent_dropped, st.agent_dropped_total,
+	        st.agent_overflows, st.malformed, st.agent_starts, st.agent_starts == 1 ? "" : "s");
 }
 
 int cmd_watch(const struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "channel", required_argument, NULL, 'c' }, { "shm", required_argument, NULL, 'm' },
-		{ "socket", required_argument, NULL, 'k' },  { "pid", required_argument, NULL, 'p' },
-		{ "path", required_argument, NULL, 'P' },    { "event", required_argument, NULL, 'e' },
-		STREAM_OPTIONS,                              { "enrich", no_argument, NULL, 'E' },
-		{ "help", no_argument, NULL, 'h' },          { 0 },
+		{ "channel", required_argument, NULL, 'c' },
+		{ "shm", required_argument, NULL, 'm' },
+		{ "socket", required_argument, NULL, 'k' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "path", required_argument, NULL, 'P' },
+		{ "event", required_argument, NULL, 'e' },
+		STREAM_OPTIONS,
+		{ "enrich", no_argument, NULL, 'E' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	struct vms_watch_opts wo = { .sz = sizeof(wo), .timeout_ms = g->timeout_ms };
 	int enrich = 0;
-	const char *glob = NULL;
 	uint64_t pid = 0, count = 0;
-	int want_pid = 0, c;
-	uint32_t kinds = ~0u;
+	int c;
 	double duration = 0;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -158,13 +165,13 @@ int cmd_watch(const struct globals *g, int argc, char **argv)
 		case 'm': wo.shm_path = optarg; break;
 		case 'k': wo.socket_path = optarg; break;
 		case 'p':
-			if (parse_u64(optarg, &pid) || pid > INT32_MAX)
+			if (parse_u64(optarg, &pid) || pid == 0 || pid > INT32_MAX)
 				die_usage("watch: bad pid '%s'", optarg);
-			want_pid = 1;
+			wo.pid = (int32_t)pid;
 			break;
-		case 'P': glob = optarg; break;
+		case 'P': wo.path_glob = optarg; break;
 		case 'e':
-			if (parse_kinds(optarg, vms_fev_kind_parse, VMS_FEV_OPEN, VMS_FEV_RENAME, &kinds))
+			if (parse_kinds(optarg, vms_fev_kind_parse, VMS_FEV_OPEN, VMS_FEV_RENAME, &wo.kinds))
 				die_usage("watch: bad --event list '%s'", optarg);
 			break;
 		case 'E': enrich = 1; break;
@@ -231,9 +238,6 @@ int cmd_watch(const struct globals *g, int argc, char **argv)
 			print_notice(&e);
 			continue;
 		}
-		if ((want_pid && e.pid != (int32_t)pid) || !(kinds & (1u << e.kind)) ||
-		    (glob && fnmatch(glob, e.path, 0) != 0 && (!e.path2[0] || fnmatch(glob, e.path2, 0) != 0)))
-			continue;
 		print_file_event(&e);
 		printed++;
 		if (t_end && now_s() >= t_end)

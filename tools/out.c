@@ -35,8 +35,8 @@ int out_is_json(void)
 
 /* Escape with ESCAPE into the scratch buffer; "" if memory runs out (a
  * value is then lost, never shown raw). */
-static const char *escaped(size_t (*escape)(char *, size_t, const char *, size_t, unsigned), const char *p,
-			   size_t len, unsigned flags)
+static const char *escaped(size_t (*escape)(char *, size_t, const char *, size_t, unsigned), const char *p, size_t len,
+                           unsigned flags)
 {
 	size_t need = escape(o.buf, o.cap, p, len, flags);
 	if (need >= o.cap) {

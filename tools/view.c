@@ -8,8 +8,8 @@
 #include "view.h"
 
 const char view_help[] =
-	"  --pause            pause the guest for the view (a consistent look) and resume it\n"
-	"                     after, also on error or Ctrl-C (a guest already paused stays so)\n";
+        "  --pause            pause the guest for the view (a consistent look) and resume it\n"
+        "                     after, also on error or Ctrl-C (a guest already paused stays so)\n";
 
 int view_opt(struct view_args *a, int c)
 {

@@ -13,9 +13,11 @@ struct view_args {
 	int pause;
 };
 
-#define VIEW_OPTIONS                                                                                   \
-	KERNEL_OPTIONS, KERNEL_CR3_OPTION, { "pause", no_argument, NULL, 'P' }, { "help", no_argument, \
-										 NULL, 'h' }
+#define VIEW_OPTIONS                                                            \
+	KERNEL_OPTIONS, KERNEL_CR3_OPTION, { "pause", no_argument, NULL, 'P' }, \
+	{                                                                       \
+		"help", no_argument, NULL, 'h'                                  \
+	}
 
 extern const char view_help[];
 

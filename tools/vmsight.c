@@ -15,60 +15,72 @@
 #include "cmds.h"
 
 static const char usage_main[] =
-	"usage: vmsight [-t TARGET] [--source NAME] [--json] [-v] COMMAND [ARGS]\n"
-	"\n"
-	"Look inside a running QEMU/KVM virtual machine from the outside.\n"
-	"\n"
-	"Targets (-t, or the VMSIGHT_TARGET environment variable):\n"
-	"  qmp:PATH        QEMU's QMP unix socket; finds the RAM file or process through it\n"
-	"  pid:N           a running QEMU process, read through /proc (root)\n"
-	"  gdb:HOST:PORT   QEMU's GDB stub (QEMU pauses the guest while attached)\n"
-	"  dump:FILE       raw image, ELF core (dump-guest-memory, vmsight dump) or LiME\n"
-	"\n"
-	"Options:\n"
-	"  -t, --target TARGET   what to attach to\n"
-	"      --source NAME     force a memory source: shm, procmem, gdb, qmp, dump\n"
-	"      --json            JSON output, one object per line\n"
-	"      --timeout MS      wait at most MS for QEMU's replies (default 10000)\n"
-	"  -v, --verbose         say which memory source was picked and why\n"
-	"  -h, --help            this text; `vmsight COMMAND --help` for a command\n"
-	"      --version         print the version\n"
-	"\n"
-	"Commands:\n"
-	"  info                  memory source, RAM layout, vCPUs and paging mode\n"
-	"  read --pa ADDR LEN    read guest-physical memory (hexdump, or --raw)\n"
-	"  read --va ADDR LEN    read virtual memory (default: vCPU 0's address space)\n"
-	"  translate VA...       virtual to guest-physical address, page size, permissions\n"
-	"  va-ranges             the mapped virtual memory of an address space\n"
-	"  kernel                find the Linux kernel: KASLR offsets, CR3, symbols, BTF\n"
-	"  symbols [GLOB]        the kernel's symbols (address, type, name)\n"
-	"  btf TYPE [MEMBER...]  size of a kernel struct and offsets of its members\n"
-	"  read --sym NAME LEN   read kernel memory at a symbol\n"
-	"  profile --isf FILE    write the kernel's profile as a Volatility 3 ISF file\n"
-	"  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n"
-	"  watch files           file events from vmsight-agent in the guest, as they happen\n"
-	"  trace files|syscalls  file activity or system calls, agentless (GDB stub breakpoints)\n"
-	"  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n"
-	"  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n"
-	"  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
-	"  lsof [PID]            open files: fd, path, type, flags, position\n"
-	"  maps [PID]            memory maps, as /proc/PID/maps\n"
-	"  dmesg                 the kernel log, from the printk ring buffer\n";
+        "usage: vmsight [-t TARGET] [--source NAME] [--json] [-v] COMMAND [ARGS]\n"
+        "\n"
+        "Look inside a running QEMU/KVM virtual machine from the outside.\n"
+        "\n"
+        "Targets (-t, or the VMSIGHT_TARGET environment variable):\n"
+        "  qmp:PATH        QEMU's QMP unix socket; finds the RAM file or process through it\n"
+        "  pid:N           a running QEMU process, read through /proc (root)\n"
+        "  gdb:HOST:PORT   QEMU's GDB stub (QEMU pauses the guest while attached)\n"
+        "  dump:FILE       raw image, ELF core (dump-guest-memory, vmsight dump) or LiME\n"
+        "\n"
+        "Options:\n"
+        "  -t, --target TARGET   what to attach to\n"
+        "      --source NAME     force a memory source: shm, procmem, gdb, qmp, dump\n"
+        "      --json            JSON output, one object per line\n"
+        "      --timeout MS      wait at most MS for QEMU's replies (default 10000)\n"
+        "  -v, --verbose         say which memory source was picked and why\n"
+        "  -h, --help            this text; `vmsight COMMAND --help` for a command\n"
+        "      --version         print the version\n"
+        "\n"
+        "Commands:\n"
+        "  info                  memory source, RAM layout, vCPUs and paging mode\n"
+        "  read --pa ADDR LEN    read guest-physical memory (hexdump, or --raw)\n"
+        "  read --va ADDR LEN    read virtual memory (default: vCPU 0's address space)\n"
+        "  translate VA...       virtual to guest-physical address, page size, permissions\n"
+        "  va-ranges             the mapped virtual memory of an address space\n"
+        "  kernel                find the Linux kernel: KASLR offsets, CR3, symbols, BTF\n"
+        "  symbols [GLOB]        the kernel's symbols (address, type, name)\n"
+        "  btf TYPE [MEMBER...]  size of a kernel struct and offsets of its members\n"
+        "  read --sym NAME LEN   read kernel memory at a symbol\n"
+        "  profile --isf FILE    write the kernel's profile as a Volatility 3 ISF file\n"
+        "  dump -o FILE          write all guest RAM to FILE (--format raw|elf)\n"
+        "  watch files           file events from vmsight-agent in the guest, as they happen\n"
+        "  trace files|syscalls  file activity or system calls, agentless (GDB stub breakpoints)\n"
+        "  snapshot -o FILE      consistent snapshot (--mode pause|background|live), --diff A B\n"
+        "  ps [-T] [--tree]      processes (and threads): ids, state, start, command line\n"
+        "  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
+        "  lsof [PID]            open files: fd, path, type, flags, position\n"
+        "  maps [PID]            memory maps, as /proc/PID/maps\n"
+        "  dmesg                 the kernel log, from the printk ring buffer\n";
 
 static const struct {
 	const char *name;
 	cmd_fn run;
 } commands[] = {
-	{ "info", cmd_info },       { "read", cmd_read },         { "translate", cmd_translate },
-	{ "va-ranges", cmd_va_ranges }, { "kernel", cmd_kernel }, { "symbols", cmd_symbols },
-	{ "btf", cmd_btf },         { "profile", cmd_profile },   { "dump", cmd_dump },
-	{ "watch", cmd_watch },     { "trace", cmd_trace },       { "snapshot", cmd_snapshot },
-	{ "ps", cmd_ps },           { "lsmod", cmd_lsmod },       { "lsof", cmd_lsof },
-	{ "maps", cmd_maps },       { "dmesg", cmd_dmesg },
+	{ "info", cmd_info },
+	{ "read", cmd_read },
+	{ "translate", cmd_translate },
+	{ "va-ranges", cmd_va_ranges },
+	{ "kernel", cmd_kernel },
+	{ "symbols", cmd_symbols },
+	{ "btf", cmd_btf },
+	{ "profile", cmd_profile },
+	{ "dump", cmd_dump },
+	{ "watch", cmd_watch },
+	{ "trace", cmd_trace },
+	{ "snapshot", cmd_snapshot },
+	{ "ps", cmd_ps },
+	{ "lsmod", cmd_lsmod },
+	{ "lsof", cmd_lsof },
+	{ "maps", cmd_maps },
+	{ "dmesg", cmd_dmesg },
 };
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, 't' },
 		{ "source", required_argument, NULL, 's' },
@@ -79,6 +91,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
+	/* clang-format on */
 	struct globals g = { .target = getenv("VMSIGHT_TARGET") };
 	int c;
 	uint64_t v;

@@ -31,7 +31,7 @@
 
 #include <stdint.h>
 
-#define VMS_WIRE_MAGIC 0x57534d56u          /* "VMSW" */
+#define VMS_WIRE_MAGIC 0x57534d56u /* "VMSW" */
 #define VMS_WIRE_VERSION 1u
 #define VMS_WIRE_HEADER_BYTES 4096u
 #define VMS_WIRE_SLOT_BYTES 256u
@@ -44,46 +44,46 @@
 /* Event kinds. File events first, then the agent's own notices. */
 enum vms_wire_kind {
 	VMS_WIRE_EV_OPEN = 1,
-	VMS_WIRE_EV_ACCESS = 2,         /* read */
-	VMS_WIRE_EV_MODIFY = 3,         /* write */
-	VMS_WIRE_EV_CLOSE_WRITE = 4,    /* close of a file opened for writing */
-	VMS_WIRE_EV_EXEC = 5,           /* opened for execution */
+	VMS_WIRE_EV_ACCESS = 2,      /* read */
+	VMS_WIRE_EV_MODIFY = 3,      /* write */
+	VMS_WIRE_EV_CLOSE_WRITE = 4, /* close of a file opened for writing */
+	VMS_WIRE_EV_EXEC = 5,        /* opened for execution */
 	VMS_WIRE_EV_CREATE = 6,
 	VMS_WIRE_EV_DELETE = 7,
-	VMS_WIRE_EV_RENAME = 8,         /* path = old name, path2 = new name */
+	VMS_WIRE_EV_RENAME = 8, /* path = old name, path2 = new name */
 	VMS_WIRE_EV_FILE_LAST = VMS_WIRE_EV_RENAME,
-	VMS_WIRE_EV_HELLO = 32,         /* first record of an agent run; path = description */
-	VMS_WIRE_EV_STATUS = 33,        /* heartbeat, about once a second: counters only */
+	VMS_WIRE_EV_HELLO = 32,  /* first record of an agent run; path = description */
+	VMS_WIRE_EV_STATUS = 33, /* heartbeat, about once a second: counters only */
 	VMS_WIRE_EV_LAST = VMS_WIRE_EV_STATUS,
 };
 
 /* Event flags. */
 enum {
-	VMS_WIRE_F_DIR = 1u << 0,       /* the object is a directory */
-	VMS_WIRE_F_TRUNC = 1u << 1,     /* a path was longer than VMS_WIRE_PATH_MAX and cut */
-	VMS_WIRE_F_NOPATH = 1u << 2,    /* the agent could not resolve the path (object gone) */
-	VMS_WIRE_F_NOPROC = 1u << 3,    /* the process had exited: name and uid unknown */
-	VMS_WIRE_F_FID = 1u << 4,       /* reported by the FID (directory entry) group */
-	VMS_WIRE_F_MERGED = 1u << 5,    /* one of several kinds the kernel merged into one event */
+	VMS_WIRE_F_DIR = 1u << 0,    /* the object is a directory */
+	VMS_WIRE_F_TRUNC = 1u << 1,  /* a path was longer than VMS_WIRE_PATH_MAX and cut */
+	VMS_WIRE_F_NOPATH = 1u << 2, /* the agent could not resolve the path (object gone) */
+	VMS_WIRE_F_NOPROC = 1u << 3, /* the process had exited: name and uid unknown */
+	VMS_WIRE_F_FID = 1u << 4,    /* reported by the FID (directory entry) group */
+	VMS_WIRE_F_MERGED = 1u << 5, /* one of several kinds the kernel merged into one event */
 };
 
 /* The fixed part of a blob: 64 bytes. */
 struct vms_wire_event {
-	uint16_t kind;          /* enum vms_wire_kind */
-	uint16_t flags;         /* VMS_WIRE_F_* */
-	uint16_t comm_len;      /* bytes of process name after this struct, <= VMS_WIRE_COMM_MAX */
-	uint16_t path_len;      /* bytes of path after the name, <= VMS_WIRE_PATH_MAX */
-	uint16_t path2_len;     /* bytes of second path after the path, <= VMS_WIRE_PATH_MAX */
-	uint16_t nslots;        /* shm: slots this event takes; vcpu: 0 */
-	uint32_t generation;    /* agent run number (1, 2, ... across restarts on one region) */
-	int32_t pid;            /* thread group id; -1 unknown */
-	int32_t tid;            /* thread id; -1 unknown */
-	uint32_t uid;           /* effective uid; UINT32_MAX unknown */
-	int32_t result;         /* 0 success (fanotify reports completed operations), -errno, or INT32_MIN unknown */
-	uint64_t ts_ns;         /* guest CLOCK_MONOTONIC when the agent read the event */
-	uint64_t event_id;      /* running number of this agent run, counting dropped events too */
-	uint64_t dropped;       /* events the agent dropped so far (channel full), this region's total */
-	uint64_t overflows;     /* kernel fanotify queue overflows seen so far (events lost before the agent) */
+	uint16_t kind;       /* enum vms_wire_kind */
+	uint16_t flags;      /* VMS_WIRE_F_* */
+	uint16_t comm_len;   /* bytes of process name after this struct, <= VMS_WIRE_COMM_MAX */
+	uint16_t path_len;   /* bytes of path after the name, <= VMS_WIRE_PATH_MAX */
+	uint16_t path2_len;  /* bytes of second path after the path, <= VMS_WIRE_PATH_MAX */
+	uint16_t nslots;     /* shm: slots this event takes; vcpu: 0 */
+	uint32_t generation; /* agent run number (1, 2, ... across restarts on one region) */
+	int32_t pid;         /* thread group id; -1 unknown */
+	int32_t tid;         /* thread id; -1 unknown */
+	uint32_t uid;        /* effective uid; UINT32_MAX unknown */
+	int32_t result;      /* 0 success (fanotify reports completed operations), -errno, or INT32_MIN unknown */
+	uint64_t ts_ns;      /* guest CLOCK_MONOTONIC when the agent read the event */
+	uint64_t event_id;   /* running number of this agent run, counting dropped events too */
+	uint64_t dropped;    /* events the agent dropped so far (channel full), this region's total */
+	uint64_t overflows;  /* kernel fanotify queue overflows seen so far (events lost before the agent) */
 };
 
 #define VMS_WIRE_EVENT_MAX_BYTES (64u + VMS_WIRE_COMM_MAX + 2u * VMS_WIRE_PATH_MAX)
@@ -104,24 +104,24 @@ struct vms_wire_event {
  */
 struct vms_wire_header {
 	/* written once per agent run */
-	uint32_t magic;         /* VMS_WIRE_MAGIC once the header is valid */
-	uint16_t version;       /* VMS_WIRE_VERSION */
-	uint16_t header_bytes;  /* VMS_WIRE_HEADER_BYTES */
-	uint32_t slot_bytes;    /* VMS_WIRE_SLOT_BYTES */
-	uint32_t nslots;        /* slots in the ring, VMS_WIRE_MIN_SLOTS.. (fits the region) */
+	uint32_t magic;        /* VMS_WIRE_MAGIC once the header is valid */
+	uint16_t version;      /* VMS_WIRE_VERSION */
+	uint16_t header_bytes; /* VMS_WIRE_HEADER_BYTES */
+	uint32_t slot_bytes;   /* VMS_WIRE_SLOT_BYTES */
+	uint32_t nslots;       /* slots in the ring, VMS_WIRE_MIN_SLOTS.. (fits the region) */
 	uint32_t generation;
 	int32_t agent_pid;
-	uint64_t start_seq;     /* first sequence number of this run */
+	uint64_t start_seq; /* first sequence number of this run */
 	uint8_t pad0[32];
 	/* producer: the agent */
-	uint64_t head;          /* sequence number after the last published event */
-	uint64_t dropped;       /* events dropped because the ring was full (all runs) */
-	uint64_t overflows;     /* kernel queue overflows (all runs) */
-	uint64_t heartbeat_ns;  /* guest CLOCK_MONOTONIC, updated about once a second */
-	uint64_t events;        /* events published (all runs) */
+	uint64_t head;         /* sequence number after the last published event */
+	uint64_t dropped;      /* events dropped because the ring was full (all runs) */
+	uint64_t overflows;    /* kernel queue overflows (all runs) */
+	uint64_t heartbeat_ns; /* guest CLOCK_MONOTONIC, updated about once a second */
+	uint64_t events;       /* events published (all runs) */
 	uint8_t pad1[24];
 	/* consumer: the host */
-	uint64_t tail;          /* sequence number of the next slot the host will read */
+	uint64_t tail; /* sequence number of the next slot the host will read */
 	uint8_t pad2[56];
 };
 
@@ -135,8 +135,8 @@ struct vms_wire_slot {
  * vcpu channel framing: FRAME_MAGIC and the blob's length (both 32-bit
  * little-endian), then the blob. Each byte crosses in one OUT.
  */
-#define VMS_WIRE_FRAME_MAGIC 0x46534d56u    /* "VMSF" */
-#define VMS_WIRE_DEFAULT_PORT 0x0560        /* isa-debugcon iobase the lab uses */
+#define VMS_WIRE_FRAME_MAGIC 0x46534d56u /* "VMSF" */
+#define VMS_WIRE_DEFAULT_PORT 0x0560     /* isa-debugcon iobase the lab uses */
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct vms_wire_event) == 64, "wire event is 64 bytes");

@@ -41,17 +41,17 @@ struct vms_tracer;
 
 /* One breakpoint hit, as a probe's callback sees it. */
 struct vms_bp_hit {
-	int probe;                  /* id from vms_tracer_probe */
-	int is_return;              /* 1: the probed function returned (regs->rax: its value) */
-	unsigned vcpu;              /* 0-based */
-	uint64_t addr;              /* breakpoint address: the probe's, or the return site */
-	const struct vms_regs *regs;    /* that vCPU's registers */
-	uint64_t dtb;               /* its CR3 (PCID bits cleared) */
-	uint64_t task;              /* current task_struct (with a kernel), else 0 */
-	int32_t pid, tid;           /* process and thread of the current task, -1 unknown */
-	const char *comm;           /* its name, "" unknown */
-	uint64_t host_ns;           /* host CLOCK_MONOTONIC when the stop arrived */
-	uint64_t cookie[4];         /* entry: the callback's to fill; return: what the entry left */
+	int probe;                   /* id from vms_tracer_probe */
+	int is_return;               /* 1: the probed function returned (regs->rax: its value) */
+	unsigned vcpu;               /* 0-based */
+	uint64_t addr;               /* breakpoint address: the probe's, or the return site */
+	const struct vms_regs *regs; /* that vCPU's registers */
+	uint64_t dtb;                /* its CR3 (PCID bits cleared) */
+	uint64_t task;               /* current task_struct (with a kernel), else 0 */
+	int32_t pid, tid;            /* process and thread of the current task, -1 unknown */
+	const char *comm;            /* its name, "" unknown */
+	uint64_t host_ns;            /* host CLOCK_MONOTONIC when the stop arrived */
+	uint64_t cookie[4];          /* entry: the callback's to fill; return: what the entry left */
 };
 
 /* Callbacks return 0, VMS_PROBE_RETURN (entry only: call on_return when
@@ -60,24 +60,24 @@ enum { VMS_PROBE_RETURN = 1, VMS_PROBE_STOP = 2 };
 typedef int (*vms_probe_fn)(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit);
 
 struct vms_probe_opts {
-	size_t sz;                  /* sizeof(struct vms_probe_opts) */
-	int32_t pid;                /* only hits in this process (thread group); 0: any. Needs a kernel */
-	uint64_t dtb;               /* only hits in this address space (CR3; with PTI either of a
+	size_t sz;              /* sizeof(struct vms_probe_opts) */
+	int32_t pid;            /* only hits in this process (thread group); 0: any. Needs a kernel */
+	uint64_t dtb;           /* only hits in this address space (CR3; with PTI either of a
 				     * process's two); 0: any */
-	vms_probe_fn on_return;     /* called when a call the entry callback followed returns */
+	vms_probe_fn on_return; /* called when a call the entry callback followed returns */
 };
 
 struct vms_tracer_opts {
-	size_t sz;                  /* sizeof(struct vms_tracer_opts) */
-	const char *gdb;            /* "HOST:PORT" of the stub; NULL: from the target's QEMU (QMP) */
-	struct vms_kernel *kernel;  /* optional: symbols for probes, and pid/tid/comm of hits */
-	int hardware;               /* 1: hardware breakpoints only; 0: software, hardware if refused */
-	int step_remove;            /* stepping over a breakpoint: 1 remove it first (needed where
+	size_t sz;                 /* sizeof(struct vms_tracer_opts) */
+	const char *gdb;           /* "HOST:PORT" of the stub; NULL: from the target's QEMU (QMP) */
+	struct vms_kernel *kernel; /* optional: symbols for probes, and pid/tid/comm of hits */
+	int hardware;              /* 1: hardware breakpoints only; 0: software, hardware if refused */
+	int step_remove;           /* stepping over a breakpoint: 1 remove it first (needed where
 				     * software breakpoints are int3 bytes in guest memory: KVM);
 				     * -1 keep it (TCG); 0 decide from QEMU's accelerator (remove
 				     * unless QMP says KVM is off) */
-	unsigned timeout_ms;        /* each stub reply; 0 = 10000 */
-	char *errbuf;               /* optional: why vms_tracer_open failed */
+	unsigned timeout_ms;       /* each stub reply; 0 = 10000 */
+	char *errbuf;              /* optional: why vms_tracer_open failed */
 	size_t errbuf_len;
 };
 
@@ -88,7 +88,7 @@ VMS_API int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *
  * ADDR. Returns its id (>= 0) or -errno (-ENOENT unknown symbol, -EREMOTEIO
  * the stub refused the breakpoint). */
 VMS_API int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr,
-			     const struct vms_probe_opts *opts, vms_probe_fn fn, void *ctx);
+                             const struct vms_probe_opts *opts, vms_probe_fn fn, void *ctx);
 
 /* Let the guest run and handle hits for up to TIMEOUT_MS (-1: until
  * stopped). Returns 0 (time up, or stopped), or -errno when the stub or the
@@ -107,19 +107,19 @@ VMS_API int vms_tracer_close(struct vms_tracer *tr);
 VMS_API const char *vms_tracer_errmsg(const struct vms_tracer *tr);
 
 struct vms_tracer_stats {
-	uint64_t stops;             /* stop replies handled */
-	uint64_t hits;              /* probe entries called back */
-	uint64_t filtered;          /* entries a pid/dtb filter skipped */
-	uint64_t returns;           /* returns matched to their call */
-	uint64_t stray_returns;     /* hits at a return site that matched no pending call */
-	uint64_t lost_returns;      /* followed calls forgotten (table full) */
-	uint64_t foreign;           /* stops at no breakpoint of ours */
-	uint64_t handled_ns;        /* host time from stop reply to resume, summed */
-	uint64_t regs_ns;           /* of which reading the vCPU's registers */
-	uint64_t step_ns;           /* of which stepping over the breakpoint */
-	unsigned breakpoints;       /* planted now */
-	int hardware;               /* breakpoint type in use: 1 hardware */
-	int step_remove;            /* 1: breakpoints removed while stepping over them */
+	uint64_t stops;         /* stop replies handled */
+	uint64_t hits;          /* probe entries called back */
+	uint64_t filtered;      /* entries a pid/dtb filter skipped */
+	uint64_t returns;       /* returns matched to their call */
+	uint64_t stray_returns; /* hits at a return site that matched no pending call */
+	uint64_t lost_returns;  /* followed calls forgotten (table full) */
+	uint64_t foreign;       /* stops at no breakpoint of ours */
+	uint64_t handled_ns;    /* host time from stop reply to resume, summed */
+	uint64_t regs_ns;       /* of which reading the vCPU's registers */
+	uint64_t step_ns;       /* of which stepping over the breakpoint */
+	unsigned breakpoints;   /* planted now */
+	int hardware;           /* breakpoint type in use: 1 hardware */
+	int step_remove;        /* 1: breakpoints removed while stepping over them */
 };
 VMS_API void vms_tracer_stats(const struct vms_tracer *tr, struct vms_tracer_stats *out);
 
@@ -128,55 +128,55 @@ VMS_API void vms_tracer_stats(const struct vms_tracer *tr, struct vms_tracer_sta
  * decoded with the kernel's own symbols and types.
  */
 enum vms_tev_kind {
-	VMS_TEV_OPEN = 1,           /* path, flags, mode; result: fd or -errno */
-	VMS_TEV_READ = 2,           /* path, count, offset; result: bytes or -errno */
+	VMS_TEV_OPEN = 1, /* path, flags, mode; result: fd or -errno */
+	VMS_TEV_READ = 2, /* path, count, offset; result: bytes or -errno */
 	VMS_TEV_WRITE = 3,
-	VMS_TEV_UNLINK = 4,         /* path (rmdir too: VMS_TEV_F_DIR); result 0 or -errno */
-	VMS_TEV_RENAME = 5,         /* path -> path2 */
-	VMS_TEV_SYSCALL = 16,       /* nr, name, args; result: return value */
+	VMS_TEV_UNLINK = 4,   /* path (rmdir too: VMS_TEV_F_DIR); result 0 or -errno */
+	VMS_TEV_RENAME = 5,   /* path -> path2 */
+	VMS_TEV_SYSCALL = 16, /* nr, name, args; result: return value */
 };
 
 enum {
-	VMS_TEV_F_DIR = 1u << 0,        /* rmdir */
-	VMS_TEV_F_NORESULT = 1u << 1,   /* the call did not return while we watched (result unknown) */
-	VMS_TEV_F_NOPATH = 1u << 2,     /* the path could not be read */
+	VMS_TEV_F_DIR = 1u << 0,      /* rmdir */
+	VMS_TEV_F_NORESULT = 1u << 1, /* the call did not return while we watched (result unknown) */
+	VMS_TEV_F_NOPATH = 1u << 2,   /* the path could not be read */
 };
 
 struct vms_trace_event {
-	int kind;                   /* enum vms_tev_kind */
-	uint32_t flags;             /* VMS_TEV_F_* */
-	uint64_t host_ns;           /* host CLOCK_MONOTONIC at the entry hit */
+	int kind;         /* enum vms_tev_kind */
+	uint32_t flags;   /* VMS_TEV_F_* */
+	uint64_t host_ns; /* host CLOCK_MONOTONIC at the entry hit */
 	unsigned vcpu;
 	int32_t pid, tid;
 	const char *comm;
-	uint64_t dtb;               /* CR3 at the call (PCID bits cleared): its address space */
-	const char *path;           /* full path: from the struct file, or the name made absolute with the
+	uint64_t dtb;      /* CR3 at the call (PCID bits cleared): its address space */
+	const char *path;  /* full path: from the struct file, or the name made absolute with the
 				     * process's working directory; "" none */
-	const char *path2;          /* rename target, else "" */
+	const char *path2; /* rename target, else "" */
 	int64_t result;
-	uint32_t open_flags, mode;  /* open */
-	uint64_t count;             /* read/write: bytes asked */
-	int64_t offset;             /* read/write: file position, -1 unknown */
-	int nr;                     /* syscall number */
-	const char *name;           /* syscall name ("" unknown) */
-	uint64_t args[6];           /* syscall arguments */
+	uint32_t open_flags, mode; /* open */
+	uint64_t count;            /* read/write: bytes asked */
+	int64_t offset;            /* read/write: file position, -1 unknown */
+	int nr;                    /* syscall number */
+	const char *name;          /* syscall name ("" unknown) */
+	uint64_t args[6];          /* syscall arguments */
 };
 typedef int (*vms_trace_fn)(void *ctx, const struct vms_trace_event *ev);
 
 struct vms_trace_opts {
-	size_t sz;                  /* sizeof(struct vms_trace_opts) */
-	int32_t pid;                /* only this process; 0 any */
-	uint64_t dtb;               /* only this address space (a CR3 value); 0 any */
-	unsigned kinds;             /* files: bit (1 << VMS_TEV_*) per kind; 0 = all */
+	size_t sz;      /* sizeof(struct vms_trace_opts) */
+	int32_t pid;    /* only this process; 0 any */
+	uint64_t dtb;   /* only this address space (a CR3 value); 0 any */
+	unsigned kinds; /* files: bit (1 << VMS_TEV_*) per kind; 0 = all */
 };
 
 /* Add the file tracer's probes (open, read, write, unlink, rename) to TR;
  * FN gets one event per call, when it returns. */
 VMS_API int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts,
-			    vms_trace_fn fn, void *ctx);
+                            vms_trace_fn fn, void *ctx);
 /* Add the system-call tracer (x86-64 system calls, entry and exit). */
 VMS_API int vms_trace_syscalls(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts,
-			       vms_trace_fn fn, void *ctx);
+                               vms_trace_fn fn, void *ctx);
 
 /* The kernel's system call table: FN(ctx, nr, name) for each number whose
  * entry is a named __x64_sys_* function (the name without that prefix, as

@@ -6,6 +6,8 @@
  * state: the text of the last error is kept in the target (vms_errmsg).
  * Option structs carry their own size (sz) so that fields can be added
  * without breaking the ABI; zero-initialise them and set sz = sizeof.
+ * A NULL struct or sz 0 means the defaults; a struct larger than this
+ * library knows is -EINVAL unless the fields it does not know are zero.
  */
 #ifndef VMSIGHT_H
 #define VMSIGHT_H
@@ -39,13 +41,13 @@ struct vms_target;
 typedef void (*vms_log_fn)(void *ctx, const char *msg);
 
 struct vms_open_opts {
-	size_t sz;              /* sizeof(struct vms_open_opts) */
-	const char *source;     /* force a backend: "shm", "procmem", "dump", "gdb", "qmp"; NULL = fastest */
-	vms_log_fn log;         /* optional: told which source was picked and why */
+	size_t sz;          /* sizeof(struct vms_open_opts) */
+	const char *source; /* force a backend: "shm", "procmem", "dump", "gdb", "qmp"; NULL = fastest */
+	vms_log_fn log;     /* optional: told which source was picked and why */
 	void *log_ctx;
-	char *errbuf;           /* optional: receives the reason vms_open failed */
+	char *errbuf; /* optional: receives the reason vms_open failed */
 	size_t errbuf_len;
-	unsigned timeout_ms;    /* QMP/GDB reply timeout; 0 = 10000 */
+	unsigned timeout_ms; /* QMP/GDB reply timeout; 0 = 10000 */
 };
 
 /*
@@ -86,8 +88,8 @@ VMS_API const void *vms_map_pa(struct vms_target *t, uint64_t pa, size_t len);
 /* vCPU state. Fields not provided by the source are zero and their bit in
  * `valid` is clear. */
 enum {
-	VMS_REGS_GPR = 1u << 0,     /* rax..r15, rip, rflags */
-	VMS_REGS_CR = 1u << 1,      /* cr0, cr2, cr3, cr4 */
+	VMS_REGS_GPR = 1u << 0, /* rax..r15, rip, rflags */
+	VMS_REGS_CR = 1u << 1,  /* cr0, cr2, cr3, cr4 */
 	VMS_REGS_EFER = 1u << 2,
 	VMS_REGS_SEG = 1u << 3,     /* selectors, fs_base, gs_base */
 	VMS_REGS_KGSBASE = 1u << 4, /* kernel_gs_base */
@@ -100,8 +102,8 @@ struct vms_regs {
 	uint64_t cr0, cr2, cr3, cr4, efer;
 	uint64_t fs_base, gs_base, kernel_gs_base;
 	uint16_t cs, ss, ds, es, fs, gs;
-	uint32_t cs_flags;          /* descriptor flags of CS (bit 21: L) when known */
-	uint32_t valid;             /* VMS_REGS_* */
+	uint32_t cs_flags; /* descriptor flags of CS (bit 21: L) when known */
+	uint32_t valid;    /* VMS_REGS_* */
 };
 
 /* Number of vCPUs, and the state of one (0-based). */
@@ -110,8 +112,8 @@ VMS_API int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *
 
 /* Paging mode implied by a vCPU's registers. */
 enum vms_paging {
-	VMS_PAGING_NONE,    /* CR0.PG clear */
-	VMS_PAGING_32,      /* 32-bit, 4 KiB/4 MiB pages */
+	VMS_PAGING_NONE, /* CR0.PG clear */
+	VMS_PAGING_32,   /* 32-bit, 4 KiB/4 MiB pages */
 	VMS_PAGING_PAE,
 	VMS_PAGING_4LEVEL,  /* IA-32e */
 	VMS_PAGING_5LEVEL,  /* IA-32e with LA57 */
@@ -123,8 +125,10 @@ VMS_API const char *vms_paging_name(enum vms_paging m);
 /*
  * Virtual addresses. An address space is named by its DTB: the value of CR3
  * for it (PCID and flag bits are ignored). The target translates with one
- * paging mode, by default that of vCPU 0's registers at first use;
- * vms_set_paging fixes it (for dumps without registers, or to override).
+ * paging mode, by default that of vCPU 0's registers, read when the target
+ * opens and after each vms_pause/vms_resume (a translation itself never
+ * talks to QEMU); vms_set_paging fixes it (for dumps without registers, or
+ * to override).
  * With VMS_PAGING_NONE a virtual address is its physical address.
  *
  * Translations are cached in a software TLB and never re-checked against
@@ -148,9 +152,9 @@ enum {
 
 struct vms_translation {
 	uint64_t va;
-	uint64_t pa;            /* guest-physical address of va (may lie outside RAM: MMIO) */
-	uint64_t page_size;     /* 4 KiB, 2 MiB, 4 MiB or 1 GiB */
-	uint32_t prot;          /* VMS_PAGE_*, combined across levels as the CPU does
+	uint64_t pa;        /* guest-physical address of va (may lie outside RAM: MMIO) */
+	uint64_t page_size; /* 4 KiB, 2 MiB, 4 MiB or 1 GiB */
+	uint32_t prot;      /* VMS_PAGE_*, combined across levels as the CPU does
 				 * (CR0.WP, SMEP, SMAP and protection keys not applied) */
 };
 
@@ -160,14 +164,14 @@ VMS_API int vms_translate(struct vms_target *t, uint64_t dtb, uint64_t va, struc
 /* The page walk itself, bypassing the TLB (and not filling it): every
  * entry read, top level first, filled also when the walk fails. */
 struct vms_walk_step {
-	const char *level;      /* "PML5E", "PML4E", "PDPTE", "PDE", "PTE" */
-	uint64_t entry_pa;      /* guest-physical address of the entry */
-	uint64_t entry;         /* its value (4-byte entries in 32-bit mode) */
+	const char *level; /* "PML5E", "PML4E", "PDPTE", "PDE", "PTE" */
+	uint64_t entry_pa; /* guest-physical address of the entry */
+	uint64_t entry;    /* its value (4-byte entries in 32-bit mode) */
 };
 struct vms_page_walk {
-	struct vms_translation tr;      /* valid when vms_page_walk returns 0 */
+	struct vms_translation tr; /* valid when vms_page_walk returns 0 */
 	enum vms_paging mode;
-	uint64_t table;                 /* guest-physical address of the top table */
+	uint64_t table; /* guest-physical address of the top table */
 	unsigned nsteps;
 	struct vms_walk_step step[5];
 };
@@ -191,7 +195,7 @@ struct vms_va_range {
 	uint64_t len;
 	uint64_t pa;
 	uint64_t page_size;
-	uint32_t prot;          /* VMS_PAGE_* */
+	uint32_t prot; /* VMS_PAGE_* */
 };
 /* Return non-zero to stop the walk. */
 typedef int (*vms_va_range_fn)(void *ctx, const struct vms_va_range *r);
@@ -207,8 +211,9 @@ typedef int (*vms_va_range_fn)(void *ctx, const struct vms_va_range *r);
 VMS_API int vms_va_ranges(struct vms_target *t, uint64_t dtb, vms_va_range_fn cb, void *ctx);
 
 /* The paging mode used for translation: the one set, else vCPU 0's
- * (asked at first use, and again after vms_pause/vms_resume). Returns a
- * VMS_PAGING_* value or -errno (no registers: set the mode). */
+ * (read when the target opens, again after vms_pause/vms_resume, and here
+ * if still unknown). Returns a VMS_PAGING_* value or -errno (no registers:
+ * set the mode). */
 VMS_API int vms_get_paging(struct vms_target *t);
 /* Fix the paging mode (flushes the TLB). 32-bit mode assumes CR4.PSE,
  * PAE and IA-32e assume EFER.NXE. VMS_PAGING_UNKNOWN returns to asking
@@ -252,6 +257,8 @@ VMS_API int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *o
  *                        guest RAM and streams each page out before the guest
  *                        changes it: consistent, the guest pauses only for
  *                        milliseconds. Needs QMP and a userfaultfd-capable host.
+ *                        A guest that is already paused is copied as it stands
+ *                        (QEMU would resume it at the end of its snapshot).
  *   VMS_SNAP_LIVE        copy while the guest runs: fast, NOT consistent
  *                        (marked so in the file).
  * The guest is resumed on every path if vmsight paused it (not if it was
@@ -262,22 +269,22 @@ enum vms_snapshot_mode { VMS_SNAP_PAUSE, VMS_SNAP_BACKGROUND, VMS_SNAP_LIVE };
 struct vms_snapshot_opts {
 	size_t sz;
 	enum vms_snapshot_mode mode;
-	unsigned threads;           /* copy threads for pause/live; 0 = one per CPU */
-	vms_progress_fn progress;   /* may cancel (the guest is resumed) */
+	unsigned threads;         /* copy threads for pause/live; 0 = one per CPU */
+	vms_progress_fn progress; /* may cancel (the guest is resumed) */
 	void *progress_ctx;
 };
 
 struct vms_snapshot_stats {
-	double pause_ms;            /* how long the guest was paused (QEMU's STOP..RESUME when known) */
+	double pause_ms; /* how long the guest was paused (QEMU's STOP..RESUME when known) */
 	double total_ms;
-	uint64_t ram_bytes;         /* guest RAM captured */
-	uint64_t data_bytes;        /* bytes written (zero pages are holes) */
+	uint64_t ram_bytes;  /* guest RAM captured */
+	uint64_t data_bytes; /* bytes written (zero pages are holes) */
 	int consistent;
-	const char *mode;           /* "pause", "background", "live" */
+	const char *mode; /* "pause", "background", "live" */
 };
 
 VMS_API int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *opts,
-			 struct vms_snapshot_stats *stats);
+                         struct vms_snapshot_stats *stats);
 
 /* Compare two targets' RAM page by page (4 KiB). FN is called for every run
  * of consecutive guest-physical pages that differ, or are RAM in only one of
@@ -285,7 +292,6 @@ VMS_API int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot
  * differing pages, or -errno. */
 typedef int (*vms_diff_fn)(void *ctx, uint64_t gpa, uint64_t pages);
 VMS_API long long vms_diff_pages(struct vms_target *a, struct vms_target *b, vms_diff_fn fn, void *ctx);
-
 
 /*
  * The Linux kernel, found in guest memory with no profile made beforehand
@@ -312,22 +318,22 @@ VMS_API int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *
 VMS_API void vms_kernel_close(struct vms_kernel *k);
 
 struct vms_kernel_info {
-	const char *banner;         /* linux_banner, without the trailing newline */
-	const char *release;        /* "6.1.0-56-cloud-amd64" */
-	const char *build_id;       /* hex GNU build id of vmlinux, "" if none */
-	uint64_t text_va;           /* _text */
+	const char *banner;   /* linux_banner, without the trailing newline */
+	const char *release;  /* "6.1.0-56-cloud-amd64" */
+	const char *build_id; /* hex GNU build id of vmlinux, "" if none */
+	uint64_t text_va;     /* _text */
 	uint64_t text_pa;
-	int64_t kaslr_virt;         /* _text - 0xffffffff81000000 */
-	int64_t kaslr_phys;         /* pa(_text) - 0x1000000 (CONFIG_PHYSICAL_START's default) */
-	uint64_t cr3;               /* the kernel's page tables (PCID bits clear) */
-	int pti;                    /* 1: page-table isolation seen (a user CR3 = kernel CR3 | 0x1000) */
+	int64_t kaslr_virt; /* _text - 0xffffffff81000000 */
+	int64_t kaslr_phys; /* pa(_text) - 0x1000000 (CONFIG_PHYSICAL_START's default) */
+	uint64_t cr3;       /* the kernel's page tables (PCID bits clear) */
+	int pti;            /* 1: page-table isolation seen (a user CR3 = kernel CR3 | 0x1000) */
 	enum vms_paging paging;
 	size_t nsyms;
-	size_t btf_bytes;           /* size of the kernel's BTF, 0 if none */
-	const char *symbols_from;   /* "kallsyms", "cache", "system-map" or "isf" */
-	const char *types_from;     /* "btf", "cache", "isf" or "none" */
-	const char *cache_file;     /* the profile file read or written, "" if none */
-	double discovery_ms;        /* time vms_kernel_open took */
+	size_t btf_bytes;         /* size of the kernel's BTF, 0 if none */
+	const char *symbols_from; /* "kallsyms", "cache", "system-map" or "isf" */
+	const char *types_from;   /* "btf", "cache", "isf" or "none" */
+	const char *cache_file;   /* the profile file read or written, "" if none */
+	double discovery_ms;      /* time vms_kernel_open took */
 };
 VMS_API int vms_kernel_info(const struct vms_kernel *k, struct vms_kernel_info *out);
 
@@ -337,7 +343,7 @@ VMS_API int vms_sym_lookup(struct vms_kernel *k, const char *name, uint64_t *add
 struct vms_sym {
 	const char *name;
 	uint64_t addr;
-	char type;                  /* nm letter as /proc/kallsyms shows it: T t D d R r B b A ... */
+	char type; /* nm letter as /proc/kallsyms shows it: T t D d R r B b A ... */
 };
 /* Every symbol in kallsyms order (ascending address). Return non-zero
  * from FN to stop; that value is returned. */
@@ -349,15 +355,14 @@ VMS_API int vms_sym_iter(struct vms_kernel *k, vms_sym_fn fn, void *ctx);
  * "__state"). A bitfield has bit_size > 0: it starts bit_offset bits into
  * the struct (offset = bit_offset / 8). */
 struct vms_btf_field {
-	uint64_t offset;            /* bytes from the start of the struct */
-	uint64_t size;              /* bytes (of the storage unit for bitfields) */
-	uint32_t bit_offset;        /* bits from the start of the struct */
-	uint32_t bit_size;          /* 0 unless a bitfield */
+	uint64_t offset;     /* bytes from the start of the struct */
+	uint64_t size;       /* bytes (of the storage unit for bitfields) */
+	uint32_t bit_offset; /* bits from the start of the struct */
+	uint32_t bit_size;   /* 0 unless a bitfield */
 };
 VMS_API int vms_btf_field(struct vms_kernel *k, const char *type, const char *path, struct vms_btf_field *out);
 /* The common case: byte offset and size of TYPE's member PATH. */
-VMS_API int vms_btf_member(struct vms_kernel *k, const char *type, const char *path, uint64_t *offset,
-			   uint64_t *size);
+VMS_API int vms_btf_member(struct vms_kernel *k, const char *type, const char *path, uint64_t *offset, uint64_t *size);
 /* sizeof(struct/union TYPE). */
 VMS_API int vms_btf_struct_size(struct vms_kernel *k, const char *type, uint64_t *size);
 
@@ -390,77 +395,77 @@ VMS_API int vms_kernel_write_isf(struct vms_kernel *k, int fd);
  * answer, pause the guest around the call (vms_pause / vms_resume).
  */
 enum {
-	VMS_ENTRY_UNREADABLE = 1u << 0, /* failed its checks: only the address is valid */
-	VMS_ENTRY_TRUNCATED = 1u << 1,  /* a string (cmdline, path, text) was cut short */
-	VMS_TASK_KTHREAD = 1u << 8,     /* a kernel thread (PF_KTHREAD) */
-	VMS_TASK_THREAD = 1u << 9,      /* not its process's group leader */
+	VMS_ENTRY_UNREADABLE = 1u << 0,         /* failed its checks: only the address is valid */
+	VMS_ENTRY_TRUNCATED = 1u << 1,          /* a string (cmdline, path, text) was cut short */
+	VMS_TASK_KTHREAD = 1u << 8,             /* a kernel thread (PF_KTHREAD) */
+	VMS_TASK_THREAD = 1u << 9,              /* not its process's group leader */
 	VMS_TASK_CMDLINE_UNREADABLE = 1u << 10, /* the process's memory could not be read */
-	VMS_MODULE_HIDDEN = 1u << 8,    /* found by scanning module memory, not in the module list */
-	VMS_FILE_DELETED = 1u << 8,     /* unlinked: the path ends in " (deleted)" */
+	VMS_MODULE_HIDDEN = 1u << 8,            /* found by scanning module memory, not in the module list */
+	VMS_FILE_DELETED = 1u << 8,             /* unlinked: the path ends in " (deleted)" */
 };
 
 /* What a walk met (optional output of every view). */
 struct vms_view_stats {
-	unsigned entries;           /* reported */
-	unsigned unreadable;        /* reported with VMS_ENTRY_UNREADABLE */
-	unsigned retried;           /* objects read again after failing their checks */
+	unsigned entries;    /* reported */
+	unsigned unreadable; /* reported with VMS_ENTRY_UNREADABLE */
+	unsigned retried;    /* objects read again after failing their checks */
 };
 
 /* Processes (thread group leaders), with threads optionally. */
 struct vms_task {
-	uint64_t addr;              /* the task_struct */
-	int32_t pid;                /* the thread's id (a process's: its pid) */
-	int32_t tgid;               /* its process's pid */
-	int32_t ppid;               /* the parent process's pid (0 for init and kthreadd) */
-	int32_t nthreads;           /* a process's thread count (signal->nr_threads); 0 for threads */
+	uint64_t addr;    /* the task_struct */
+	int32_t pid;      /* the thread's id (a process's: its pid) */
+	int32_t tgid;     /* its process's pid */
+	int32_t ppid;     /* the parent process's pid (0 for init and kthreadd) */
+	int32_t nthreads; /* a process's thread count (signal->nr_threads); 0 for threads */
 	uint32_t uid, euid, suid, fsuid;
 	uint32_t gid, egid, sgid, fsgid;
-	char comm[16];              /* task->comm */
-	char name[64];              /* the name /proc shows: comm, a kernel thread's full name, a
+	char comm[16];       /* task->comm */
+	char name[64];       /* the name /proc shows: comm, a kernel thread's full name, a
 				     * kernel worker's with its work queue ("kworker/0:1-events") */
-	char state;                 /* R S D T t X Z P I, as ps shows it; '?' if unreadable */
-	uint32_t kflags;            /* task->flags (PF_*) */
-	uint64_t start_ns;          /* start time, ns since boot (start_boottime) */
-	uint64_t mm;                /* the mm_struct, 0 for kernel threads */
-	uint64_t dtb;               /* the process's page tables (a CR3), when its cmdline was read */
-	const char *cmdline;        /* /proc/PID/cmdline: arguments each ending in a NUL; processes only */
+	char state;          /* R S D T t X Z P I, as ps shows it; '?' if unreadable */
+	uint32_t kflags;     /* task->flags (PF_*) */
+	uint64_t start_ns;   /* start time, ns since boot (start_boottime) */
+	uint64_t mm;         /* the mm_struct, 0 for kernel threads */
+	uint64_t dtb;        /* the process's page tables (a CR3), when its cmdline was read */
+	const char *cmdline; /* /proc/PID/cmdline: arguments each ending in a NUL; processes only */
 	size_t cmdline_len;
-	uint32_t flags;             /* VMS_ENTRY_*, VMS_TASK_* */
+	uint32_t flags; /* VMS_ENTRY_*, VMS_TASK_* */
 };
 typedef int (*vms_task_fn)(void *ctx, const struct vms_task *t);
 
 struct vms_tasks_opts {
 	size_t sz;
-	int threads;                /* every thread: a process, then its other threads */
-	int32_t pid;                /* only this process (and with threads, its threads); 0 = all */
-	int no_cmdline;             /* do not read command lines */
-	size_t cmdline_max;         /* bytes of command line kept (0 = 64 KiB, at most 1 MiB) */
-	unsigned max_entries;       /* 0 = 4 Mi */
-	unsigned retries;           /* 0 = 3 */
+	int threads;          /* every thread: a process, then its other threads */
+	int32_t pid;          /* only this process (and with threads, its threads); 0 = all */
+	int no_cmdline;       /* do not read command lines */
+	size_t cmdline_max;   /* bytes of command line kept (0 = 64 KiB, at most 1 MiB) */
+	unsigned max_entries; /* 0 = 4 Mi */
+	unsigned retries;     /* 0 = 3 */
 	struct vms_view_stats *stats;
 };
 VMS_API int vms_tasks(struct vms_kernel *k, const struct vms_tasks_opts *opts, vms_task_fn fn, void *ctx);
 
 /* Loaded modules (the module list, and with scan, module memory). */
 struct vms_module {
-	uint64_t addr;              /* the struct module */
+	uint64_t addr; /* the struct module */
 	const char *name;
-	uint64_t base;              /* the core text, as /proc/modules' address */
-	uint64_t size;              /* bytes of core and init memory, as /proc/modules */
-	int state;                  /* MODULE_STATE_*: 0 live, 1 coming, 2 going, 3 unformed */
-	const char *state_name;     /* "Live", "Loading", "Unloading", "Unformed" */
-	int refcnt;                 /* as /proc/modules (-1 unknown) */
-	uint64_t taints;            /* TAINT_* bits */
-	const char *taint;          /* the taint letters as /proc/modules shows them, "(OE)"; "" */
-	const char *used_by;        /* modules using it, as /proc/modules: "a,b,"; "" */
-	uint32_t flags;             /* VMS_ENTRY_*, VMS_MODULE_HIDDEN */
+	uint64_t base;          /* the core text, as /proc/modules' address */
+	uint64_t size;          /* bytes of core and init memory, as /proc/modules */
+	int state;              /* MODULE_STATE_*: 0 live, 1 coming, 2 going, 3 unformed */
+	const char *state_name; /* "Live", "Loading", "Unloading", "Unformed" */
+	int refcnt;             /* as /proc/modules (-1 unknown) */
+	uint64_t taints;        /* TAINT_* bits */
+	const char *taint;      /* the taint letters as /proc/modules shows them, "(OE)"; "" */
+	const char *used_by;    /* modules using it, as /proc/modules: "a,b,"; "" */
+	uint32_t flags;         /* VMS_ENTRY_*, VMS_MODULE_HIDDEN */
 };
 typedef int (*vms_module_fn)(void *ctx, const struct vms_module *m);
 
 struct vms_modules_opts {
 	size_t sz;
-	int scan;                   /* also look through module memory for modules not in the list */
-	unsigned max_entries;       /* 0 = 65536 */
+	int scan;             /* also look through module memory for modules not in the list */
+	unsigned max_entries; /* 0 = 65536 */
 	unsigned retries;
 	struct vms_view_stats *stats;
 };
@@ -469,27 +474,27 @@ VMS_API int vms_modules(struct vms_kernel *k, const struct vms_modules_opts *opt
 /* Open files: each process's file descriptor table. */
 struct vms_file {
 	int32_t pid;
-	char comm[16];              /* the process's */
+	char comm[16]; /* the process's */
 	int32_t fd;
-	uint64_t addr;              /* the struct file */
-	const char *path;           /* as the /proc/PID/fd/N link: "/a/b", "/a/b (deleted)",
+	uint64_t addr;    /* the struct file */
+	const char *path; /* as the /proc/PID/fd/N link: "/a/b", "/a/b (deleted)",
 				     * "pipe:[INO]", "socket:[INO]", "anon_inode:NAME" */
-	const char *type;           /* REG DIR CHR BLK FIFO SOCK LINK a_inode, "unknown" */
-	uint32_t mode;              /* the inode's i_mode */
-	uint32_t f_flags;           /* as fdinfo's flags: open flags, O_CLOEXEC from the fd table */
-	uint32_t f_mode;            /* FMODE_* */
+	const char *type; /* REG DIR CHR BLK FIFO SOCK LINK a_inode, "unknown" */
+	uint32_t mode;    /* the inode's i_mode */
+	uint32_t f_flags; /* as fdinfo's flags: open flags, O_CLOEXEC from the fd table */
+	uint32_t f_mode;  /* FMODE_* */
 	int64_t pos;
 	uint64_t ino;
-	uint32_t dev;               /* the file system's device: major << 20 | minor */
+	uint32_t dev; /* the file system's device: major << 20 | minor */
 	int32_t mnt_id;
-	uint32_t flags;             /* VMS_ENTRY_*, VMS_FILE_DELETED */
+	uint32_t flags; /* VMS_ENTRY_*, VMS_FILE_DELETED */
 };
 typedef int (*vms_file_fn)(void *ctx, const struct vms_file *f);
 
 struct vms_files_opts {
 	size_t sz;
-	int32_t pid;                /* one process; 0 = every process */
-	unsigned max_entries;       /* 0 = 4 Mi */
+	int32_t pid;          /* one process; 0 = every process */
+	unsigned max_entries; /* 0 = 4 Mi */
 	unsigned retries;
 	struct vms_view_stats *stats;
 };
@@ -498,45 +503,44 @@ VMS_API int vms_files(struct vms_kernel *k, const struct vms_files_opts *opts, v
 /* A process's memory map, as /proc/PID/maps. */
 struct vms_vma {
 	int32_t pid;
-	uint64_t addr;              /* the vm_area_struct (0 for [vsyscall]) */
+	uint64_t addr; /* the vm_area_struct (0 for [vsyscall]) */
 	uint64_t start, end;
-	uint64_t vm_flags;          /* VM_* */
-	char perms[5];              /* "r-xp" */
-	uint64_t offset;            /* bytes into the file; 0 for anonymous memory */
-	uint32_t dev;               /* the file's device: major << 20 | minor; 0 */
-	uint64_t ino;               /* the file's inode number; 0 */
-	const char *path;           /* file path, [heap], [stack], [vdso], [vvar], [anon:NAME], or "" */
-	uint32_t flags;             /* VMS_ENTRY_*, VMS_FILE_DELETED */
+	uint64_t vm_flags; /* VM_* */
+	char perms[5];     /* "r-xp" */
+	uint64_t offset;   /* bytes into the file; 0 for anonymous memory */
+	uint32_t dev;      /* the file's device: major << 20 | minor; 0 */
+	uint64_t ino;      /* the file's inode number; 0 */
+	const char *path;  /* file path, [heap], [stack], [vdso], [vvar], [anon:NAME], or "" */
+	uint32_t flags;    /* VMS_ENTRY_*, VMS_FILE_DELETED */
 };
 typedef int (*vms_vma_fn)(void *ctx, const struct vms_vma *v);
 
 struct vms_maps_opts {
 	size_t sz;
-	unsigned max_entries;       /* 0 = 1 Mi */
+	unsigned max_entries; /* 0 = 1 Mi */
 	unsigned retries;
 	struct vms_view_stats *stats;
 };
 /* The memory map of process PID, or (PID 0) of every process in turn: then
  * a process whose map can not be read is counted unreadable and skipped. */
-VMS_API int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts, vms_vma_fn fn,
-		     void *ctx);
+VMS_API int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts, vms_vma_fn fn, void *ctx);
 
 /* The kernel log: the printk ring buffer (Linux 5.10 and later), oldest first. */
 struct vms_log_record {
 	uint64_t seq;
-	uint64_t ts_ns;             /* since boot */
-	int level;                  /* 0 (emerg) .. 7 (debug) */
+	uint64_t ts_ns; /* since boot */
+	int level;      /* 0 (emerg) .. 7 (debug) */
 	int facility;
-	uint32_t caller_id;         /* with CONFIG_PRINTK_CALLER, else 0 */
-	const char *text;           /* no trailing newline; may hold newlines */
+	uint32_t caller_id; /* with CONFIG_PRINTK_CALLER, else 0 */
+	const char *text;   /* no trailing newline; may hold newlines */
 	size_t text_len;
-	uint32_t flags;             /* VMS_ENTRY_* */
+	uint32_t flags; /* VMS_ENTRY_* */
 };
 typedef int (*vms_log_record_fn)(void *ctx, const struct vms_log_record *r);
 
 struct vms_dmesg_opts {
 	size_t sz;
-	unsigned max_entries;       /* 0 = every record in the ring */
+	unsigned max_entries; /* 0 = every record in the ring */
 	unsigned retries;
 	struct vms_view_stats *stats;
 };

@@ -21,11 +21,11 @@ struct enumeration {
 	const struct vms_pt_level *lv;
 	unsigned nlevels, esize;
 	unsigned tables_left, max_tables;
-	unsigned canon_bit;         /* 47 or 56 in IA-32e; 0: no sign extension */
+	unsigned canon_bit; /* 47 or 56 in IA-32e; 0: no sign extension */
 	vms_va_range_fn cb;
 	void *ctx;
-	struct vms_va_range cur;    /* the run being grown; len 0 = none */
-	int by_callback;            /* stopped because the callback said so */
+	struct vms_va_range cur; /* the run being grown; len 0 = none */
+	int by_callback;         /* stopped because the callback said so */
 };
 
 /* Adds one page to the current run, or reports the run and starts another. */
@@ -53,13 +53,13 @@ static int visit(struct enumeration *w, unsigned level, uint64_t table, uint64_t
 	unsigned count = 1u << l->bits;
 	uint8_t copy[4096];
 	if (w->tables_left == 0)
-		return vms_arch_fail(w->t, E2BIG, "more than %u page tables: stopped (looping page tables?)",
-				     w->max_tables);
+		return arch_fail(w->t, E2BIG, "more than %u page tables: stopped (looping page tables?)",
+		                 w->max_tables);
 	w->tables_left--;
 	int rc = vms_read_pa(w->t, table, copy, (size_t)count * w->esize);
 	if (rc == -EFAULT && level == 0)
-		return vms_arch_fail(w->t, EIO, "corrupt page table: the top table at 0x%llx is outside guest RAM",
-				     (unsigned long long)table);
+		return arch_fail(w->t, EIO, "corrupt page table: the top table at 0x%llx is outside guest RAM",
+		                 (unsigned long long)table);
 	if (rc)
 		return rc == -EFAULT ? 0 : rc; /* a lower table outside RAM maps nothing */
 	for (unsigned i = 0; i < count; i++) {
@@ -75,17 +75,14 @@ static int visit(struct enumeration *w, unsigned level, uint64_t table, uint64_t
 			continue;
 		uint64_t va = va_base | (uint64_t)i << l->shift, addr, bad;
 		uint32_t p = prot;
-		switch (vms_pt_decode(w->m, l, w->esize, level == w->nlevels - 1, e, &addr, &p, &bad)) {
-		case VMS_PT_TABLE:
-			rc = visit(w, level + 1, addr, va, p);
-			break;
+		switch (pt_decode(w->m, l, w->esize, level == w->nlevels - 1, e, &addr, &p, &bad)) {
+		case VMS_PT_TABLE: rc = visit(w, level + 1, addr, va, p); break;
 		case VMS_PT_PAGE:
 			if (w->canon_bit && (va >> w->canon_bit & 1))
 				va |= ~0ull << w->canon_bit;
 			rc = add_page(w, va, addr, 1ull << l->shift, p);
 			break;
-		default:
-			break; /* reserved bits: the CPU would fault; nothing mapped */
+		default: break; /* reserved bits: the CPU would fault; nothing mapped */
 		}
 		if (rc)
 			return rc;
@@ -99,7 +96,7 @@ static int identity_ranges(struct vms_target *t, vms_va_range_fn cb, void *ctx)
 	const struct vms_source *s = t->src;
 	for (size_t i = 0; i < s->nranges; i++) {
 		struct vms_va_range r = { s->ranges[i].gpa, s->ranges[i].len, s->ranges[i].gpa, 4096,
-					  VMS_PAGE_PRESENT | VMS_PAGE_WRITE | VMS_PAGE_USER };
+			                  VMS_PAGE_PRESENT | VMS_PAGE_WRITE | VMS_PAGE_USER };
 		int rc = cb(ctx, &r);
 		if (rc)
 			return rc;
@@ -107,21 +104,23 @@ static int identity_ranges(struct vms_target *t, vms_va_range_fn cb, void *ctx)
 	return 0;
 }
 
-int vms_va_ranges_bounded(struct vms_target *t, uint64_t dtb, unsigned max_tables, vms_va_range_fn cb, void *ctx)
+int va_ranges_bounded(struct vms_target *t, uint64_t dtb, unsigned max_tables, vms_va_range_fn cb, void *ctx)
 {
 	struct vms_mmu *m;
-	int rc = vms_mmu_ready(t, &m);
+	int rc = mmu_ready(t, &m);
 	if (rc)
 		return rc;
 	if (m->mode == VMS_PAGING_NONE)
 		return identity_ranges(t, cb, ctx);
-	struct enumeration w = { .t = t, .m = m, .tables_left = max_tables, .max_tables = max_tables, .cb = cb, .ctx = ctx };
-	w.lv = vms_pt_levels(m->mode, &w.nlevels, &w.esize);
+	struct enumeration w = {
+		.t = t, .m = m, .tables_left = max_tables, .max_tables = max_tables, .cb = cb, .ctx = ctx
+	};
+	w.lv = pt_levels(m->mode, &w.nlevels, &w.esize);
 	if (!w.lv)
-		return vms_arch_fail(t, ENOTSUP, "paging mode unknown: set it (vms_set_paging, --paging)");
+		return arch_fail(t, ENOTSUP, "paging mode unknown: set it (vms_set_paging, --paging)");
 	if (m->mode == VMS_PAGING_4LEVEL || m->mode == VMS_PAGING_5LEVEL)
 		w.canon_bit = w.lv[0].shift + 8;
-	rc = visit(&w, 0, dtb & vms_dtb_mask(m->mode), 0, VMS_PAGE_PRESENT | VMS_PAGE_WRITE | VMS_PAGE_USER);
+	rc = visit(&w, 0, dtb & pt_dtb_mask(m->mode), 0, VMS_PAGE_PRESENT | VMS_PAGE_WRITE | VMS_PAGE_USER);
 	if (w.by_callback)
 		return rc;
 	/* The last run, also when the walk stopped early: what was found stands. */
@@ -135,5 +134,5 @@ int vms_va_ranges_bounded(struct vms_target *t, uint64_t dtb, unsigned max_table
 
 int vms_va_ranges(struct vms_target *t, uint64_t dtb, vms_va_range_fn cb, void *ctx)
 {
-	return vms_va_ranges_bounded(t, dtb, VMS_VA_RANGES_MAX_TABLES, cb, ctx);
+	return va_ranges_bounded(t, dtb, VMS_VA_RANGES_MAX_TABLES, cb, ctx);
 }

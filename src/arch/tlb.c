@@ -19,7 +19,7 @@ static size_t mmu_bytes(void)
 	return sizeof(struct vms_mmu);
 }
 
-struct vms_mmu *vms_mmu_new(void)
+struct vms_mmu *mmu_new(void)
 {
 	struct vms_mmu *m = mmap(NULL, mmu_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -31,7 +31,7 @@ struct vms_mmu *vms_mmu_new(void)
 	return m;
 }
 
-void vms_mmu_free(struct vms_mmu *m)
+void mmu_free(struct vms_mmu *m)
 {
 	if (m)
 		munmap(m, mmu_bytes());
@@ -53,17 +53,17 @@ static void flush_all(struct vms_mmu *m)
  * RAM range; the same condition as vms_read_pa's fast path. */
 static const uint8_t *host_of(const struct vms_source *s, uint64_t pa, uint64_t len)
 {
-	int i = vms_source_find_range(s, pa, (size_t)len);
+	int i = source_find_range(s, pa, (size_t)len);
 	return i >= 0 && s->host[i] ? s->host[i] + (pa - s->ranges[i].gpa) : NULL;
 }
 
 static void put(struct vms_target *t, struct vms_tlb_entry *arr, unsigned bits, unsigned wshift, uint64_t key,
-		const struct vms_translation *tr, uint64_t code)
+                const struct vms_translation *tr, uint64_t code)
 {
 	uint64_t wsize = 1ull << wshift;
 	uint64_t tag = tr->va >> wshift;
 	uint64_t wpa = tr->pa & ~(wsize - 1);
-	struct vms_tlb_entry *set = &arr[vms_tlb_set(tag, vms_tlb_hash(key), bits)], *e = &set[0];
+	struct vms_tlb_entry *set = &arr[tlb_set(tag, tlb_hash(key), bits)], *e = &set[0];
 	/* The newest entry goes first (it is probed first); the one it
 	 * displaces moves to the second way, unless it is the same page or
 	 * stale (another generation: its key's top bits differ). */
@@ -75,11 +75,11 @@ static void put(struct vms_target *t, struct vms_tlb_entry *arr, unsigned bits, 
 	e->host = host_of(t->src, wpa, wsize);
 }
 
-void vms_tlb_insert(struct vms_target *t, struct vms_mmu *m, uint64_t dtb, const struct vms_translation *tr)
+void tlb_insert(struct vms_target *t, struct vms_mmu *m, uint64_t dtb, const struct vms_translation *tr)
 {
 	if (!m->dtb_mask)
 		return;
-	uint64_t key = vms_tlb_key(m, dtb);
+	uint64_t key = tlb_key(m, dtb);
 	switch (tr->page_size) {
 	case 1ull << 12: put(t, m->e4k, VMS_TLB_4K_BITS, 12, key, tr, VMS_PSZ_4K); break;
 	case 1ull << 21: put(t, m->e2m, VMS_TLB_2M_BITS, 21, key, tr, VMS_PSZ_2M); break;
@@ -97,7 +97,7 @@ void vms_tlb_flush(struct vms_target *t)
 
 static int page_overlaps(const struct vms_tlb_entry *e, unsigned wshift, uint64_t lo, uint64_t hi)
 {
-	uint64_t psize = vms_tlb_page_size(e);
+	uint64_t psize = tlb_page_size(e);
 	uint64_t start = (e->tag << wshift) & ~(psize - 1), end = start + (psize - 1);
 	return start <= hi && end >= lo;
 }
@@ -108,7 +108,7 @@ static int page_overlaps(const struct vms_tlb_entry *e, unsigned wshift, uint64_
  * windows (widened to the largest page the array holds) hash to; a large
  * one scans the array. */
 static void drop_range(struct vms_tlb_entry *arr, unsigned bits, unsigned wshift, uint64_t max_page, uint64_t key,
-		       uint64_t lo, uint64_t hi)
+                       uint64_t lo, uint64_t hi)
 {
 	uint64_t first = (lo & ~(max_page - 1)) >> wshift, last = (hi | (max_page - 1)) >> wshift;
 	size_t n = 2u << bits;
@@ -118,9 +118,9 @@ static void drop_range(struct vms_tlb_entry *arr, unsigned bits, unsigned wshift
 				arr[i].key = 0;
 		return;
 	}
-	uint64_t h = vms_tlb_hash(key);
+	uint64_t h = tlb_hash(key);
 	for (uint64_t w = first;; w++) {
-		struct vms_tlb_entry *set = &arr[vms_tlb_set(w, h, bits)];
+		struct vms_tlb_entry *set = &arr[tlb_set(w, h, bits)];
 		for (int way = 0; way < 2; way++)
 			if (set[way].tag == w && set[way].key == key && page_overlaps(&set[way], wshift, lo, hi))
 				set[way].key = 0;
@@ -139,14 +139,14 @@ void vms_tlb_flush_range(struct vms_target *t, uint64_t dtb, uint64_t va, uint64
 	struct vms_mmu *m = t->mmu;
 	if (!m || !len)
 		return;
-	uint64_t key = vms_tlb_key(m, dtb);
+	uint64_t key = tlb_key(m, dtb);
 	uint64_t last = len - 1 > UINT64_MAX - va ? UINT64_MAX : va + len - 1;
 	drop_range(m->e4k, VMS_TLB_4K_BITS, 12, 1ull << 12, key, va, last);
 	drop_range(m->e2m, VMS_TLB_2M_BITS, 21, 1ull << 22, key, va, last);
 	drop_range(m->e1g, VMS_TLB_1G_BITS, 30, 1ull << 30, key, va, last);
 }
 
-void vms_mmu_guest_moved(struct vms_target *t)
+void mmu_guest_moved(struct vms_target *t)
 {
 	struct vms_mmu *m = t->mmu;
 	if (!m)

@@ -2,6 +2,11 @@
  * The public face of address translation: the paging mode a target uses,
  * vms_translate and vms_page_walk, and reads of virtual memory.
  *
+ * Translation only reads guest memory. The paging mode comes from vCPU 0's
+ * registers, but asking for them may mean a round trip to QEMU, so the
+ * target layer (core/target.c) asks, at the moments it chooses, and hands
+ * the registers to mmu_learn; a walk never talks to QEMU.
+ *
  * vms_translate and vms_read_va are the hot paths of every view: a hit in
  * the TLB and, for a read inside one page the source maps, one memcpy from
  * the guest's pages. Everything else (the walk, reads across pages, sources
@@ -15,7 +20,7 @@
 
 #include "paging.h"
 
-int vms_arch_fail(struct vms_target *t, int err, const char *fmt, ...)
+int arch_fail(struct vms_target *t, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -29,57 +34,58 @@ static int prefix_err(struct vms_target *t, int rc, const char *what, uint64_t v
 {
 	char prev[sizeof(t->err)];
 	memcpy(prev, t->err, sizeof(prev));
-	vms_arch_fail(t, -rc, "%s 0x%llx: %s", what, (unsigned long long)va, prev);
+	arch_fail(t, -rc, "%s 0x%llx: %s", what, (unsigned long long)va, prev);
 	return rc;
 }
 
 static void set_mode(struct vms_target *t, struct vms_mmu *m, enum vms_paging mode)
 {
 	m->mode = mode;
-	m->dtb_mask = vms_dtb_mask(mode);
+	m->dtb_mask = pt_dtb_mask(mode);
 	vms_tlb_flush(t);
 }
 
-int vms_mmu_ready(struct vms_target *t, struct vms_mmu **out)
+static struct vms_mmu *mmu_get(struct vms_target *t)
 {
-	struct vms_mmu *m = t->mmu;
-	if (!m && !(m = t->mmu = vms_mmu_new()))
-		return vms_arch_fail(t, ENOMEM, "out of memory for the TLB");
-	if (m->mode == VMS_PAGING_UNKNOWN) {
-		struct vms_regs r;
-		int rc = vms_vcpu_regs(t, 0, &r);
-		if (rc) {
-			char why[sizeof(t->err)];
-			memcpy(why, t->err, sizeof(why));
-			return vms_arch_fail(t, ENOTSUP, "paging mode unknown: no registers of vCPU 0 (%s); set the "
-					     "mode (vms_set_paging, --paging)", why);
-		}
-		enum vms_paging mode = vms_paging_mode(&r);
-		if (mode == VMS_PAGING_UNKNOWN)
-			return vms_arch_fail(t, ENOTSUP, "paging mode unknown: vCPU 0's registers do not tell it "
-					     "(set it: vms_set_paging, --paging)");
-		m->pse = (r.cr4 & (1u << 4)) != 0;
-		m->nxe = !(r.valid & VMS_REGS_EFER) || (r.efer & (1u << 11));
-		set_mode(t, m, mode);
-	}
-	*out = m;
+	return t->mmu ? t->mmu : (t->mmu = mmu_new());
+}
+
+int mmu_ready(struct vms_target *t, struct vms_mmu **out)
+{
+	struct vms_mmu *m = *out = mmu_get(t);
+	if (!m)
+		return arch_fail(t, ENOMEM, "out of memory for the TLB");
+	if (m->mode == VMS_PAGING_UNKNOWN)
+		return arch_fail(t, ENOTSUP, "paging mode unknown: %s",
+		                 t->paging_why[0]
+		                         ? t->paging_why
+		                         : "vCPU 0's registers were not read; set the mode (vms_set_paging, --paging)");
 	return 0;
 }
 
-int vms_get_paging(struct vms_target *t)
+int mmu_learn(struct vms_target *t, const struct vms_regs *r)
 {
-	struct vms_mmu *m;
-	int rc = vms_mmu_ready(t, &m);
-	return rc ? rc : m->mode;
+	struct vms_mmu *m = mmu_get(t);
+	if (!m)
+		return arch_fail(t, ENOMEM, "out of memory for the TLB");
+	if (m->mode_fixed)
+		return 0;
+	enum vms_paging mode = vms_paging_mode(r);
+	if (mode == VMS_PAGING_UNKNOWN)
+		return -ENOTSUP;
+	m->pse = (r->cr4 & (1u << 4)) != 0;
+	m->nxe = !(r->valid & VMS_REGS_EFER) || (r->efer & (1u << 11));
+	set_mode(t, m, mode);
+	return 0;
 }
 
-int vms_set_paging(struct vms_target *t, enum vms_paging mode)
+int mmu_set_mode(struct vms_target *t, enum vms_paging mode)
 {
 	if ((unsigned)mode > VMS_PAGING_UNKNOWN)
-		return vms_arch_fail(t, EINVAL, "no paging mode %d", (int)mode);
-	struct vms_mmu *m = t->mmu;
-	if (!m && !(m = t->mmu = vms_mmu_new()))
-		return vms_arch_fail(t, ENOMEM, "out of memory for the TLB");
+		return arch_fail(t, EINVAL, "no paging mode %d", (int)mode);
+	struct vms_mmu *m = mmu_get(t);
+	if (!m)
+		return arch_fail(t, ENOMEM, "out of memory for the TLB");
 	m->mode_fixed = mode != VMS_PAGING_UNKNOWN;
 	m->pse = 1;
 	m->nxe = 1;
@@ -87,17 +93,16 @@ int vms_set_paging(struct vms_target *t, enum vms_paging mode)
 	return 0;
 }
 
-
 static __attribute__((noinline)) int translate_slow(struct vms_target *t, uint64_t dtb, uint64_t va,
-						    struct vms_translation *out)
+                                                    struct vms_translation *out)
 {
 	struct vms_mmu *m;
-	int rc = vms_mmu_ready(t, &m);
+	int rc = mmu_ready(t, &m);
 	if (rc)
 		return rc;
-	rc = vms_walk(t, m, dtb, va, out, NULL);
+	rc = pt_walk(t, m, dtb, va, out, NULL);
 	if (rc == 0)
-		vms_tlb_insert(t, m, dtb, out);
+		tlb_insert(t, m, dtb, out);
 	return rc;
 }
 
@@ -106,11 +111,11 @@ int vms_translate(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_tr
 	const struct vms_mmu *m = t->mmu;
 	if (__builtin_expect(m != NULL, 1)) {
 		uint64_t wmask;
-		const struct vms_tlb_entry *e = vms_tlb_find(m, vms_tlb_key(m, dtb), va, &wmask);
+		const struct vms_tlb_entry *e = tlb_find(m, tlb_key(m, dtb), va, &wmask);
 		if (e) {
 			out->va = va;
 			out->pa = (e->pa & VMS_TLB_PA_MASK) | (va & wmask);
-			out->page_size = vms_tlb_page_size(e);
+			out->page_size = tlb_page_size(e);
 			out->prot = (uint32_t)(e->pa & VMS_TLB_PROT_MASK);
 			return 0;
 		}
@@ -122,21 +127,21 @@ int vms_page_walk(struct vms_target *t, uint64_t dtb, uint64_t va, struct vms_pa
 {
 	memset(out, 0, sizeof(*out));
 	struct vms_mmu *m;
-	int rc = vms_mmu_ready(t, &m);
-	return rc ? rc : vms_walk(t, m, dtb, va, &out->tr, out);
+	int rc = mmu_ready(t, &m);
+	return rc ? rc : pt_walk(t, m, dtb, va, &out->tr, out);
 }
 
 /* Page by page, each through the TLB and vms_read_pa. */
 static __attribute__((noinline)) int read_va_slow(struct vms_target *t, uint64_t dtb, uint64_t va, uint8_t *buf,
-						  size_t len, size_t *done)
+                                                  size_t len, size_t *done)
 {
 	size_t got = 0;
 	int rc = 0;
 	while (got < len) {
 		uint64_t cur = va + got;
 		if (cur < va) {
-			rc = vms_arch_fail(t, EFAULT, "read at 0x%llx runs past the end of the address space",
-					   (unsigned long long)va);
+			rc = arch_fail(t, EFAULT, "read at 0x%llx runs past the end of the address space",
+			               (unsigned long long)va);
 			break;
 		}
 		struct vms_translation tr;
@@ -160,11 +165,11 @@ int vms_read_va(struct vms_target *t, uint64_t dtb, uint64_t va, void *buf, size
 	const struct vms_mmu *m = t->mmu;
 	if (__builtin_expect(m != NULL, 1)) {
 		uint64_t wmask;
-		const struct vms_tlb_entry *e = vms_tlb_find(m, vms_tlb_key(m, dtb), va, &wmask);
+		const struct vms_tlb_entry *e = tlb_find(m, tlb_key(m, dtb), va, &wmask);
 		uint64_t off = va & wmask;
 		if (e && e->host && len <= wmask + 1 - off) {
-			vms_copy_small(buf, e->host + off, len);
-			if (__builtin_expect(!vms_shm_broken(), 1)) {
+			copy_small(buf, e->host + off, len);
+			if (__builtin_expect(!shm_broken(), 1)) {
 				if (done)
 					*done = len;
 				return 0;
@@ -177,7 +182,7 @@ int vms_read_va(struct vms_target *t, uint64_t dtb, uint64_t va, void *buf, size
 int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, size_t buflen)
 {
 	if (buflen == 0)
-		return vms_arch_fail(t, EINVAL, "no room for a string");
+		return arch_fail(t, EINVAL, "no room for a string");
 	if (buflen > INT_MAX)
 		buflen = INT_MAX;
 	size_t got = 0;
@@ -188,8 +193,8 @@ int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, 
 		uint64_t cur = va + got;
 		struct vms_translation tr;
 		if (cur < va) {
-			rc = vms_arch_fail(t, EFAULT, "string at 0x%llx runs past the end of the address space",
-					   (unsigned long long)va);
+			rc = arch_fail(t, EFAULT, "string at 0x%llx runs past the end of the address space",
+			               (unsigned long long)va);
 			break;
 		}
 		if ((rc = vms_translate(t, dtb, cur, &tr)))
@@ -208,6 +213,5 @@ int vms_read_str_va(struct vms_target *t, uint64_t dtb, uint64_t va, char *buf, 
 	buf[got < buflen ? got : buflen - 1] = '\0';
 	if (rc)
 		return rc;
-	return vms_arch_fail(t, ERANGE, "string at 0x%llx is longer than %zu bytes", (unsigned long long)va,
-			     buflen - 1);
+	return arch_fail(t, ERANGE, "string at 0x%llx is longer than %zu bytes", (unsigned long long)va, buflen - 1);
 }

@@ -49,7 +49,7 @@ static const struct vms_pt_level lv_32[] = {
 	{ "PTE", 12, 10, 0, 0, 0, 0 },
 };
 
-uint64_t vms_dtb_mask(enum vms_paging mode)
+uint64_t pt_dtb_mask(enum vms_paging mode)
 {
 	switch (mode) {
 	case VMS_PAGING_32: return ADDR_32;
@@ -60,7 +60,7 @@ uint64_t vms_dtb_mask(enum vms_paging mode)
 	}
 }
 
-const struct vms_pt_level *vms_pt_levels(enum vms_paging mode, unsigned *n, unsigned *esize)
+const struct vms_pt_level *pt_levels(enum vms_paging mode, unsigned *n, unsigned *esize)
 {
 	*esize = 8;
 	switch (mode) {
@@ -72,8 +72,8 @@ const struct vms_pt_level *vms_pt_levels(enum vms_paging mode, unsigned *n, unsi
 	}
 }
 
-int vms_pt_decode(const struct vms_mmu *m, const struct vms_pt_level *l, unsigned esize, int last, uint64_t e,
-		  uint64_t *addr, uint32_t *prot, uint64_t *bad)
+int pt_decode(const struct vms_mmu *m, const struct vms_pt_level *l, unsigned esize, int last, uint64_t e,
+              uint64_t *addr, uint32_t *prot, uint64_t *bad)
 {
 	int large = l->maps_page && (e & PTE_PS) && (esize == 8 || m->pse);
 	uint64_t rsvd = l->rsvd | (large ? l->rsvd_page : 0);
@@ -102,26 +102,26 @@ int vms_pt_decode(const struct vms_mmu *m, const struct vms_pt_level *l, unsigne
 
 /* Is VA an address the mode can translate at all? */
 static int check_va(struct vms_target *t, const struct vms_pt_level *lv, unsigned esize, enum vms_paging mode,
-		    uint64_t va)
+                    uint64_t va)
 {
 	if (esize == 4 || mode == VMS_PAGING_PAE) {
 		if (va >> 32)
-			return vms_arch_fail(t, EINVAL, "0x%llx is not a 32-bit address (%s paging)",
-					     (unsigned long long)va, vms_paging_name(mode));
+			return arch_fail(t, EINVAL, "0x%llx is not a 32-bit address (%s paging)",
+			                 (unsigned long long)va, vms_paging_name(mode));
 		return 0;
 	}
 	int64_t high = (int64_t)va >> (lv[0].shift + 8); /* bit 47 or 56 and above */
 	if (high != 0 && high != -1)
-		return vms_arch_fail(t, EINVAL, "0x%llx is not canonical (%s paging)", (unsigned long long)va,
-				     vms_paging_name(mode));
+		return arch_fail(t, EINVAL, "0x%llx is not canonical (%s paging)", (unsigned long long)va,
+		                 vms_paging_name(mode));
 	return 0;
 }
 
-int vms_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64_t va, struct vms_translation *tr,
-	     struct vms_page_walk *steps)
+int pt_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64_t va, struct vms_translation *tr,
+            struct vms_page_walk *steps)
 {
 	unsigned n, esize;
-	const struct vms_pt_level *lv = vms_pt_levels(m->mode, &n, &esize);
+	const struct vms_pt_level *lv = pt_levels(m->mode, &n, &esize);
 	if (m->mode == VMS_PAGING_NONE) {
 		*tr = (struct vms_translation){ va, va, 4096, VMS_PAGE_PRESENT | VMS_PAGE_WRITE | VMS_PAGE_USER };
 		if (steps)
@@ -129,8 +129,8 @@ int vms_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64
 		return 0;
 	}
 	if (!lv)
-		return vms_arch_fail(t, ENOTSUP, "paging mode unknown: set it (vms_set_paging, --paging)");
-	uint64_t table = dtb & vms_dtb_mask(m->mode);
+		return arch_fail(t, ENOTSUP, "paging mode unknown: set it (vms_set_paging, --paging)");
+	uint64_t table = dtb & pt_dtb_mask(m->mode);
 	if (steps) {
 		steps->mode = m->mode;
 		steps->table = table;
@@ -152,8 +152,10 @@ int vms_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64
 			rc = vms_read_pa(t, epa, &e, 8);
 		}
 		if (rc == -EFAULT)
-			return vms_arch_fail(t, EIO, "corrupt page table: the %s for 0x%llx would be at 0x%llx, outside "
-					     "guest RAM", l->name, (unsigned long long)va, (unsigned long long)epa);
+			return arch_fail(t, EIO,
+			                 "corrupt page table: the %s for 0x%llx would be at 0x%llx, outside "
+			                 "guest RAM",
+			                 l->name, (unsigned long long)va, (unsigned long long)epa);
 		if (rc)
 			return rc; /* the source failed; t->err says how */
 		if (steps) {
@@ -161,13 +163,11 @@ int vms_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64
 			steps->nsteps = i + 1;
 		}
 		if (!(e & PTE_P))
-			return vms_arch_fail(t, EFAULT, "0x%llx is not mapped (%s not present)", (unsigned long long)va,
-					     l->name);
+			return arch_fail(t, EFAULT, "0x%llx is not mapped (%s not present)", (unsigned long long)va,
+			                 l->name);
 		uint64_t addr, bad;
-		switch (vms_pt_decode(m, l, esize, i == n - 1, e, &addr, &prot, &bad)) {
-		case VMS_PT_TABLE:
-			table = addr;
-			continue;
+		switch (pt_decode(m, l, esize, i == n - 1, e, &addr, &prot, &bad)) {
+		case VMS_PT_TABLE: table = addr; continue;
 		case VMS_PT_PAGE: {
 			uint64_t size = 1ull << l->shift;
 			*tr = (struct vms_translation){ va, addr + (va & (size - 1)), size, prot };
@@ -176,10 +176,12 @@ int vms_walk(struct vms_target *t, const struct vms_mmu *m, uint64_t dtb, uint64
 			return 0;
 		}
 		default:
-			return vms_arch_fail(t, EIO, "corrupt page table: %s 0x%llx at 0x%llx (for 0x%llx) has reserved "
-					     "bits 0x%llx set", l->name, (unsigned long long)e, (unsigned long long)epa,
-					     (unsigned long long)va, (unsigned long long)bad);
+			return arch_fail(t, EIO,
+			                 "corrupt page table: %s 0x%llx at 0x%llx (for 0x%llx) has reserved "
+			                 "bits 0x%llx set",
+			                 l->name, (unsigned long long)e, (unsigned long long)epa,
+			                 (unsigned long long)va, (unsigned long long)bad);
 		}
 	}
-	return vms_arch_fail(t, EIO, "page walk for 0x%llx ended without a page", (unsigned long long)va);
+	return arch_fail(t, EIO, "page walk for 0x%llx ended without a page", (unsigned long long)va);
 }

@@ -8,7 +8,6 @@
  */
 #include "target.h"
 
-
 int vms_read_pa(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 {
 	const struct vms_source *s = t->src;
@@ -16,22 +15,22 @@ int vms_read_pa(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 	size_t h = t->range_hint;
 	uint64_t hoff = pa - s->ranges[h].gpa;
 	if (hoff < s->ranges[h].len && len <= s->ranges[h].len - hoff && s->host[h]) {
-		vms_copy_small(buf, s->host[h] + hoff, len);
-		if (__builtin_expect(!vms_shm_broken(), 1))
+		copy_small(buf, s->host[h] + hoff, len);
+		if (__builtin_expect(!shm_broken(), 1))
 			return 0;
-		return vms_read_pa_slow(t, pa, buf, len);
+		return read_pa_slow(t, pa, buf, len);
 	}
 	for (size_t i = 0; i < s->nranges; i++) {
 		uint64_t off = pa - s->ranges[i].gpa;
 		if (off < s->ranges[i].len) {
 			if (len > s->ranges[i].len - off || !s->host[i])
 				break;
-			vms_copy_small(buf, s->host[i] + off, len);
-			if (__builtin_expect(vms_shm_broken(), 0))
+			copy_small(buf, s->host[i] + off, len);
+			if (__builtin_expect(shm_broken(), 0))
 				break;
 			t->range_hint = i;
 			return 0;
 		}
 	}
-	return vms_read_pa_slow(t, pa, buf, len);
+	return read_pa_slow(t, pa, buf, len);
 }

@@ -3,6 +3,12 @@
  * come from) with the control channel a live QEMU offers (QMP: run state,
  * vCPU registers) and picks the fastest source that works, saying why.
  *
+ * The paging mode translation uses is vCPU 0's, and asking for registers
+ * may mean talking to QEMU, which a page walk must never do. So the target
+ * asks here, at the moments the guest may have changed it: when it opens,
+ * after every pause and resume, and when a fixed mode is given up
+ * (vms_set_paging(VMS_PAGING_UNKNOWN)); src/arch only reads memory.
+ *
  * QMP connections are opened for the moment they are needed and closed
  * after, because QEMU serves one QMP client at a time and vmsight must not
  * lock other tools (libvirt, operators) out of the monitor. Only the qmp
@@ -21,6 +27,7 @@
 #include "../ctl/cmdline.h"
 #include "../ctl/gdb.h"
 #include "../ctl/qemu.h"
+#include "util/opts.h"
 
 static int tfail(struct vms_target *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int tfail(struct vms_target *t, int err, const char *fmt, ...)
@@ -52,7 +59,7 @@ static int qmp_acquire(struct vms_target *t, struct vms_qmp **out)
 		return tfail(t, ENOTSUP, "target has no QMP control channel (needed for run state and registers)");
 	if (!t->qmp) {
 		char err[512];
-		int rc = vms_qmp_connect(t->qmp_path, t->timeout_ms, &t->qmp, err, sizeof(err));
+		int rc = qmp_connect(t->qmp_path, t->timeout_ms, &t->qmp, err, sizeof(err));
 		if (rc)
 			return tfail(t, -rc, "%s", err);
 	}
@@ -63,22 +70,32 @@ static int qmp_acquire(struct vms_target *t, struct vms_qmp **out)
 static void qmp_release(struct vms_target *t)
 {
 	if (t->qmp && !t->qmp_keep) {
-		vms_qmp_close(t->qmp);
+		qmp_close(t->qmp);
 		t->qmp = NULL;
 	}
 }
 
-int vms_target_qmp(struct vms_target *t, struct vms_qmp **out)
+int target_qmp(struct vms_target *t, struct vms_qmp **out)
 {
 	return qmp_acquire(t, out);
 }
 
-void vms_target_qmp_release(struct vms_target *t)
+void target_qmp_release(struct vms_target *t)
 {
 	qmp_release(t);
 }
 
-void vms_target_qmp_keep(struct vms_target *t, int keep)
+int target_has_qmp(const struct vms_target *t)
+{
+	return t->qmp_path[0] != '\0';
+}
+
+int target_source_is(const struct vms_target *t, const char *name)
+{
+	return t->src && strcmp(t->src->ops->name, name) == 0;
+}
+
+void target_qmp_keep(struct vms_target *t, int keep)
 {
 	t->qmp_keep = keep;
 	if (!keep)
@@ -88,7 +105,7 @@ void vms_target_qmp_keep(struct vms_target *t, int keep)
 static int qmp_result(struct vms_target *t, int rc)
 {
 	if (rc < 0 && t->qmp)
-		tfail(t, -rc, "%s", vms_qmp_err(t->qmp));
+		tfail(t, -rc, "%s", qmp_err(t->qmp));
 	qmp_release(t);
 	return rc;
 }
@@ -96,21 +113,25 @@ static int qmp_result(struct vms_target *t, int rc)
 static int open_named(struct vms_target *t, const char *name, const struct vms_qemu_ram *ram, int gdb_port)
 {
 	char err[1024] = "";
+	struct vms_ram_map map;
 	int rc;
+	qemu_ram_map(ram, &map);
 	if (strcmp(name, "shm") == 0) {
-		rc = vms_shm_open(ram, &t->src, err, sizeof(err));
+		rc = qemu_ram_shareable(ram, err, sizeof(err));
+		if (rc == 0)
+			rc = mem_shm_open(&map, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "procmem") == 0) {
-		rc = vms_procmem_open(ram, &t->src, err, sizeof(err));
+		rc = mem_procmem_open(&map, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "gdb") == 0) {
 		if (gdb_port <= 0)
 			return tfail(t, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT)");
-		rc = vms_gdbmem_open("127.0.0.1", gdb_port, t->timeout_ms, &t->src, err, sizeof(err));
+		rc = mem_gdb_open("127.0.0.1", gdb_port, t->timeout_ms, &t->src, err, sizeof(err));
 	} else if (strcmp(name, "qmp") == 0) {
 		struct vms_qmp *q;
 		if ((rc = qmp_acquire(t, &q)))
 			return rc;
 		t->qmp_keep = 1;
-		rc = vms_qmpmem_open(q, ram, &t->src, err, sizeof(err));
+		rc = mem_qmp_open(q, &map, &t->src, err, sizeof(err));
 	} else {
 		return tfail(t, EINVAL, "unknown source '%s' (shm, procmem, gdb, qmp, dump)", name);
 	}
@@ -127,13 +148,13 @@ static int open_qemu(struct vms_target *t, const char *force)
 	int rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
-	rc = vms_qemu_discover_ram(q, &ram);
+	rc = qemu_discover_ram(q, &ram);
 	if (rc == -ENOENT)
 		tfail(t, ENOENT, "QEMU at %s reports no RAM backend with a guest-physical mapping", t->qmp_path);
 	else if (rc)
-		tfail(t, -rc, "learning the RAM layout from QMP: %s", rc == -EPROTO && !vms_qmp_err(q)[0]
-			? "unexpected `info mtree -f` output" : vms_qmp_err(q));
-	int gdb_port = rc ? 0 : vms_qemu_gdb_port(q);
+		tfail(t, -rc, "learning the RAM layout from QMP: %s",
+		      rc == -EPROTO && !qmp_err(q)[0] ? "unexpected `info mtree -f` output" : qmp_err(q));
+	int gdb_port = rc ? 0 : qemu_gdb_port(q);
 	qmp_release(t);
 	if (rc)
 		return rc;
@@ -141,8 +162,8 @@ static int open_qemu(struct vms_target *t, const char *force)
 	t->has_ram = 1;
 	if (t->pid && ram.pid != t->pid)
 		return tfail(t, EINVAL, "QMP socket %s belongs to pid %d, not %d", t->qmp_path, ram.pid, t->pid);
-	tlog(t, "QEMU pid %d, RAM backend %s '%s' (%llu MiB%s%s%s), %zu guest-physical ranges, GDB stub %s",
-	     ram.pid, ram.backend_type, ram.block_name, (unsigned long long)(ram.size >> 20),
+	tlog(t, "QEMU pid %d, RAM backend %s '%s' (%llu MiB%s%s%s), %zu guest-physical ranges, GDB stub %s", ram.pid,
+	     ram.backend_type, ram.block_name, (unsigned long long)(ram.size >> 20),
 	     ram.shared ? ", shared" : ", private", ram.mem_path[0] ? ", file " : "", ram.mem_path, ram.nranges,
 	     gdb_port > 0 ? "present" : "absent");
 	if (force)
@@ -165,7 +186,7 @@ static int open_pid(struct vms_target *t, const char *force)
 {
 	struct vms_qemu_ram ram;
 	char err[512];
-	int rc = vms_cmdline_read(t->pid, t->qmp_path, sizeof(t->qmp_path), &ram, err, sizeof(err));
+	int rc = cmdline_read(t->pid, t->qmp_path, sizeof(t->qmp_path), &ram, err, sizeof(err));
 	if (rc)
 		return tfail(t, -rc, "%s", err);
 	if (t->qmp_path[0]) {
@@ -208,27 +229,74 @@ static int parse_target(struct vms_target *t, const char *target, const char *fo
 	if (strncmp(target, "gdb:", 4) == 0) {
 		char host[256];
 		int port;
-		if (vms_gdb_parse_hostport(target + 4, host, sizeof(host), &port))
+		if (gdb_parse_hostport(target + 4, host, sizeof(host), &port))
 			return tfail(t, EINVAL, "expected gdb:HOST:PORT, got '%s'", target);
 		if (force && strcmp(force, "gdb") != 0)
 			return tfail(t, EINVAL, "target %s only offers the gdb source", target);
-		rc = vms_gdbmem_open(host, port, t->timeout_ms, &t->src, err, sizeof(err));
+		rc = mem_gdb_open(host, port, t->timeout_ms, &t->src, err, sizeof(err));
 		return rc ? tfail(t, -rc, "%s", err) : 0;
 	}
 	if (strncmp(target, "dump:", 5) == 0) {
 		if (force && strcmp(force, "dump") != 0)
 			return tfail(t, EINVAL, "target %s only offers the dump source", target);
-		rc = vms_dump_open(target + 5, &t->src, err, sizeof(err));
+		rc = mem_dump_open(target + 5, &t->src, err, sizeof(err));
 		return rc ? tfail(t, -rc, "%s", err) : 0;
 	}
 	return tfail(t, EINVAL, "unknown target '%s' (expected qmp:PATH, pid:N, gdb:HOST:PORT or dump:FILE)", target);
 }
 
+/* Learn the paging mode from vCPU 0 unless it is fixed; a failure is kept
+ * in t->paging_why for the translations it fails, and leaves t->err as it
+ * was (the caller's own error, if any, stands). */
+static void learn_paging(struct vms_target *t)
+{
+	if (mmu_mode_fixed(t))
+		return;
+	char saved[sizeof(t->err)];
+	memcpy(saved, t->err, sizeof(saved));
+	struct vms_regs r;
+	int rc = vms_vcpu_regs(t, 0, &r);
+	if (rc)
+		snprintf(t->paging_why, sizeof(t->paging_why),
+		         "no registers of vCPU 0 (%s); set the mode "
+		         "(vms_set_paging, --paging)",
+		         t->err);
+	else if ((rc = mmu_learn(t, &r)) == -ENOTSUP)
+		snprintf(t->paging_why, sizeof(t->paging_why),
+		         "vCPU 0's registers do not tell it "
+		         "(set it: vms_set_paging, --paging)");
+	else if (rc)
+		snprintf(t->paging_why, sizeof(t->paging_why), "%s", t->err);
+	else
+		t->paging_why[0] = '\0';
+	memcpy(t->err, saved, sizeof(saved));
+}
+
+int vms_get_paging(struct vms_target *t)
+{
+	struct vms_mmu *m;
+	if (!mmu_mode_known(t))
+		learn_paging(t);
+	int rc = mmu_ready(t, &m);
+	return rc ? rc : m->mode;
+}
+
+int vms_set_paging(struct vms_target *t, enum vms_paging mode)
+{
+	int rc = mmu_set_mode(t, mode);
+	if (rc == 0 && mode == VMS_PAGING_UNKNOWN)
+		learn_paging(t);
+	return rc;
+}
+
 int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_target **out)
 {
 	struct vms_open_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, VMS_OPTS_BAD, "vms_open_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_target *t = calloc(1, sizeof(*t));
 	if (!t) {
 		if (o.errbuf && o.errbuf_len)
@@ -245,6 +313,7 @@ int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_ta
 		vms_close(t);
 		return rc;
 	}
+	learn_paging(t);
 	*out = t;
 	return 0;
 }
@@ -256,14 +325,23 @@ void vms_close(struct vms_target *t)
 	if (t->src)
 		t->src->ops->close(t->src);
 	if (t->qmp)
-		vms_qmp_close(t->qmp);
-	vms_mmu_free(t->mmu);
+		qmp_close(t->qmp);
+	mmu_free(t->mmu);
 	free(t);
 }
 
-const char *vms_errmsg(const struct vms_target *t) { return t->err; }
-const char *vms_source_name(const struct vms_target *t) { return t->src->ops->name; }
-const char *vms_source_detail(const struct vms_target *t) { return t->src->detail; }
+const char *vms_errmsg(const struct vms_target *t)
+{
+	return t->err;
+}
+const char *vms_source_name(const struct vms_target *t)
+{
+	return t->src->ops->name;
+}
+const char *vms_source_detail(const struct vms_target *t)
+{
+	return t->src->detail;
+}
 
 int vms_ram_ranges(const struct vms_target *t, const struct vms_ram_range **ranges, size_t *count)
 {
@@ -274,12 +352,12 @@ int vms_ram_ranges(const struct vms_target *t, const struct vms_ram_range **rang
 
 /* Slow path of vms_read_pa: the range spans RAM ranges, or the source has
  * no mapping. Walks range by range so touching ranges read as one. */
-int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len)
+int read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 {
 	struct vms_source *s = t->src;
 	uint8_t *out = buf;
 	while (len) {
-		int i = vms_source_find_range(s, pa, 1);
+		int i = source_find_range(s, pa, 1);
 		if (i < 0)
 			return tfail(t, EFAULT, "guest-physical 0x%llx is not RAM", (unsigned long long)pa);
 		uint64_t avail = s->ranges[i].len - (pa - s->ranges[i].gpa);
@@ -287,7 +365,7 @@ int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len)
 		int rc;
 		if (s->host[i]) {
 			memcpy(out, s->host[i] + (pa - s->ranges[i].gpa), n);
-			rc = vms_shm_broken() ? vms_source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)") : 0;
+			rc = shm_broken() ? source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)") : 0;
 		} else {
 			rc = s->ops->read(s, pa, out, n);
 		}
@@ -314,7 +392,7 @@ int vms_vcpu_count(struct vms_target *t)
 	int rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
-	return qmp_result(t, vms_qemu_vcpu_count(q));
+	return qmp_result(t, qemu_vcpu_count(q));
 }
 
 int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
@@ -327,7 +405,7 @@ int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
 	int rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
-	rc = vms_qemu_regs(q, vcpu, out);
+	rc = qemu_regs(q, vcpu, out);
 	if (rc == -ENOENT || rc == -EPROTO) {
 		tfail(t, -rc, rc == -ENOENT ? "no vCPU %u" : "unexpected `info registers` output for vCPU %u", vcpu);
 		qmp_release(t);
@@ -341,22 +419,26 @@ int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
 int vms_pause(struct vms_target *t)
 {
 	struct vms_qmp *q;
-	vms_mmu_guest_moved(t);
+	mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
-	return rc ? rc : qmp_result(t, vms_qemu_stop(q));
+	rc = rc ? rc : qmp_result(t, qemu_stop(q));
+	learn_paging(t);
+	return rc;
 }
 
 int vms_resume(struct vms_target *t)
 {
 	struct vms_qmp *q;
-	vms_mmu_guest_moved(t);
+	mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
-	return rc ? rc : qmp_result(t, vms_qemu_cont(q));
+	rc = rc ? rc : qmp_result(t, qemu_cont(q));
+	learn_paging(t);
+	return rc;
 }
 
 int vms_is_running(struct vms_target *t)
 {
 	struct vms_qmp *q;
 	int rc = qmp_acquire(t, &q);
-	return rc ? rc : qmp_result(t, vms_qemu_running(q));
+	return rc ? rc : qmp_result(t, qemu_running(q));
 }

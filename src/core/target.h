@@ -7,39 +7,35 @@
 
 #include <string.h>
 
+#include "../ctl/qemu.h"
 #include "../mem/source.h"
+#include "target_access.h"
 
 struct vms_qmp;
 struct vms_mmu;
 
 struct vms_target {
 	struct vms_source *src;
-	char qmp_path[108];        /* "" when the target has no QMP */
-	struct vms_qmp *qmp;       /* open only during an operation, unless qmp_keep */
+	char qmp_path[108];  /* "" when the target has no QMP */
+	struct vms_qmp *qmp; /* open only during an operation, unless qmp_keep */
 	int qmp_keep;
-	int pid;                   /* from pid:N, else 0 */
+	int pid; /* from pid:N, else 0 */
 	unsigned timeout_ms;
 	vms_log_fn log;
 	void *log_ctx;
 	char err[1024];
-	struct vms_mmu *mmu;       /* paging mode and TLB (src/arch/paging.h); NULL until first use */
-	size_t range_hint;         /* RAM range of the last fast read (src->ranges index) */
-	struct vms_qemu_ram ram;   /* live QEMU's RAM block and its placement, when has_ram */
+	struct vms_mmu *mmu;     /* paging mode and TLB (src/arch/paging.h); NULL until first use */
+	size_t range_hint;       /* RAM range of the last fast read (src->ranges index) */
+	char paging_why[1100];   /* why vCPU 0's paging mode is unknown, "" if it is not */
+	struct vms_qemu_ram ram; /* live QEMU's RAM block and its placement, when has_ram */
 	int has_ram;
 };
 
-/* The QMP connection for one operation (connects if needed), and its release
- * (closes it unless KEEP was set; vms_target_qmp_keep(t, 1) holds it across
- * operations, e.g. for a migration). */
-int vms_target_qmp(struct vms_target *t, struct vms_qmp **out);
-void vms_target_qmp_release(struct vms_target *t);
-void vms_target_qmp_keep(struct vms_target *t, int keep);
-
-int vms_read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
+int read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
 
 /* Fixed-size copies become single loads: the 1/2/4/8-byte reads views make
  * then cost what the load costs. */
-static inline void vms_copy_small(void *dst, const uint8_t *src, size_t len)
+static inline void copy_small(void *dst, const uint8_t *src, size_t len)
 {
 	switch (len) {
 	case 8: memcpy(dst, src, 8); break;

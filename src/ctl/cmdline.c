@@ -47,11 +47,26 @@ static int parse_size(const char *s, uint64_t default_unit, uint64_t *out)
 		return -EINVAL;
 	uint64_t unit = default_unit;
 	switch (toupper((unsigned char)*end)) {
-	case 'K': unit = 1ull << 10; end++; break;
-	case 'M': unit = 1ull << 20; end++; break;
-	case 'G': unit = 1ull << 30; end++; break;
-	case 'T': unit = 1ull << 40; end++; break;
-	case 'B': unit = 1; end++; break;
+	case 'K':
+		unit = 1ull << 10;
+		end++;
+		break;
+	case 'M':
+		unit = 1ull << 20;
+		end++;
+		break;
+	case 'G':
+		unit = 1ull << 30;
+		end++;
+		break;
+	case 'T':
+		unit = 1ull << 40;
+		end++;
+		break;
+	case 'B':
+		unit = 1;
+		end++;
+		break;
 	default: break;
 	}
 	if (*end != '\0' || (v && unit > UINT64_MAX / v))
@@ -84,8 +99,8 @@ static int pc_layout(struct vms_qemu_ram *ram, int q35)
 	return 0;
 }
 
-int vms_cmdline_parse(int argc, char **argv, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err,
-		      size_t errlen)
+int cmdline_parse(int argc, char **argv, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err,
+                  size_t errlen)
 {
 	const char *machine = "", *mem_backend_id = NULL, *mon_chardev = NULL;
 	char idbuf[128] = "";
@@ -151,7 +166,7 @@ int vms_cmdline_parse(int argc, char **argv, char *qmp_path, size_t qmp_len, str
 			}
 			opt_value(v, "mem-path", ram->mem_path, sizeof(ram->mem_path));
 			ram->shared = opt_value(v, "share", share, sizeof(share)) == 0 &&
-				      (strcmp(share, "on") == 0 || strcmp(share, "yes") == 0);
+			              (strcmp(share, "on") == 0 || strcmp(share, "yes") == 0);
 			snprintf(ram->block_name, sizeof(ram->block_name), "%s", id);
 		}
 	}
@@ -162,7 +177,7 @@ int vms_cmdline_parse(int argc, char **argv, char *qmp_path, size_t qmp_len, str
 	return pc_layout(ram, q35);
 }
 
-int vms_cmdline_read(int pid, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err, size_t errlen)
+int cmdline_read(int pid, char *qmp_path, size_t qmp_len, struct vms_qemu_ram *ram, char *err, size_t errlen)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
@@ -201,7 +216,7 @@ int vms_cmdline_read(int pid, char *qmp_path, size_t qmp_len, struct vms_qemu_ra
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = vms_cmdline_parse(argc, argv, qmp_path, qmp_len, ram, err, errlen);
+	rc = cmdline_parse(argc, argv, qmp_path, qmp_len, ram, err, errlen);
 	ram->pid = pid;
 out:
 	if (rc == -ENOMEM)

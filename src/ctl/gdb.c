@@ -1,10 +1,15 @@
 /*
- * GDB remote serial protocol client (see gdb.h for what it does to QEMU).
+ * GDB remote serial protocol client (see gdb.h for what it does to QEMU):
+ * connecting, the request/reply transaction, memory, monitor commands,
+ * threads, registers, breakpoints and running the guest. Its neighbours
+ * hold what needs no socket: gdb_packet.c the codec and reply parsers,
+ * gdb_xml.c target descriptions, gdb_guard.c the child that detaches if
+ * we die.
  *
  * Framing: packets are "$data#cs" with a modulo-256 checksum; replies may
  * carry `}`-escaped bytes and `*` run-length encoding. Received bytes go to
  * one buffer, complete frames are cut out of it and decoded by the pure
- * vms_gdb_decode_packet(), so the decoder can be fuzzed on its own. Sizes
+ * gdb_decode_packet(), so the decoder can be fuzzed on its own. Sizes
  * are bounded everywhere: a reply larger than VMS_GDB_MAX_PACKET decoded
  * bytes, or a frame that keeps growing without its '#', is an error rather
  * than an allocation.
@@ -21,15 +26,14 @@
  * fail fast instead of pairing requests with the wrong replies.
  *
  * Registers: the layout of the `g` packet is not fixed by the protocol; it
- * is the stub's target description (qXfer:features:read), parsed by a small
- * XML scanner that only understands what target descriptions use: <reg>,
- * <xi:include>, comments, processing instructions and DOCTYPE.
+ * is the stub's target description (qXfer:features:read), fetched here and
+ * parsed by gdb_xml.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "gdb.h"
-#include "qemu.h"
+#include "gdb_private.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -41,10 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,43 +53,38 @@
 #define RAW_MAX (2u * VMS_GDB_MAX_PACKET + 8u)
 #define RX_INITIAL (64u << 10)
 #define MEM_CHUNK_MAX (64u << 10)
-#define DEFAULT_PACKET_SIZE 400u   /* GDB's own assumption without qSupported */
-#define MAX_RETRIES 3              /* NAKs tolerated per reply */
-#define PIPE_MAX 16                /* 16 x 4 KiB replies stay within socket buffers */
-#define MAX_THREADS 4096
-#define MAX_REGS 1024
-#define MAX_INCLUDE_DEPTH 4
-#define MAX_INCLUDES 32            /* in all: includes could fan out otherwise */
+#define DEFAULT_PACKET_SIZE 400u /* GDB's own assumption without qSupported */
+#define MAX_RETRIES 3            /* NAKs tolerated per reply */
+#define PIPE_MAX 16              /* 16 x 4 KiB replies stay within socket buffers */
 #define MAX_XML_BYTES (1u << 20)
 #define MAX_MONITOR_BYTES (16u << 20)
 
 struct vms_gdb {
 	int fd;
 	unsigned timeout_ms;
-	int ack_mode;           /* until QStartNoAckMode is accepted */
-	unsigned acks_owed;     /* replies not yet acked: the '+'s ride on the next packet */
-	int qemu_system;        /* QEMU system emulation: reads ahead, never waits for acks */
-	unsigned pipeline;      /* `m` requests kept in flight by vms_gdb_read_mem */
-	int dead;               /* stream out of step; refuse further requests */
+	int ack_mode;       /* until QStartNoAckMode is accepted */
+	unsigned acks_owed; /* replies not yet acked: the '+'s ride on the next packet */
+	int qemu_system;    /* QEMU system emulation: reads ahead, never waits for acks */
+	unsigned pipeline;  /* `m` requests kept in flight by gdb_read_mem */
+	int dead;           /* stream out of step; refuse further requests */
 	int detached;
-	int running;            /* resumed; the stop reply is still to come */
-	int guard_fd;           /* write end of the guardian's pipe, -1 if none */
-	pid_t guard_pid;
-	int connected;          /* TCP is up: close must detach */
-	long cur_thread;        /* thread selected with Hg, -1 if unknown */
+	int running;                /* resumed; the stop reply is still to come */
+	struct vms_gdb_guard guard; /* detaches if we die (gdb_guard.c) */
+	int connected;              /* TCP is up: close must detach */
+	long cur_thread;            /* thread selected with Hg, -1 if unknown */
 	size_t packet_size;
 	size_t mem_chunk;
 	int xml_offered;
-	uint8_t *rx;            /* received; rx[rx_off, rx_len) not yet consumed */
+	uint8_t *rx; /* received; rx[rx_off, rx_len) not yet consumed */
 	size_t rx_off, rx_len, rx_cap;
-	uint8_t *tx;            /* owed acks, then the frames of the last batch */
+	uint8_t *tx; /* owed acks, then the frames of the last batch */
 	size_t tx_len, tx_cap;
-	size_t nak_off, nak_len;    /* the frame a NAK asks for; 0 = ambiguous */
+	size_t nak_off, nak_len; /* the frame a NAK asks for; 0 = ambiguous */
 	unsigned tx_frames;
-	char *reply;            /* decoded reply, NUL-terminated */
+	char *reply; /* decoded reply, NUL-terminated */
 	struct vms_gdb_layout layout;
 	int have_layout;
-	char where[320];        /* "HOST:PORT" */
+	char where[320]; /* "HOST:PORT" */
 	char err[512];
 };
 
@@ -121,432 +117,6 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode N bytes from 2N hex digits; -1 on a non-hex digit. */
-static int hex_decode(const char *hex, size_t n, uint8_t *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
-static void hex_encode(const void *data, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	const uint8_t *p = data;
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-/* "Exx" or "E.text": the stub's way of saying a request failed. Data
- * replies are even-length hex, so they never look like this. */
-static int is_error_reply(const char *r, size_t len)
-{
-	if (len < 3 || r[0] != 'E')
-		return 0;
-	return r[1] == '.' || (len == 3 && hexval((unsigned char)r[1]) >= 0 && hexval((unsigned char)r[2]) >= 0);
-}
-
-/* Stop replies: what `?`, `c` and `s` answer, and what QEMU sends unasked
- * when a debugger connects to a running guest. */
-static int is_stop_reply(const char *r, size_t len)
-{
-	return len >= 3 && (r[0] == 'T' || r[0] == 'S') && hexval((unsigned char)r[1]) >= 0 &&
-	       hexval((unsigned char)r[2]) >= 0;
-}
-
-/* ------------------------------------------------------------------------
- * Packet decoding (pure)
- */
-
-int vms_gdb_decode_packet(const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
-{
-	if (inlen < 4 || in[0] != '$' || in[inlen - 3] != '#')
-		return -EPROTO;
-	size_t end = inlen - 3;
-	int hi = hexval(in[inlen - 2]), lo = hexval(in[inlen - 1]);
-	if (hi < 0 || lo < 0)
-		return -EPROTO;
-	uint8_t sum = 0;
-	for (size_t i = 1; i < end; i++)
-		sum = (uint8_t)(sum + in[i]);
-	if (sum != (hi << 4 | lo))
-		return -EBADMSG;
-
-	size_t n = 0;
-	for (size_t i = 1; i < end; i++) {
-		uint8_t c = in[i];
-		if (c == '$' || c == '#')
-			return -EPROTO;     /* must have been escaped */
-		if (c == '*') {
-			/* Repeat the previous byte (count char - 29) more times;
-			 * '#' and '$' are not valid counts. */
-			if (n == 0 || ++i == end || in[i] < 30 || in[i] > 126 || in[i] == '#' || in[i] == '$')
-				return -EPROTO;
-			size_t rep = (size_t)in[i] - 29;
-			if (rep > outcap - n)
-				return -E2BIG;
-			memset(out + n, out[n - 1], rep);
-			n += rep;
-			continue;
-		}
-		if (c == '}') {
-			if (++i == end)
-				return -EPROTO;
-			c = in[i] ^ 0x20;
-		}
-		if (n == outcap)
-			return -E2BIG;
-		out[n++] = c;
-	}
-	*outlen = n;
-	return 0;
-}
-
-/* ------------------------------------------------------------------------
- * Target description (pure)
- */
-
-#define XML_MAX_ATTRS 16
-
-struct xml_tag {
-	const char *name;
-	size_t name_len;
-	size_t nattrs;
-	struct {
-		const char *name, *val;
-		size_t name_len, val_len;
-	} attrs[XML_MAX_ATTRS];
-};
-
-struct xml_ctx {
-	vms_gdb_fetch_fn fetch;
-	void *fetch_ctx;
-	struct vms_gdb_layout *out;
-	size_t cap;
-	unsigned next_regnum;
-	unsigned includes;
-	char *err;
-	size_t errlen;
-};
-
-static int xml_fail(struct xml_ctx *x, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int xml_fail(struct xml_ctx *x, int err, const char *fmt, ...)
-{
-	if (x->errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(x->err, x->errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -err;
-}
-
-static int xml_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int xml_name_char(char c)
-{
-	return c && !xml_space(c) && c != '=' && c != '/' && c != '>' && c != '<' && c != '"' && c != '\'';
-}
-
-/* Parse a start tag from just after its '<'; *END is set past its '>'.
- * Quoted values may contain '>', so the tag is scanned, not searched. */
-static int xml_parse_tag(const char *p, const char *e, struct xml_tag *t, const char **end)
-{
-	t->name = p;
-	while (p < e && xml_name_char(*p))
-		p++;
-	t->name_len = (size_t)(p - t->name);
-	t->nattrs = 0;
-	if (t->name_len == 0)
-		return -EPROTO;
-	for (;;) {
-		while (p < e && xml_space(*p))
-			p++;
-		if (p < e && *p == '>') {
-			*end = p + 1;
-			return 0;
-		}
-		if (e - p >= 2 && p[0] == '/' && p[1] == '>') {
-			*end = p + 2;
-			return 0;
-		}
-		const char *an = p;
-		while (p < e && xml_name_char(*p))
-			p++;
-		size_t an_len = (size_t)(p - an);
-		while (p < e && xml_space(*p))
-			p++;
-		if (an_len == 0 || p >= e || *p != '=')
-			return -EPROTO;
-		p++;
-		while (p < e && xml_space(*p))
-			p++;
-		if (p >= e || (*p != '"' && *p != '\''))
-			return -EPROTO;
-		char q = *p++;
-		const char *val = p;
-		p = memchr(p, q, (size_t)(e - p));
-		if (!p)
-			return -EPROTO;
-		if (t->nattrs < XML_MAX_ATTRS) {
-			t->attrs[t->nattrs].name = an;
-			t->attrs[t->nattrs].name_len = an_len;
-			t->attrs[t->nattrs].val = val;
-			t->attrs[t->nattrs].val_len = (size_t)(p - val);
-			t->nattrs++;
-		}
-		p++;
-	}
-}
-
-static int xml_tag_is(const struct xml_tag *t, const char *name)
-{
-	return t->name_len == strlen(name) && memcmp(t->name, name, t->name_len) == 0;
-}
-
-static int xml_attr(const struct xml_tag *t, const char *name, const char **val, size_t *len)
-{
-	for (size_t i = 0; i < t->nattrs; i++) {
-		if (t->attrs[i].name_len == strlen(name) && memcmp(t->attrs[i].name, name, t->attrs[i].name_len) == 0) {
-			*val = t->attrs[i].val;
-			*len = t->attrs[i].val_len;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* Decimal attribute value in [0, max]. */
-static int xml_uint(const char *s, size_t len, unsigned max, unsigned *out)
-{
-	unsigned long v = 0;
-	if (len == 0 || len > 9)
-		return -EPROTO;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EPROTO;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v > max)
-		return -EPROTO;
-	*out = (unsigned)v;
-	return 0;
-}
-
-static int xml_add_reg(struct xml_ctx *x, const struct xml_tag *t)
-{
-	const char *name, *bits, *num;
-	size_t name_len, bits_len, num_len;
-	unsigned bitsize, regnum = x->next_regnum;
-	if (!xml_attr(t, "name", &name, &name_len) || !xml_attr(t, "bitsize", &bits, &bits_len))
-		return xml_fail(x, EPROTO, "target description: <reg> without name or bitsize");
-	if (name_len == 0 || name_len >= sizeof(x->out->regs[0].name))
-		return xml_fail(x, EPROTO, "target description: bad register name length %zu", name_len);
-	if (xml_uint(bits, bits_len, 4096, &bitsize) || bitsize == 0 || bitsize % 8)
-		return xml_fail(x, EPROTO, "target description: bad bitsize for register %.*s", (int)name_len, name);
-	if (xml_attr(t, "regnum", &num, &num_len) && xml_uint(num, num_len, 65535, &regnum))
-		return xml_fail(x, EPROTO, "target description: bad regnum for register %.*s", (int)name_len, name);
-	if (x->out->count == MAX_REGS)
-		return xml_fail(x, E2BIG, "target description: more than %d registers", MAX_REGS);
-	if (x->out->count == x->cap) {
-		size_t ncap = x->cap ? x->cap * 2 : 64;
-		struct vms_gdb_reg *n = realloc(x->out->regs, ncap * sizeof(*n));
-		if (!n)
-			return xml_fail(x, ENOMEM, "out of memory");
-		x->out->regs = n;
-		x->cap = ncap;
-	}
-	struct vms_gdb_reg *r = &x->out->regs[x->out->count++];
-	memset(r, 0, sizeof(*r));
-	memcpy(r->name, name, name_len);
-	r->bits = bitsize;
-	r->regnum = regnum;
-	x->next_regnum = regnum + 1;
-	return 0;
-}
-
-static int xml_parse_doc(struct xml_ctx *x, const char *p, const char *e, int depth);
-
-/* The href names an annex of qXfer:features:read, so it must not contain
- * the packet's own separators. */
-static int xml_include(struct xml_ctx *x, const struct xml_tag *t, int depth)
-{
-	const char *href;
-	size_t href_len;
-	char annex[128];
-	if (!xml_attr(t, "href", &href, &href_len) || href_len == 0 || href_len >= sizeof(annex))
-		return xml_fail(x, EPROTO, "target description: bad <xi:include>");
-	for (size_t i = 0; i < href_len; i++)
-		if ((unsigned char)href[i] <= ' ' || strchr(":,;#$}*", href[i]))
-			return xml_fail(x, EPROTO, "target description: bad include name %.*s", (int)href_len, href);
-	if (depth >= MAX_INCLUDE_DEPTH || ++x->includes > MAX_INCLUDES)
-		return xml_fail(x, ELOOP, "target description: too many or too deeply nested includes");
-	if (!x->fetch)
-		return xml_fail(x, ENOTSUP, "target description: cannot follow include %.*s", (int)href_len, href);
-	memcpy(annex, href, href_len);
-	annex[href_len] = '\0';
-	char *text = NULL;
-	size_t len = 0;
-	int rc = x->fetch(x->fetch_ctx, annex, &text, &len);
-	if (rc || !text)
-		return xml_fail(x, rc ? -rc : EIO, "target description: cannot read %s", annex);
-	rc = xml_parse_doc(x, text, text + len, depth + 1);
-	free(text);
-	return rc;
-}
-
-/* Skip a construct that starts at P ("<!--", "<?", "<!", "</") by finding
- * its terminator; NULL if it is unterminated. */
-static const char *xml_skip(const char *p, const char *e)
-{
-	const char *t;
-	if (e - p >= 4 && memcmp(p, "<!--", 4) == 0)
-		return (t = memmem(p + 4, (size_t)(e - p - 4), "-->", 3)) ? t + 3 : NULL;
-	if (e - p >= 9 && memcmp(p, "<![CDATA[", 9) == 0)
-		return (t = memmem(p + 9, (size_t)(e - p - 9), "]]>", 3)) ? t + 3 : NULL;
-	if (e - p >= 2 && p[1] == '?')
-		return (t = memmem(p + 2, (size_t)(e - p - 2), "?>", 2)) ? t + 2 : NULL;
-	return (t = memchr(p, '>', (size_t)(e - p))) ? t + 1 : NULL;
-}
-
-static int xml_parse_doc(struct xml_ctx *x, const char *p, const char *e, int depth)
-{
-	while ((p = memchr(p, '<', (size_t)(e - p))) != NULL) {
-		if (e - p >= 2 && (p[1] == '!' || p[1] == '?' || p[1] == '/')) {
-			if (!(p = xml_skip(p, e)))
-				return xml_fail(x, EPROTO, "target description: unterminated markup");
-			continue;
-		}
-		struct xml_tag t;
-		const char *next;
-		if (xml_parse_tag(p + 1, e, &t, &next))
-			return xml_fail(x, EPROTO, "target description: malformed tag");
-		int rc = 0;
-		if (xml_tag_is(&t, "reg"))
-			rc = xml_add_reg(x, &t);
-		else if (xml_tag_is(&t, "xi:include"))
-			rc = xml_include(x, &t, depth);
-		if (rc)
-			return rc;
-		p = next;
-	}
-	return 0;
-}
-
-static int reg_cmp(const void *a, const void *b)
-{
-	const struct vms_gdb_reg *x = a, *y = b;
-	return (x->regnum > y->regnum) - (x->regnum < y->regnum);
-}
-
-/* The `g` packet holds the registers in regnum order, back to back. */
-static int layout_assign_offsets(struct xml_ctx *x)
-{
-	struct vms_gdb_layout *l = x->out;
-	qsort(l->regs, l->count, sizeof(*l->regs), reg_cmp);
-	size_t off = 0;
-	for (size_t i = 0; i < l->count; i++) {
-		if (i > 0 && l->regs[i].regnum == l->regs[i - 1].regnum)
-			return xml_fail(x, EPROTO, "target description: registers %s and %s share number %u",
-					l->regs[i - 1].name, l->regs[i].name, l->regs[i].regnum);
-		l->regs[i].offset = off;
-		off += l->regs[i].bits / 8;
-	}
-	l->g_bytes = off;
-	return 0;
-}
-
-int vms_gdb_parse_target_xml(const char *xml, size_t len, vms_gdb_fetch_fn fetch, void *ctx,
-			     struct vms_gdb_layout *out, char *err, size_t errlen)
-{
-	struct xml_ctx x = {
-		.fetch = fetch, .fetch_ctx = ctx, .out = out, .err = err, .errlen = errlen,
-	};
-	memset(out, 0, sizeof(*out));
-	int rc = xml_parse_doc(&x, xml, xml + len, 0);
-	if (!rc && out->count == 0)
-		rc = xml_fail(&x, ENOENT, "target description lists no registers");
-	if (!rc)
-		rc = layout_assign_offsets(&x);
-	if (rc)
-		vms_gdb_layout_free(out);
-	return rc;
-}
-
-void vms_gdb_layout_free(struct vms_gdb_layout *l)
-{
-	free(l->regs);
-	memset(l, 0, sizeof(*l));
-}
-
-const struct vms_gdb_reg *vms_gdb_layout_find(const struct vms_gdb_layout *l, const char *name)
-{
-	for (size_t i = 0; i < l->count; i++)
-		if (strcmp(l->regs[i].name, name) == 0)
-			return &l->regs[i];
-	return NULL;
-}
-
-/* ------------------------------------------------------------------------
- * QEMU's flat memory view (pure)
- */
-
-static int parse_hex64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		int d = hexval((unsigned char)s[i]);
-		if (d < 0)
-			return -1;
-		v = v << 4 | (uint64_t)d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* The flat view is parsed by the QMP side's parser (ctl/qemu.c), asked for
- * the block at address 0; the stub reads by guest-physical address, so
- * ranges that touch are one range here. */
-int vms_gdb_parse_flatview(const char *text, size_t len, struct vms_ram_range *ranges, size_t cap)
-{
-	char *copy = strndup(text, len);
-	struct vms_qemu_ram *ram = malloc(sizeof(*ram));
-	int rc = copy && ram ? vms_qemu_parse_flatview(copy, NULL, ram) : -ENOMEM;
-	size_t n = 0;
-	for (size_t i = 0; rc == 0 && i < ram->nranges; i++) {
-		if (n && ranges[n - 1].gpa + ranges[n - 1].len == ram->ranges[i].gpa)
-			ranges[n - 1].len += ram->ranges[i].len;
-		else if (n == cap)
-			rc = -E2BIG;
-		else
-			ranges[n++] = ram->ranges[i];
-	}
-	free(copy);
-	free(ram);
-	return rc ? rc : (int)n;
-}
-
 /* ------------------------------------------------------------------------
  * Socket I/O
  */
@@ -568,7 +138,7 @@ static int send_all(struct vms_gdb *g, const uint8_t *p, size_t n, long long dea
 		struct pollfd pfd = { .fd = g->fd, .events = POLLOUT };
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
 			return gdead(g, ETIMEDOUT, "GDB stub at %s does not take our data (timeout %u ms)", g->where,
-				     g->timeout_ms);
+			             g->timeout_ms);
 	}
 	return 0;
 }
@@ -623,7 +193,7 @@ static int tx_add(struct vms_gdb *g, const void *pkt, size_t len)
 	}
 	if (k - 1 > g->packet_size)
 		return gfail(g, EMSGSIZE, "packet of %zu bytes exceeds the stub's PacketSize %zu", k - 1,
-			     g->packet_size);
+		             g->packet_size);
 	static const char digits[] = "0123456789abcdef";
 	f[k++] = '#';
 	f[k++] = (uint8_t)digits[sum >> 4];
@@ -696,7 +266,7 @@ static int fill_rx(struct vms_gdb *g, long long deadline)
 		struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
 			return gdead(g, ETIMEDOUT, "no reply from GDB stub at %s within %u ms", g->where,
-				     g->timeout_ms);
+			             g->timeout_ms);
 	}
 }
 
@@ -737,7 +307,7 @@ static int rx_frame(struct vms_gdb *g, size_t *flen)
 		return 1;
 	if (b[0] != '$' && b[0] != '%')
 		return gdead(g, EPROTO, "malformed data from GDB stub at %s (byte 0x%02x where a packet should start)",
-			     g->where, b[0]);
+		             g->where, b[0]);
 	const uint8_t *hash = memchr(b + 1, '#', avail - 1);
 	if (!hash || (size_t)(hash - b) + 3 > avail) {
 		if (avail >= RAW_MAX)
@@ -772,11 +342,11 @@ static int recv_reply(struct vms_gdb *g, long long deadline, int pipelined)
 			continue;
 		}
 		const uint8_t *frame = g->rx + g->rx_off;
-		if (frame[0] == '%') {      /* non-stop notification; we never ask for them */
+		if (frame[0] == '%') { /* non-stop notification; we never ask for them */
 			rx_consume(g, flen);
 			continue;
 		}
-		rc = vms_gdb_decode_packet(frame, flen, (uint8_t *)g->reply, VMS_GDB_MAX_PACKET, &n);
+		rc = gdb_decode_packet(frame, flen, (uint8_t *)g->reply, VMS_GDB_MAX_PACKET, &n);
 		rx_consume(g, flen);
 		if (rc == -EBADMSG && g->ack_mode && !pipelined && ++bad <= MAX_RETRIES) {
 			if ((rc = send_all(g, (const uint8_t *)"-", 1, deadline)))
@@ -787,7 +357,7 @@ static int recv_reply(struct vms_gdb *g, long long deadline, int pipelined)
 			return gdead(g, EBADMSG, "bad checksum in reply from GDB stub at %s", g->where);
 		if (rc == -E2BIG)
 			return gdead(g, E2BIG, "reply from GDB stub at %s larger than %u bytes", g->where,
-				     VMS_GDB_MAX_PACKET);
+			             VMS_GDB_MAX_PACKET);
 		if (rc)
 			return gdead(g, EPROTO, "malformed packet from GDB stub at %s", g->where);
 		g->reply[n] = '\0';
@@ -805,7 +375,7 @@ static int check_usable(struct vms_gdb *g)
 	if (g->detached)
 		return gfail(g, ENOTCONN, "already detached from GDB stub at %s", g->where);
 	if (g->dead)
-		return -EPIPE;      /* g->err still says why */
+		return -EPIPE; /* g->err still says why */
 	if (g->running)
 		return gfail(g, EBUSY, "the guest is running under GDB stub at %s: stop it first", g->where);
 	return 0;
@@ -823,17 +393,17 @@ static int transact(struct vms_gdb *g, const void *pkt, size_t len, const char *
 	return recv_reply(g, deadline, 0);
 }
 
-int vms_gdb_transact(struct vms_gdb *g, const void *pkt, size_t len, const char **reply)
+int gdb_transact(struct vms_gdb *g, const void *pkt, size_t len, const char **reply)
 {
 	/* A raw request may move the stub's notion of the current thread. */
 	g->cur_thread = -1;
 	return transact(g, pkt, len, reply);
 }
 
-int vms_gdb_command(struct vms_gdb *g, const char *packet, char *reply, size_t cap)
+int gdb_command(struct vms_gdb *g, const char *packet, char *reply, size_t cap)
 {
 	const char *r;
-	int n = vms_gdb_transact(g, packet, strlen(packet), &r);
+	int n = gdb_transact(g, packet, strlen(packet), &r);
 	if (n < 0)
 		return n;
 	if ((size_t)n >= cap)
@@ -882,7 +452,7 @@ static int try_connect(const struct addrinfo *ai, long long deadline, int *fd_ou
 		close(fd);
 		return err;
 	}
-	int one = 1;    /* small request packets must not wait for Nagle */
+	int one = 1; /* small request packets must not wait for Nagle */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	*fd_out = fd;
 	return 0;
@@ -902,7 +472,7 @@ static int tcp_connect(struct vms_gdb *g, const char *host, int port)
 		int e = try_connect(ai, deadline, &g->fd);
 		if (e == 0)
 			break;
-		if (err != ECONNREFUSED)    /* "refused" is the most telling reason */
+		if (err != ECONNREFUSED) /* "refused" is the most telling reason */
 			err = e;
 	}
 	freeaddrinfo(res);
@@ -927,7 +497,7 @@ static void parse_feature(struct vms_gdb *g, const char *f, size_t n, int *noack
 	const size_t pl = sizeof(psize) - 1;
 	if (n > pl && memcmp(f, psize, pl) == 0) {
 		uint64_t v;
-		if (n - pl <= 8 && parse_hex64(f + pl, n - pl, &v) == 0 && v >= 16)
+		if (n - pl <= 8 && gdb_parse_hex64(f + pl, n - pl, &v) == 0 && v >= 16)
 			g->packet_size = v > VMS_GDB_MAX_PACKET ? VMS_GDB_MAX_PACKET : (size_t)v;
 	} else if (feature_is(f, n, "QStartNoAckMode+")) {
 		*noack = 1;
@@ -950,8 +520,6 @@ static int features_has(const char *list, const char *name)
 
 /* qSupported, skipping the stop reply QEMU sends unasked when it halts a
  * running guest for us. Silence here means someone else holds the stub. */
-static int guard_arm(struct vms_gdb *g);
-
 static int handshake_supported(struct vms_gdb *g, int *noack)
 {
 	static const char q[] = "qSupported:xmlRegisters=i386";
@@ -959,15 +527,15 @@ static int handshake_supported(struct vms_gdb *g, int *noack)
 	int n = send_packet(g, q, sizeof(q) - 1, deadline);
 	for (int i = 0; n >= 0 && i < 4; i++) {
 		n = recv_reply(g, deadline, 0);
-		if (n >= 0 && !is_stop_reply(g->reply, (size_t)n))
+		if (n >= 0 && !gdb_is_stop_reply(g->reply, (size_t)n))
 			break;
 	}
 	if (n == -ETIMEDOUT)
 		return gfail(g, ETIMEDOUT, "GDB stub busy: another debugger attached? (no answer from %s within %u ms)",
-			     g->where, g->timeout_ms);
+		             g->where, g->timeout_ms);
 	if (n < 0)
 		return n;
-	if (is_stop_reply(g->reply, (size_t)n))
+	if (gdb_is_stop_reply(g->reply, (size_t)n))
 		return gdead(g, EPROTO, "GDB stub at %s does not answer qSupported", g->where);
 	for (const char *p = g->reply; *p;) {
 		size_t len = strcspn(p, ";");
@@ -1005,13 +573,12 @@ static int handshake(struct vms_gdb *g)
 		return n;
 	if (n > 0 && (r[0] == 'W' || r[0] == 'X'))
 		return gfail(g, ESRCH, "target behind GDB stub at %s has exited", g->where);
-	if (!is_stop_reply(r, (size_t)n))
+	if (!gdb_is_stop_reply(r, (size_t)n))
 		return gfail(g, EPROTO, "GDB stub at %s: unexpected answer to '?': %.32s", g->where, r);
 	return 0;
 }
 
-int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err,
-		    size_t errlen)
+int gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_gdb **out, char *err, size_t errlen)
 {
 	int rc;
 	struct vms_gdb *g = calloc(1, sizeof(*g));
@@ -1020,7 +587,7 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 		return -ENOMEM;
 	}
 	g->fd = -1;
-	g->guard_fd = -1;
+	g->guard.fd = -1;
 	g->timeout_ms = timeout_ms ? timeout_ms : 10000;
 	g->ack_mode = 1;
 	g->cur_thread = -1;
@@ -1039,13 +606,14 @@ int vms_gdb_connect(const char *host, int port, unsigned timeout_ms, struct vms_
 	}
 	/* The guardian first: from the moment QEMU takes this connection up it
 	 * stops the guest for us, even if we are killed before the handshake. */
-	if ((rc = tcp_connect(g, host, port)) || (rc = guard_arm(g)) || (rc = handshake(g)))
+	if ((rc = tcp_connect(g, host, port)) || (rc = gdb_guard_arm(&g->guard, g->fd, g->err, sizeof(g->err))) ||
+	    (rc = handshake(g)))
 		goto fail;
 	*out = g;
 	return 0;
 fail:
 	snprintf(err, errlen, "%s", g->err);
-	vms_gdb_close(g);
+	gdb_client_close(g);
 	return rc;
 }
 
@@ -1053,7 +621,7 @@ fail:
  * Detaching
  */
 
-int vms_gdb_detach(struct vms_gdb *g)
+int gdb_detach(struct vms_gdb *g)
 {
 	const char *r;
 	int rc = check_usable(g);
@@ -1068,104 +636,7 @@ int vms_gdb_detach(struct vms_gdb *g)
 	return 0;
 }
 
-/* ------------------------------------------------------------------------
- * The guardian
- *
- * QEMU keeps the guest stopped, and breakpoints planted, when a debugger's
- * connection merely closes: a stopped guest stays stopped, and a running
- * one stops at the next hit with nobody to resume it.
- * A process killed outright (SIGKILL, a crash) cannot detach, so a small
- * child holds a copy of the socket and waits on a pipe whose write end
- * only we hold: EOF without our "done" byte means we died, and the child
- * detaches in our place: '+' (acks a reply the stub may wait on, or stops
- * a running guest), the stop reply if one comes, then `D` (resent on a
- * NAK, as a half-written packet of ours may precede it).
- */
-
-static void guard_run(int sock, int pipe_rd)
-{
-	char c;
-	ssize_t n;
-	do
-		n = read(pipe_rd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1)
-		_exit(0);           /* closed properly */
-	uint8_t buf[4096];
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	if (send(sock, "+\x03", 2, MSG_NOSIGNAL) != 2)
-		_exit(1);
-	for (int i = 0; i < 20 && poll(&p, 1, 100) > 0;)
-		if (recv(sock, buf, sizeof(buf), 0) <= 0)
-			_exit(1);
-		else
-			i = 20;     /* whatever it was (a stop reply), the ack rides on the D */
-	for (int tries = 0; tries < 4; tries++) {
-		if (send(sock, "+$D#44", 6, MSG_NOSIGNAL) != 6)
-			_exit(1);
-		for (int w = 0; w < 30 && poll(&p, 1, 100) > 0; w++) {
-			n = recv(sock, buf, sizeof(buf) - 1, 0);
-			if (n <= 0)
-				_exit(1);
-			buf[n] = 0;
-			if (memmem(buf, (size_t)n, "OK", 2))
-				_exit(0);
-			if (memchr(buf, '-', (size_t)n))
-				break;
-		}
-	}
-	_exit(1);
-}
-
-static int guard_arm(struct vms_gdb *g)
-{
-	int pfd[2];
-	if (g->guard_fd >= 0)
-		return 0;
-	if (pipe2(pfd, O_CLOEXEC))
-		return gfail(g, errno, "pipe: %s", strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return gfail(g, errno, "fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		/* Ctrl-C reaches the whole process group: the child must outlive
-		 * its parent's handling of it. */
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		close(pfd[1]);
-		/* Hold nothing else of the parent's: a QMP connection kept open
-		 * here would keep QEMU's monitor from taking the next one. */
-		int lo = g->fd < pfd[0] ? g->fd : pfd[0], hi = g->fd < pfd[0] ? pfd[0] : g->fd;
-		if (lo > 3)
-			close_range(3, (unsigned)lo - 1, 0);
-		if (hi > lo + 1)
-			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-		close_range((unsigned)hi + 1, ~0u, 0);
-		guard_run(g->fd, pfd[0]);
-	}
-	close(pfd[0]);
-	g->guard_fd = pfd[1];
-	g->guard_pid = pid;
-	return 0;
-}
-
-static void guard_disarm(struct vms_gdb *g)
-{
-	if (g->guard_fd < 0)
-		return;
-	ssize_t n = write(g->guard_fd, "x", 1);
-	(void)n;
-	close(g->guard_fd);
-	g->guard_fd = -1;
-	while (waitpid(g->guard_pid, NULL, 0) < 0 && errno == EINTR)
-		;
-}
-
-void vms_gdb_close(struct vms_gdb *g)
+void gdb_client_close(struct vms_gdb *g)
 {
 	if (!g)
 		return;
@@ -1173,12 +644,12 @@ void vms_gdb_close(struct vms_gdb *g)
 		/* QEMU takes any byte from us as "stop" while the guest runs, so
 		 * the `D` must wait for the stop reply. */
 		struct vms_gdb_stop st;
-		if (vms_gdb_interrupt(g) == 0 && vms_gdb_wait_stop(g, (int)g->timeout_ms, &st) != 1)
+		if (gdb_interrupt(g) == 0 && gdb_wait_stop(g, (int)g->timeout_ms, &st) != 1)
 			g->dead = 1;
 	}
 	if (g->connected && !g->detached) {
 		if (!g->dead) {
-			vms_gdb_detach(g);
+			gdb_detach(g);
 		} else {
 			/* Out of step (or never answered: a busy stub may still
 			 * accept this connection later and would halt the guest
@@ -1188,14 +659,14 @@ void vms_gdb_close(struct vms_gdb *g)
 			send_packet(g, "D", 1, now_ms() + 100);
 		}
 	}
-	guard_disarm(g);
+	gdb_guard_disarm(&g->guard);
 	if (g->fd >= 0) {
 		/* Ack the last reply, for stubs that wait for it. */
 		if (g->acks_owed && !g->dead)
 			flush_acks(g, now_ms() + 100);
 		close(g->fd);
 	}
-	vms_gdb_layout_free(&g->layout);
+	gdb_layout_free(&g->layout);
 	free(g->rx);
 	free(g->tx);
 	free(g->reply);
@@ -1206,19 +677,28 @@ void vms_gdb_close(struct vms_gdb *g)
  * Accessors
  */
 
-const char *vms_gdb_err(const struct vms_gdb *g) { return g->err; }
-void vms_gdb_set_timeout(struct vms_gdb *g, unsigned timeout_ms) { g->timeout_ms = timeout_ms ? timeout_ms : 10000; }
-size_t vms_gdb_packet_size(const struct vms_gdb *g) { return g->packet_size; }
+const char *gdb_err(const struct vms_gdb *g)
+{
+	return g->err;
+}
+void gdb_set_timeout(struct vms_gdb *g, unsigned timeout_ms)
+{
+	g->timeout_ms = timeout_ms ? timeout_ms : 10000;
+}
+size_t gdb_packet_size(const struct vms_gdb *g)
+{
+	return g->packet_size;
+}
 
 /* ------------------------------------------------------------------------
  * Memory
  */
 
-int vms_gdb_set_phys(struct vms_gdb *g, int on)
+int gdb_set_phys(struct vms_gdb *g, int on)
 {
 	if (!g->qemu_system)
 		return gfail(g, ENOTSUP, "GDB stub at %s cannot read physical memory (no qemu.PhyMemMode; not QEMU?)",
-			     g->where);
+		             g->where);
 	return command_ok(g, on ? "Qqemu.PhyMemMode:1" : "Qqemu.PhyMemMode:0");
 }
 
@@ -1228,10 +708,10 @@ static int mem_reply(struct vms_gdb *g, uint64_t addr, uint8_t *dst, size_t n, c
 {
 	if (rl == 0)
 		return gfail(g, ENOTSUP, "GDB stub at %s does not support memory reads", g->where);
-	if (is_error_reply(r, (size_t)rl))
+	if (gdb_is_error_reply(r, (size_t)rl))
 		return gfail(g, EFAULT, "GDB stub at %s cannot read %zu bytes at 0x%" PRIx64 " (%s)", g->where, n, addr,
-			     r);
-	if (rl % 2 || (size_t)rl / 2 > n || hex_decode(r, (size_t)rl / 2, dst))
+		             r);
+	if (rl % 2 || (size_t)rl / 2 > n || gdb_hex_decode(r, (size_t)rl / 2, dst))
 		return gfail(g, EPROTO, "malformed memory reply from GDB stub at %s", g->where);
 	return rl / 2;
 }
@@ -1274,8 +754,7 @@ struct mem_req {
 };
 
 /* Queue requests until DEPTH are in flight, in one send. */
-static int pipe_refill(struct vms_gdb *g, struct mem_req *q, size_t head, size_t *count, uint64_t *next,
-		       uint64_t end)
+static int pipe_refill(struct vms_gdb *g, struct mem_req *q, size_t head, size_t *count, uint64_t *next, uint64_t end)
 {
 	int rc = tx_begin(g);
 	while (!rc && *next < end && *count < g->pipeline) {
@@ -1323,7 +802,7 @@ static int read_mem_pipelined(struct vms_gdb *g, uint64_t addr, uint8_t *dst, si
 	return hole < end ? read_mem_serial(g, hole, dst + (hole - addr), (size_t)(end - hole)) : 0;
 }
 
-int vms_gdb_read_mem(struct vms_gdb *g, uint64_t addr, void *buf, size_t len)
+int gdb_read_mem(struct vms_gdb *g, uint64_t addr, void *buf, size_t len)
 {
 	int rc = check_usable(g);
 	if (rc)
@@ -1339,7 +818,7 @@ int vms_gdb_read_mem(struct vms_gdb *g, uint64_t addr, void *buf, size_t len)
 	return read_mem_serial(g, addr, buf, len);
 }
 
-unsigned vms_gdb_set_pipeline(struct vms_gdb *g, unsigned depth)
+unsigned gdb_set_pipeline(struct vms_gdb *g, unsigned depth)
 {
 	g->pipeline = depth < 1 ? 1 : depth > PIPE_MAX ? PIPE_MAX : depth;
 	return g->pipeline;
@@ -1374,10 +853,10 @@ static int monitor_output(struct vms_gdb *g, struct textbuf *t, const char *hex,
 {
 	if (hexlen % 2 || t->len + hexlen / 2 > MAX_MONITOR_BYTES)
 		return gdead(g, EPROTO, "malformed or oversized monitor output from GDB stub at %s", g->where);
-	if (textbuf_add(t, hexlen / 2))     /* the rest of the output is still coming */
+	if (textbuf_add(t, hexlen / 2)) /* the rest of the output is still coming */
 		return gdead(g, ENOMEM, "out of memory");
 	char *dst = t->p + t->len;
-	if (hex_decode(hex, hexlen / 2, (uint8_t *)dst))
+	if (gdb_hex_decode(hex, hexlen / 2, (uint8_t *)dst))
 		return gdead(g, EPROTO, "malformed monitor output from GDB stub at %s", g->where);
 	/* The monitor writes CRLF line ends for terminals; keep plain LF. */
 	size_t k = 0;
@@ -1389,7 +868,7 @@ static int monitor_output(struct vms_gdb *g, struct textbuf *t, const char *hex,
 	return 0;
 }
 
-int vms_gdb_monitor(struct vms_gdb *g, const char *command, char **out)
+int gdb_monitor(struct vms_gdb *g, const char *command, char **out)
 {
 	size_t cl = strlen(command);
 	struct textbuf t = { 0 };
@@ -1398,7 +877,7 @@ int vms_gdb_monitor(struct vms_gdb *g, const char *command, char **out)
 	if (!pkt)
 		return gfail(g, ENOMEM, "out of memory");
 	memcpy(pkt, "qRcmd,", 6);
-	hex_encode(command, cl, pkt + 6);
+	gdb_hex_encode(command, cl, pkt + 6);
 	const char *r;
 	int n = transact(g, pkt, 6 + 2 * cl, &r);
 	free(pkt);
@@ -1412,7 +891,7 @@ int vms_gdb_monitor(struct vms_gdb *g, const char *command, char **out)
 		goto fail;
 	if (n == 0 || strcmp(r, "OK") != 0) {
 		rc = gfail(g, n ? EREMOTEIO : ENOTSUP, "GDB stub at %s cannot run monitor command '%s'%s%.32s",
-			   g->where, command, n ? ": " : "", r);
+		           g->where, command, n ? ": " : "", r);
 		goto fail;
 	}
 	if (textbuf_add(&t, 0)) {
@@ -1427,13 +906,13 @@ fail:
 	return rc;
 }
 
-int vms_gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t cap)
+int gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t cap)
 {
 	char *text = NULL;
-	int rc = vms_gdb_monitor(g, "info mtree -f", &text);
+	int rc = gdb_monitor(g, "info mtree -f", &text);
 	if (rc)
 		return rc;
-	rc = vms_gdb_parse_flatview(text, strlen(text), ranges, cap);
+	rc = gdb_parse_flatview(text, strlen(text), ranges, cap);
 	free(text);
 	if (rc == -ENOENT)
 		return gfail(g, ENOENT, "QEMU behind %s shows no RAM at guest-physical 0 in its memory map", g->where);
@@ -1448,28 +927,7 @@ int vms_gdb_ram_layout(struct vms_gdb *g, struct vms_ram_range *ranges, size_t c
  * Threads
  */
 
-/* Parse "id,id,..." (after the 'm'); ids may be "pPID.TID" with multiprocess. */
-static int parse_thread_list(struct vms_gdb *g, const char *p, long *ids, size_t cap, size_t *count)
-{
-	while (*p) {
-		size_t n = strcspn(p, ",");
-		const char *dot = memchr(p, '.', n);
-		const char *id = (p[0] == 'p' && dot) ? dot + 1 : p;
-		size_t idlen = n - (size_t)(id - p);
-		uint64_t v;
-		if (idlen == 0 || idlen > 15 || parse_hex64(id, idlen, &v))
-			return gfail(g, EPROTO, "malformed thread list from GDB stub at %s", g->where);
-		if (*count == MAX_THREADS)
-			return gfail(g, E2BIG, "GDB stub at %s lists more than %d threads", g->where, MAX_THREADS);
-		if (*count < cap)
-			ids[*count] = (long)v;
-		(*count)++;
-		p += n + (p[n] == ',');
-	}
-	return 0;
-}
-
-int vms_gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
+int gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
 {
 	size_t count = 0;
 	const char *q = "qfThreadInfo";
@@ -1482,9 +940,12 @@ int vms_gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap)
 			break;
 		if (n < 2 || r[0] != 'm')
 			return gfail(g, n ? EPROTO : ENOTSUP, "GDB stub at %s does not list threads", g->where);
-		int rc = parse_thread_list(g, r + 1, ids, cap, &count);
+		int rc = gdb_parse_thread_list(r + 1, ids, cap, &count);
+		if (rc == -E2BIG)
+			return gfail(g, E2BIG, "GDB stub at %s lists more than %d threads", g->where,
+			             VMS_GDB_MAX_THREADS);
 		if (rc)
-			return rc;
+			return gfail(g, EPROTO, "malformed thread list from GDB stub at %s", g->where);
 		q = "qsThreadInfo";
 	}
 	return (int)count;
@@ -1514,7 +975,7 @@ static int fetch_annex(void *ctx, const char *annex, char **text, size_t *len)
 			goto fail;
 		if (n == 0 || (r[0] != 'm' && r[0] != 'l')) {
 			rc = gfail(g, n ? EREMOTEIO : ENOTSUP, "GDB stub at %s gives no target description %s%s%.16s",
-				   g->where, annex, n ? ": " : "", r);
+			           g->where, annex, n ? ": " : "", r);
 			goto fail;
 		}
 		if (t.len + (size_t)n - 1 > MAX_XML_BYTES) {
@@ -1529,7 +990,7 @@ static int fetch_annex(void *ctx, const char *annex, char **text, size_t *len)
 		t.len += (size_t)n - 1;
 		if (r[0] == 'l')
 			break;
-		if (n == 1) {   /* 'm' with no data would loop forever */
+		if (n == 1) { /* 'm' with no data would loop forever */
 			rc = gfail(g, EPROTO, "GDB stub at %s sent an empty part of %s", g->where, annex);
 			goto fail;
 		}
@@ -1555,7 +1016,7 @@ static int load_layout(struct vms_gdb *g)
 	if (rc)
 		return rc;
 	char perr[256] = "";
-	rc = vms_gdb_parse_target_xml(xml, len, fetch_annex, &fc, &g->layout, perr, sizeof(perr));
+	rc = gdb_parse_target_xml(xml, len, fetch_annex, &fc, &g->layout, perr, sizeof(perr));
 	free(xml);
 	if (rc) {
 		/* A failed fetch already explained itself in g->err. */
@@ -1564,87 +1025,6 @@ static int load_layout(struct vms_gdb *g)
 		return rc;
 	}
 	g->have_layout = 1;
-	return 0;
-}
-
-#define REG_FIELD(f) offsetof(struct vms_regs, f), sizeof(((struct vms_regs *)0)->f)
-
-static const struct {
-	const char *name;
-	size_t off, size;
-	uint32_t group;
-} reg_map[] = {
-	{ "rax", REG_FIELD(rax), VMS_REGS_GPR }, { "rbx", REG_FIELD(rbx), VMS_REGS_GPR },
-	{ "rcx", REG_FIELD(rcx), VMS_REGS_GPR }, { "rdx", REG_FIELD(rdx), VMS_REGS_GPR },
-	{ "rsi", REG_FIELD(rsi), VMS_REGS_GPR }, { "rdi", REG_FIELD(rdi), VMS_REGS_GPR },
-	{ "rbp", REG_FIELD(rbp), VMS_REGS_GPR }, { "rsp", REG_FIELD(rsp), VMS_REGS_GPR },
-	{ "r8", REG_FIELD(r8), VMS_REGS_GPR },   { "r9", REG_FIELD(r9), VMS_REGS_GPR },
-	{ "r10", REG_FIELD(r10), VMS_REGS_GPR }, { "r11", REG_FIELD(r11), VMS_REGS_GPR },
-	{ "r12", REG_FIELD(r12), VMS_REGS_GPR }, { "r13", REG_FIELD(r13), VMS_REGS_GPR },
-	{ "r14", REG_FIELD(r14), VMS_REGS_GPR }, { "r15", REG_FIELD(r15), VMS_REGS_GPR },
-	{ "rip", REG_FIELD(rip), VMS_REGS_GPR }, { "eflags", REG_FIELD(rflags), VMS_REGS_GPR },
-	{ "cs", REG_FIELD(cs), VMS_REGS_SEG },   { "ss", REG_FIELD(ss), VMS_REGS_SEG },
-	{ "ds", REG_FIELD(ds), VMS_REGS_SEG },   { "es", REG_FIELD(es), VMS_REGS_SEG },
-	{ "fs", REG_FIELD(fs), VMS_REGS_SEG },   { "gs", REG_FIELD(gs), VMS_REGS_SEG },
-	{ "fs_base", REG_FIELD(fs_base), VMS_REGS_SEG },
-	{ "gs_base", REG_FIELD(gs_base), VMS_REGS_SEG },
-	{ "k_gs_base", REG_FIELD(kernel_gs_base), VMS_REGS_KGSBASE },
-	{ "cr0", REG_FIELD(cr0), VMS_REGS_CR },  { "cr2", REG_FIELD(cr2), VMS_REGS_CR },
-	{ "cr3", REG_FIELD(cr3), VMS_REGS_CR },  { "cr4", REG_FIELD(cr4), VMS_REGS_CR },
-	{ "efer", REG_FIELD(efer), VMS_REGS_EFER },
-};
-
-/* Value of register R from the hex `g` reply (HEXLEN digits), little-endian,
- * low 64 bits. 1 = unavailable (missing or "xx"), -1 = malformed. */
-static int reg_value(const struct vms_gdb_reg *r, const char *hex, size_t hexlen, uint64_t *v)
-{
-	size_t nbytes = r->bits / 8;
-	if ((r->offset + nbytes) * 2 > hexlen)
-		return 1;
-	const char *p = hex + 2 * r->offset;
-	*v = 0;
-	for (size_t i = 0; i < nbytes; i++) {
-		if (p[2 * i] == 'x' || p[2 * i + 1] == 'x')
-			return 1;
-		int hi = hexval((unsigned char)p[2 * i]), lo = hexval((unsigned char)p[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		if (i < 8)
-			*v |= (uint64_t)(hi << 4 | lo) << (8 * i);
-	}
-	return 0;
-}
-
-static void store_field(struct vms_regs *out, size_t off, size_t size, uint64_t v)
-{
-	uint8_t *f = (uint8_t *)out + off;
-	if (size == sizeof(uint64_t)) {
-		memcpy(f, &v, sizeof(v));
-	} else {
-		uint16_t s = (uint16_t)v;
-		memcpy(f, &s, sizeof(s));
-	}
-}
-
-/* Fill OUT from a `g` reply; a group is valid only if all its registers came. */
-static int decode_regs(struct vms_gdb *g, const char *hex, size_t hexlen, struct vms_regs *out)
-{
-	uint32_t have = 0, lack = 0;
-	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < sizeof(reg_map) / sizeof(reg_map[0]); i++) {
-		const struct vms_gdb_reg *r = vms_gdb_layout_find(&g->layout, reg_map[i].name);
-		uint64_t v = 0;
-		int rc = r ? reg_value(r, hex, hexlen, &v) : 1;
-		if (rc < 0)
-			return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
-		if (rc > 0) {
-			lack |= reg_map[i].group;
-			continue;
-		}
-		have |= reg_map[i].group;
-		store_field(out, reg_map[i].off, reg_map[i].size, v);
-	}
-	out->valid = have & ~lack;
 	return 0;
 }
 
@@ -1662,7 +1042,7 @@ static int select_thread(struct vms_gdb *g, long thread)
 	return rc;
 }
 
-int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
+int gdb_read_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
 {
 	const char *r;
 	if (thread < 0)
@@ -1673,77 +1053,21 @@ int vms_gdb_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
 	int n = transact(g, "g", 1, &r);
 	if (n < 0)
 		return n;
-	if (n == 0 || is_error_reply(r, (size_t)n))
+	if (n == 0 || gdb_is_error_reply(r, (size_t)n))
 		return gfail(g, EREMOTEIO, "GDB stub at %s cannot read registers of thread %ld%s%s", g->where, thread,
-			     n ? ": " : "", r);
+		             n ? ": " : "", r);
 	if (n % 2)
 		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
-	return decode_regs(g, r, (size_t)n, out);
+	if (gdb_decode_regs(&g->layout, r, (size_t)n, out))
+		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s", g->where);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------
  * Running: breakpoints, resuming, stop replies
  */
 
-int vms_gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->thread = -1;
-	if (len >= 3 && (r[0] == 'W' || r[0] == 'X'))
-		return -ESRCH;
-	if (!is_stop_reply(r, len))
-		return -EPROTO;
-	out->signal = hexval((unsigned char)r[1]) << 4 | hexval((unsigned char)r[2]);
-	if (r[0] == 'S')
-		return len == 3 ? 0 : -EPROTO;
-	/* T: "n:r;" pairs; we want thread (plain or "pPID.TID") and the
-	 * watchpoint kinds; registers and unknown keys are skipped. */
-	for (size_t i = 3; i < len;) {
-		const char *kv = r + i, *end = memchr(kv, ';', len - i);
-		size_t n = end ? (size_t)(end - kv) : len - i;
-		const char *colon = memchr(kv, ':', n);
-		if (!colon)
-			return -EPROTO;
-		size_t kl = (size_t)(colon - kv), vl = n - kl - 1;
-		const char *v = colon + 1;
-		uint64_t x;
-		if (kl == 6 && memcmp(kv, "thread", 6) == 0) {
-			if (vl > 0 && v[0] == 'p') {
-				const char *dot = memchr(v, '.', vl);
-				if (!dot)
-					return -EPROTO;
-				vl -= (size_t)(dot + 1 - v);
-				v = dot + 1;
-			}
-			if (vl == 0 || vl > 15 || parse_hex64(v, vl, &x))
-				return -EPROTO;
-			out->thread = (long)x;
-		} else if ((kl == 5 && memcmp(kv, "watch", 5) == 0) || (kl == 6 && memcmp(kv, "rwatch", 6) == 0) ||
-			   (kl == 6 && memcmp(kv, "awatch", 6) == 0)) {
-			if (vl == 0 || vl > 16 || parse_hex64(v, vl, &x))
-				return -EPROTO;
-			out->watch = 1;
-			out->watch_addr = x;
-		}
-		i += n + (end != NULL);
-	}
-	return 0;
-}
-
-int vms_gdb_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-	const char *colon = strrchr(s, ':');
-	char *end;
-	long p = colon ? strtol(colon + 1, &end, 10) : 0;
-	if (!colon || colon == s || (size_t)(colon - s) >= hostlen || *end || p <= 0 || p > 65535)
-		return -EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	*port = (int)p;
-	return 0;
-}
-
-int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind)
+int gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, int kind)
 {
 	char pkt[64];
 	if (type < 0 || type > 4)
@@ -1752,7 +1076,7 @@ int vms_gdb_breakpoint(struct vms_gdb *g, int insert, int type, uint64_t addr, i
 	return command_ok(g, pkt);
 }
 
-int vms_gdb_resume(struct vms_gdb *g, const char *pkt)
+int gdb_resume(struct vms_gdb *g, const char *pkt)
 {
 	int rc = check_usable(g);
 	if (rc)
@@ -1764,7 +1088,7 @@ int vms_gdb_resume(struct vms_gdb *g, const char *pkt)
 	return 0;
 }
 
-int vms_gdb_interrupt(struct vms_gdb *g)
+int gdb_interrupt(struct vms_gdb *g)
 {
 	static const uint8_t ctrl_c = 0x03;
 	if (g->dead || g->detached)
@@ -1774,7 +1098,7 @@ int vms_gdb_interrupt(struct vms_gdb *g)
 	return send_all(g, &ctrl_c, 1, now_ms() + g->timeout_ms);
 }
 
-int vms_gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *stop)
+int gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *stop)
 {
 	if (g->dead || g->detached)
 		return -EPIPE;
@@ -1811,7 +1135,7 @@ int vms_gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *st
 	if (n < 0)
 		return n;
 	g->running = 0;
-	int rc = vms_gdb_parse_stop(g->reply, (size_t)n, stop);
+	int rc = gdb_parse_stop(g->reply, (size_t)n, stop);
 	if (rc == -ESRCH)
 		return gdead(g, ESRCH, "target behind GDB stub at %s has exited", g->where);
 	if (rc)
@@ -1823,4 +1147,7 @@ int vms_gdb_wait_stop(struct vms_gdb *g, int timeout_ms, struct vms_gdb_stop *st
 	return 1;
 }
 
-int vms_gdb_fd(const struct vms_gdb *g) { return g->fd; }
+int gdb_fd(const struct vms_gdb *g)
+{
+	return g->fd;
+}

@@ -74,8 +74,8 @@ static int parse_region_line(const char *line, size_t len, struct fv_region *r)
 		return -EINVAL;
 	p++;
 	const char *close = memchr(p, ')', (size_t)(e - p));
-	if (!close || close - p == 0 || (size_t)(close - p) >= sizeof(r->kind) || close + 3 > e ||
-	    close[1] != ':' || close[2] != ' ')
+	if (!close || close - p == 0 || (size_t)(close - p) >= sizeof(r->kind) || close + 3 > e || close[1] != ':' ||
+	    close[2] != ' ')
 		return -EINVAL;
 	memcpy(r->kind, p, (size_t)(close - p));
 	r->kind[close - p] = '\0';
@@ -95,7 +95,7 @@ static int parse_region_line(const char *line, size_t len, struct fv_region *r)
 	return 0;
 }
 
-int vms_qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_ram *ram)
+int qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_ram *ram)
 {
 	enum { OUTSIDE, HEADER, REGIONS } state = OUTSIDE;
 	int is_memory = 0, found_view = 0;
@@ -166,7 +166,7 @@ int vms_qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_
 static int memdev_share(struct vms_qmp *q, const char *id, int *share)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-memdev", NULL, &doc);
+	int ret = qmp_cmd(q, "query-memdev", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int rc = -ENOENT;
@@ -181,29 +181,29 @@ static int memdev_share(struct vms_qmp *q, const char *id, int *share)
 	return rc;
 }
 
-int vms_qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram)
+int qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram)
 {
 	char link[256], *hmp;
 	memset(ram, 0, sizeof(*ram));
-	ram->pid = vms_qmp_pid(q);
-	int rc = vms_qmp_qom_str(q, "/machine", "memory-backend", link, sizeof(link));
+	ram->pid = qmp_pid(q);
+	int rc = qmp_qom_str(q, "/machine", "memory-backend", link, sizeof(link));
 	if (rc)
 		return rc;
 	if (!link[0])
 		return -ENOENT;
 	const char *id = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
-	if ((rc = vms_qmp_qom_str(q, link, "type", ram->backend_type, sizeof(ram->backend_type))) ||
-	    (rc = vms_qmp_qom_u64(q, link, "size", &ram->size)))
+	if ((rc = qmp_qom_str(q, link, "type", ram->backend_type, sizeof(ram->backend_type))) ||
+	    (rc = qmp_qom_u64(q, link, "size", &ram->size)))
 		return rc;
 	if (strcmp(ram->backend_type, "memory-backend-file") == 0 &&
-	    (rc = vms_qmp_qom_str(q, link, "mem-path", ram->mem_path, sizeof(ram->mem_path))))
+	    (rc = qmp_qom_str(q, link, "mem-path", ram->mem_path, sizeof(ram->mem_path))))
 		return rc;
 	if (memdev_share(q, id, &ram->shared) != 0)
 		ram->shared = 0;
 	snprintf(ram->block_name, sizeof(ram->block_name), "%s", id);
-	if ((rc = vms_qmp_hmp(q, "info mtree -f", &hmp)))
+	if ((rc = qmp_hmp(q, "info mtree -f", &hmp)))
 		return rc;
-	rc = vms_qemu_parse_flatview(hmp, id, ram);
+	rc = qemu_parse_flatview(hmp, id, ram);
 	free(hmp);
 	if (rc)
 		return rc;
@@ -213,10 +213,10 @@ int vms_qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram)
 	return 0;
 }
 
-int vms_qemu_gdb_port(struct vms_qmp *q)
+int qemu_gdb_port(struct vms_qmp *q)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-chardev", NULL, &doc);
+	int ret = qmp_cmd(q, "query-chardev", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int port = 0;
@@ -239,10 +239,10 @@ int vms_qemu_gdb_port(struct vms_qmp *q)
 	return port;
 }
 
-int vms_qemu_vcpu_count(struct vms_qmp *q)
+int qemu_vcpu_count(struct vms_qmp *q)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-cpus-fast", NULL, &doc);
+	int ret = qmp_cmd(q, "query-cpus-fast", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int n = json_len(&doc, ret);
@@ -257,18 +257,21 @@ static const struct {
 	size_t off;
 	uint32_t group;
 } reg_names[] = {
-#define R(n, f, g) { n, offsetof(struct vms_regs, f), g }
-	R("RAX", rax, VMS_REGS_GPR), R("RBX", rbx, VMS_REGS_GPR), R("RCX", rcx, VMS_REGS_GPR),
-	R("RDX", rdx, VMS_REGS_GPR), R("RSI", rsi, VMS_REGS_GPR), R("RDI", rdi, VMS_REGS_GPR),
-	R("RBP", rbp, VMS_REGS_GPR), R("RSP", rsp, VMS_REGS_GPR), R("R8", r8, VMS_REGS_GPR),
-	R("R9", r9, VMS_REGS_GPR), R("R10", r10, VMS_REGS_GPR), R("R11", r11, VMS_REGS_GPR),
-	R("R12", r12, VMS_REGS_GPR), R("R13", r13, VMS_REGS_GPR), R("R14", r14, VMS_REGS_GPR),
-	R("R15", r15, VMS_REGS_GPR), R("RIP", rip, VMS_REGS_GPR), R("RFL", rflags, VMS_REGS_GPR),
-	R("EAX", rax, VMS_REGS_GPR), R("EBX", rbx, VMS_REGS_GPR), R("ECX", rcx, VMS_REGS_GPR),
-	R("EDX", rdx, VMS_REGS_GPR), R("ESI", rsi, VMS_REGS_GPR), R("EDI", rdi, VMS_REGS_GPR),
-	R("EBP", rbp, VMS_REGS_GPR), R("ESP", rsp, VMS_REGS_GPR), R("EIP", rip, VMS_REGS_GPR),
-	R("EFL", rflags, VMS_REGS_GPR), R("CR0", cr0, VMS_REGS_CR), R("CR2", cr2, VMS_REGS_CR),
-	R("CR3", cr3, VMS_REGS_CR), R("CR4", cr4, VMS_REGS_CR), R("EFER", efer, VMS_REGS_EFER),
+#define R(n, f, g)                                 \
+	{                                          \
+		n, offsetof(struct vms_regs, f), g \
+	}
+	R("RAX", rax, VMS_REGS_GPR),    R("RBX", rbx, VMS_REGS_GPR), R("RCX", rcx, VMS_REGS_GPR),
+	R("RDX", rdx, VMS_REGS_GPR),    R("RSI", rsi, VMS_REGS_GPR), R("RDI", rdi, VMS_REGS_GPR),
+	R("RBP", rbp, VMS_REGS_GPR),    R("RSP", rsp, VMS_REGS_GPR), R("R8", r8, VMS_REGS_GPR),
+	R("R9", r9, VMS_REGS_GPR),      R("R10", r10, VMS_REGS_GPR), R("R11", r11, VMS_REGS_GPR),
+	R("R12", r12, VMS_REGS_GPR),    R("R13", r13, VMS_REGS_GPR), R("R14", r14, VMS_REGS_GPR),
+	R("R15", r15, VMS_REGS_GPR),    R("RIP", rip, VMS_REGS_GPR), R("RFL", rflags, VMS_REGS_GPR),
+	R("EAX", rax, VMS_REGS_GPR),    R("EBX", rbx, VMS_REGS_GPR), R("ECX", rcx, VMS_REGS_GPR),
+	R("EDX", rdx, VMS_REGS_GPR),    R("ESI", rsi, VMS_REGS_GPR), R("EDI", rdi, VMS_REGS_GPR),
+	R("EBP", rbp, VMS_REGS_GPR),    R("ESP", rsp, VMS_REGS_GPR), R("EIP", rip, VMS_REGS_GPR),
+	R("EFL", rflags, VMS_REGS_GPR), R("CR0", cr0, VMS_REGS_CR),  R("CR2", cr2, VMS_REGS_CR),
+	R("CR3", cr3, VMS_REGS_CR),     R("CR4", cr4, VMS_REGS_CR),  R("EFER", efer, VMS_REGS_EFER),
 #undef R
 };
 
@@ -287,7 +290,7 @@ static int parse_seg(const char *v, uint16_t *sel, uint64_t *base, uint32_t *fla
 	return 0;
 }
 
-int vms_qemu_parse_regs(const char *text, struct vms_regs *out)
+int qemu_parse_regs(const char *text, struct vms_regs *out)
 {
 	memset(out, 0, sizeof(*out));
 	uint32_t seen = 0;
@@ -314,11 +317,20 @@ int vms_qemu_parse_regs(const char *text, struct vms_regs *out)
 				return -EPROTO;
 			switch (si) {
 			case 0: out->es = sel; break;
-			case 1: out->cs = sel; out->cs_flags = fl; break;
+			case 1:
+				out->cs = sel;
+				out->cs_flags = fl;
+				break;
 			case 2: out->ss = sel; break;
 			case 3: out->ds = sel; break;
-			case 4: out->fs = sel; out->fs_base = base; break;
-			case 5: out->gs = sel; out->gs_base = base; break;
+			case 4:
+				out->fs = sel;
+				out->fs_base = base;
+				break;
+			case 5:
+				out->gs = sel;
+				out->gs_base = base;
+				break;
 			}
 			nseg++;
 			continue;
@@ -351,10 +363,10 @@ int vms_qemu_parse_regs(const char *text, struct vms_regs *out)
 	return 0;
 }
 
-int vms_qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out)
+int qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out)
 {
 	char *text;
-	int rc = vms_qmp_hmp(q, "info registers -a", &text);
+	int rc = qmp_hmp(q, "info registers -a", &text);
 	if (rc)
 		return rc;
 	char hdr[32];
@@ -368,15 +380,15 @@ int vms_qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out)
 	char *next = strstr(start, "\nCPU#");
 	if (next)
 		next[1] = '\0';
-	rc = vms_qemu_parse_regs(start, out);
+	rc = qemu_parse_regs(start, out);
 	free(text);
 	return rc;
 }
 
-int vms_qemu_running(struct vms_qmp *q)
+int qemu_running(struct vms_qmp *q)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-status", NULL, &doc);
+	int ret = qmp_cmd(q, "query-status", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int r = json_bool(&doc, json_get(&doc, ret, "running"));
@@ -387,12 +399,47 @@ int vms_qemu_running(struct vms_qmp *q)
 static int simple(struct vms_qmp *q, const char *cmd)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, cmd, NULL, &doc);
+	int ret = qmp_cmd(q, cmd, NULL, &doc);
 	if (ret < 0)
 		return ret;
 	json_free(&doc);
 	return 0;
 }
 
-int vms_qemu_stop(struct vms_qmp *q) { return simple(q, "stop"); }
-int vms_qemu_cont(struct vms_qmp *q) { return simple(q, "cont"); }
+int qemu_stop(struct vms_qmp *q)
+{
+	return simple(q, "stop");
+}
+int qemu_cont(struct vms_qmp *q)
+{
+	return simple(q, "cont");
+}
+
+/* ------------------------------------------------------------------------
+ * Handing the RAM to a memory source
+ */
+
+void qemu_ram_map(const struct vms_qemu_ram *ram, struct vms_ram_map *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->pid = ram->pid;
+	snprintf(out->path, sizeof(out->path), "%s", ram->mem_path);
+	out->size = ram->size;
+	out->nranges = ram->nranges;
+	memcpy(out->ranges, ram->ranges, sizeof(out->ranges));
+	memcpy(out->offsets, ram->offsets, sizeof(out->offsets));
+}
+
+int qemu_ram_shareable(const struct vms_qemu_ram *ram, char *err, size_t errlen)
+{
+	if (!ram->shared) {
+		snprintf(err, errlen, "RAM backend is not shared (share=on): its file does not see the guest's writes");
+		return -ENOTSUP;
+	}
+	if (strcmp(ram->backend_type, "memory-backend-file") != 0 &&
+	    strcmp(ram->backend_type, "memory-backend-memfd") != 0) {
+		snprintf(err, errlen, "RAM backend is %s, not a file or memfd", ram->backend_type);
+		return -ENOTSUP;
+	}
+	return 0;
+}

@@ -70,8 +70,9 @@ static int read_line(struct vms_qmp *q, size_t *line_len)
 		}
 		long long left = deadline - now_ms();
 		if (left <= 0)
-			return qfail(q, ETIMEDOUT, "no reply from QMP at %s within %u ms (is another client connected?)",
-				     q->path, q->timeout_ms);
+			return qfail(q, ETIMEDOUT,
+			             "no reply from QMP at %s within %u ms (is another client connected?)", q->path,
+			             q->timeout_ms);
 		struct pollfd p = { .fd = q->fd, .events = POLLIN };
 		int pr = poll(&p, 1, (int)left);
 		if (pr < 0 && errno == EINTR)
@@ -148,14 +149,14 @@ static int write_all(struct vms_qmp *q, const char *s, size_t n)
 	return 0;
 }
 
-int vms_qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply)
+int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply)
 {
 	size_t cap = strlen(name) + (args_json ? strlen(args_json) : 0) + 64;
 	char *msg = malloc(cap);
 	if (!msg)
 		return qfail(q, ENOMEM, "out of memory");
 	int n = snprintf(msg, cap, "{\"execute\":\"%s\"%s%s}\n", name, args_json ? ",\"arguments\":" : "",
-			 args_json ? args_json : "");
+	                 args_json ? args_json : "");
 	int rc = write_all(q, msg, (size_t)n);
 	free(msg);
 	if (rc)
@@ -173,7 +174,7 @@ int vms_qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, stru
 	return -EREMOTEIO;
 }
 
-int vms_qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen)
+int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen)
 {
 	struct vms_qmp *q = calloc(1, sizeof(*q));
 	if (!q) {
@@ -214,7 +215,7 @@ int vms_qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out,
 		rc = qfail(q, EPROTO, "%s is not a QMP socket (no QMP greeting)", path);
 		goto fail;
 	}
-	rc = vms_qmp_cmd(q, "qmp_capabilities", NULL, &doc);
+	rc = qmp_cmd(q, "qmp_capabilities", NULL, &doc);
 	if (rc < 0)
 		goto fail;
 	json_free(&doc);
@@ -222,11 +223,11 @@ int vms_qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out,
 	return 0;
 fail:
 	snprintf(err, errlen, "%s", q->err);
-	vms_qmp_close(q);
+	qmp_close(q);
 	return rc;
 }
 
-void vms_qmp_close(struct vms_qmp *q)
+void qmp_close(struct vms_qmp *q)
 {
 	if (!q)
 		return;
@@ -236,15 +237,18 @@ void vms_qmp_close(struct vms_qmp *q)
 	free(q);
 }
 
-int vms_qmp_pid(const struct vms_qmp *q) { return q->pid; }
+int qmp_pid(const struct vms_qmp *q)
+{
+	return q->pid;
+}
 
-void vms_qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx)
+void qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx)
 {
 	q->on_event = fn;
 	q->event_ctx = ctx;
 }
 
-int vms_qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms)
+int qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms)
 {
 	struct pollfd p = { .fd = q->fd, .events = POLLIN };
 	int pr = poll(&p, 1, (int)timeout_ms);
@@ -266,11 +270,20 @@ int vms_qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms)
 	json_free(&doc);
 	return 1;
 }
-const char *vms_qmp_path(const struct vms_qmp *q) { return q->path; }
-const char *vms_qmp_err(const struct vms_qmp *q) { return q->err; }
-void vms_qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms) { q->timeout_ms = timeout_ms; }
+const char *qmp_socket_path(const struct vms_qmp *q)
+{
+	return q->path;
+}
+const char *qmp_err(const struct vms_qmp *q)
+{
+	return q->err;
+}
+void qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms)
+{
+	q->timeout_ms = timeout_ms;
+}
 
-int vms_qmp_hmp(struct vms_qmp *q, const char *command, char **out)
+int qmp_hmp(struct vms_qmp *q, const char *command, char **out)
 {
 	char args[1024];
 	int n = snprintf(args, sizeof(args), "{\"command-line\":");
@@ -279,7 +292,7 @@ int vms_qmp_hmp(struct vms_qmp *q, const char *command, char **out)
 		return qfail(q, E2BIG, "HMP command too long");
 	strcpy(args + n, "}");
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "human-monitor-command", args, &doc);
+	int ret = qmp_cmd(q, "human-monitor-command", args, &doc);
 	if (ret < 0)
 		return ret;
 	const char *s = json_str(&doc, ret);
@@ -314,10 +327,10 @@ static int qom_get(struct vms_qmp *q, const char *path, const char *prop, struct
 	if (n < 0 || (size_t)n + 2 > sizeof(args))
 		return qfail(q, E2BIG, "QOM property too long");
 	strcpy(args + n, "}");
-	return vms_qmp_cmd(q, "qom-get", args, doc);
+	return qmp_cmd(q, "qom-get", args, doc);
 }
 
-int vms_qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen)
+int qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen)
 {
 	struct json_doc doc;
 	int ret = qom_get(q, path, prop, &doc);
@@ -335,7 +348,7 @@ int vms_qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char 
 	return rc;
 }
 
-int vms_qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out)
+int qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out)
 {
 	struct json_doc doc;
 	int ret = qom_get(q, path, prop, &doc);

@@ -11,39 +11,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "json.h"
+#include "util/json.h"
 
 struct vms_qmp;
 
 /* Connect, read the greeting and negotiate capabilities. The peer's pid (via
  * SO_PEERCRED) is available afterwards. */
-int vms_qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen);
-void vms_qmp_close(struct vms_qmp *q);
-int vms_qmp_pid(const struct vms_qmp *q);
-const char *vms_qmp_path(const struct vms_qmp *q);
-const char *vms_qmp_err(const struct vms_qmp *q);
-void vms_qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms);
+int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen);
+void qmp_close(struct vms_qmp *q);
+int qmp_pid(const struct vms_qmp *q);
+const char *qmp_socket_path(const struct vms_qmp *q);
+const char *qmp_err(const struct vms_qmp *q);
+void qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms);
 
 /* Asynchronous events (STOP, RESUME, MIGRATION, ...) met while waiting for
  * replies go to FN with QEMU's timestamp in microseconds. */
 typedef void (*vms_qmp_event_fn)(void *ctx, const char *event, int64_t timestamp_us);
-void vms_qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx);
+void qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx);
 
 /* Wait up to TIMEOUT_MS for one event and dispatch it: 1 if one came, 0 if
  * none, or -errno. */
-int vms_qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms);
+int qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms);
 
 /* Run NAME with ARGS_JSON (an object literal, or NULL). On success the reply
  * document is in *reply and the returned index is its "return" node; on a QMP
- * error, -EREMOTEIO with the error's text in vms_qmp_err. */
-int vms_qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply);
+ * error, -EREMOTEIO with the error's text in qmp_err. */
+int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply);
 
 /* Run an HMP command through human-monitor-command; the text output (CRs
  * removed) is malloc'd into *out. */
-int vms_qmp_hmp(struct vms_qmp *q, const char *command, char **out);
+int qmp_hmp(struct vms_qmp *q, const char *command, char **out);
 
 /* qom-get of a string or integer property. */
-int vms_qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen);
-int vms_qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out);
+int qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen);
+int qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out);
 
 #endif

@@ -6,7 +6,11 @@
  * A path walks named members, descending into anonymous structs and unions
  * as C does ("__state" in task_struct may sit in an anonymous union), and
  * takes "[N]" after an array member. Typedefs and qualifiers are looked
- * through at every step.
+ * through at every step. The path comes from the command line (or a
+ * caller's string), so every step is checked and refused with a message
+ * that says why: a member of something that is not a struct, an index of
+ * something that is not an array, a negative, malformed or out-of-range
+ * index (arrays are bounded by their length in the BTF).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,10 +38,10 @@ int kbtf_check_header(const uint8_t *data, size_t len, char *err, size_t errlen)
 	size_t body = len - h.hdr_len;
 	if (h.type_off > body || h.type_len > body - h.type_off || (h.type_off & 3))
 		return ksym_fail(err, errlen, -EINVAL, "type section %u+%u outside the %zu bytes after the header",
-			    h.type_off, h.type_len, body);
+		                 h.type_off, h.type_len, body);
 	if (h.str_off > body || h.str_len > body - h.str_off || h.str_len == 0)
 		return ksym_fail(err, errlen, -EINVAL, "string section %u+%u outside the %zu bytes after the header",
-			    h.str_off, h.str_len, body);
+		                 h.str_off, h.str_len, body);
 	if (len > UINT32_MAX)
 		return ksym_fail(err, errlen, -EINVAL, "%zu bytes: too large", len);
 	return 0;
@@ -70,8 +74,12 @@ static const struct btf_type *resolve(const struct btf *b, uint32_t *id)
 	return NULL;
 }
 
+/* NAME's struct or union (or a typedef of one). Never an anonymous one:
+ * libbpf matches an empty name against the first type without a name. */
 static int find_composite(const struct btf *b, const char *name, uint32_t *id)
 {
+	if (!*name)
+		return -EINVAL;
 	int s = btf__find_by_name_kind(b, name, BTF_KIND_STRUCT);
 	if (s <= 0)
 		s = btf__find_by_name_kind(b, name, BTF_KIND_UNION);
@@ -98,8 +106,8 @@ static int find_composite(const struct btf *b, const char *name, uint32_t *id)
 
 /* The member NAME of composite ID, searched through anonymous members.
  * Adds its bit offset to *BITS; its type in *MID, bitfield size in *BSZ. */
-static int find_member(const struct btf *b, uint32_t id, const char *name, size_t nlen, uint64_t *bits,
-		       uint32_t *mid, uint32_t *bsz, int depth, unsigned *budget)
+static int find_member(const struct btf *b, uint32_t id, const char *name, size_t nlen, uint64_t *bits, uint32_t *mid,
+                       uint32_t *bsz, int depth, unsigned *budget)
 {
 	const struct btf_type *t = resolve(b, &id);
 	if (!t || !btf_is_composite(t) || depth > 32)
@@ -129,48 +137,134 @@ static int find_member(const struct btf *b, uint32_t id, const char *name, size_
 	return -ENOENT;
 }
 
+/* What T is, for messages. */
+static const char *kind_name(const struct btf_type *t)
+{
+	switch (t ? btf_kind(t) : BTF_KIND_UNKN) {
+	case BTF_KIND_INT: return "an integer";
+	case BTF_KIND_PTR: return "a pointer";
+	case BTF_KIND_ARRAY: return "an array";
+	case BTF_KIND_STRUCT: return "a struct";
+	case BTF_KIND_UNION: return "a union";
+	case BTF_KIND_ENUM:
+	case BTF_KIND_ENUM64: return "an enum";
+	case BTF_KIND_FWD: return "a declared but undefined struct";
+	case BTF_KIND_FUNC_PROTO: return "a function type";
+	case BTF_KIND_FLOAT: return "a floating-point number";
+	default: return "not a struct or union";
+	}
+}
+
+/* The decimal index at P (just after '['), up to its ']' (*END). Only
+ * digits: no sign, no space, no hex; at most UINT32_MAX, the largest
+ * number of elements BTF can give an array. */
+static int parse_index(const char *p, const char **end, uint64_t *idx)
+{
+	uint64_t v = 0;
+	const char *q = p;
+	for (; *q >= '0' && *q <= '9'; q++) {
+		v = v * 10 + (uint64_t)(*q - '0');
+		if (v > UINT32_MAX)
+			return -ERANGE;
+	}
+	if (q == p || *q != ']')
+		return -EINVAL;
+	*end = q + 1;
+	*idx = v;
+	return 0;
+}
+
+/* "[N]" at *P after the member SEG (of type *ID): the element's type in
+ * *ID, its place added to *BITS, *P moved past the ']'. */
+static int take_index(const struct btf *b, const char *path, const char *seg, int slen, const char **p, uint32_t *id,
+                      uint64_t *bits, char *err, size_t errlen)
+{
+	uint32_t aid = *id;
+	const struct btf_type *t = resolve(b, &aid);
+	if (!t || !btf_is_array(t))
+		return ksym_fail(err, errlen, -EINVAL, "'%.*s' is %s, not an array: it cannot be indexed (in '%s')",
+		                 slen, seg, kind_name(t), path);
+	const struct btf_array *a = btf_array(t);
+	const char *end;
+	uint64_t idx;
+	int rc = parse_index(*p + 1, &end, &idx);
+	if ((*p)[1] == '-')
+		return ksym_fail(err, errlen, -ERANGE, "'%s': an index cannot be negative ('%.*s' has %u elements)",
+		                 path, slen, seg, a->nelems);
+	if (rc == -ERANGE)
+		return ksym_fail(err, errlen, -ERANGE, "'%s': index out of range ('%.*s' has %u elements)", path, slen,
+		                 seg, a->nelems);
+	if (rc)
+		return ksym_fail(err, errlen, -EINVAL, "'%s': an index is a decimal number in brackets, as '%.*s[1]'",
+		                 path, slen, seg);
+	if (a->nelems == 0)
+		return ksym_fail(err, errlen, -ERANGE, "'%s': '%.*s' is an array of unknown length: no index is in it",
+		                 path, slen, seg);
+	if (idx >= a->nelems)
+		return ksym_fail(err, errlen, -ERANGE,
+		                 "'%s': index %llu is out of range: '%.*s' has %u elements (0 to %u)", path,
+		                 (unsigned long long)idx, slen, seg, a->nelems, a->nelems - 1);
+	long long esz = btf__resolve_size(b, a->type);
+	if (esz < 0)
+		return ksym_fail(err, errlen, -EINVAL, "'%s': the size of an element of '%.*s' is unknown", path, slen,
+		                 seg);
+	/* idx < 2^32 and esz < 2^32 (libbpf's bound): no overflow. */
+	*bits += idx * (uint64_t)esz * 8;
+	*id = a->type;
+	*p = end;
+	return 0;
+}
+
 int kbtf_field(const struct btf *b, const char *type, const char *path, uint64_t *offset, uint64_t *size,
-	       uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen)
+               uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen)
 {
 	uint32_t id;
+	if (!type || !*type)
+		return ksym_fail(err, errlen, -EINVAL, "empty type name");
 	if (find_composite(b, type, &id))
 		return ksym_fail(err, errlen, -ENOENT, "no struct or union '%s' in the kernel's BTF", type);
 	uint64_t bits = 0;
 	uint32_t bsz = 0;
-	const char *p = path;
-	if (!*p)
+	const char *p = path, *seg = type;
+	int slen = (int)strlen(type);
+	if (!p || !*p)
 		return ksym_fail(err, errlen, -EINVAL, "empty member path");
 	while (*p) {
 		size_t nlen = strcspn(p, ".[");
 		if (nlen == 0)
-			return ksym_fail(err, errlen, -EINVAL, "bad member path '%s'", path);
+			return ksym_fail(err, errlen, -EINVAL, "bad member path '%s': a member name is missing", path);
+		/* Only a struct or union has members; say what it is instead. */
+		uint32_t cid = id;
+		const struct btf_type *ct = resolve(b, &cid);
+		if (!ct || !btf_is_composite(ct))
+			return ksym_fail(err, errlen, -EINVAL,
+			                 "'%.*s' is %s, not a struct or union: '.%.*s' cannot follow it "
+			                 "(in '%s')",
+			                 slen, seg, kind_name(ct), (int)nlen, p, path);
 		uint32_t mid;
 		unsigned budget = MEMBER_BUDGET;
-		if (find_member(b, id, p, nlen, &bits, &mid, &bsz, 0, &budget))
-			return ksym_fail(err, errlen, -ENOENT, "%s has no member '%.*s' (in '%s')", type, (int)nlen, p,
-				    path);
+		if (find_member(b, id, p, nlen, &bits, &mid, &bsz, 0, &budget)) {
+			if (seg == type)
+				return ksym_fail(err, errlen, -ENOENT, "%s has no member '%.*s' (in '%s')", type,
+				                 (int)nlen, p, path);
+			return ksym_fail(err, errlen, -ENOENT, "'%.*s' has no member '%.*s' (in '%s')", slen, seg,
+			                 (int)nlen, p, path);
+		}
+		seg = p;
+		slen = (int)nlen;
 		p += nlen;
 		id = mid;
 		while (*p == '[') {
-			char *end;
-			unsigned long long idx = strtoull(p + 1, &end, 10);
-			uint32_t aid = id;
-			const struct btf_type *t = resolve(b, &aid);
-			if (end == p + 1 || *end != ']' || !t || !btf_is_array(t))
-				return ksym_fail(err, errlen, -EINVAL, "'%s': index on a member that is not an array", path);
-			const struct btf_array *a = btf_array(t);
-			long long esz = btf__resolve_size(b, a->type);
-			if (esz < 0 || idx >= a->nelems)
-				return ksym_fail(err, errlen, -ERANGE, "'%s': index %llu out of %u", path, idx, a->nelems);
-			bits += idx * (uint64_t)esz * 8;
-			id = a->type;
+			int rc = take_index(b, path, seg, slen, &p, &id, &bits, err, errlen);
+			if (rc)
+				return rc;
 			bsz = 0;
-			p = end + 1;
 		}
-		if (*p == '.')
+		if (*p == '.' && p[1])
 			p++;
 		else if (*p)
-			return ksym_fail(err, errlen, -EINVAL, "bad member path '%s'", path);
+			return ksym_fail(err, errlen, -EINVAL,
+			                 "bad member path '%s': it ends in '.' or has text after ']'", path);
 	}
 	long long sz = btf__resolve_size(b, id);
 	if (sz < 0)
@@ -185,6 +279,8 @@ int kbtf_field(const struct btf *b, const char *type, const char *path, uint64_t
 int kbtf_struct_size(const struct btf *b, const char *type, uint64_t *size, char *err, size_t errlen)
 {
 	uint32_t id;
+	if (!type || !*type)
+		return ksym_fail(err, errlen, -EINVAL, "empty type name");
 	if (find_composite(b, type, &id))
 		return ksym_fail(err, errlen, -ENOENT, "no struct or union '%s' in the kernel's BTF", type);
 	long long sz = btf__resolve_size(b, id);

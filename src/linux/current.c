@@ -38,7 +38,7 @@ int lx_current_task(struct lx_walk *w, uint64_t percpu_off, uint64_t gs_base, ui
 	/* In user mode GS holds the user's base: no per-CPU area to read. */
 	if (!lx_kptr(w, gs_base, 8))
 		return lx_fail(w, EINVAL, "GS base 0x%llx is not a kernel address (the vCPU is in user mode?)",
-			       (unsigned long long)gs_base);
+		               (unsigned long long)gs_base);
 	if (lx_read_u64(w, gs_base + percpu_off, task) || !lx_kptr(w, *task, 8))
 		return lx_fail(w, EIO, "no readable current task at GS base 0x%llx", (unsigned long long)gs_base);
 	return 0;
@@ -78,8 +78,8 @@ static int path_at(struct lx_walk *w, uint64_t ptr, uint32_t mnt_off, uint32_t d
 {
 	uint64_t mnt, dentry;
 	int trunc = 0;
-	if (lx_read_u64(w, ptr + mnt_off, &mnt) || lx_read_u64(w, ptr + dentry_off, &dentry) ||
-	    !lx_kptr(w, mnt, 8) || !lx_kptr(w, dentry, 8))
+	if (lx_read_u64(w, ptr + mnt_off, &mnt) || lx_read_u64(w, ptr + dentry_off, &dentry) || !lx_kptr(w, mnt, 8) ||
+	    !lx_kptr(w, dentry, 8))
 		return -EIO;
 	int n = lx_path(w, mnt, dentry, buf, len, &trunc);
 	return n < 0 ? n : 0;

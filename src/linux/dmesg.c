@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
 #define COUNT_BITS_MAX 24
 #define SIZE_BITS_MAX 30
@@ -34,7 +35,7 @@ enum { DESC_RESERVED, DESC_COMMITTED, DESC_FINALIZED, DESC_REUSABLE };
 
 struct ring {
 	uint64_t descs, infos, data;
-	uint64_t count, size;       /* descriptors, data bytes: powers of two */
+	uint64_t count, size; /* descriptors, data bytes: powers of two */
 	uint64_t head, tail;
 };
 
@@ -47,8 +48,8 @@ static int ring_read(struct lx_walk *w, struct ring *r)
 	if (lx_read_u64(w, L->prb, &rb) || !lx_kptr(w, rb, 8))
 		return lx_fail(w, EIO, "prb (at 0x%llx) does not point at a ring buffer", (unsigned long long)L->prb);
 	uint32_t end = 0;
-	const struct lx_member *m[] = { &L->rb_count_bits, &L->rb_descs, &L->rb_infos, &L->rb_head_id,
-					&L->rb_tail_id, &L->rb_size_bits, &L->rb_data };
+	const struct lx_member *m[] = { &L->rb_count_bits, &L->rb_descs,     &L->rb_infos, &L->rb_head_id,
+		                        &L->rb_tail_id,    &L->rb_size_bits, &L->rb_data };
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
 		if (m[i]->off + m[i]->size > end)
 			end = m[i]->off + m[i]->size;
@@ -66,7 +67,8 @@ static int ring_read(struct lx_walk *w, struct ring *r)
 	r->tail = SV_ID(lx_get(b, L->rb_tail_id));
 	if (cb > COUNT_BITS_MAX || sb > SIZE_BITS_MAX || sb < 3 || !lx_kptr(w, r->descs, 8) ||
 	    !lx_kptr(w, r->infos, 8) || !lx_kptr(w, r->data, 8))
-		return lx_fail(w, EIO, "the printk ring buffer at 0x%llx does not look like one", (unsigned long long)rb);
+		return lx_fail(w, EIO, "the printk ring buffer at 0x%llx does not look like one",
+		               (unsigned long long)rb);
 	r->count = 1ull << cb;
 	r->size = 1ull << sb;
 	/* At most one ring's worth of records lies between tail and head. */
@@ -108,8 +110,8 @@ int vms_dmesg(struct vms_kernel *k, const struct vms_dmesg_opts *opts, vms_log_r
 	struct lx_walk w;
 	struct ring r;
 	char *text = NULL;
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts))
+		return kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_dmesg_opts", opts->sz, sizeof(o));
 	int rc = lx_walk_begin(&w, k, LX_PRINTK, o.max_entries, 1u << COUNT_BITS_MAX, o.retries);
 	if (rc)
 		goto out;

@@ -99,7 +99,7 @@ int lx_mount_id(struct lx_walk *w, uint64_t vfsmount)
 /* Building a path from its end: text goes in front of what is there. */
 struct back {
 	char buf[PATH_BUF];
-	size_t pos;                 /* the path is buf[pos .. PATH_BUF - 1) */
+	size_t pos; /* the path is buf[pos .. PATH_BUF - 1) */
 	int full;
 };
 

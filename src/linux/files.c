@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
 #define FILES_MAX_DEFAULT (1u << 22)
 #define FDS_MAX (1u << 20) /* NR_OPEN */
@@ -133,8 +134,12 @@ static int process_files(struct files_walk *fw, uint64_t task, int32_t pid)
 		for (uint32_t i = 0; i < n; i++) {
 			if (!ptr[i])
 				continue;
-			struct vms_file f = { .pid = pid, .fd = (int32_t)(base + i), .addr = ptr[i], .path = "",
-					      .type = "unknown", .mnt_id = -1 };
+			struct vms_file f = { .pid = pid,
+				              .fd = (int32_t)(base + i),
+				              .addr = ptr[i],
+				              .path = "",
+				              .type = "unknown",
+				              .mnt_id = -1 };
 			memcpy(f.comm, comm, sizeof(comm));
 			if (bits[i / 64] & (1ull << (i % 64)))
 				f.f_flags = O_CLOEXEC_BIT;
@@ -165,8 +170,11 @@ int vms_files(struct vms_kernel *k, const struct vms_files_opts *opts, vms_file_
 	struct files_walk *fw = calloc(1, sizeof(*fw));
 	if (!fw)
 		return kernel_fail(k, ENOMEM, "out of memory");
-	if (opts)
-		memcpy(&fw->o, opts, opts->sz < sizeof(fw->o) ? opts->sz : sizeof(fw->o));
+	if (VMS_OPTS_COPY(&fw->o, opts)) {
+		int rc = kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_files_opts", opts->sz, sizeof(fw->o));
+		free(fw);
+		return rc;
+	}
 	int rc = lx_walk_begin(&fw->w, k, LX_FILES, fw->o.max_entries, FILES_MAX_DEFAULT, fw->o.retries);
 	if (rc)
 		goto out;

@@ -33,7 +33,8 @@ static void put_base64(FILE *f, const uint8_t *p, size_t n)
 	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	fputc('"', f);
 	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+		             (i + 2 < n ? p[i + 2] : 0);
 		fputc(tab[v >> 18], f);
 		fputc(tab[(v >> 12) & 63], f);
 		fputc(i + 1 < n ? tab[(v >> 6) & 63] : '=', f);
@@ -90,17 +91,15 @@ static void put_desc(FILE *f, const struct btf *b, uint32_t id, int depth)
 	case BTF_KIND_ENUM:
 	case BTF_KIND_ENUM64:
 		type_name(b, id, name, sizeof(name));
-		fprintf(f, "{\"kind\":\"%s\",\"name\":", btf_is_any_enum(t) ? "enum"
-							 : btf_is_union(t) || (btf_is_fwd(t) && btf_kflag(t)) ? "union"
-														: "struct");
+		fprintf(f, "{\"kind\":\"%s\",\"name\":",
+		        btf_is_any_enum(t)                                   ? "enum"
+		        : btf_is_union(t) || (btf_is_fwd(t) && btf_kflag(t)) ? "union"
+		                                                             : "struct");
 		put_str(f, name);
 		fputc('}', f);
 		break;
-	case BTF_KIND_FUNC_PROTO:
-		fprintf(f, "{\"kind\":\"function\"}");
-		break;
-	default:
-		fprintf(f, "{\"kind\":\"base\",\"name\":\"void\"}");
+	case BTF_KIND_FUNC_PROTO: fprintf(f, "{\"kind\":\"function\"}"); break;
+	default: fprintf(f, "{\"kind\":\"base\",\"name\":\"void\"}");
 	}
 }
 
@@ -129,8 +128,9 @@ static void put_member(FILE *f, const struct btf *b, const struct btf_type *t, u
 		uint32_t ubits = (uint32_t)unit * 8, start = bits / ubits * ubits;
 		if (bits - start + bsz > ubits)
 			start = bits / 8 * 8;
-		fprintf(f, "{\"offset\":%u,\"type\":{\"kind\":\"bitfield\",\"bit_position\":%u,\"bit_length\":%u,\"type\":",
-			start / 8, bits - start, bsz);
+		fprintf(f,
+		        "{\"offset\":%u,\"type\":{\"kind\":\"bitfield\",\"bit_position\":%u,\"bit_length\":%u,\"type\":",
+		        start / 8, bits - start, bsz);
 		put_desc(f, b, m->type, 0);
 		fputc('}', f);
 	}
@@ -145,8 +145,9 @@ static void put_types(FILE *f, const struct btf *b)
 	uint32_t n = btf__type_cnt(b);
 	char name[256];
 	/* base_types */
-	fprintf(f, "\"base_types\":{\"pointer\":{\"size\":8,\"signed\":false,\"kind\":\"int\",\"endian\":\"little\"},"
-		   "\"void\":{\"size\":0,\"signed\":false,\"kind\":\"void\",\"endian\":\"little\"}");
+	fprintf(f,
+	        "\"base_types\":{\"pointer\":{\"size\":8,\"signed\":false,\"kind\":\"int\",\"endian\":\"little\"},"
+	        "\"void\":{\"size\":0,\"signed\":false,\"kind\":\"void\",\"endian\":\"little\"}");
 	for (uint32_t id = 1; id < n; id++) {
 		const struct btf_type *t = btf__type_by_id(b, id);
 		if (!btf_is_int(t) && !btf_is_float(t))
@@ -154,13 +155,14 @@ static void put_types(FILE *f, const struct btf *b)
 		const char *nm = btf__name_by_offset(b, t->name_off);
 		if (!nm || !*nm || strcmp(nm, "void") == 0 || strcmp(nm, "pointer") == 0)
 			continue;
-		const char *kind = btf_is_float(t) ? "float" : (btf_int_encoding(t) & BTF_INT_BOOL) ? "bool"
-							 : (btf_int_encoding(t) & BTF_INT_CHAR) || strstr(nm, "char") ? "char"
-															: "int";
+		const char *kind = btf_is_float(t)                                              ? "float"
+		                   : (btf_int_encoding(t) & BTF_INT_BOOL)                       ? "bool"
+		                   : (btf_int_encoding(t) & BTF_INT_CHAR) || strstr(nm, "char") ? "char"
+		                                                                                : "int";
 		fputc(',', f);
 		put_str(f, nm);
 		fprintf(f, ":{\"size\":%u,\"signed\":%s,\"kind\":\"%s\",\"endian\":\"little\"}", t->size,
-			btf_is_int(t) && (btf_int_encoding(t) & BTF_INT_SIGNED) ? "true" : "false", kind);
+		        btf_is_int(t) && (btf_int_encoding(t) & BTF_INT_SIGNED) ? "true" : "false", kind);
 	}
 	/* user_types: the first of each name */
 	fprintf(f, "},\n\"user_types\":{");
@@ -203,7 +205,8 @@ static void put_types(FILE *f, const struct btf *b)
 		put_str(f, name);
 		int sgn = btf_kflag(t);
 		fprintf(f, ":{\"size\":%u,\"base\":\"%s\",\"constants\":{", t->size,
-			t->size == 8 ? (sgn ? "long long int" : "long long unsigned int") : (sgn ? "int" : "unsigned int"));
+		        t->size == 8 ? (sgn ? "long long int" : "long long unsigned int")
+		                     : (sgn ? "int" : "unsigned int"));
 		for (uint16_t i = 0; i < btf_vlen(t); i++) {
 			const char *cn;
 			long long v;
@@ -240,12 +243,13 @@ int vms_kernel_write_isf(struct vms_kernel *k, int fd)
 	time_t now = time(NULL);
 	struct tm tm;
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	fprintf(f, "{\"metadata\":{\"format\":\"6.2.0\",\"producer\":{\"name\":\"vmsight\",\"version\":\"%d.%d.0\","
-		   "\"datetime\":\"%s\"},\"linux\":{\"symbols\":[{\"name\":",
-		VMS_VERSION_MAJOR, VMS_VERSION_MINOR, when);
+	fprintf(f,
+	        "{\"metadata\":{\"format\":\"6.2.0\",\"producer\":{\"name\":\"vmsight\",\"version\":\"%d.%d.0\","
+	        "\"datetime\":\"%s\"},\"linux\":{\"symbols\":[{\"name\":",
+	        VMS_VERSION_MAJOR, VMS_VERSION_MINOR, when);
 	put_str(f, !strcmp(k->symbols_from, "system-map") ? "System.map (given)"
-		   : !strcmp(k->symbols_from, "isf")	   ? "ISF file (given)"
-							   : "kallsyms in guest memory");
+	           : !strcmp(k->symbols_from, "isf")      ? "ISF file (given)"
+	                                                  : "kallsyms in guest memory");
 	fprintf(f, "}],\"types\":[{\"name\":");
 	put_str(f, b ? "BTF in guest memory (.BTF of vmlinux)" : "none");
 	fprintf(f, "}]}},\n");

@@ -64,8 +64,7 @@ static const char digits[] = "0\0001\0002\0003\0004\0005\0006\0007\0008\0009";
 
 /* The token index at IX describes a table whose token '0' is at P0 and
  * whose last token ends at END: fill the layout's token fields. */
-static int check_token_index(const uint8_t *buf, size_t len, size_t ix, size_t p0, size_t end,
-			     struct ksym_layout *lay)
+static int check_token_index(const uint8_t *buf, size_t len, size_t ix, size_t p0, size_t end, struct ksym_layout *lay)
 {
 	if (ix > len || len - ix < 512)
 		return 0;
@@ -390,14 +389,14 @@ int ksym_find(const uint8_t *buf, size_t len, struct ksym_layout *lay, char *err
 	if (!tables)
 		return ksym_fail(err, errlen, -ENOENT, "no kallsyms token table in %zu bytes of kernel image", len);
 	return ksym_fail(err, errlen, -EINVAL,
-		    "kallsyms: %d token table%s found, but no consistent markers, names and addresses with %s", tables,
-		    tables > 1 ? "s" : "", tables > 1 ? "any" : "it");
+	                 "kallsyms: %d token table%s found, but no consistent markers, names and addresses with %s",
+	                 tables, tables > 1 ? "s" : "", tables > 1 ? "any" : "it");
 }
 
 /* ---- decoding ------------------------------------------------------------ */
 
 int ksym_decode(const uint8_t *buf, size_t len, const struct ksym_layout *lay, struct symtab *out, char *err,
-		size_t errlen)
+                size_t errlen)
 {
 	/* The layout may come from elsewhere than ksym_find (tests, cache):
 	 * check its bounds again. */
@@ -425,7 +424,7 @@ int ksym_decode(const uint8_t *buf, size_t len, const struct ksym_layout *lay, s
 	for (uint64_t i = 0; i < n; i++) {
 		if (p >= end)
 			return ksym_fail(err, errlen, -EINVAL, "kallsyms: names end at symbol %llu of %llu",
-				    (unsigned long long)i, (unsigned long long)n);
+			                 (unsigned long long)i, (unsigned long long)n);
 		size_t l = *p++;
 		if (l & 0x80) {
 			if (p >= end)
@@ -434,25 +433,26 @@ int ksym_decode(const uint8_t *buf, size_t len, const struct ksym_layout *lay, s
 		}
 		if (l == 0 || l > (size_t)(end - p))
 			return ksym_fail(err, errlen, -EINVAL, "kallsyms: name %llu runs past the names table",
-				    (unsigned long long)i);
+			                 (unsigned long long)i);
 		size_t nl = 0;
 		for (size_t j = 0; j < l; j++) {
 			uint8_t c = p[j];
 			if (toklen[c] > KSYM_NAME_MAX - nl)
 				return ksym_fail(err, errlen, -EINVAL, "kallsyms: name %llu expands past %d bytes",
-					    (unsigned long long)i, KSYM_NAME_MAX);
+				                 (unsigned long long)i, KSYM_NAME_MAX);
 			memcpy(name + nl, tok[c], toklen[c]);
 			nl += toklen[c];
 		}
 		p += l;
 		if (nl == 0)
 			return ksym_fail(err, errlen, -EINVAL, "kallsyms: symbol %llu has an empty name",
-				    (unsigned long long)i);
+			                 (unsigned long long)i);
 		int abs;
 		uint64_t addr = sym_addr(buf, lay, i, &abs);
 		int rc = symtab_add(out, addr, name[0], abs ? KSYM_ABS : 0, name + 1, nl - 1);
 		if (rc)
-			return ksym_fail(err, errlen, rc, "kallsyms: %s", rc == -ENOMEM ? "out of memory" : "too many symbols");
+			return ksym_fail(err, errlen, rc, "kallsyms: %s",
+			                 rc == -ENOMEM ? "out of memory" : "too many symbols");
 	}
 	int rc = symtab_index(out);
 	return rc ? ksym_fail(err, errlen, rc, "kallsyms: out of memory") : 0;

@@ -32,9 +32,10 @@
 
 #include "kernel.h"
 #include "views.h"
+#include "util/opts.h"
 
-#define IMAGE_MAX (256u << 20)      /* how far past _text the tables may lie */
-#define IMAGE_STEP (16u << 20)      /* copy mode: read this much more per round */
+#define IMAGE_MAX (256u << 20) /* how far past _text the tables may lie */
+#define IMAGE_STEP (16u << 20) /* copy mode: read this much more per round */
 #define BTF_MAX (256u << 20)
 #define NOTES_MAX (64u << 10)
 #define CHUNK (2ull << 20)
@@ -148,8 +149,10 @@ static int start_cr3s(struct vms_kernel *k, uint64_t given, uint64_t *out, int m
 	}
 	int nv = vms_vcpu_count(k->t);
 	if (nv <= 0)
-		return kernel_fail(k, ENOTSUP, "no vCPU registers to find the kernel's page tables from (%s): give a "
-				   "CR3", nv < 0 ? k->t->err : "no vCPUs");
+		return kernel_fail(k, ENOTSUP,
+		                   "no vCPU registers to find the kernel's page tables from (%s): give a "
+		                   "CR3",
+		                   nv < 0 ? k->t->err : "no vCPUs");
 	int n = 0;
 	for (int i = 0; i < nv && n < max; i++) {
 		struct vms_regs r;
@@ -164,7 +167,8 @@ static int start_cr3s(struct vms_kernel *k, uint64_t given, uint64_t *out, int m
 	/* Registers but no page tables: firmware or a boot loader, no kernel
 	 * yet (not a case for the scan of RAM, which is for missing registers). */
 	if (n == 0)
-		return kernel_fail(k, ESRCH, "no vCPU has paging on: no kernel is running (yet); give a CR3 if there is one");
+		return kernel_fail(k, ESRCH,
+		                   "no vCPU has paging on: no kernel is running (yet); give a CR3 if there is one");
 	return n;
 }
 
@@ -175,7 +179,7 @@ static int decode_kallsyms(struct vms_kernel *k)
 	size_t max = ram_after(k, k->image_pa);
 	if (max == 0)
 		return kernel_fail(k, EFAULT, "kernel image at 0x%llx is not in guest RAM",
-				   (unsigned long long)k->image_pa);
+		                   (unsigned long long)k->image_pa);
 	char err[256];
 	size_t len = vms_map_pa(k->t, k->image_pa, max) ? max : (max < 2 * IMAGE_STEP ? max : 2 * IMAGE_STEP);
 	int rc;
@@ -207,9 +211,10 @@ static int settle_image(struct vms_kernel *k, uint64_t dtb)
 	/* The first mapped page is _text's, or (user page tables under PTI)
 	 * one of the entry code's after it. */
 	uint64_t gap = text->addr > k->image_va ? text->addr - k->image_va : k->image_va - text->addr;
-	if (gap >= IMAGE_MAX || gap > k->image_pa || banner->addr < text->addr || banner->addr - text->addr >= IMAGE_MAX)
+	if (gap >= IMAGE_MAX || gap > k->image_pa || banner->addr < text->addr ||
+	    banner->addr - text->addr >= IMAGE_MAX)
 		return kernel_fail(k, EINVAL, "kallsyms' _text 0x%llx does not fit the image mapped at 0x%llx",
-				   (unsigned long long)text->addr, (unsigned long long)k->image_va);
+		                   (unsigned long long)text->addr, (unsigned long long)k->image_va);
 	uint64_t text_pa = text->addr > k->image_va ? k->image_pa + gap : k->image_pa - gap;
 	uint64_t cands[2] = { dtb & ~0x1000ull, dtb };
 	k->dtb = 0;
@@ -218,8 +223,10 @@ static int settle_image(struct vms_kernel *k, uint64_t dtb)
 		    translates_to(k, cands[i], text->addr, text_pa))
 			k->dtb = cands[i];
 	if (!k->dtb)
-		return kernel_fail(k, EINVAL, "no page tables from CR3 0x%llx map linux_banner at 0x%llx where the "
-				   "image says", (unsigned long long)dtb, (unsigned long long)banner->addr);
+		return kernel_fail(k, EINVAL,
+		                   "no page tables from CR3 0x%llx map linux_banner at 0x%llx where the "
+		                   "image says",
+		                   (unsigned long long)dtb, (unsigned long long)banner->addr);
 	/* The user half of an isolated pair maps entry code, not .rodata. */
 	uint64_t user = k->dtb | 0x1000;
 	const struct ksym *entry = symtab_find(&k->syms, "entry_SYSCALL_64");
@@ -227,7 +234,7 @@ static int settle_image(struct vms_kernel *k, uint64_t dtb)
 	if (!k->pti && entry && entry->addr > text->addr) {
 		struct vms_translation tr;
 		k->pti = translates_to(k, user, entry->addr, text_pa + (entry->addr - text->addr)) &&
-			 vms_translate(k->t, user, banner->addr, &tr) != 0;
+		         vms_translate(k->t, user, banner->addr, &tr) != 0;
 	}
 	k->text_va = text->addr;
 	k->text_pa = text_pa;
@@ -259,7 +266,7 @@ static int read_banner(struct vms_kernel *k)
 		k->banner[--n] = '\0';
 	if (strncmp(k->banner, "Linux version ", 14) != 0)
 		return kernel_fail(k, EINVAL, "linux_banner at 0x%llx does not start with \"Linux version \"",
-				   (unsigned long long)k->banner_va);
+		                   (unsigned long long)k->banner_va);
 	const char *r = k->banner + 14;
 	size_t rl = strcspn(r, " ");
 	if (rl >= sizeof(k->release))
@@ -311,7 +318,7 @@ static int find_btf(struct vms_kernel *k)
 		return 0; /* a kernel without BTF */
 	if (b->addr - a->addr > BTF_MAX)
 		return kernel_fail(k, EINVAL, "BTF of %llu bytes between __start_BTF and __stop_BTF: too large",
-				   (unsigned long long)(b->addr - a->addr));
+		                   (unsigned long long)(b->addr - a->addr));
 	size_t len = (size_t)(b->addr - a->addr);
 	size_t need = (size_t)(b->addr - k->image_va);
 	int rc;
@@ -341,7 +348,7 @@ struct btf *kernel_btf(struct vms_kernel *k, int *rc)
 		return k->btf;
 	if (!k->btf_data) {
 		*rc = kernel_fail(k, ENOENT, "no kernel types: this kernel has no BTF%s",
-				  k->isf ? "" : " (give an ISF file: --isf-in)");
+		                  k->isf ? "" : " (give an ISF file: --isf-in)");
 		return NULL;
 	}
 	char err[256];
@@ -373,8 +380,7 @@ static int pgd_for(struct vms_kernel *k, const struct symtab *st, uint64_t image
 /* Tables decoded from physical memory at TABLE_PA: the image starts at a
  * 2 MiB boundary below them; the candidate whose init_top_pgt maps _text
  * there (in 4- or 5-level paging, unless the mode is set) is the kernel. */
-static int place_image(struct vms_kernel *k, const struct symtab *st, uint64_t table_pa, int mode_known,
-		       uint64_t *pgd)
+static int place_image(struct vms_kernel *k, const struct symtab *st, uint64_t table_pa, int mode_known, uint64_t *pgd)
 {
 	static const enum vms_paging modes[] = { VMS_PAGING_4LEVEL, VMS_PAGING_5LEVEL };
 	for (unsigned m = 0; m < (mode_known ? 1u : 2u); m++) {
@@ -428,8 +434,9 @@ static int find_cr3_physical(struct vms_kernel *k, uint64_t *cr3)
 	if (rc == -ENOMEM)
 		return kernel_fail(k, ENOMEM, "out of memory");
 	if (rc)
-		return kernel_fail(k, ENOENT, "no vCPU registers, and no kernel whose kallsyms and page tables agree "
-				   "in guest RAM (give --cr3 and --paging)");
+		return kernel_fail(k, ENOENT,
+		                   "no vCPU registers, and no kernel whose kallsyms and page tables agree "
+		                   "in guest RAM (give --cr3 and --paging)");
 	return 0;
 }
 
@@ -465,7 +472,7 @@ static int discover(struct vms_kernel *k, uint64_t cr3, const char *cache_dir, c
 		rc = first_chunk(k, d &= ~0x1000ull, &va, &pa);
 	if (rc)
 		return kernel_fail(k, ENOENT, "CR3 0x%llx maps nothing in the kernel image window 0x%llx-0x%llx",
-				   (unsigned long long)cr3, KERNEL_MAP_START, KERNEL_MAP_END - 1);
+		                   (unsigned long long)cr3, KERNEL_MAP_START, KERNEL_MAP_END - 1);
 	k->image_va = va;
 	k->image_pa = pa;
 	k->dtb = d;
@@ -501,8 +508,10 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 {
 	double t0 = now_ms();
 	struct vms_kernel_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		snprintf(t->err, sizeof(t->err), VMS_OPTS_BAD, "vms_kernel_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	*out = NULL;
 	struct vms_kernel *k = calloc(1, sizeof(*k));
 	if (!k) {
@@ -512,6 +521,11 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 	k->t = t;
 	k->types_from = "none";
 	symtab_init(&k->syms);
+	int in_rc = profile_check_inputs(k, o.system_map, o.isf);
+	if (in_rc) {
+		vms_kernel_close(k);
+		return in_rc;
+	}
 	char dir[400];
 	const char *cache_dir = NULL;
 	if (!o.no_cache && profile_cache_dir(o.cache_dir, dir, sizeof(dir)) == 0)
@@ -610,13 +624,13 @@ int vms_btf_field(struct vms_kernel *k, const char *type, const char *path, stru
 	memset(out, 0, sizeof(*out));
 	if (!k->btf_data && k->isf)
 		rc = isf_field(k->isf, type, path, &out->offset, &out->size, &out->bit_offset, &out->bit_size, err,
-			       sizeof(err));
+		               sizeof(err));
 	else {
 		struct btf *b = kernel_btf(k, &rc);
 		if (!b)
 			return rc;
 		rc = kbtf_field(b, type, path, &out->offset, &out->size, &out->bit_offset, &out->bit_size, err,
-				sizeof(err));
+		                sizeof(err));
 	}
 	return rc ? kernel_fail(k, -rc, "%s", err) : 0;
 }

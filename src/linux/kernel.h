@@ -22,10 +22,11 @@
 struct btf;
 struct isf_types;
 struct linux_views;
+struct stat;
 
 struct vms_kernel {
 	struct vms_target *t;
-	uint64_t dtb;               /* the kernel's CR3 */
+	uint64_t dtb; /* the kernel's CR3 */
 	int pti;
 	int paging;
 	uint64_t text_va, text_pa;
@@ -52,14 +53,15 @@ struct vms_kernel {
 	uint8_t *btf_copy;
 	struct btf *btf;
 	const char *types_from;
-	struct isf_types *isf;      /* types from an ISF file */
+	struct isf_types *isf; /* types from an ISF file */
 
-	void *cache_map;            /* the profile cache file, mapped */
+	void *cache_map; /* the profile cache file, mapped */
 	size_t cache_map_len;
 	char cache_file[1024];
+	int cache_refused; /* the cache directory was not ours alone: said once, not used */
 	double discovery_ms;
 
-	struct linux_views *views;  /* layout the views resolved (views.h), on first use */
+	struct linux_views *views; /* layout the views resolved (views.h), on first use */
 };
 
 /* kernel.c: sets t->err, returns -ERR. */
@@ -69,7 +71,7 @@ int kernel_fail(struct vms_kernel *k, int err, const char *fmt, ...) __attribute
 int kbtf_check_header(const uint8_t *data, size_t len, char *err, size_t errlen);
 struct btf *kbtf_parse(const uint8_t *data, size_t len, char *err, size_t errlen);
 int kbtf_field(const struct btf *btf, const char *type, const char *path, uint64_t *offset, uint64_t *size,
-	       uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);
+               uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);
 int kbtf_struct_size(const struct btf *btf, const char *type, uint64_t *size, char *err, size_t errlen);
 /* The parsed BTF of K (parsing it on first use), or NULL with t->err set. */
 struct btf *kernel_btf(struct vms_kernel *k, int *rc);
@@ -80,13 +82,36 @@ int profile_cache_load(struct vms_kernel *k, const char *dir);
 int profile_cache_save(struct vms_kernel *k, const char *dir);
 void profile_cache_close(struct vms_kernel *k);
 int profile_cache_dir(const char *opt, char *out, size_t len);
+/* The profile's file name for RELEASE and BUILD_ID (either may be empty):
+ * only [A-Za-z0-9._+-], any other byte and a leading '.' as %XX, so that
+ * no guest-chosen release can name a path. 0 or -ENAMETOOLONG. */
+int profile_cache_name(const char *release, const char *build_id, char *out, size_t len);
+/* The cache directory DIR (made 0700 first if CREATE) as an open fd, if it
+ * belongs to the effective user and no one else may write it; -EPERM (said
+ * once, on the target's log or stderr) if not, -errno if it is missing. */
+int profile_cache_opendir(struct vms_kernel *k, const char *dir, int create);
+/* NAME in the open cache directory DIRFD, for reading: opened without
+ * following a symlink, a regular file of the effective user that no one
+ * else may write, or -EPERM. ST receives its fstat. */
+int profile_cache_open(int dirfd, const char *name, struct stat *st);
+/* NAME in DIRFD replaced by A then B: written to a new file (O_EXCL,
+ * O_NOFOLLOW, mode 0600, a random name) and renamed over NAME. */
+int profile_cache_write(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen);
+/* The file beside K's profile named as it plus SUFFIX (layout.c's
+ * ".views"), with the same checks: read whole (exactly LEN bytes), or
+ * replaced. -ENOENT when K has no profile file. */
+int profile_sibling_read(struct vms_kernel *k, const char *suffix, void *buf, size_t len);
+int profile_sibling_write(struct vms_kernel *k, const char *suffix, const void *buf, size_t len);
 
 /* profile_in.c: symbols from a System.map, symbols and types from ISF. */
 int profile_read_system_map(struct vms_kernel *k, const char *path);
 int profile_read_isf(struct vms_kernel *k, const char *path);
+/* The System.map and ISF files given are readable and of their kind, so a
+ * wrong one is an error at once, not ignored while kallsyms and BTF serve. */
+int profile_check_inputs(struct vms_kernel *k, const char *system_map, const char *isf_path);
 void profile_isf_free(struct isf_types *isf);
 int isf_field(const struct isf_types *isf, const char *type, const char *path, uint64_t *offset, uint64_t *size,
-	      uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);
+              uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen);
 int isf_struct_size(const struct isf_types *isf, const char *type, uint64_t *size);
 
 #endif

@@ -10,11 +10,9 @@
  * lie close together into a few copies (struct lx_plan).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "views.h"
 
@@ -89,8 +87,7 @@ static int struct_size(struct vms_kernel *k, struct linux_views *v, const char *
 
 /* The plan for the members M[0..N): sorted by offset, runs merged over
  * gaps shorter than LX_PLAN_GAP. Fails if the object is too large. */
-static int plan(struct linux_views *v, const char *what, struct lx_plan *p, const struct lx_member *const *m,
-		size_t n)
+static int plan(struct linux_views *v, const char *what, struct lx_plan *p, const struct lx_member *const *m, size_t n)
 {
 	struct {
 		uint32_t off, end;
@@ -130,14 +127,14 @@ static int plan(struct linux_views *v, const char *what, struct lx_plan *p, cons
 			p->end = p->run[i].off + p->run[i].len;
 	if (p->end > LX_OBJ_MAX) {
 		snprintf(v->err, sizeof(v->err), "%s: members lie %u bytes apart (more than %u)", what, p->end,
-			 LX_OBJ_MAX);
+		         LX_OBJ_MAX);
 		return -E2BIG;
 	}
 	return 0;
 }
 
-#define PLAN(v, what, p, ...)                                                                     \
-	plan(v, what, p, (const struct lx_member *const[]){ __VA_ARGS__ },                         \
+#define PLAN(v, what, p, ...)                                              \
+	plan(v, what, p, (const struct lx_member *const[]){ __VA_ARGS__ }, \
 	     sizeof((const struct lx_member *const[]){ __VA_ARGS__ }) / sizeof(struct lx_member *))
 
 static int need_tasks(struct vms_kernel *k, struct linux_views *v)
@@ -219,10 +216,10 @@ static int finish_workers(struct linux_views *v)
 	    L->worker_desc.size < 2 || L->worker_desc.size > 64)
 		return 0;
 	L->worker_full_id = L->worker_desc.size >= 32 && L->worker_id.size == 4 && L->worker_rescue_wq.size == 8 &&
-			    L->pool_cpu.size == 4 && L->pool_id.size == 4 && L->pool_attrs.size == 8 &&
-			    L->attrs_nice.size == 4 && L->wq_name.size >= 2 && L->wq_name.size <= 64;
+	                    L->pool_cpu.size == 4 && L->pool_id.size == 4 && L->pool_attrs.size == 8 &&
+	                    L->attrs_nice.size == 4 && L->wq_name.size >= 2 && L->wq_name.size <= 64;
 	int rc = PLAN(v, "worker", &L->worker_plan, &L->worker_current_work, &L->worker_pool, &L->worker_desc,
-		      &L->worker_id, &L->worker_rescue_wq);
+	              &L->worker_id, &L->worker_rescue_wq);
 	if (rc == 0 && L->worker_plan.end <= LX_WORKER_MAX)
 		return 0;
 	memset(&L->worker_plan, 0, sizeof(L->worker_plan));
@@ -248,18 +245,18 @@ static int finish_tasks(struct vms_kernel *k, struct linux_views *v)
 	if (L->task_comm.size > 64 || L->task_comm.size < 2)
 		L->task_comm.size = 16;
 	if ((rc = PLAN(v, "task_struct", &L->task_plan, &L->task_state, &L->task_flags, &L->task_tasks, &L->task_mm,
-		       &L->task_exit_state, &L->task_pid, &L->task_tgid, &L->task_real_parent, &L->task_group_leader,
-		       &L->task_start, &L->task_real_cred, &L->task_comm, &L->task_files, &L->task_signal,
-		       &L->task_kthread)))
+	               &L->task_exit_state, &L->task_pid, &L->task_tgid, &L->task_real_parent, &L->task_group_leader,
+	               &L->task_start, &L->task_real_cred, &L->task_comm, &L->task_files, &L->task_signal,
+	               &L->task_kthread)))
 		return rc;
 	if ((rc = finish_workers(v)))
 		return rc;
 	if ((rc = PLAN(v, "mm_struct", &L->mm_plan, &L->mm_pgd, &L->mm_arg_start, &L->mm_arg_end, &L->mm_env_start,
-		       &L->mm_env_end, &L->mm_start_brk, &L->mm_brk, &L->mm_start_stack, &L->mm_mt_root, &L->mm_mmap,
-		       &L->mm_map_count, &L->mm_vdso)))
+	               &L->mm_env_end, &L->mm_start_brk, &L->mm_brk, &L->mm_start_stack, &L->mm_mt_root, &L->mm_mmap,
+	               &L->mm_map_count, &L->mm_vdso)))
 		return rc;
 	return PLAN(v, "cred", &L->cred_plan, &L->cred_id[0], &L->cred_id[1], &L->cred_id[2], &L->cred_id[3],
-		    &L->cred_id[4], &L->cred_id[5], &L->cred_id[6], &L->cred_id[7]);
+	            &L->cred_id[4], &L->cred_id[5], &L->cred_id[6], &L->cred_id[7]);
 }
 
 static int need_files(struct vms_kernel *k, struct linux_views *v)
@@ -312,14 +309,14 @@ static int finish_files(struct vms_kernel *k, struct linux_views *v)
 	struct lx_layout *L = &v->lay;
 	int rc;
 	static const char *const dname[LX_DNAME_KINDS] = { "pipefs_dname", "sockfs_dname", "anon_inodefs_dname",
-							   "simple_dname", "ns_dname" };
+		                                           "simple_dname", "ns_dname" };
 	for (int i = 0; i < LX_DNAME_KINDS; i++)
 		symbol(k, v, dname[i], &L->dname_fn[i], 1);
 	if ((rc = PLAN(v, "file", &L->file_plan, &L->file_mnt, &L->file_dentry, &L->file_inode, &L->file_pos,
-		       &L->file_flags, &L->file_mode)))
+	               &L->file_flags, &L->file_mode)))
 		return rc;
 	if ((rc = PLAN(v, "dentry", &L->dentry_plan, &L->d_parent, &L->d_name_len, &L->d_name_ptr, &L->d_hash_pprev,
-		       &L->d_sb, &L->d_inode, &L->d_op, &L->d_fsdata)))
+	               &L->d_sb, &L->d_inode, &L->d_op, &L->d_fsdata)))
 		return rc;
 	if ((rc = PLAN(v, "inode", &L->inode_plan, &L->i_mode, &L->i_ino, &L->i_sb)))
 		return rc;
@@ -377,7 +374,7 @@ static int finish_maps(struct vms_kernel *k, struct linux_views *v)
 	symbol(k, v, "special_mapping_vmops", &L->special_vmops, 1);
 	symbol(k, v, "vsyscall_mode", &L->vsyscall_mode, 1);
 	return PLAN(v, "vm_area_struct", &L->vma_plan, &L->vma_start, &L->vma_end, &L->vma_next, &L->vma_mm,
-		    &L->vma_flags, &L->vma_pgoff, &L->vma_file, &L->vma_ops, &L->vma_private, &L->vma_anon_name);
+	            &L->vma_flags, &L->vma_pgoff, &L->vma_file, &L->vma_ops, &L->vma_private, &L->vma_anon_name);
 }
 
 /* 6.4+: mem[] of struct module_memory, each kind found from the array's
@@ -402,6 +399,7 @@ static void module_memory(struct vms_kernel *k, struct lx_layout *L)
 static int need_modules(struct vms_kernel *k, struct linux_views *v)
 {
 	struct lx_layout *L = &v->lay;
+	/* clang-format off */
 	const struct want w[] = {
 		{ "module", "list", &L->mod_list, 0 },
 		{ "module", "name", &L->mod_name, 0 },
@@ -413,6 +411,7 @@ static int need_modules(struct vms_kernel *k, struct linux_views *v)
 		{ "module_use", "source_list", &L->use_source_list, 1 },
 		{ "module_use", "source", &L->use_source, 1 },
 	};
+	/* clang-format on */
 	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
 	if (rc || (rc = struct_size(k, v, "module", &L->mod_size)))
 		return rc;
@@ -453,9 +452,9 @@ static int finish_modules(struct vms_kernel *k, struct linux_views *v)
 	}
 	/* Every size is copied (not only the first and last: the plan
 	 * leaves what lies between its runs unread). */
-	const struct lx_member *m[8 + LX_MOD_MEM_MAX] = { &L->mod_list, &L->mod_name, &L->mod_state, &L->mod_base,
-							 &L->mod_taints, &L->mod_refcnt, &L->mod_source_list,
-							 &L->mod_kobj_mod };
+	const struct lx_member *m[8 + LX_MOD_MEM_MAX] = { &L->mod_list,        &L->mod_name,    &L->mod_state,
+		                                          &L->mod_base,        &L->mod_taints,  &L->mod_refcnt,
+		                                          &L->mod_source_list, &L->mod_kobj_mod };
 	for (uint32_t i = 0; i < L->mod_mem_count; i++)
 		m[8 + i] = &L->mod_mem_size[i];
 	return plan(v, "module", &L->mod_plan, m, 8 + L->mod_mem_count);
@@ -493,21 +492,24 @@ static int finish_printk(struct vms_kernel *k, struct linux_views *v)
 {
 	struct lx_layout *L = &v->lay;
 	if (vms_sym_lookup(k, "prb", &L->prb)) {
-		snprintf(v->err, sizeof(v->err), "the kernel has no printk ring buffer ('prb'): kernels before 5.10 "
-			 "keep their log in another format, which vmsight does not read");
+		snprintf(v->err, sizeof(v->err),
+		         "the kernel has no printk ring buffer ('prb'): kernels before 5.10 "
+		         "keep their log in another format, which vmsight does not read");
 		return -ENOTSUP;
 	}
 	if (L->desc_size > 256 || L->info_size > 1024 || L->desc_state.off + 8 > L->desc_size ||
 	    L->desc_next.off + 8 > L->desc_size || L->desc_begin.off + 8 > L->desc_size ||
-	    L->info_len.off + 2 > L->info_size || L->info_seq.off + 8 > L->info_size || L->info_ts.off + 8 > L->info_size ||
-	    L->info_facility.off + L->info_facility.size > L->info_size ||
-	    L->info_level.off + L->info_level.size > L->info_size || L->info_caller.off + L->info_caller.size > L->info_size) {
+	    L->info_len.off + 2 > L->info_size || L->info_seq.off + 8 > L->info_size ||
+	    L->info_ts.off + 8 > L->info_size || L->info_facility.off + L->info_facility.size > L->info_size ||
+	    L->info_level.off + L->info_level.size > L->info_size ||
+	    L->info_caller.off + L->info_caller.size > L->info_size) {
 		snprintf(v->err, sizeof(v->err), "the kernel's printk records have an unexpected layout");
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* clang-format off */
 static const struct group {
 	unsigned bit;
 	int (*resolve)(struct vms_kernel *, struct linux_views *);
@@ -519,6 +521,7 @@ static const struct group {
 	{ LX_MODULES, need_modules, finish_modules },
 	{ LX_PRINTK, need_printk, finish_printk },
 };
+/* clang-format on */
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
 /* ---- the layout cache ------------------------------------------------------------ */
@@ -530,15 +533,20 @@ static const struct group {
  * PROFILE.views, and a later attach to the same kernel takes them from
  * there. Only member offsets and sizes are kept; symbols, checks and plans
  * are made again (finish_*), so a damaged file can not widen any buffer.
+ * The checksum catches damage, not a forged file: the file is read and
+ * written only through profile.c's checks (a directory and a file of our
+ * own that no one else may write), which are what the offsets are trusted
+ * on.
  */
+#define LAYOUT_SUFFIX ".views"
 #define LAYOUT_MAGIC "VMSVIEWS"
 #define LAYOUT_VERSION 2
 
 struct layout_file {
 	char magic[8];
 	uint32_t version;
-	uint32_t size;              /* sizeof(struct lx_layout) */
-	uint64_t btf_size;          /* of the types they came from */
+	uint32_t size;     /* sizeof(struct lx_layout) */
+	uint64_t btf_size; /* of the types they came from */
 	uint64_t checksum;
 	struct lx_layout lay;
 };
@@ -552,26 +560,21 @@ static uint64_t layout_sum(const struct lx_layout *l)
 	return h;
 }
 
-static int layout_path(const struct vms_kernel *k, char *out, size_t len)
+/* Only for types that came from the kernel's BTF (the blob the profile
+ * holds): ISF types may differ from one run to the next. */
+static int layout_cacheable(const struct vms_kernel *k)
 {
-	if (!k->cache_file[0] || !k->types_from || (strcmp(k->types_from, "btf") && strcmp(k->types_from, "cache")))
-		return -ENOENT;
-	return snprintf(out, len, "%s.views", k->cache_file) < (int)len ? 0 : -ENAMETOOLONG;
+	return k->cache_file[0] && k->types_from && (!strcmp(k->types_from, "btf") || !strcmp(k->types_from, "cache"));
 }
 
 static void layout_load(struct vms_kernel *k, struct linux_views *v)
 {
-	char path[1100];
 	struct layout_file *f = malloc(sizeof(*f));
-	if (!f || layout_path(k, path, sizeof(path))) {
+	if (!f || !layout_cacheable(k) || profile_sibling_read(k, LAYOUT_SUFFIX, f, sizeof(*f))) {
 		free(f);
 		return;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, f, sizeof(*f)) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n == (ssize_t)sizeof(*f) && memcmp(f->magic, LAYOUT_MAGIC, 8) == 0 && f->version == LAYOUT_VERSION &&
+	if (memcmp(f->magic, LAYOUT_MAGIC, 8) == 0 && f->version == LAYOUT_VERSION &&
 	    f->size == sizeof(struct lx_layout) && f->btf_size == k->btf_size && f->checksum == layout_sum(&f->lay)) {
 		unsigned resolved = f->lay.resolved;
 		f->lay.kmin = v->lay.kmin;
@@ -585,11 +588,10 @@ static void layout_load(struct vms_kernel *k, struct linux_views *v)
 	free(f);
 }
 
-static void layout_save(const struct vms_kernel *k, const struct linux_views *v)
+static void layout_save(struct vms_kernel *k, const struct linux_views *v)
 {
-	char path[1100], tmp[1200];
 	struct layout_file *f = calloc(1, sizeof(*f));
-	if (!f || layout_path(k, path, sizeof(path))) {
+	if (!f || !layout_cacheable(k)) {
 		free(f);
 		return;
 	}
@@ -599,14 +601,7 @@ static void layout_save(const struct vms_kernel *k, const struct linux_views *v)
 	f->btf_size = k->btf_size;
 	f->lay = v->lay;
 	f->checksum = layout_sum(&f->lay);
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		int ok = write(fd, f, sizeof(*f)) == (ssize_t)sizeof(*f);
-		ok &= close(fd) == 0;
-		if (!ok || rename(tmp, path))
-			unlink(tmp);
-	}
+	profile_sibling_write(k, LAYOUT_SUFFIX, f, sizeof(*f)); /* best effort, as the profile */
 	free(f);
 }
 

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
 #define MAPS_MAX_DEFAULT (1u << 20)
 #define NODES_MAX (1u << 18)
@@ -51,9 +52,9 @@ struct maps_walk {
 	int32_t pid;
 	uint64_t mm;
 	uint64_t start_brk, brk, start_stack, vdso;
-	uint64_t last_end;          /* VMAs must ascend */
+	uint64_t last_end; /* VMAs must ascend */
 	unsigned nodes;
-	uint8_t *vma;               /* vm_area_struct copy */
+	uint8_t *vma; /* vm_area_struct copy */
 	char path[PATH_MAX_BYTES];
 	/* The file of the last file-backed VMA: a mapped file's VMAs (text,
 	 * data, ...) share one struct file, so its path is made once. */
@@ -136,7 +137,7 @@ static void vma_name(struct maps_walk *mw, struct vms_vma *v)
 				mw->file_dev = ino.dev;
 			}
 			int rc = lx_path(w, lx_get(f, L->file_mnt), lx_get(f, L->file_dentry), mw->file_path,
-					 sizeof(mw->file_path), &trunc);
+			                 sizeof(mw->file_path), &trunc);
 			if (rc < 0)
 				mw->file_flags |= VMS_ENTRY_UNREADABLE;
 			else if (rc >= 10 && strcmp(mw->file_path + rc - 10, " (deleted)") == 0)
@@ -183,8 +184,10 @@ static int emit(struct maps_walk *mw, struct vms_vma *v)
 		return lx_fail(w, E2BIG, "more than %u memory areas", w->max);
 	if (!(v->flags & VMS_ENTRY_UNREADABLE)) {
 		if (v->start < mw->last_end)
-			return lx_fail(w, EIO, "memory areas of process %d overlap or go backwards at 0x%llx "
-				       "(changed while read, or corrupt)", mw->pid, (unsigned long long)v->start);
+			return lx_fail(w, EIO,
+			               "memory areas of process %d overlap or go backwards at 0x%llx "
+			               "(changed while read, or corrupt)",
+			               mw->pid, (unsigned long long)v->start);
 		mw->last_end = v->end;
 		vma_name(mw, v);
 	}
@@ -208,10 +211,10 @@ static int mt_node(struct maps_walk *mw, uint64_t enode, uint64_t min, uint64_t 
 	unsigned type = (unsigned)(enode >> 3) & 0xf;
 	if (depth > MT_HEIGHT_MAX || ++mw->nodes > NODES_MAX)
 		return lx_fail(w, E2BIG, "process %d: the maple tree is deeper than %u or has more than %u nodes",
-			       mw->pid, MT_HEIGHT_MAX, NODES_MAX);
+		               mw->pid, MT_HEIGHT_MAX, NODES_MAX);
 	if (!lx_kptr(w, node, NODE_SIZE) || type > MAPLE_ARANGE_64 || type == MAPLE_DENSE)
 		return lx_fail(w, EIO, "process %d: maple node 0x%llx is not a node", mw->pid,
-			       (unsigned long long)enode);
+		               (unsigned long long)enode);
 	uint8_t n[NODE_SIZE];
 	uint64_t pivot[16], slot[16];
 	unsigned npiv, nslot, end;
@@ -219,9 +222,11 @@ static int mt_node(struct maps_walk *mw, uint64_t enode, uint64_t min, uint64_t 
 		if (lx_read(w, node, n, sizeof(n)) == 0) {
 			uint32_t po, so, mo;
 			if (type == MAPLE_ARANGE_64) {
-				npiv = 9, nslot = 10, po = L->mt_arange_pivot, so = L->mt_arange_slot, mo = L->mt_arange_meta;
+				npiv = 9, nslot = 10, po = L->mt_arange_pivot, so = L->mt_arange_slot,
+				mo = L->mt_arange_meta;
 			} else {
-				npiv = 15, nslot = 16, po = L->mt_range_pivot, so = L->mt_range_slot, mo = L->mt_range_meta;
+				npiv = 15, nslot = 16, po = L->mt_range_pivot, so = L->mt_range_slot,
+				mo = L->mt_range_meta;
 			}
 			memcpy(pivot, n + po, npiv * 8);
 			memcpy(slot, n + so, nslot * 8);
@@ -238,8 +243,10 @@ static int mt_node(struct maps_walk *mw, uint64_t enode, uint64_t min, uint64_t 
 				break;
 		}
 		if (attempt >= w->retries)
-			return lx_fail(w, EIO, "process %d: maple node 0x%llx does not hold together (changed while "
-				       "read, or corrupt)", mw->pid, (unsigned long long)node);
+			return lx_fail(w, EIO,
+			               "process %d: maple node 0x%llx does not hold together (changed while "
+			               "read, or corrupt)",
+			               mw->pid, (unsigned long long)node);
 		w->retried++;
 	}
 	uint64_t lo = min;
@@ -287,8 +294,8 @@ static int walk_list(struct maps_walk *mw, uint64_t first)
 	for (uint64_t va = first; va;) {
 		struct vms_vma v;
 		if (vma_read(mw, va, 0, 0, &v))
-			return lx_fail(w, EIO, "process %d: memory area 0x%llx unreadable: the list ends there", mw->pid,
-				       (unsigned long long)va);
+			return lx_fail(w, EIO, "process %d: memory area 0x%llx unreadable: the list ends there",
+			               mw->pid, (unsigned long long)va);
 		uint64_t next = lx_get(mw->vma, L->vma_next); /* before emit reuses the copy */
 		int rc = emit(mw, &v);
 		if (rc)
@@ -305,8 +312,11 @@ static int gate(struct maps_walk *mw)
 	uint32_t mode;
 	if (!w->lay->vsyscall_mode || lx_read(w, w->lay->vsyscall_mode, &mode, 4) || mode > 1)
 		return 0; /* enum { EMULATE, XONLY, NONE } */
-	struct vms_vma v = { .pid = mw->pid, .start = 0xffffffffff600000ull, .end = 0xffffffffff601000ull,
-			     .vm_flags = mode == 0 ? VM_READ | VM_EXEC : VM_EXEC, .path = "[vsyscall]" };
+	struct vms_vma v = { .pid = mw->pid,
+		             .start = 0xffffffffff600000ull,
+		             .end = 0xffffffffff601000ull,
+		             .vm_flags = mode == 0 ? VM_READ | VM_EXEC : VM_EXEC,
+		             .path = "[vsyscall]" };
 	strcpy(v.perms, mode == 0 ? "r-xp" : "--xp");
 	if (w->entries >= w->max)
 		return lx_fail(w, E2BIG, "more than %u memory areas", w->max);
@@ -329,7 +339,7 @@ static int process_maps(struct maps_walk *mw, uint64_t task, int32_t pid)
 		return 0; /* a kernel thread: no memory map */
 	if (!lx_kptr(w, mw->mm, 8) || L->mm_plan.end > sizeof(m) || lx_read_plan(w, &L->mm_plan, mw->mm, m))
 		return lx_fail(w, EIO, "process %d: its mm_struct at 0x%llx is unreadable", pid,
-			       (unsigned long long)mw->mm);
+		               (unsigned long long)mw->mm);
 	mw->start_brk = lx_get(m, L->mm_start_brk);
 	mw->brk = lx_get(m, L->mm_brk);
 	mw->start_stack = lx_get(m, L->mm_start_stack);
@@ -355,8 +365,11 @@ int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts
 	struct maps_walk *mw = calloc(1, sizeof(*mw));
 	if (!mw)
 		return kernel_fail(k, ENOMEM, "out of memory");
-	if (opts)
-		memcpy(&mw->o, opts, opts->sz < sizeof(mw->o) ? opts->sz : sizeof(mw->o));
+	if (VMS_OPTS_COPY(&mw->o, opts)) {
+		int rc = kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_maps_opts", opts->sz, sizeof(mw->o));
+		free(mw);
+		return rc;
+	}
 	int rc = lx_walk_begin(&mw->w, k, LX_MAPS, mw->o.max_entries, MAPS_MAX_DEFAULT, mw->o.retries);
 	if (rc)
 		goto out;

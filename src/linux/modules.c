@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
 #define MODULES_MAX_DEFAULT 65536u
 /* x86-64's module mapping area: MODULES_VADDR .. MODULES_END. */
@@ -39,7 +40,7 @@ struct mod_walk {
 	struct lx_walk w;
 	struct vms_modules_opts o;
 	uint8_t *obj;
-	uint64_t *seen;             /* modules reported from the list, sorted for the scan */
+	uint64_t *seen; /* modules reported from the list, sorted for the scan */
 	size_t nseen, capseen;
 	vms_module_fn fn;
 	void *ctx;
@@ -55,7 +56,7 @@ static void taint_text(uint64_t taints, int state, char *buf, size_t len)
 	static const struct {
 		unsigned bit;
 		char c;
-	} flags[] = { { 0, 'P' }, { 1, 'F' }, { 10, 'C' }, { 12, 'O' }, { 13, 'E' },
+	} flags[] = { { 0, 'P' },  { 1, 'F' },  { 10, 'C' }, { 12, 'O' }, { 13, 'E' },
 		      { 15, 'K' }, { 16, 'X' }, { 17, 'T' }, { 18, 'N' } };
 	size_t n = 0;
 	buf[0] = '\0';
@@ -90,7 +91,8 @@ static void used_by(struct mod_walk *mw, uint64_t mod)
 		uint64_t src;
 		char name[64];
 		if (lx_read_u64(w, node - L->use_source_list.off + L->use_source.off, &src) || !lx_kptr(w, src, 8) ||
-		    lx_read(w, src + L->mod_name.off, name, sizeof(name) < L->mod_name.size ? sizeof(name) : L->mod_name.size))
+		    lx_read(w, src + L->mod_name.off, name,
+		            sizeof(name) < L->mod_name.size ? sizeof(name) : L->mod_name.size))
 			break;
 		name[sizeof(name) - 1] = '\0';
 		int k = snprintf(mw->used_by + n, sizeof(mw->used_by) - n, "%s,", name);
@@ -192,7 +194,7 @@ static int report(struct mod_walk *mw, uint32_t flags, struct vms_module *m)
 
 struct scan {
 	struct mod_walk *mw;
-	uint8_t *buf;               /* SCAN_CHUNK + the struct's size */
+	uint8_t *buf; /* SCAN_CHUNK + the struct's size */
 	int rc;
 };
 
@@ -255,8 +257,8 @@ int vms_modules(struct vms_kernel *k, const struct vms_modules_opts *opts, vms_m
 {
 	struct mod_walk mw;
 	memset(&mw, 0, sizeof(mw));
-	if (opts)
-		memcpy(&mw.o, opts, opts->sz < sizeof(mw.o) ? opts->sz : sizeof(mw.o));
+	if (VMS_OPTS_COPY(&mw.o, opts))
+		return kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_modules_opts", opts->sz, sizeof(mw.o));
 	int rc = lx_walk_begin(&mw.w, k, LX_MODULES, mw.o.max_entries, MODULES_MAX_DEFAULT, mw.o.retries);
 	if (rc)
 		return rc;

@@ -12,16 +12,29 @@
  * The file carries a checksum over everything after its header, and every
  * size in the header is checked against the file: a truncated or corrupt
  * profile is ignored (and rewritten by the cold path), never trusted.
- * Profiles are written to a temporary file and renamed into place.
+ *
+ * The checksum finds damage, not forgery: whoever can write the directory
+ * can write a profile that passes it. So the cache is trusted exactly as
+ * far as its directory is (docs/kernel.md): the directory must belong to
+ * the effective user and be writable by no one else, or it is not used at
+ * all (one warning, and the kernel is found without it). Inside it every
+ * file is opened without following symlinks and must be a regular file of
+ * the same owner and mode; new files are written under a fresh name made
+ * with O_EXCL and renamed into place. File names come only from the
+ * characters [A-Za-z0-9._+-]: the release is read from guest memory, and a
+ * guest must not choose where the host writes.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kernel.h"
@@ -29,19 +42,23 @@
 #define PROFILE_MAGIC "VMSPROF1"
 #define PROFILE_SUFFIX ".vmsprof"
 #define PROFILE_MAX (1ull << 31)
+/* Longest a release and a build id may make a file name: with the suffixes
+ * and a temporary name's tail it stays well under NAME_MAX. */
+#define NAME_RELEASE_MAX 96
+#define NAME_BUILD_ID_MAX 64
 
 struct profile_hdr {
 	char magic[8];
 	uint32_t hdr_size;
 	uint32_t pad;
 	uint64_t file_size;
-	uint64_t checksum;          /* of the bytes after the header */
+	uint64_t checksum; /* of the bytes after the header */
 	char banner[512];
 	char release[128];
 	char build_id[48];
-	uint64_t text_va;           /* _text when the profile was made */
-	uint64_t text_from_image;   /* _text - the first mapped 2 MiB page of the image window */
-	uint64_t banner_off;        /* linux_banner - _text */
+	uint64_t text_va;         /* _text when the profile was made */
+	uint64_t text_from_image; /* _text - the first mapped 2 MiB page of the image window */
+	uint64_t banner_off;      /* linux_banner - _text */
 	uint64_t nsyms, syms_off;
 	uint64_t pool_len, pool_off;
 	uint64_t hash_bits, hash_off;
@@ -62,6 +79,249 @@ int profile_cache_dir(const char *opt, char *out, size_t len)
 		return -ENOENT;
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
+
+/* ---- names --------------------------------------------------------------------- */
+
+static int name_char_ok(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+	       c == '+' || c == '-';
+}
+
+/* S appended to OUT at *AT: the characters [A-Za-z0-9._+-] as they are,
+ * every other byte (and a '.' that would begin the name) as %XX. At most
+ * MAX bytes of it: a longer S is cut at a whole character. */
+static int name_append(char *out, size_t len, size_t *at, const char *s, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t used = 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		int plain = name_char_ok(c) && !(c == '.' && *at == 0);
+		size_t need = plain ? 1 : 3;
+		if (used + need > max)
+			break;
+		if (*at + need >= len)
+			return -ENAMETOOLONG;
+		if (plain) {
+			out[(*at)++] = (char)c;
+		} else {
+			out[(*at)++] = '%';
+			out[(*at)++] = hex[c >> 4];
+			out[(*at)++] = hex[c & 15];
+		}
+		used += need;
+	}
+	out[*at] = '\0';
+	return 0;
+}
+
+int profile_cache_name(const char *release, const char *build_id, char *out, size_t len)
+{
+	size_t at = 0;
+	if (len == 0)
+		return -ENAMETOOLONG;
+	out[0] = '\0';
+	int rc = name_append(out, len, &at, release && *release ? release : "unknown", NAME_RELEASE_MAX);
+	if (!rc)
+		rc = name_append(out, len, &at, "-", 1);
+	if (!rc)
+		rc = name_append(out, len, &at, build_id && *build_id ? build_id : "nobuildid", NAME_BUILD_ID_MAX);
+	if (!rc)
+		rc = name_append(out, len, &at, PROFILE_SUFFIX, sizeof(PROFILE_SUFFIX));
+	return rc;
+}
+
+/* ---- the directory and its files ----------------------------------------------- */
+
+/* Said once per kernel: through the target's log if it has one, else on
+ * stderr, since a cache silently not used would hide a misconfiguration. */
+static void cache_refuse(struct vms_kernel *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cache_refuse(struct vms_kernel *k, const char *fmt, ...)
+{
+	char msg[700];
+	va_list ap;
+	if (k->cache_refused)
+		return;
+	k->cache_refused = 1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (k->t && k->t->log)
+		k->t->log(k->t->log_ctx, msg);
+	else
+		fprintf(stderr, "vmsight: warning: %s\n", msg);
+}
+
+static int mkdirs(const char *dir)
+{
+	char p[512];
+	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = '\0';
+			if (mkdir(p, 0700) && errno != EEXIST)
+				return -errno;
+			*s = '/';
+		}
+	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
+}
+
+int profile_cache_opendir(struct vms_kernel *k, const char *dir, int create)
+{
+	if (k->cache_refused)
+		return -EPERM;
+	int rc = create ? mkdirs(dir) : 0;
+	if (rc)
+		return rc;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st)) {
+		rc = -errno;
+		goto fail;
+	}
+	uid_t me = geteuid();
+	if (st.st_uid != me) {
+		cache_refuse(k,
+		             "not using the profile cache %s: it belongs to uid %u, not to uid %u (this user); "
+		             "give another --cache-dir, or --no-cache",
+		             dir, (unsigned)st.st_uid, (unsigned)me);
+		rc = -EPERM;
+		goto fail;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		cache_refuse(k,
+		             "not using the profile cache %s: others may write to it (mode %03o); "
+		             "chmod go-w it, give another --cache-dir, or --no-cache",
+		             dir, (unsigned)(st.st_mode & 0777));
+		rc = -EPERM;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+int profile_cache_open(int dirfd, const char *name, struct stat *st)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) || !S_ISREG(st->st_mode) || st->st_uid != geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH))) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	while (len) {
+		ssize_t n = write(fd, b, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A temporary name's random part: getrandom, or the clock if that fails. */
+static uint64_t tmp_tag(void)
+{
+	uint64_t r;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		return r;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
+}
+
+int profile_cache_write(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen)
+{
+	char tmp[320];
+	int fd = -1, rc = -EEXIST;
+	for (int tries = 0; fd < 0 && tries < 16; tries++) {
+		if (snprintf(tmp, sizeof(tmp), "%s.%016llx.tmp", name, (unsigned long long)tmp_tag()) >=
+		    (int)sizeof(tmp))
+			return -ENAMETOOLONG;
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+	}
+	if (fd < 0)
+		return rc;
+	rc = write_all(fd, a, alen);
+	if (!rc && blen)
+		rc = write_all(fd, b, blen);
+	if (close(fd) && !rc)
+		rc = -errno;
+	if (!rc && renameat(dirfd, tmp, dirfd, name))
+		rc = -errno;
+	if (rc)
+		unlinkat(dirfd, tmp, 0);
+	return rc;
+}
+
+/* K's profile split into its directory and its name. */
+static int profile_place(const struct vms_kernel *k, const char *suffix, char *dir, size_t dlen, char *name,
+                         size_t nlen)
+{
+	const char *slash = strrchr(k->cache_file, '/');
+	if (!k->cache_file[0] || !slash)
+		return -ENOENT;
+	size_t dl = (size_t)(slash - k->cache_file);
+	if (dl >= dlen)
+		return -ENAMETOOLONG;
+	memcpy(dir, k->cache_file, dl);
+	dir[dl] = '\0';
+	if (dl == 0)
+		snprintf(dir, dlen, "/");
+	return snprintf(name, nlen, "%s%s", slash + 1, suffix) < (int)nlen ? 0 : -ENAMETOOLONG;
+}
+
+int profile_sibling_read(struct vms_kernel *k, const char *suffix, void *buf, size_t len)
+{
+	char dir[1024], name[300];
+	int rc = profile_place(k, suffix, dir, sizeof(dir), name, sizeof(name));
+	if (rc)
+		return rc;
+	int dfd = profile_cache_opendir(k, dir, 0);
+	if (dfd < 0)
+		return dfd;
+	struct stat st;
+	int fd = profile_cache_open(dfd, name, &st);
+	close(dfd);
+	if (fd < 0)
+		return fd;
+	rc = (uint64_t)st.st_size == len && pread(fd, buf, len, 0) == (ssize_t)len ? 0 : -EINVAL;
+	close(fd);
+	return rc;
+}
+
+int profile_sibling_write(struct vms_kernel *k, const char *suffix, const void *buf, size_t len)
+{
+	char dir[1024], name[300];
+	int rc = profile_place(k, suffix, dir, sizeof(dir), name, sizeof(name));
+	if (rc)
+		return rc;
+	int dfd = profile_cache_opendir(k, dir, 0);
+	if (dfd < 0)
+		return dfd;
+	rc = profile_cache_write(dfd, name, buf, len, NULL, 0);
+	close(dfd);
+	return rc;
+}
+
+/* ---- profiles ------------------------------------------------------------------ */
 
 /* 8 bytes at a time: checking a profile must cost well under a millisecond
  * a megabyte. */
@@ -100,31 +360,25 @@ static int section_ok(const struct profile_hdr *h, uint64_t off, uint64_t len)
 	return off >= h->hdr_size && off <= h->file_size && len <= h->file_size - off && (off & 7) == 0;
 }
 
-/* Map PATH and take its symbols and BTF, if it is whole and consistent. */
-static int use_profile(struct vms_kernel *k, const char *path, const struct profile_hdr *want)
+/* Map the profile open at FD (of ST's size) and take its symbols and BTF,
+ * if it is whole and consistent. */
+static int use_profile(struct vms_kernel *k, int fd, const struct stat *st, const struct profile_hdr *want)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) || (uint64_t)st.st_size != want->file_size) {
-		close(fd);
+	if ((uint64_t)st->st_size != want->file_size)
 		return -EINVAL;
-	}
-	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	close(fd);
+	void *m = mmap(NULL, (size_t)st->st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	if (m == MAP_FAILED)
 		return -errno;
 	const struct profile_hdr *h = m;
 	const uint8_t *base = m;
-	size_t size = (size_t)st.st_size;
+	size_t size = (size_t)st->st_size;
 	uint64_t hash_len = h->hash_bits < 32 ? (4ull << h->hash_bits) : UINT64_MAX;
-	int ok = memcmp(h, want, sizeof(*h)) == 0 && h->nsyms > 0 && h->nsyms <= SYMTAB_MAX_SYMS &&
-		 h->hash_bits >= 4 && (1ull << h->hash_bits) >= 2 * h->nsyms &&
-		 section_ok(h, h->syms_off, h->nsyms * sizeof(struct ksym)) && section_ok(h, h->pool_off, h->pool_len) &&
-		 section_ok(h, h->hash_off, hash_len) && section_ok(h, h->btf_off, h->btf_size) && h->pool_len > 0 &&
-		 h->pool_len <= SYMTAB_MAX_POOL && base[h->pool_off + h->pool_len - 1] == 0 &&
-		 checksum(base + h->hdr_size, size - h->hdr_size) == h->checksum;
+	int ok = memcmp(h, want, sizeof(*h)) == 0 && h->nsyms > 0 && h->nsyms <= SYMTAB_MAX_SYMS && h->hash_bits >= 4 &&
+	         (1ull << h->hash_bits) >= 2 * h->nsyms && section_ok(h, h->syms_off, h->nsyms * sizeof(struct ksym)) &&
+	         section_ok(h, h->pool_off, h->pool_len) && section_ok(h, h->hash_off, hash_len) &&
+	         section_ok(h, h->btf_off, h->btf_size) && h->pool_len > 0 && h->pool_len <= SYMTAB_MAX_POOL &&
+	         base[h->pool_off + h->pool_len - 1] == 0 &&
+	         checksum(base + h->hdr_size, size - h->hdr_size) == h->checksum;
 	if (ok) {
 		const struct ksym *s = (const struct ksym *)(base + h->syms_off);
 		const uint32_t *slots = (const uint32_t *)(base + h->hash_off);
@@ -173,14 +427,30 @@ static int banner_matches(struct vms_kernel *k, const struct profile_hdr *h, uin
 	return 0;
 }
 
+/* The header of the profile open at FD, if it could be one. */
+static int read_header(int fd, struct profile_hdr *h)
+{
+	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) || memcmp(h->magic, PROFILE_MAGIC, 8) ||
+	    h->hdr_size != sizeof(*h) || h->file_size > PROFILE_MAX || h->banner[sizeof(h->banner) - 1] ||
+	    h->release[sizeof(h->release) - 1] || h->build_id[sizeof(h->build_id) - 1] ||
+	    h->text_from_image >= (1ull << 30) || h->banner_off >= (1ull << 30))
+		return -EINVAL;
+	return 0;
+}
+
 int profile_cache_load(struct vms_kernel *k, const char *dir)
 {
-	DIR *dd = opendir(dir);
-	if (!dd)
+	int dfd = profile_cache_opendir(k, dir, 0);
+	if (dfd < 0)
 		return -ENOENT;
+	DIR *dd = fdopendir(dfd);
+	if (!dd) {
+		close(dfd);
+		return -ENOENT;
+	}
 	struct dirent *e;
 	int rc = -ENOENT;
-	char path[1024];
+	char path[sizeof(k->cache_file)];
 	while (rc && (e = readdir(dd))) {
 		size_t nl = strlen(e->d_name);
 		if (nl <= strlen(PROFILE_SUFFIX) || strcmp(e->d_name + nl - strlen(PROFILE_SUFFIX), PROFILE_SUFFIX))
@@ -188,19 +458,16 @@ int profile_cache_load(struct vms_kernel *k, const char *dir)
 		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
 			continue;
 		struct profile_hdr h;
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		int fd = profile_cache_open(dfd, e->d_name, &st);
 		if (fd < 0)
 			continue;
-		ssize_t got = pread(fd, &h, sizeof(h), 0);
+		int ok = read_header(fd, &h) == 0 && banner_matches(k, &h, k->image_va + h.text_from_image) &&
+		         use_profile(k, fd, &st, &h) == 0;
 		close(fd);
-		if (got != (ssize_t)sizeof(h) || memcmp(h.magic, PROFILE_MAGIC, 8) || h.hdr_size != sizeof(h) ||
-		    h.file_size > PROFILE_MAX || h.banner[sizeof(h.banner) - 1] || h.release[sizeof(h.release) - 1] ||
-		    h.build_id[sizeof(h.build_id) - 1] || h.text_from_image >= (1ull << 30) ||
-		    h.banner_off >= (1ull << 30))
+		if (!ok)
 			continue;
 		uint64_t text = k->image_va + h.text_from_image;
-		if (!banner_matches(k, &h, text) || use_profile(k, path, &h))
-			continue;
 		symtab_relocate(&k->syms, (int64_t)(text - h.text_va));
 		snprintf(k->banner, sizeof(k->banner), "%s", h.banner);
 		snprintf(k->release, sizeof(k->release), "%s", h.release);
@@ -210,37 +477,6 @@ int profile_cache_load(struct vms_kernel *k, const char *dir)
 	}
 	closedir(dd);
 	return rc;
-}
-
-static int mkdirs(const char *dir)
-{
-	char p[512];
-	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	for (char *s = p + 1; *s; s++)
-		if (*s == '/') {
-			*s = '\0';
-			if (mkdir(p, 0700) && errno != EEXIST)
-				return -errno;
-			*s = '/';
-		}
-	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
-}
-
-static int write_all(int fd, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	while (len) {
-		ssize_t n = write(fd, b, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 int profile_cache_save(struct vms_kernel *k, const char *dir)
@@ -278,28 +514,19 @@ int profile_cache_save(struct vms_kernel *k, const char *dir)
 	if (h.btf_size)
 		memcpy(body + h.btf_off - sizeof(h), k->btf_data, k->btf_size);
 	h.checksum = checksum(body, (size_t)(h.file_size - sizeof(h)));
-	char path[1024], tmp[1100];
-	int rc = mkdirs(dir);
-	if (!rc && snprintf(path, sizeof(path), "%s/%s-%s%s", dir, k->release, k->build_id[0] ? k->build_id : "nobuildid",
-			    PROFILE_SUFFIX) >= (int)sizeof(path))
+	char name[256], path[sizeof(k->cache_file)];
+	int dfd = -1, rc = profile_cache_name(k->release, k->build_id, name, sizeof(name));
+	if (!rc && snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
 		rc = -ENAMETOOLONG;
-	int fd = -1;
-	if (!rc) {
-		snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			rc = -errno;
-	}
-	if (!rc && !(rc = write_all(fd, &h, sizeof(h))))
-		rc = write_all(fd, body, (size_t)(h.file_size - sizeof(h)));
-	if (fd >= 0 && close(fd) && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, path))
-		rc = -errno;
-	if (rc && fd >= 0)
-		unlink(tmp);
+	if (!rc && (dfd = profile_cache_opendir(k, dir, 1)) < 0)
+		rc = dfd;
+	if (rc)
+		goto out;
+	rc = profile_cache_write(dfd, name, &h, sizeof(h), body, (size_t)(h.file_size - sizeof(h)));
 	if (!rc)
 		snprintf(k->cache_file, sizeof(k->cache_file), "%s", path);
+	close(dfd);
+out:
 	free(body);
 	return rc;
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ctl/json.h"
+#include "util/json.h"
 #include "kernel.h"
 
 struct isf_types {
@@ -149,6 +149,45 @@ int profile_read_isf(struct vms_kernel *k, const char *path)
 	return 0;
 }
 
+int profile_check_inputs(struct vms_kernel *k, const char *system_map, const char *isf_path)
+{
+	if (system_map) {
+		FILE *f = fopen(system_map, "re");
+		char line[1024];
+		if (!f)
+			return kernel_fail(k, errno, "cannot open System.map %s: %s", system_map, strerror(errno));
+		int ok = fgets(line, sizeof(line), f) != NULL;
+		char *end = NULL;
+		if (ok)
+			strtoull(line, &end, 16);
+		fclose(f);
+		if (!ok || end == line || *end != ' ' || !end[1] || end[2] != ' ')
+			return kernel_fail(k, EINVAL,
+			                   "%s is not a System.map (its first line is no \"ADDRESS TYPE NAME\")",
+			                   system_map);
+	}
+	if (isf_path) {
+		size_t len;
+		int err;
+		char *text = read_file(isf_path, &len, &err);
+		if (!text)
+			return kernel_fail(k, err, "cannot read ISF file %s: %s", isf_path, strerror(err));
+		struct json_doc d;
+		int rc = json_parse(text, len, &d);
+		free(text);
+		if (rc)
+			return kernel_fail(k, -rc, "ISF file %s is not valid JSON (or too large)", isf_path);
+		int syms = json_get(&d, 0, "symbols");
+		int ok = syms >= 0 && d.nodes[syms].type == JSON_OBJECT && json_get(&d, 0, "user_types") >= 0 &&
+		         json_get(&d, 0, "base_types") >= 0;
+		json_free(&d);
+		if (!ok)
+			return kernel_fail(k, EINVAL, "%s is not an ISF file (no symbols, user_types or base_types)",
+			                   isf_path);
+	}
+	return 0;
+}
+
 /* Size of the type a descriptor names. */
 static int isf_type_size(const struct isf_types *isf, int desc, uint64_t *size, int depth)
 {
@@ -171,8 +210,9 @@ static int isf_type_size(const struct isf_types *isf, int desc, uint64_t *size, 
 	}
 	if (strcmp(kind, "bitfield") == 0)
 		return isf_type_size(isf, json_get(d, desc, "type"), size, depth + 1);
-	int table = strcmp(kind, "base") == 0 ? isf->base_types : strcmp(kind, "enum") == 0 ? isf->enums
-											  : isf->user_types;
+	int table = strcmp(kind, "base") == 0   ? isf->base_types
+	            : strcmp(kind, "enum") == 0 ? isf->enums
+	                                        : isf->user_types;
 	if (!name)
 		return -EINVAL;
 	return json_u64(d, json_get(d, json_get(d, table, name), "size"), size) ? -EINVAL : 0;
@@ -180,7 +220,7 @@ static int isf_type_size(const struct isf_types *isf, int desc, uint64_t *size, 
 
 /* Field NAME of user type UT, through anonymous members. */
 static int isf_find(const struct isf_types *isf, int ut, const char *name, size_t nlen, uint64_t *off, int *type,
-		    int depth)
+                    int depth)
 {
 	const struct json_doc *d = &isf->doc;
 	int fields = json_get(d, ut, "fields");
@@ -200,7 +240,8 @@ static int isf_find(const struct isf_types *isf, int ut, const char *name, size_
 		if (json_bool(d, json_get(d, f, "anonymous")) == 1) {
 			const char *sub = json_str(d, json_get(d, t, "name"));
 			uint64_t so = 0;
-			if (sub && isf_find(isf, json_get(d, isf->user_types, sub), name, nlen, &so, type, depth + 1) == 0) {
+			if (sub &&
+			    isf_find(isf, json_get(d, isf->user_types, sub), name, nlen, &so, type, depth + 1) == 0) {
 				*off += o + so;
 				return 0;
 			}
@@ -210,7 +251,7 @@ static int isf_find(const struct isf_types *isf, int ut, const char *name, size_
 }
 
 int isf_field(const struct isf_types *isf, const char *type, const char *path, uint64_t *offset, uint64_t *size,
-	      uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen)
+              uint32_t *bit_offset, uint32_t *bit_size, char *err, size_t errlen)
 {
 	const struct json_doc *d = &isf->doc;
 	int ut = json_get(d, isf->user_types, type);

@@ -16,14 +16,14 @@
 #include <stdint.h>
 
 enum {
-	KSYM_ABS = 1u << 0,     /* an absolute value (per-CPU offset), not moved by KASLR */
+	KSYM_ABS = 1u << 0, /* an absolute value (per-CPU offset), not moved by KASLR */
 };
 
 struct ksym {
 	uint64_t addr;
-	uint32_t name;          /* offset of the NUL-terminated name in the pool */
-	char type;              /* nm-style letter: T t D d R r B b A ... */
-	uint8_t flags;          /* KSYM_* */
+	uint32_t name; /* offset of the NUL-terminated name in the pool */
+	char type;     /* nm-style letter: T t D d R r B b A ... */
+	uint8_t flags; /* KSYM_* */
 	uint16_t pad;
 };
 
@@ -32,9 +32,9 @@ struct symtab {
 	size_t n, cap;
 	char *pool;
 	size_t pool_len, pool_cap;
-	uint32_t *hash;         /* slots: symbol index + 1, 0 = empty; 2^hash_bits of them */
+	uint32_t *hash; /* slots: symbol index + 1, 0 = empty; 2^hash_bits of them */
 	unsigned hash_bits;
-	int borrowed;           /* arrays point into a mapping owned elsewhere: do not free */
+	int borrowed; /* arrays point into a mapping owned elsewhere: do not free */
 };
 
 #define SYMTAB_MAX_SYMS (1u << 24)

@@ -26,8 +26,9 @@
 #include <string.h>
 
 #include "views.h"
+#include "util/opts.h"
 
-#define PID_MAX_LIMIT (4u << 20)    /* the kernel's upper bound on pids */
+#define PID_MAX_LIMIT (4u << 20) /* the kernel's upper bound on pids */
 #define PF_WQ_WORKER 0x00000020u
 #define PF_KTHREAD 0x00200000u
 #define TASKS_MAX_DEFAULT (1u << 22)
@@ -38,9 +39,9 @@
 struct task_walk {
 	struct lx_walk w;
 	struct vms_tasks_opts o;
-	uint8_t *obj;               /* task_struct copy (task_plan) */
-	char *cmdline;              /* cmdline_max bytes */
-	uint64_t signal;            /* of the task read last */
+	uint8_t *obj;    /* task_struct copy (task_plan) */
+	char *cmdline;   /* cmdline_max bytes */
+	uint64_t signal; /* of the task read last */
 	vms_task_fn fn;
 	void *ctx;
 };
@@ -245,8 +246,8 @@ static int task_read(struct task_walk *tw, uint64_t task, int32_t expect_tgid, s
 		out->pid = (int32_t)pid;
 		out->tgid = (int32_t)tgid;
 		out->ppid = (int32_t)ppid;
-		uint32_t *ids[8] = { &out->uid, &out->gid, &out->suid, &out->sgid,
-				     &out->euid, &out->egid, &out->fsuid, &out->fsgid };
+		uint32_t *ids[8] = { &out->uid,  &out->gid,  &out->suid,  &out->sgid,
+			             &out->euid, &out->egid, &out->fsuid, &out->fsgid };
 		for (int i = 0; i < 8; i++)
 			*ids[i] = (uint32_t)lx_get(c, L->cred_id[i]);
 		size_t cl = L->task_comm.size < sizeof(out->comm) - 1 ? L->task_comm.size : sizeof(out->comm) - 1;
@@ -341,8 +342,7 @@ static int one_process(void *ctx, uint64_t task)
 	int rc = report(tw, task, 0, &t);
 	if (rc)
 		return rc;
-	if (tw->o.threads && !(t.flags & VMS_ENTRY_UNREADABLE) &&
-	    (rc = threads(tw, task, t.pid, tw->signal)))
+	if (tw->o.threads && !(t.flags & VMS_ENTRY_UNREADABLE) && (rc = threads(tw, task, t.pid, tw->signal)))
 		return rc;
 	return tw->o.pid ? 1 : 0; /* found: stop */
 }
@@ -351,8 +351,8 @@ int vms_tasks(struct vms_kernel *k, const struct vms_tasks_opts *opts, vms_task_
 {
 	struct task_walk tw;
 	memset(&tw, 0, sizeof(tw));
-	if (opts)
-		memcpy(&tw.o, opts, opts->sz < sizeof(tw.o) ? opts->sz : sizeof(tw.o));
+	if (VMS_OPTS_COPY(&tw.o, opts))
+		return kernel_fail(k, EINVAL, VMS_OPTS_BAD, "vms_tasks_opts", opts->sz, sizeof(tw.o));
 	if (!tw.o.cmdline_max)
 		tw.o.cmdline_max = CMDLINE_DEFAULT;
 	if (tw.o.cmdline_max > CMDLINE_MAX)

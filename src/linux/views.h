@@ -60,24 +60,24 @@ enum { LX_DNAME_PIPE, LX_DNAME_SOCKET, LX_DNAME_ANON, LX_DNAME_SIMPLE, LX_DNAME_
 
 struct lx_layout {
 	unsigned resolved;
-	uint64_t kmin;              /* lowest kernel address (4- or 5-level) */
-	uint64_t umax;              /* highest user address + 1 */
+	uint64_t kmin; /* lowest kernel address (4- or 5-level) */
+	uint64_t umax; /* highest user address + 1 */
 
 	/* LX_TASKS */
 	uint64_t init_task;
 	struct lx_member task_state, task_flags, task_tasks, task_mm, task_exit_state, task_pid, task_tgid,
-		task_real_parent, task_group_leader, task_thread_node, task_thread_group, task_start, task_real_cred,
-		task_comm, task_files, task_signal, task_fs;
+	        task_real_parent, task_group_leader, task_thread_node, task_thread_group, task_start, task_real_cred,
+	        task_comm, task_files, task_signal, task_fs;
 	struct lx_member task_kthread; /* worker_private (6.1+) or set_child_tid: the struct kthread */
 	struct lx_member kthread_data, kthread_full_name;
 	/* Workqueue workers, for the name /proc shows (wq_worker_comm). */
 	struct lx_member worker_current_work, worker_pool, worker_desc, worker_id, worker_rescue_wq;
 	struct lx_member pool_cpu, pool_id, pool_attrs, attrs_nice, wq_name;
-	int worker_full_id;         /* 6.10+: the name is made from the worker, not its comm */
+	int worker_full_id; /* 6.10+: the name is made from the worker, not its comm */
 	struct lx_member sig_thread_head, sig_nr_threads;
 	struct lx_member cred_id[8]; /* uid gid suid sgid euid egid fsuid fsgid */
 	struct lx_member mm_pgd, mm_arg_start, mm_arg_end, mm_env_start, mm_env_end, mm_start_brk, mm_brk,
-		mm_start_stack, mm_mt_root, mm_mmap, mm_map_count, mm_vdso;
+	        mm_start_stack, mm_mt_root, mm_mmap, mm_map_count, mm_vdso;
 	struct lx_plan task_plan, mm_plan, cred_plan, worker_plan;
 
 	/* LX_FILES */
@@ -86,24 +86,23 @@ struct lx_layout {
 	struct lx_member d_parent, d_name_len, d_name_ptr, d_hash_pprev, d_sb, d_inode, d_op, d_fsdata, dops_dname;
 	struct lx_member i_mode, i_ino, i_sb, sb_dev;
 	struct lx_member fs_pwd_mnt, fs_pwd_dentry; /* task->fs->pwd: the working directory */
-	uint64_t dname_fn[LX_DNAME_KINDS]; /* the d_dname functions of the pseudo file systems */
-	uint64_t mount_mnt;         /* offsetof(struct mount, mnt): the vfsmount inside */
+	uint64_t dname_fn[LX_DNAME_KINDS];          /* the d_dname functions of the pseudo file systems */
+	uint64_t mount_mnt;                         /* offsetof(struct mount, mnt): the vfsmount inside */
 	struct lx_member mnt_parent, mnt_mountpoint, mnt_root, mnt_id;
 	struct lx_plan file_plan, dentry_plan, mount_plan, inode_plan;
 
 	/* LX_MAPS */
-	int maple;                  /* VMAs in mm->mm_mt (6.1+), else the mm->mmap list */
-	struct lx_member vma_start, vma_end, vma_next, vma_mm, vma_flags, vma_pgoff, vma_file, vma_ops,
-		vma_private, vma_anon_name;
+	int maple; /* VMAs in mm->mm_mt (6.1+), else the mm->mmap list */
+	struct lx_member vma_start, vma_end, vma_next, vma_mm, vma_flags, vma_pgoff, vma_file, vma_ops, vma_private,
+	        vma_anon_name;
 	struct lx_plan vma_plan;
 	uint32_t mt_range_pivot, mt_range_slot, mt_range_meta, mt_arange_pivot, mt_arange_slot, mt_arange_meta;
-	uint64_t special_vmops;     /* special_mapping_vmops: [vdso], [vvar] name themselves */
-	uint64_t vsyscall_mode;     /* its address; 0 if the kernel has none */
+	uint64_t special_vmops; /* special_mapping_vmops: [vdso], [vvar] name themselves */
+	uint64_t vsyscall_mode; /* its address; 0 if the kernel has none */
 
 	/* LX_MODULES */
 	uint64_t modules_head;
-	struct lx_member mod_list, mod_name, mod_state, mod_base, mod_taints, mod_refcnt, mod_source_list,
-		mod_kobj_mod;
+	struct lx_member mod_list, mod_name, mod_state, mod_base, mod_taints, mod_refcnt, mod_source_list, mod_kobj_mod;
 	/* The sizes /proc/modules adds up: core_layout and init_layout (to
 	 * 6.3), or each mem[type] of struct module_memory (6.4 on). */
 	struct lx_member mod_mem_size[LX_MOD_MEM_MAX];
@@ -113,10 +112,10 @@ struct lx_layout {
 	uint64_t mod_size;
 
 	/* LX_PRINTK */
-	uint64_t prb;               /* address of the pointer `prb` */
+	uint64_t prb; /* address of the pointer `prb` */
 	struct lx_member rb_count_bits, rb_descs, rb_infos, rb_head_id, rb_tail_id, rb_size_bits, rb_data;
-	struct lx_member desc_state, desc_begin, desc_next, info_seq, info_ts, info_len, info_facility,
-		info_level, info_caller;
+	struct lx_member desc_state, desc_begin, desc_next, info_seq, info_ts, info_len, info_facility, info_level,
+	        info_caller;
 	uint64_t desc_size, info_size;
 };
 
@@ -127,9 +126,9 @@ typedef void (*lx_trace_fn)(void *ctx, uint64_t dtb, uint64_t va, size_t len);
 /* The per-kernel state of the views (hangs off struct vms_kernel). */
 struct linux_views {
 	struct lx_layout lay;
-	char err[256];              /* why a group failed to resolve, kept for the next call */
+	char err[256]; /* why a group failed to resolve, kept for the next call */
 	unsigned failed;
-	lx_trace_fn trace;          /* NULL but in benchmarks */
+	lx_trace_fn trace; /* NULL but in benchmarks */
 	void *trace_ctx;
 };
 void linux_views_free(struct linux_views *v);
@@ -143,14 +142,14 @@ struct lx_walk {
 	struct vms_target *t;
 	uint64_t dtb;
 	const struct lx_layout *lay;
-	unsigned retries;           /* extra reads of an object that fails its checks */
-	unsigned max;               /* entries at most */
+	unsigned retries; /* extra reads of an object that fails its checks */
+	unsigned max;     /* entries at most */
 	unsigned entries, unreadable, retried;
 	lx_trace_fn trace;
 	void *trace_ctx;
 };
 int lx_walk_begin(struct lx_walk *w, struct vms_kernel *k, unsigned need, unsigned max, unsigned max_default,
-		  unsigned retries);
+                  unsigned retries);
 
 /* What the walk met, into STATS (a view's optional output; NULL is ok). */
 void lx_walk_stats(const struct lx_walk *w, struct vms_view_stats *stats);
@@ -222,8 +221,8 @@ int lx_each_process(struct lx_walk *w, int (*fn)(void *ctx, uint64_t task, int32
  * vCPU from its GS base (the per-CPU `current_task`), a task's identity, a
  * descriptor's struct file, a file's path and the working directory. */
 struct lx_who {
-	int32_t pid;                /* thread id */
-	int32_t tgid;               /* process id */
+	int32_t pid;  /* thread id */
+	int32_t tgid; /* process id */
 	char comm[16];
 };
 /* The per-CPU offset of `current` (current_task, or pcpu_hot.current_task
@@ -236,7 +235,7 @@ int lx_task_fd_file(struct lx_walk *w, uint64_t task, int32_t fd, uint64_t *file
  * the guest says: clamp before use), 0 if it has none (a kernel thread, or
  * exiting), -EIO if unreadable. */
 struct lx_fdtable {
-	uint64_t fd, cloexec;       /* the struct file * array, the close-on-exec bitmap */
+	uint64_t fd, cloexec; /* the struct file * array, the close-on-exec bitmap */
 	uint32_t max_fds;
 };
 int lx_task_fdtable(struct lx_walk *w, uint64_t task, struct lx_fdtable *out);

@@ -29,7 +29,7 @@ int lx_fail(struct lx_walk *w, int err, const char *fmt, ...)
 }
 
 int lx_walk_begin(struct lx_walk *w, struct vms_kernel *k, unsigned need, unsigned max, unsigned max_default,
-		  unsigned retries)
+                  unsigned retries)
 {
 	memset(w, 0, sizeof(*w));
 	w->k = k;
@@ -148,9 +148,10 @@ int lx_list_next(struct lx_walk *w, struct lx_list *l, uint64_t *node)
 			attempt = 0;
 			continue;
 		}
-		return lx_fail(w, EIO, "list at 0x%llx: the link after 0x%llx does not hold (next 0x%llx does not "
-			       "point back: changed while read, or corrupt)", (unsigned long long)l->head,
-			       (unsigned long long)l->cur, (unsigned long long)next);
+		return lx_fail(w, EIO,
+		               "list at 0x%llx: the link after 0x%llx does not hold (next 0x%llx does not "
+		               "point back: changed while read, or corrupt)",
+		               (unsigned long long)l->head, (unsigned long long)l->cur, (unsigned long long)next);
 	}
 	if (next == l->head)
 		return 0;
@@ -158,7 +159,7 @@ int lx_list_next(struct lx_walk *w, struct lx_list *l, uint64_t *node)
 		return lx_fail(w, E2BIG, "list at 0x%llx: more than %u entries", (unsigned long long)l->head, l->max);
 	if (next == l->mark)
 		return lx_fail(w, ELOOP, "list at 0x%llx: a cycle through 0x%llx that does not return to the head",
-			       (unsigned long long)l->head, (unsigned long long)next);
+		               (unsigned long long)l->head, (unsigned long long)next);
 	if (++l->lam == l->power) {
 		l->mark = next;
 		l->power *= 2;

@@ -23,9 +23,9 @@
 #include "ctl/gdb.h"
 
 struct gdb_source {
-	struct vms_source base;     /* first: the library casts */
+	struct vms_source base; /* first: the library casts */
 	struct vms_gdb *gdb;
-	long *threads;              /* vCPU index -> thread id */
+	long *threads; /* vCPU index -> thread id */
 	int nthreads;
 };
 
@@ -37,8 +37,8 @@ static struct gdb_source *to_gdb(struct vms_source *s)
 static int gdb_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
 	struct gdb_source *gs = to_gdb(s);
-	int rc = vms_gdb_read_mem(gs->gdb, pa, buf, len);
-	return rc ? vms_source_fail(s, -rc, "%s", vms_gdb_err(gs->gdb)) : 0;
+	int rc = gdb_read_mem(gs->gdb, pa, buf, len);
+	return rc ? source_fail(s, -rc, "%s", gdb_err(gs->gdb)) : 0;
 }
 
 static int gdb_vcpus(struct vms_source *s)
@@ -50,9 +50,9 @@ static int gdb_regs(struct vms_source *s, unsigned vcpu, struct vms_regs *out)
 {
 	struct gdb_source *gs = to_gdb(s);
 	if (vcpu >= (unsigned)gs->nthreads)
-		return vms_source_fail(s, EINVAL, "no vCPU %u (the GDB stub lists %d)", vcpu, gs->nthreads);
-	int rc = vms_gdb_regs(gs->gdb, gs->threads[vcpu], out);
-	return rc ? vms_source_fail(s, -rc, "%s", vms_gdb_err(gs->gdb)) : 0;
+		return source_fail(s, EINVAL, "no vCPU %u (the GDB stub lists %d)", vcpu, gs->nthreads);
+	int rc = gdb_read_regs(gs->gdb, gs->threads[vcpu], out);
+	return rc ? source_fail(s, -rc, "%s", gdb_err(gs->gdb)) : 0;
 }
 
 static void gdb_close(struct vms_source *s)
@@ -60,7 +60,7 @@ static void gdb_close(struct vms_source *s)
 	struct gdb_source *gs = to_gdb(s);
 	if (!gs)
 		return;
-	vms_gdb_close(gs->gdb);     /* detaches: the guest resumes */
+	gdb_client_close(gs->gdb); /* detaches: the guest resumes */
 	free(gs->threads);
 	free(gs);
 }
@@ -77,7 +77,7 @@ static const struct vms_source_ops gdb_ops = {
 /* List the stub's threads once; QEMU's never change while it is stopped. */
 static int load_threads(struct gdb_source *gs)
 {
-	int n = vms_gdb_thread_ids(gs->gdb, NULL, 0);
+	int n = gdb_thread_ids(gs->gdb, NULL, 0);
 	if (n < 0)
 		return n;
 	if (n == 0)
@@ -85,7 +85,7 @@ static int load_threads(struct gdb_source *gs)
 	gs->threads = calloc((size_t)n, sizeof(*gs->threads));
 	if (!gs->threads)
 		return -ENOMEM;
-	int again = vms_gdb_thread_ids(gs->gdb, gs->threads, (size_t)n);
+	int again = gdb_thread_ids(gs->gdb, gs->threads, (size_t)n);
 	if (again < 0)
 		return again;
 	gs->nthreads = again < n ? again : n;
@@ -95,18 +95,18 @@ static int load_threads(struct gdb_source *gs)
 static int load_layout(struct gdb_source *gs)
 {
 	struct vms_ram_range r[VMS_MAX_RANGES];
-	int n = vms_gdb_ram_layout(gs->gdb, r, VMS_MAX_RANGES);
+	int n = gdb_ram_layout(gs->gdb, r, VMS_MAX_RANGES);
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
-		int rc = vms_source_add_range(&gs->base, r[i].gpa, r[i].len);
+		int rc = source_add_range(&gs->base, r[i].gpa, r[i].len);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-int vms_gdbmem_open(const char *host, int port, unsigned timeout_ms, struct vms_source **out, char *err, size_t errlen)
+int mem_gdb_open(const char *host, int port, unsigned timeout_ms, struct vms_source **out, char *err, size_t errlen)
 {
 	int rc;
 	struct gdb_source *gs = calloc(1, sizeof(*gs));
@@ -116,27 +116,29 @@ int vms_gdbmem_open(const char *host, int port, unsigned timeout_ms, struct vms_
 	}
 	gs->base.ops = &gdb_ops;
 	snprintf(gs->base.detail, sizeof(gs->base.detail), "GDB stub at %s:%d", host, port);
-	rc = vms_gdb_connect(host, port, timeout_ms, &gs->gdb, err, errlen);
+	rc = gdb_connect(host, port, timeout_ms, &gs->gdb, err, errlen);
 	if (rc)
 		goto fail_free;
-	if ((rc = vms_gdb_set_phys(gs->gdb, 1))) {
-		snprintf(err, errlen, "%s", vms_gdb_err(gs->gdb));
+	if ((rc = gdb_set_phys(gs->gdb, 1))) {
+		snprintf(err, errlen, "%s", gdb_err(gs->gdb));
 		goto fail_close;
 	}
 	if ((rc = load_threads(gs))) {
-		snprintf(err, errlen, "%s", rc == -ENOENT ? "the GDB stub lists no vCPUs"
-					   : rc == -ENOMEM ? "out of memory" : vms_gdb_err(gs->gdb));
+		snprintf(err, errlen, "%s",
+		         rc == -ENOENT   ? "the GDB stub lists no vCPUs"
+		         : rc == -ENOMEM ? "out of memory"
+		                         : gdb_err(gs->gdb));
 		goto fail_close;
 	}
 	if ((rc = load_layout(gs))) {
-		snprintf(err, errlen, "%s", rc == -EINVAL ? "QEMU's RAM ranges are not ascending and disjoint"
-					   : vms_gdb_err(gs->gdb));
+		snprintf(err, errlen, "%s",
+		         rc == -EINVAL ? "QEMU's RAM ranges are not ascending and disjoint" : gdb_err(gs->gdb));
 		goto fail_close;
 	}
 	*out = &gs->base;
 	return 0;
 fail_close:
-	vms_gdb_close(gs->gdb);
+	gdb_client_close(gs->gdb);
 	free(gs->threads);
 fail_free:
 	free(gs);

@@ -18,28 +18,28 @@
 struct procmem_source {
 	struct vms_source base;
 	int pid;
-	uint64_t hva[VMS_MAX_RANGES];   /* QEMU address of each range's first byte */
+	uint64_t hva[VMS_MAX_RANGES]; /* QEMU address of each range's first byte */
 };
 
 static int procmem_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
 	struct procmem_source *p = (struct procmem_source *)s;
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	if (i < 0)
-		return vms_source_fail(s, EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)pa, len);
+		return source_fail(s, EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)pa, len);
 	struct iovec local = { buf, len };
 	struct iovec remote = { (void *)(uintptr_t)(p->hva[i] + (pa - s->ranges[i].gpa)), len };
 	ssize_t n = process_vm_readv(p->pid, &local, 1, &remote, 1, 0);
 	if (n == (ssize_t)len)
 		return 0;
 	if (n < 0 && errno == ESRCH)
-		return vms_source_fail(s, ESRCH, "QEMU process %d is gone", p->pid);
+		return source_fail(s, ESRCH, "QEMU process %d is gone", p->pid);
 	if (n < 0)
-		return vms_source_fail(s, errno, "process_vm_readv of QEMU %d: %s", p->pid, strerror(errno));
-	return vms_source_fail(s, EIO, "short read from QEMU %d (%zd of %zu bytes)", p->pid, n, len);
+		return source_fail(s, errno, "process_vm_readv of QEMU %d: %s", p->pid, strerror(errno));
+	return source_fail(s, EIO, "short read from QEMU %d (%zd of %zu bytes)", p->pid, n, len);
 }
 
-int vms_procmem_touch_all(struct vms_source *s)
+int procmem_touch_all(struct vms_source *s)
 {
 	struct procmem_source *p = (struct procmem_source *)s;
 	enum { BATCH = 1024 };
@@ -54,8 +54,8 @@ int vms_procmem_touch_all(struct vms_source *s)
 				remote[k] = (struct iovec){ (void *)(uintptr_t)(p->hva[i] + (pg + k) * 4096), 1 };
 			}
 			if (process_vm_readv(p->pid, local, n, remote, n, 0) != (ssize_t)n)
-				return vms_source_fail(s, errno ? errno : EIO, "touching QEMU %d's RAM: %s", p->pid,
-						       strerror(errno));
+				return source_fail(s, errno ? errno : EIO, "touching QEMU %d's RAM: %s", p->pid,
+				                   strerror(errno));
 		}
 	}
 	return 0;
@@ -77,7 +77,7 @@ static const struct vms_source_ops procmem_ops = {
  * the backend file's mapping when there is a file, else an anonymous
  * (or memfd) read-write mapping. Two candidates are an ambiguity we report
  * rather than guess at. */
-static int find_block(const struct vms_qemu_ram *ram, uint64_t *hva, char *err, size_t errlen)
+static int find_block(const struct vms_ram_map *ram, uint64_t *hva, char *err, size_t errlen)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/maps", ram->pid);
@@ -101,8 +101,8 @@ static int find_block(const struct vms_qemu_ram *ram, uint64_t *hva, char *err, 
 			name++;
 		name[strcspn(name, "\n")] = '\0';
 		int match;
-		if (ram->mem_path[0])
-			match = strncmp(name, ram->mem_path, strlen(ram->mem_path)) == 0;
+		if (ram->path[0])
+			match = strncmp(name, ram->path, strlen(ram->path)) == 0;
 		else
 			match = name[0] == '\0' || strncmp(name, "/memfd:", 7) == 0;
 		if (!match)
@@ -114,15 +114,15 @@ static int find_block(const struct vms_qemu_ram *ram, uint64_t *hva, char *err, 
 	if (found == 1)
 		return 0;
 	if (found)
-		snprintf(err, errlen, "QEMU %d has %d mappings of %llu bytes that could be guest RAM", ram->pid,
-			 found, (unsigned long long)ram->size);
+		snprintf(err, errlen, "QEMU %d has %d mappings of %llu bytes that could be guest RAM", ram->pid, found,
+		         (unsigned long long)ram->size);
 	else
 		snprintf(err, errlen, "no mapping of %llu bytes in QEMU %d looks like guest RAM",
-			 (unsigned long long)ram->size, ram->pid);
+		         (unsigned long long)ram->size, ram->pid);
 	return found ? -EEXIST : -ENOENT;
 }
 
-int vms_procmem_open(const struct vms_qemu_ram *ram, struct vms_source **out, char *err, size_t errlen)
+int mem_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
 {
 	if (ram->pid <= 0) {
 		snprintf(err, errlen, "procmem needs the QEMU process id");
@@ -140,7 +140,7 @@ int vms_procmem_open(const struct vms_qemu_ram *ram, struct vms_source **out, ch
 	p->base.ops = &procmem_ops;
 	p->pid = ram->pid;
 	for (size_t i = 0; i < ram->nranges; i++) {
-		if (vms_source_add_range(&p->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
+		if (source_add_range(&p->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
 			snprintf(err, errlen, "bad RAM layout");
 			free(p);
 			return -EPROTO;
@@ -151,13 +151,12 @@ int vms_procmem_open(const struct vms_qemu_ram *ram, struct vms_source **out, ch
 	uint8_t probe;
 	rc = procmem_read(&p->base, p->base.ranges[0].gpa, &probe, 1);
 	if (rc) {
-		snprintf(err, errlen, "%s%s", p->base.err,
-			 rc == -EPERM ? " (needs root or CAP_SYS_PTRACE)" : "");
+		snprintf(err, errlen, "%s%s", p->base.err, rc == -EPERM ? " (needs root or CAP_SYS_PTRACE)" : "");
 		free(p);
 		return rc;
 	}
-	snprintf(p->base.detail, sizeof(p->base.detail), "QEMU pid %d, RAM at 0x%llx in its address space",
-		 ram->pid, (unsigned long long)base);
+	snprintf(p->base.detail, sizeof(p->base.detail), "QEMU pid %d, RAM at 0x%llx in its address space", ram->pid,
+	         (unsigned long long)base);
 	*out = &p->base;
 	return 0;
 }

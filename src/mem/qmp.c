@@ -19,7 +19,7 @@
 
 struct qmp_source {
 	struct vms_source base;
-	struct vms_qmp *qmp;     /* borrowed from the target */
+	struct vms_qmp *qmp; /* borrowed from the target */
 	char path[64];
 };
 
@@ -27,23 +27,22 @@ static int qmpmem_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
 	struct qmp_source *q = (struct qmp_source *)s;
 	char args[256];
-	int n = snprintf(args, sizeof(args), "{\"val\":%llu,\"size\":%zu,\"filename\":",
-			 (unsigned long long)pa, len);
+	int n = snprintf(args, sizeof(args), "{\"val\":%llu,\"size\":%zu,\"filename\":", (unsigned long long)pa, len);
 	n = json_quote(args, sizeof(args), (size_t)n, q->path);
 	if (n < 0 || (size_t)n + 2 > sizeof(args))
-		return vms_source_fail(s, E2BIG, "pmemsave arguments too long");
+		return source_fail(s, E2BIG, "pmemsave arguments too long");
 	strcpy(args + n, "}");
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q->qmp, "pmemsave", args, &doc);
+	int ret = qmp_cmd(q->qmp, "pmemsave", args, &doc);
 	if (ret < 0) {
 		unlink(q->path);
-		return vms_source_fail(s, -ret, "%s", vms_qmp_err(q->qmp));
+		return source_fail(s, -ret, "%s", qmp_err(q->qmp));
 	}
 	json_free(&doc);
 	int fd = open(q->path, O_RDONLY | O_CLOEXEC);
 	unlink(q->path);
 	if (fd < 0)
-		return vms_source_fail(s, errno, "pmemsave wrote no file: %s", strerror(errno));
+		return source_fail(s, errno, "pmemsave wrote no file: %s", strerror(errno));
 	size_t got = 0;
 	while (got < len) {
 		ssize_t r = read(fd, (char *)buf + got, len - got);
@@ -55,7 +54,7 @@ static int qmpmem_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 	}
 	close(fd);
 	if (got != len)
-		return vms_source_fail(s, EIO, "pmemsave returned %zu of %zu bytes", got, len);
+		return source_fail(s, EIO, "pmemsave returned %zu of %zu bytes", got, len);
 	return 0;
 }
 
@@ -71,8 +70,7 @@ static const struct vms_source_ops qmpmem_ops = {
 	.close = qmpmem_close,
 };
 
-int vms_qmpmem_open(struct vms_qmp *qmp, const struct vms_qemu_ram *ram, struct vms_source **out, char *err,
-		    size_t errlen)
+int mem_qmp_open(struct vms_qmp *qmp, const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
 {
 	struct qmp_source *q = calloc(1, sizeof(*q));
 	if (!q) {
@@ -83,13 +81,13 @@ int vms_qmpmem_open(struct vms_qmp *qmp, const struct vms_qemu_ram *ram, struct 
 	q->qmp = qmp;
 	snprintf(q->path, sizeof(q->path), "/dev/shm/vmsight-pmemsave-%d-%p", (int)getpid(), (void *)q);
 	for (size_t i = 0; i < ram->nranges; i++) {
-		if (vms_source_add_range(&q->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
+		if (source_add_range(&q->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
 			snprintf(err, errlen, "bad RAM layout");
 			free(q);
 			return -EPROTO;
 		}
 	}
-	snprintf(q->base.detail, sizeof(q->base.detail), "pmemsave through QMP %.400s", vms_qmp_path(qmp));
+	snprintf(q->base.detail, sizeof(q->base.detail), "pmemsave through QMP %.400s", qmp_socket_path(qmp));
 	*out = &q->base;
 	return 0;
 }

@@ -92,18 +92,18 @@ static void shm_install_sigbus(void)
 static int shm_read(struct vms_source *s, uint64_t pa, void *buf, size_t len)
 {
 	/* Only reached when the fast path in the target did not apply. */
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	if (i < 0)
-		return vms_source_fail(s, EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)pa, len);
+		return source_fail(s, EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)pa, len);
 	memcpy(buf, s->host[i] + (pa - s->ranges[i].gpa), len);
 	if (atomic_load_explicit(&vms_mem_truncated, memory_order_relaxed))
-		return vms_source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)");
+		return source_fail(s, EIO, "guest RAM file was truncated (QEMU exited?)");
 	return 0;
 }
 
 static const void *shm_map(struct vms_source *s, uint64_t pa, size_t len)
 {
-	int i = vms_source_find_range(s, pa, len);
+	int i = source_find_range(s, pa, len);
 	return i < 0 ? NULL : s->host[i] + (pa - s->ranges[i].gpa);
 }
 
@@ -128,7 +128,7 @@ static const struct vms_source_ops shm_ops = {
 /* The fd table of QEMU: a RAM file that was unlinked reads as
  * "PATH (deleted)", a memfd as "/memfd:NAME (deleted)". Pick the entry of the
  * right size that names our backend. */
-static int open_via_proc(const struct vms_qemu_ram *ram, char *how, size_t howlen)
+static int open_via_proc(const struct vms_ram_map *ram, char *how, size_t howlen)
 {
 	char dir[64];
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", ram->pid);
@@ -145,8 +145,8 @@ static int open_via_proc(const struct vms_qemu_ram *ram, char *how, size_t howle
 			continue;
 		target[n] = '\0';
 		int match;
-		if (ram->mem_path[0])
-			match = strncmp(target, ram->mem_path, strlen(ram->mem_path)) == 0;
+		if (ram->path[0])
+			match = strncmp(target, ram->path, strlen(ram->path)) == 0;
 		else
 			match = strncmp(target, "/memfd:", 7) == 0;
 		if (!match)
@@ -164,34 +164,25 @@ static int open_via_proc(const struct vms_qemu_ram *ram, char *how, size_t howle
 	return fd;
 }
 
-int vms_shm_open(const struct vms_qemu_ram *ram, struct vms_source **out, char *err, size_t errlen)
+int mem_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen)
 {
-	if (!ram->shared) {
-		snprintf(err, errlen, "RAM backend is not shared (share=on): its file does not see the guest's writes");
-		return -ENOTSUP;
-	}
-	if (strcmp(ram->backend_type, "memory-backend-file") != 0 &&
-	    strcmp(ram->backend_type, "memory-backend-memfd") != 0) {
-		snprintf(err, errlen, "RAM backend is %s, not a file or memfd", ram->backend_type);
-		return -ENOTSUP;
-	}
 	char how[4800] = "";
 	int fd = -1;
 	struct stat st;
-	if (ram->mem_path[0]) {
-		fd = open(ram->mem_path, O_RDONLY | O_CLOEXEC);
+	if (ram->path[0]) {
+		fd = open(ram->path, O_RDONLY | O_CLOEXEC);
 		if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != ram->size)) {
 			close(fd); /* a different file now stands at that path */
 			fd = -1;
 		}
 		if (fd >= 0)
-			snprintf(how, sizeof(how), "%s", ram->mem_path);
+			snprintf(how, sizeof(how), "%s", ram->path);
 	}
 	if (fd < 0 && ram->pid > 0)
 		fd = open_via_proc(ram, how, sizeof(how));
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open the guest RAM file %s%s (need root to reach it through /proc/%d/fd)",
-			 ram->mem_path[0] ? ram->mem_path : "(memfd)", ram->mem_path[0] ? " nor" : ":", ram->pid);
+		         ram->path[0] ? ram->path : "(memfd)", ram->path[0] ? " nor" : ":", ram->pid);
 		return -ENOENT;
 	}
 	struct shm_source *m = calloc(1, sizeof(*m));
@@ -208,14 +199,14 @@ int vms_shm_open(const struct vms_qemu_ram *ram, struct vms_source **out, char *
 	if (m->map == MAP_FAILED) {
 		m->map = NULL;
 		snprintf(err, errlen, "mmap of guest RAM (%llu bytes) failed: %s", (unsigned long long)ram->size,
-			 strerror(saved));
+		         strerror(saved));
 		free(m);
 		return -saved;
 	}
 	shm_install_sigbus();
 	shm_register(m->map, m->map_len, 1);
 	for (size_t i = 0; i < ram->nranges; i++) {
-		if (vms_source_add_range(&m->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
+		if (source_add_range(&m->base, ram->ranges[i].gpa, ram->ranges[i].len)) {
 			snprintf(err, errlen, "bad RAM layout from QEMU");
 			shm_close(&m->base);
 			return -EPROTO;

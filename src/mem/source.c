@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int vms_source_fail(struct vms_source *s, int err, const char *fmt, ...)
+int source_fail(struct vms_source *s, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -16,7 +16,7 @@ int vms_source_fail(struct vms_source *s, int err, const char *fmt, ...)
 	return -err;
 }
 
-int vms_source_add_range(struct vms_source *s, uint64_t gpa, uint64_t len)
+int source_add_range(struct vms_source *s, uint64_t gpa, uint64_t len)
 {
 	if (len == 0 || gpa + len < gpa || s->nranges == VMS_MAX_RANGES)
 		return -EINVAL;
@@ -29,7 +29,7 @@ int vms_source_add_range(struct vms_source *s, uint64_t gpa, uint64_t len)
 	return 0;
 }
 
-int vms_source_find_range(const struct vms_source *s, uint64_t pa, size_t len)
+int source_find_range(const struct vms_source *s, uint64_t pa, size_t len)
 {
 	for (size_t i = 0; i < s->nranges; i++) {
 		const struct vms_ram_range *r = &s->ranges[i];

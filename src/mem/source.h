@@ -24,7 +24,7 @@
 struct vms_source;
 
 struct vms_source_ops {
-	int version;       /* VMS_SOURCE_OPS_VERSION */
+	int version; /* VMS_SOURCE_OPS_VERSION */
 	const char *name;
 	/* Copy LEN bytes at PA; the caller has checked that [PA, PA+LEN) lies
 	 * in one RAM range. Returns 0 or -errno (with vms_source_err set). */
@@ -41,54 +41,56 @@ struct vms_source {
 	const struct vms_source_ops *ops;
 	struct vms_ram_range ranges[VMS_MAX_RANGES];
 	size_t nranges;
-	char detail[512];     /* where the memory comes from, for humans */
-	char err[512];        /* last error of this source */
+	char detail[512]; /* where the memory comes from, for humans */
+	char err[512];    /* last error of this source */
 	/* Fast path for sources whose RAM is one host mapping per range:
 	 * host[i] points at ranges[i].gpa (NULL when not mapped). */
 	const uint8_t *host[VMS_MAX_RANGES];
 };
 
-/* printf into s->err; returns -ERR so callers can `return vms_source_fail(...)`. */
-int vms_source_fail(struct vms_source *s, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* printf into s->err; returns -ERR so callers can `return source_fail(...)`. */
+int source_fail(struct vms_source *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Add a RAM range (ascending, disjoint); -EINVAL if it breaks the order. */
-int vms_source_add_range(struct vms_source *s, uint64_t gpa, uint64_t len);
+int source_add_range(struct vms_source *s, uint64_t gpa, uint64_t len);
 
 /* Index of the range holding [pa, pa+len), or -1. */
-int vms_source_find_range(const struct vms_source *s, uint64_t pa, size_t len);
+int source_find_range(const struct vms_source *s, uint64_t pa, size_t len);
 
-/* Description of a QEMU's RAM, as learnt from QMP or its command line. */
-struct vms_qemu_ram {
-	int pid;                       /* QEMU process, 0 if unknown */
-	char backend_type[64];         /* memory-backend-file, -memfd, -ram, or "" */
-	char mem_path[4096];           /* for memory-backend-file */
-	char block_name[256];          /* the RAM block's name in QEMU (backend id) */
-	int shared;                    /* share=on: the file sees the guest's writes */
-	uint64_t size;                 /* total RAM bytes */
-	struct vms_ram_range ranges[VMS_MAX_RANGES];   /* guest-physical */
-	uint64_t offsets[VMS_MAX_RANGES];              /* offset of each range in the RAM block */
+/* Where guest RAM lies on this host, for the backends that reach it there:
+ * one RAM block of SIZE bytes, mapped by process PID and, when it is a file,
+ * found at PATH (or among PID's open files); each guest-physical range sits
+ * at its offset in the block. Whoever knows the hypervisor fills it in
+ * (ctl/qemu.h for QEMU); a backend only follows it. */
+struct vms_ram_map {
+	int pid;                                     /* process mapping the block, 0 if unknown */
+	char path[4096];                             /* file holding the block, "" if none or a memfd */
+	uint64_t size;                               /* bytes in the block */
+	struct vms_ram_range ranges[VMS_MAX_RANGES]; /* guest-physical */
+	uint64_t offsets[VMS_MAX_RANGES];            /* offset of each range in the block */
 	size_t nranges;
 };
 
 /* Set once a mapped RAM file was truncated under us (see shm.c); reads
  * that copied from a mapping check it afterwards. */
 extern atomic_int vms_mem_truncated;
-static inline int vms_shm_broken(void)
+static inline int shm_broken(void)
 {
 	return atomic_load_explicit(&vms_mem_truncated, memory_order_relaxed);
 }
 
-/* Backends. Each returns 0 and a source in *out, or -errno with a message in ERR. */
-int vms_shm_open(const struct vms_qemu_ram *ram, struct vms_source **out, char *err, size_t errlen);
-int vms_procmem_open(const struct vms_qemu_ram *ram, struct vms_source **out, char *err, size_t errlen);
+/* Backends. Each returns 0 and a source in *out, or -errno with a message in ERR.
+ * shm needs a block whose file sees the guest's writes (a shared file or a
+ * memfd); the caller, which knows the hypervisor, checks that first. */
+int mem_shm_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
+int mem_procmem_open(const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
 /* Fault every page of guest RAM into QEMU's own page tables (one byte read
  * per page, batched): QEMU then finds them present, e.g. when it prepares
  * RAM for write-protection with the guest stopped. */
-int vms_procmem_touch_all(struct vms_source *s);
-int vms_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen);
-int vms_gdbmem_open(const char *host, int port, unsigned timeout_ms, struct vms_source **out, char *err, size_t errlen);
+int procmem_touch_all(struct vms_source *s);
+int mem_dump_open(const char *path, struct vms_source **out, char *err, size_t errlen);
+int mem_gdb_open(const char *host, int port, unsigned timeout_ms, struct vms_source **out, char *err, size_t errlen);
 struct vms_qmp;
-int vms_qmpmem_open(struct vms_qmp *qmp, const struct vms_qemu_ram *ram, struct vms_source **out, char *err, size_t errlen);
+int mem_qmp_open(struct vms_qmp *qmp, const struct vms_ram_map *ram, struct vms_source **out, char *err, size_t errlen);
 
 #endif

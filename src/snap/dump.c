@@ -11,12 +11,15 @@
 
 #include "../core/target.h"
 #include "writer.h"
+#include "util/opts.h"
 
 int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *opts)
 {
 	struct vms_dump_opts o = { .format = VMS_DUMP_ELF };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		snprintf(t->err, sizeof(t->err), VMS_OPTS_BAD, "vms_dump_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct snap_plan p;
 	struct vms_regs *regs = NULL;
 	int nvcpu = 0, rc;
@@ -31,8 +34,10 @@ int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *opts)
 	}
 	if (rc)
 		return rc;
-	if (!(rc = snap_size_file(t, fd, &p)) && !(rc = snap_write_header(t, fd, &p)))
-		rc = snap_copy(t, fd, &p, 0, o.progress, o.progress_ctx, NULL);
+	/* The header last: a dump cut short (vmsight killed, the disk full)
+	 * has none, and no reader takes it for a whole one. */
+	if (!(rc = snap_size_file(t, fd, &p)) && !(rc = snap_copy(t, fd, &p, 0, o.progress, o.progress_ctx, NULL)))
+		rc = snap_write_header(t, fd, &p);
 	snap_plan_free(&p);
 	if (rc == 0 && fsync(fd) != 0 && errno != EINVAL) {
 		rc = -errno;

@@ -20,12 +20,22 @@
 #define QEMU_VM_FILE_VERSION 3u
 
 enum {
-	SEC_START = 0x01, SEC_PART = 0x02, SEC_END = 0x03, SEC_FULL = 0x04, SEC_EOF = 0x05,
-	SEC_CONFIGURATION = 0x07, SEC_FOOTER = 0x7e, VMSTATE_SUBSECTION = 0x05,
+	SEC_START = 0x01,
+	SEC_PART = 0x02,
+	SEC_END = 0x03,
+	SEC_FULL = 0x04,
+	SEC_EOF = 0x05,
+	SEC_CONFIGURATION = 0x07,
+	SEC_FOOTER = 0x7e,
+	VMSTATE_SUBSECTION = 0x05,
 };
 
 enum {
-	RAM_ZERO = 0x02, RAM_MEM_SIZE = 0x04, RAM_PAGE = 0x08, RAM_EOS = 0x10, RAM_CONTINUE = 0x20,
+	RAM_ZERO = 0x02,
+	RAM_MEM_SIZE = 0x04,
+	RAM_PAGE = 0x08,
+	RAM_EOS = 0x10,
+	RAM_CONTINUE = 0x20,
 	RAM_KNOWN = RAM_ZERO | RAM_MEM_SIZE | RAM_PAGE | RAM_EOS | RAM_CONTINUE,
 };
 
@@ -41,11 +51,11 @@ struct ms {
 	struct {
 		char name[256];
 		uint64_t len;
-		uint64_t *seen;    /* bitmap of pages received */
-		uint64_t missing;  /* pages not received yet */
+		uint64_t *seen;   /* bitmap of pages received */
+		uint64_t missing; /* pages not received yet */
 	} blocks[MS_MAX_BLOCKS];
 	unsigned nblocks;
-	int cur;                   /* block of the last page record, for CONTINUE */
+	int cur; /* block of the last page record, for CONTINUE */
 	uint8_t page[MS_PAGE];
 };
 
@@ -78,7 +88,10 @@ static int rd(struct ms *m, void *buf, size_t n)
 	return rc;
 }
 
-static int rd8(struct ms *m, uint8_t *v) { return rd(m, v, 1); }
+static int rd8(struct ms *m, uint8_t *v)
+{
+	return rd(m, v, 1);
+}
 
 static int rd32(struct ms *m, uint32_t *v)
 {
@@ -190,7 +203,7 @@ static int parse_block_list(struct ms *m, uint64_t total)
 			return rc;
 		if (len == 0 || len > MS_MAX_RAM || len > total - sum || len % MS_PAGE)
 			return fail(m, "RAM block '%s' of %llu bytes does not fit the declared %llu",
-				    m->blocks[m->nblocks].name, (unsigned long long)len, (unsigned long long)total);
+			            m->blocks[m->nblocks].name, (unsigned long long)len, (unsigned long long)total);
 		if (find_block(m, m->blocks[m->nblocks].name) >= 0)
 			return fail(m, "RAM block '%s' listed twice", m->blocks[m->nblocks].name);
 		m->blocks[m->nblocks].len = len;
@@ -217,7 +230,7 @@ static int parse_ram_payload(struct ms *m)
 		uint64_t flags = word & (MS_PAGE - 1), addr = word & ~(uint64_t)(MS_PAGE - 1);
 		if (flags & ~(uint64_t)RAM_KNOWN)
 			return fail(m, "unsupported RAM record flags 0x%llx (compression, xbzrle or RDMA?)",
-				    (unsigned long long)flags);
+			            (unsigned long long)flags);
 		if (flags & RAM_MEM_SIZE) {
 			if ((rc = parse_block_list(m, word & ~(uint64_t)RAM_MEM_SIZE)))
 				return rc;
@@ -239,7 +252,7 @@ static int parse_ram_payload(struct ms *m)
 		}
 		if (addr >= m->blocks[m->cur].len)
 			return fail(m, "page at 0x%llx beyond the end of RAM block '%s'", (unsigned long long)addr,
-				    m->blocks[m->cur].name);
+			            m->blocks[m->cur].name);
 		uint64_t pg = addr / MS_PAGE, bit = 1ull << (pg % 64);
 		if (!(m->blocks[m->cur].seen[pg / 64] & bit)) {
 			m->blocks[m->cur].seen[pg / 64] |= bit;

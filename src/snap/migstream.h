@@ -21,7 +21,7 @@
 
 #define MS_PAGE 4096u
 #define MS_MAX_BLOCKS 256
-#define MS_MAX_RAM (1ull << 40)   /* per block: bounds the page bitmap at 32 MiB */
+#define MS_MAX_RAM (1ull << 40) /* per block: bounds the page bitmap at 32 MiB */
 
 struct ms_callbacks {
 	/* Read exactly N bytes; 0, or -errno (-EPIPE at end of stream). */

@@ -34,7 +34,9 @@
 #include "../ctl/qmp.h"
 #include "migstream.h"
 #include "util/escape.h"
+#include "util/guard.h"
 #include "writer.h"
+#include "util/opts.h"
 
 #define NOTE_LEN 512
 
@@ -52,7 +54,7 @@ static double now_ms(void)
 }
 
 struct pause_clock {
-	int64_t stop_us, resume_us;   /* QEMU's event timestamps, 0 if unseen */
+	int64_t stop_us, resume_us; /* QEMU's event timestamps, 0 if unseen */
 };
 
 static void on_event(void *ctx, const char *event, int64_t ts_us)
@@ -81,7 +83,8 @@ static void kernel_banner(struct vms_target *t, char *out, size_t len)
 	out[0] = '\0';
 	memcpy(saved, t->err, sizeof(saved));
 	if (vms_kernel_open(t, NULL, &k) == 0) {
-		if (vms_kernel_info(k, &ki) == 0 && ki.banner && esc_json(out, len, ki.banner, strlen(ki.banner), 0) >= len)
+		if (vms_kernel_info(k, &ki) == 0 && ki.banner &&
+		    esc_json(out, len, ki.banner, strlen(ki.banner), 0) >= len)
 			out[0] = '\0'; /* too long for the note: none rather than a cut one */
 		vms_kernel_close(k);
 	}
@@ -92,17 +95,17 @@ static void fill_note(struct snap_plan *p, const struct vms_snapshot_stats *st, 
 {
 	char note[NOTE_LEN + 1];
 	snprintf(note, sizeof(note),
-		 "{\"producer\":\"vmsight %d.%d\",\"mode\":\"%s\",\"consistent\":%s,\"pause_ms\":%.3f,"
-		 "\"total_ms\":%.3f,\"ram_bytes\":%llu,\"data_bytes\":%llu,\"kernel\":\"%s\"}",
-		 VMS_VERSION_MAJOR, VMS_VERSION_MINOR, st->mode, st->consistent ? "true" : "false", st->pause_ms,
-		 st->total_ms, (unsigned long long)st->ram_bytes, (unsigned long long)st->data_bytes, banner);
+	         "{\"producer\":\"vmsight %d.%d\",\"mode\":\"%s\",\"consistent\":%s,\"pause_ms\":%.3f,"
+	         "\"total_ms\":%.3f,\"ram_bytes\":%llu,\"data_bytes\":%llu,\"kernel\":\"%s\"}",
+	         VMS_VERSION_MAJOR, VMS_VERSION_MINOR, st->mode, st->consistent ? "true" : "false", st->pause_ms,
+	         st->total_ms, (unsigned long long)st->ram_bytes, (unsigned long long)st->data_bytes, banner);
 	snap_plan_set_note(p, note);
 }
 
 /* Common end of every mode: totals, the note, the header (only when the
  * copy succeeded), and the plan's memory. Returns RC or the header's error. */
 static int finish(struct vms_target *t, int fd, struct snap_plan *p, struct vms_regs *regs,
-		  struct vms_snapshot_stats *st, const char *banner, double t0, int rc)
+                  struct vms_snapshot_stats *st, const char *banner, double t0, int rc)
 {
 	st->total_ms = now_ms() - t0;
 	st->ram_bytes = p->ram_bytes;
@@ -121,19 +124,19 @@ static int watch_pauses(struct vms_target *t, struct pause_clock *pc, int *prev_
 {
 	struct vms_qmp *q;
 	*prev_keep = t->qmp_keep;
-	int rc = vms_target_qmp(t, &q);
+	int rc = target_qmp(t, &q);
 	if (rc)
 		return rc;
-	vms_target_qmp_keep(t, 1);
-	vms_qmp_set_event_handler(q, on_event, pc);
+	target_qmp_keep(t, 1);
+	qmp_set_event_handler(q, on_event, pc);
 	return 0;
 }
 
 static void unwatch_pauses(struct vms_target *t, int prev_keep)
 {
 	if (t->qmp)
-		vms_qmp_set_event_handler(t->qmp, NULL, NULL);
-	vms_target_qmp_keep(t, prev_keep);
+		qmp_set_event_handler(t->qmp, NULL, NULL);
+	target_qmp_keep(t, prev_keep);
 }
 
 /* Fill our page tables for the RAM mapping before the guest is stopped, so
@@ -158,15 +161,86 @@ static void prefault_mapping(struct vms_target *t)
 static void prefault_qemu(struct vms_target *t)
 {
 	struct vms_source *pm;
+	struct vms_ram_map map;
 	char err[256];
-	if (vms_procmem_open(&t->ram, &pm, err, sizeof(err)) == 0) {
-		vms_procmem_touch_all(pm);
+	qemu_ram_map(&t->ram, &map);
+	if (mem_procmem_open(&map, &pm, err, sizeof(err)) == 0) {
+		procmem_touch_all(pm);
 		pm->ops->close(pm);
 	}
 }
 
-static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot_opts *o,
-			 struct vms_snapshot_stats *st, int pause)
+/* ---- the guardian: what a killed vmsight leaves undone ---------------------- */
+
+/* Notes to the guardian (util/guard.h). */
+enum {
+	SNAP_PAUSED = 'P', /* we paused the guest: resume it */
+	SNAP_STREAM = 'M', /* a background snapshot streams to us: drain it, restore, resume if we paused */
+	SNAP_CLEAN = 'C',  /* nothing of ours to undo */
+};
+
+struct snap_guard_ctx {
+	char qmp_path[108];
+	int sock; /* the migration stream, or -1 */
+};
+
+/* In the guardian, once vmsight is gone: read QEMU's stream to its end (a
+ * background snapshot cancelled while RAM is write-protected freezes the
+ * guest), put the capability back, and resume a guest we paused. */
+static void snap_guard_undo(void *ctx, int note)
+{
+	const struct snap_guard_ctx *g = ctx;
+	char buf[1 << 16], err[256];
+	struct vms_qmp *q = NULL;
+	if (note != SNAP_PAUSED && note != SNAP_STREAM)
+		return;
+	if (note == SNAP_STREAM && g->sock >= 0) {
+		struct pollfd p = { .fd = g->sock, .events = POLLIN };
+		while (poll(&p, 1, 60000) == 1 && recv(g->sock, buf, sizeof(buf), 0) > 0)
+			;
+		close(g->sock);
+	}
+	/* Our own QMP connection closes with us; QEMU takes the next. */
+	for (int i = 0; i < 50 && qmp_connect(g->qmp_path, 5000, &q, err, sizeof(err)); i++)
+		usleep(100000);
+	if (!q)
+		return;
+	if (note == SNAP_STREAM) {
+		struct json_doc d;
+		for (int i = 0; i < 300; i++) {
+			int ret = qmp_cmd(q, "query-migrate", NULL, &d);
+			if (ret < 0)
+				break;
+			const char *st = json_str(&d, json_get(&d, ret, "status"));
+			int active = st && strcmp(st, "completed") && strcmp(st, "failed") && strcmp(st, "cancelled");
+			json_free(&d);
+			if (!active)
+				break;
+			usleep(100000);
+		}
+		if (qmp_cmd(q, "migrate-set-capabilities",
+		            "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}", &d) >= 0)
+			json_free(&d);
+	}
+	if (qemu_running(q) == 0)
+		qemu_cont(q);
+	qmp_close(q);
+}
+
+/* Arm a guardian for T (live QEMUs with QMP only: nothing else can be
+ * left changed); SOCK is the stream it drains, or -1. 0 or -errno. */
+static int snap_guard_arm(struct vms_target *t, struct guard *gd, int sock)
+{
+	struct snap_guard_ctx ctx = { .sock = sock };
+	if (!t->qmp_path[0])
+		return 0;
+	snprintf(ctx.qmp_path, sizeof(ctx.qmp_path), "%s", t->qmp_path);
+	int keep[1] = { sock };
+	return guard_arm(gd, keep, sock >= 0 ? 1 : 0, snap_guard_undo, &ctx, t->err, sizeof(t->err));
+}
+
+static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot_opts *o, struct vms_snapshot_stats *st,
+                         int pause)
 {
 	struct pause_clock pc = { 0 };
 	int prev_keep = 0, watching = 0, paused = 0, rc;
@@ -174,6 +248,7 @@ static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot
 	struct vms_regs *regs = NULL;
 	int nvcpu = 0;
 	struct snap_plan p = { 0 };
+	struct guard gd = GUARD_INIT;
 	char banner[256];
 	kernel_banner(t, banner, sizeof(banner));
 	if (t->qmp_path[0]) {
@@ -187,8 +262,10 @@ static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot
 		if (rc < 0)
 			goto out;
 		if (rc == 1) {
-			if ((rc = vms_pause(t)))
+			/* killed while the guest is paused: the guardian resumes it */
+			if ((rc = snap_guard_arm(t, &gd, -1)) || (rc = vms_pause(t)))
 				goto out;
+			guard_note(&gd, SNAP_PAUSED);
 			paused = 1;
 			tp = now_ms();
 		}
@@ -205,9 +282,10 @@ out:
 		/* The RESUME event precedes cont's reply, so pc is complete here. */
 		st->pause_ms = pause_ms(&pc, now_ms() - tp);
 	}
+	guard_disarm(&gd);
 	if (watching)
 		unwatch_pauses(t, prev_keep);
-	st->consistent = pause || !watching;  /* a dump or a stopped source cannot change */
+	st->consistent = pause || !watching; /* a dump or a stopped source cannot change */
 	return finish(t, fd, &p, regs, st, banner, t0, rc);
 }
 
@@ -220,7 +298,7 @@ struct stream {
 	uint8_t *buf;
 	size_t pos, len;
 	uint64_t written;
-	int werr;                 /* first error writing the file; the stream is still read to its end */
+	int werr; /* first error writing the file; the stream is still read to its end */
 	char err[256];
 	char werr_msg[1024];
 };
@@ -319,9 +397,9 @@ static int listen_unix(char *path, size_t pathlen)
 static int qmp_simple(struct vms_target *t, struct vms_qmp *q, const char *cmd, const char *args)
 {
 	struct json_doc d;
-	int rc = vms_qmp_cmd(q, cmd, args, &d);
+	int rc = qmp_cmd(q, cmd, args, &d);
 	if (rc < 0) {
-		snprintf(t->err, sizeof(t->err), "%s", vms_qmp_err(q));
+		snprintf(t->err, sizeof(t->err), "%s", qmp_err(q));
 		return rc;
 	}
 	json_free(&d);
@@ -331,12 +409,12 @@ static int qmp_simple(struct vms_target *t, struct vms_qmp *q, const char *cmd, 
 /* Refuse capabilities that change the stream's format or what it carries. */
 static int check_capabilities(struct vms_target *t, struct vms_qmp *q)
 {
-	static const char *bad[] = { "postcopy-ram", "x-ignore-shared", "compress", "xbzrle", "multifd",
-				     "rdma-pin-all", "dirty-bitmaps", "return-path" };
+	static const char *bad[] = { "postcopy-ram", "x-ignore-shared", "compress",      "xbzrle",
+		                     "multifd",      "rdma-pin-all",    "dirty-bitmaps", "return-path" };
 	struct json_doc d;
-	int ret = vms_qmp_cmd(q, "query-migrate-capabilities", NULL, &d);
+	int ret = qmp_cmd(q, "query-migrate-capabilities", NULL, &d);
 	if (ret < 0) {
-		snprintf(t->err, sizeof(t->err), "%s", vms_qmp_err(q));
+		snprintf(t->err, sizeof(t->err), "%s", qmp_err(q));
 		return ret;
 	}
 	int rc = 0;
@@ -346,8 +424,10 @@ static int check_capabilities(struct vms_target *t, struct vms_qmp *q)
 			continue;
 		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
 			if (strcmp(name, bad[k]) == 0) {
-				snprintf(t->err, sizeof(t->err), "migration capability %s is on; background snapshots "
-					 "need it off", name);
+				snprintf(t->err, sizeof(t->err),
+				         "migration capability %s is on; background snapshots "
+				         "need it off",
+				         name);
 				rc = -EBUSY;
 			}
 	}
@@ -358,9 +438,9 @@ static int check_capabilities(struct vms_target *t, struct vms_qmp *q)
 static int migration_status(struct vms_target *t, struct vms_qmp *q, char *status, size_t len, double *downtime)
 {
 	struct json_doc d;
-	int ret = vms_qmp_cmd(q, "query-migrate", NULL, &d);
+	int ret = qmp_cmd(q, "query-migrate", NULL, &d);
 	if (ret < 0) {
-		snprintf(t->err, sizeof(t->err), "%s", vms_qmp_err(q));
+		snprintf(t->err, sizeof(t->err), "%s", qmp_err(q));
 		return ret;
 	}
 	const char *s = json_str(&d, json_get(&d, ret, "status"));
@@ -390,6 +470,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	struct snap_plan p = { 0 };
 	struct stream s = { .t = t, .sock = -1, .out = fd };
 	struct vms_qmp *q;
+	struct guard gd = GUARD_INIT, gd_stream = GUARD_INIT;
 	char banner[256];
 	kernel_banner(t, banner, sizeof(banner));
 	if ((rc = watch_pauses(t, &pc, &prev_keep)))
@@ -405,8 +486,13 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	}
 	if ((rc = check_capabilities(t, q)))
 		goto out;
+	/* Killed from here on: the guardian puts the capability back and
+	 * resumes the guest (then, once the stream flows, drains it first). */
+	if ((rc = snap_guard_arm(t, &gd, -1)))
+		goto out;
+	guard_note(&gd, SNAP_STREAM);
 	rc = qmp_simple(t, q, "migrate-set-capabilities",
-			"{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":true}]}");
+	                "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":true}]}");
 	if (rc)
 		goto out;
 	cap_on = 1;
@@ -437,10 +523,14 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 		migration_status(t, q, status, sizeof(status), NULL);
 		if (!strstr(t->err, "QEMU"))
 			snprintf(t->err, sizeof(t->err), "QEMU did not connect to the snapshot socket (status %s)",
-				 status);
+			         status);
 		rc = -ETIMEDOUT;
 		goto out;
 	}
+	if ((rc = snap_guard_arm(t, &gd_stream, s.sock)))
+		goto out;
+	guard_note(&gd_stream, SNAP_STREAM);
+	guard_disarm(&gd);
 	s.plan = &p;
 	s.buf = malloc(STREAM_BUF);
 	if (!s.buf) {
@@ -477,7 +567,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 				snprintf(t->err, sizeof(t->err), "QEMU's background snapshot ended %s", status);
 			goto out;
 		}
-		vms_qmp_poll_events(q, 10);
+		qmp_poll_events(q, 10);
 	}
 	migrating = 0;
 	st->data_bytes = s.written;
@@ -493,15 +583,17 @@ out:
 		qmp_simple(t, q, "migrate_cancel", NULL);
 	if (cap_on)
 		qmp_simple(t, q, "migrate-set-capabilities",
-			   "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}");
+		           "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}");
 	if (was_running && vms_is_running(t) == 0) {
 		int r2 = vms_resume(t);
 		if (r2 && !rc)
 			rc = r2;
 	}
+	guard_disarm(&gd_stream);
+	guard_disarm(&gd);
 	/* Collect the RESUME event if it has not been read yet. */
 	for (int i = 0; i < 50 && pc.stop_us && !pc.resume_us && t->qmp; i++)
-		vms_qmp_poll_events(t->qmp, 10);
+		qmp_poll_events(t->qmp, 10);
 	st->pause_ms = was_running ? pause_ms(&pc, now_ms() - tp) : 0;
 	unwatch_pauses(t, prev_keep);
 	if (s.sock >= 0)
@@ -518,8 +610,10 @@ out:
 int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *opts, struct vms_snapshot_stats *stats)
 {
 	struct vms_snapshot_opts o = { .mode = VMS_SNAP_PAUSE };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		snprintf(t->err, sizeof(t->err), VMS_OPTS_BAD, "vms_snapshot_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_snapshot_stats st = { 0 };
 	int rc;
 	switch (o.mode) {
@@ -533,11 +627,15 @@ int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *o
 		break;
 	case VMS_SNAP_BACKGROUND:
 		st.mode = "background";
-		rc = snapshot_background(t, fd, &st);
+		/* QEMU resumes the guest when its background snapshot has
+		 * write-protected RAM, also one that was paused before; a guest
+		 * that is not running is copied as it stands instead. */
+		if (t->qmp_path[0] && vms_is_running(t) == 0)
+			rc = snapshot_copy(t, fd, &o, &st, 1);
+		else
+			rc = snapshot_background(t, fd, &st);
 		break;
-	default:
-		snprintf(t->err, sizeof(t->err), "unknown snapshot mode %d", (int)o.mode);
-		return -EINVAL;
+	default: snprintf(t->err, sizeof(t->err), "unknown snapshot mode %d", (int)o.mode); return -EINVAL;
 	}
 	if (rc == 0 && fsync(fd) != 0 && errno != EINVAL) {
 		rc = -errno;
@@ -567,8 +665,8 @@ static int page_of(struct vms_target *t, uint64_t gpa, const uint8_t **p, uint8_
 	return 1; /* not RAM in this target */
 }
 
-static long long diff_one_way(struct vms_target *a, struct vms_target *b, int report_common, vms_diff_fn fn,
-			      void *ctx, int *stopped)
+static long long diff_one_way(struct vms_target *a, struct vms_target *b, int report_common, vms_diff_fn fn, void *ctx,
+                              int *stopped)
 {
 	const struct vms_ram_range *r;
 	size_t n;

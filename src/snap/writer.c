@@ -96,13 +96,13 @@ static void fill_prstatus(uint8_t *desc, unsigned vcpu, const struct vms_regs *r
 	uint32_t pid = vcpu + 1;
 	memcpy(desc + PRSTATUS_PID_OFF, &pid, 4);
 	uint64_t u[UREG_COUNT] = {
-		[UREG_R15] = r->r15, [UREG_R14] = r->r14, [UREG_R13] = r->r13, [UREG_R12] = r->r12,
-		[UREG_RBP] = r->rbp, [UREG_RBX] = r->rbx, [UREG_R11] = r->r11, [UREG_R10] = r->r10,
-		[UREG_R9] = r->r9, [UREG_R8] = r->r8, [UREG_RAX] = r->rax, [UREG_RCX] = r->rcx,
-		[UREG_RDX] = r->rdx, [UREG_RSI] = r->rsi, [UREG_RDI] = r->rdi, [UREG_RIP] = r->rip,
-		[UREG_CS] = r->cs, [UREG_EFLAGS] = r->rflags, [UREG_RSP] = r->rsp, [UREG_SS] = r->ss,
-		[UREG_FS_BASE] = r->fs_base, [UREG_GS_BASE] = r->gs_base, [UREG_DS] = r->ds,
-		[UREG_ES] = r->es, [UREG_FS] = r->fs, [UREG_GS] = r->gs,
+		[UREG_R15] = r->r15,         [UREG_R14] = r->r14,         [UREG_R13] = r->r13, [UREG_R12] = r->r12,
+		[UREG_RBP] = r->rbp,         [UREG_RBX] = r->rbx,         [UREG_R11] = r->r11, [UREG_R10] = r->r10,
+		[UREG_R9] = r->r9,           [UREG_R8] = r->r8,           [UREG_RAX] = r->rax, [UREG_RCX] = r->rcx,
+		[UREG_RDX] = r->rdx,         [UREG_RSI] = r->rsi,         [UREG_RDI] = r->rdi, [UREG_RIP] = r->rip,
+		[UREG_CS] = r->cs,           [UREG_EFLAGS] = r->rflags,   [UREG_RSP] = r->rsp, [UREG_SS] = r->ss,
+		[UREG_FS_BASE] = r->fs_base, [UREG_GS_BASE] = r->gs_base, [UREG_DS] = r->ds,   [UREG_ES] = r->es,
+		[UREG_FS] = r->fs,           [UREG_GS] = r->gs,
 	};
 	memcpy(desc + PRSTATUS_REG_OFF, u, sizeof(u));
 }
@@ -112,21 +112,41 @@ static void fill_qemu_state(struct qemu_cpu_state *st, const struct vms_regs *r)
 	memset(st, 0, sizeof(*st));
 	st->version = 1;
 	st->size = sizeof(*st);
-	st->rax = r->rax; st->rbx = r->rbx; st->rcx = r->rcx; st->rdx = r->rdx;
-	st->rsi = r->rsi; st->rdi = r->rdi; st->rsp = r->rsp; st->rbp = r->rbp;
-	st->r8 = r->r8; st->r9 = r->r9; st->r10 = r->r10; st->r11 = r->r11;
-	st->r12 = r->r12; st->r13 = r->r13; st->r14 = r->r14; st->r15 = r->r15;
-	st->rip = r->rip; st->rflags = r->rflags;
-	st->cs.selector = r->cs; st->cs.flags = r->cs_flags;
-	st->ds.selector = r->ds; st->es.selector = r->es; st->ss.selector = r->ss;
-	st->fs.selector = r->fs; st->fs.base = r->fs_base;
-	st->gs.selector = r->gs; st->gs.base = r->gs_base;
-	st->cr[0] = r->cr0; st->cr[2] = r->cr2; st->cr[3] = r->cr3; st->cr[4] = r->cr4;
+	st->rax = r->rax;
+	st->rbx = r->rbx;
+	st->rcx = r->rcx;
+	st->rdx = r->rdx;
+	st->rsi = r->rsi;
+	st->rdi = r->rdi;
+	st->rsp = r->rsp;
+	st->rbp = r->rbp;
+	st->r8 = r->r8;
+	st->r9 = r->r9;
+	st->r10 = r->r10;
+	st->r11 = r->r11;
+	st->r12 = r->r12;
+	st->r13 = r->r13;
+	st->r14 = r->r14;
+	st->r15 = r->r15;
+	st->rip = r->rip;
+	st->rflags = r->rflags;
+	st->cs.selector = r->cs;
+	st->cs.flags = r->cs_flags;
+	st->ds.selector = r->ds;
+	st->es.selector = r->es;
+	st->ss.selector = r->ss;
+	st->fs.selector = r->fs;
+	st->fs.base = r->fs_base;
+	st->gs.selector = r->gs;
+	st->gs.base = r->gs_base;
+	st->cr[0] = r->cr0;
+	st->cr[2] = r->cr2;
+	st->cr[3] = r->cr3;
+	st->cr[4] = r->cr4;
 	st->kernel_gs_base = r->kernel_gs_base;
 }
 
-int snap_plan_elf(struct vms_target *t, const struct vms_regs *regs, int nvcpu, size_t note_len,
-		  struct snap_plan *p)
+int snap_plan_elf(struct vms_target *t, const struct vms_regs *regs, int nvcpu, size_t note_len, struct snap_plan *p)
 {
 	memset(p, 0, sizeof(*p));
 	vms_ram_ranges(t, &p->ranges, &p->nranges);
@@ -174,8 +194,11 @@ int snap_plan_elf(struct vms_target *t, const struct vms_regs *regs, int nvcpu, 
 	}
 	uint64_t off = (p->header_len + SNAP_PAGE - 1) & ~(uint64_t)(SNAP_PAGE - 1);
 	for (size_t i = 0; i < p->nranges; i++) {
-		ph[1 + i] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = off, .p_paddr = p->ranges[i].gpa,
-					  .p_filesz = p->ranges[i].len, .p_memsz = p->ranges[i].len };
+		ph[1 + i] = (Elf64_Phdr){ .p_type = PT_LOAD,
+			                  .p_offset = off,
+			                  .p_paddr = p->ranges[i].gpa,
+			                  .p_filesz = p->ranges[i].len,
+			                  .p_memsz = p->ranges[i].len };
 		p->file_off[i] = off;
 		p->ram_bytes += p->ranges[i].len;
 		off = (off + p->ranges[i].len + SNAP_PAGE - 1) & ~(uint64_t)(SNAP_PAGE - 1);
@@ -242,7 +265,7 @@ struct copy_job {
 	struct vms_target *t;
 	int fd;
 	const struct snap_plan *p;
-	uint64_t *chunk_start;     /* prefix sums: first chunk index of each range */
+	uint64_t *chunk_start; /* prefix sums: first chunk index of each range */
 	uint64_t nchunks;
 	atomic_uint_fast64_t next;
 	atomic_uint_fast64_t done_bytes, written;
@@ -288,7 +311,7 @@ static int copy_chunk(struct copy_job *j, uint64_t c, uint8_t *buf)
 			run = 0;
 		}
 	}
-	if (vms_shm_broken()) {
+	if (shm_broken()) {
 		snprintf(j->t->err, sizeof(j->t->err), "guest RAM file was truncated (QEMU exited?)");
 		return -EIO;
 	}
@@ -324,8 +347,8 @@ static void *copy_worker(void *arg)
 	return NULL;
 }
 
-int snap_copy(struct vms_target *t, int fd, const struct snap_plan *p, unsigned threads,
-	      vms_progress_fn progress, void *progress_ctx, uint64_t *written)
+int snap_copy(struct vms_target *t, int fd, const struct snap_plan *p, unsigned threads, vms_progress_fn progress,
+              void *progress_ctx, uint64_t *written)
 {
 	struct copy_job j = { .t = t, .fd = fd, .p = p, .progress = progress, .progress_ctx = progress_ctx };
 	j.chunk_start = calloc(p->nranges + 1, sizeof(*j.chunk_start));

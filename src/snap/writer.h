@@ -17,12 +17,12 @@
 struct snap_plan {
 	const struct vms_ram_range *ranges;
 	size_t nranges;
-	uint64_t *file_off;        /* per range */
+	uint64_t *file_off; /* per range */
 	uint64_t file_size;
 	uint64_t ram_bytes;
-	uint8_t *header;           /* ELF: bytes to write at offset 0 */
+	uint8_t *header; /* ELF: bytes to write at offset 0 */
 	size_t header_len;
-	size_t note_desc_off;      /* ELF: offset in header of the vmsight note's text, 0 if none */
+	size_t note_desc_off; /* ELF: offset in header of the vmsight note's text, 0 if none */
 	size_t note_desc_len;
 };
 
@@ -32,8 +32,7 @@ int snap_plan_raw(struct vms_target *t, struct snap_plan *p);
 /* ELF plan with one CORE/NT_PRSTATUS and one QEMU note per vCPU in REGS,
  * and, when NOTE_LEN > 0, a "VMSIGHT" note with NOTE_LEN bytes of text
  * reserved (filled later with snap_plan_set_note). */
-int snap_plan_elf(struct vms_target *t, const struct vms_regs *regs, int nvcpu, size_t note_len,
-		  struct snap_plan *p);
+int snap_plan_elf(struct vms_target *t, const struct vms_regs *regs, int nvcpu, size_t note_len, struct snap_plan *p);
 void snap_plan_set_note(struct snap_plan *p, const char *text);
 void snap_plan_free(struct snap_plan *p);
 
@@ -44,8 +43,8 @@ int snap_capture_regs(struct vms_target *t, struct vms_regs **regs, int *nvcpu);
  * (0 = one per online CPU; sources that cannot map RAM use one). Zero pages
  * are skipped (the file must already be sized, so they read back as zero).
  * PROGRESS may cancel (-ECANCELED). Errors are put in the target's message. */
-int snap_copy(struct vms_target *t, int fd, const struct snap_plan *p, unsigned threads,
-	      vms_progress_fn progress, void *progress_ctx, uint64_t *written);
+int snap_copy(struct vms_target *t, int fd, const struct snap_plan *p, unsigned threads, vms_progress_fn progress,
+              void *progress_ctx, uint64_t *written);
 
 /* Write the header and size the file. */
 int snap_write_header(struct vms_target *t, int fd, const struct snap_plan *p);

@@ -104,7 +104,7 @@ size_t esc_text(char *dst, size_t cap, const char *s, size_t len, unsigned flags
 				put_hex_byte(&k, "\\x", p[i + 1]);
 			} else if (text_unsafe_seq(p + i, n)) {
 				unsigned cp = (unsigned)(p[i] & 0x0f) << 12 | (unsigned)(p[i + 1] & 0x3f) << 6 |
-					      (p[i + 2] & 0x3f);
+				              (p[i + 2] & 0x3f);
 				char b[8];
 				static const char hex[] = "0123456789abcdef";
 				b[0] = '\\', b[1] = 'u';

@@ -26,11 +26,11 @@
 
 struct enrich_entry {
 	int32_t pid;
-	int32_t ppid;           /* -1: not found */
+	int32_t ppid; /* -1: not found */
 	uint64_t at_ns;
-	uint64_t exec_ns;       /* when it was last seen to exec */
-	int short_lived;        /* answer kept for ENRICH_SHORT_TTL_NS only */
-	int exec_pending;       /* read at an exec event: the old image's */
+	uint64_t exec_ns; /* when it was last seen to exec */
+	int short_lived;  /* answer kept for ENRICH_SHORT_TTL_NS only */
+	int exec_pending; /* read at an exec event: the old image's */
 	int have_cmdline;
 	char cmdline[ENRICH_CMDLINE_MAX];
 };
@@ -47,7 +47,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-struct vms_watch_enricher *vms_watch_enricher_new(struct vms_kernel *k)
+struct vms_watch_enricher *watch_enricher_new(struct vms_kernel *k)
 {
 	struct vms_watch_enricher *en = calloc(1, sizeof(*en));
 	if (en)
@@ -55,7 +55,7 @@ struct vms_watch_enricher *vms_watch_enricher_new(struct vms_kernel *k)
 	return en;
 }
 
-void vms_watch_enricher_free(struct vms_watch_enricher *en)
+void watch_enricher_free(struct vms_watch_enricher *en)
 {
 	free(en);
 }
@@ -82,7 +82,7 @@ static int take_task(void *ctx, const struct vms_task *t)
 	return 1;
 }
 
-void vms_watch_enrich(struct vms_watch_enricher *en, struct vms_file_event *ev)
+void watch_enrich(struct vms_watch_enricher *en, struct vms_file_event *ev)
 {
 	if (ev->pid <= 0)
 		return;

@@ -6,10 +6,10 @@
 
 struct vms_watch_enricher;
 
-struct vms_watch_enricher *vms_watch_enricher_new(struct vms_kernel *k);
-void vms_watch_enricher_free(struct vms_watch_enricher *en);
+struct vms_watch_enricher *watch_enricher_new(struct vms_kernel *k);
+void watch_enricher_free(struct vms_watch_enricher *en);
 /* Fill EV's ppid and cmdline from the guest's task list (valid until the
  * next call), or leave them unknown. */
-void vms_watch_enrich(struct vms_watch_enricher *en, struct vms_file_event *ev);
+void watch_enrich(struct vms_watch_enricher *en, struct vms_file_event *ev);
 
 #endif

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ctl/json.h"
+#include "util/json.h"
 #include "ctl/qmp.h"
 
 static int qom_list(struct vms_qmp *q, const char *path, struct json_doc *doc)
@@ -27,14 +27,14 @@ static int qom_list(struct vms_qmp *q, const char *path, struct json_doc *doc)
 	if (n < 0 || (size_t)n + 2 > sizeof(args))
 		return -E2BIG;
 	strcpy(args + n, "}");
-	return vms_qmp_cmd(q, "qom-list", args, doc);
+	return qmp_cmd(q, "qom-list", args, doc);
 }
 
 /* filename of chardev LABEL: the unix socket path, or -ENOENT. */
 static int chardev_socket(struct vms_qmp *q, const char *label, char *out, size_t outlen)
 {
 	struct json_doc doc;
-	int ret = vms_qmp_cmd(q, "query-chardev", NULL, &doc);
+	int ret = qmp_cmd(q, "query-chardev", NULL, &doc);
 	if (ret < 0)
 		return ret;
 	int rc = -ENOENT;
@@ -62,15 +62,15 @@ static int chardev_socket(struct vms_qmp *q, const char *label, char *out, size_
 	return rc;
 }
 
-int vms_watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_found *out, char *err,
-		   size_t errlen)
+int watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_found *out, char *err, size_t errlen)
 {
 	static const char *const parents[] = { "/machine/peripheral", "/machine/peripheral-anon" };
 	struct vms_qmp *q;
 	memset(out, 0, sizeof(*out));
-	int rc = vms_qmp_connect(qmp_path, timeout_ms, &q, err, errlen);
+	int rc = qmp_connect(qmp_path, timeout_ms, &q, err, errlen);
 	if (rc)
 		return rc;
+	out->qemu_pid = qmp_pid(q);
 	int best_named = 0;
 	for (size_t p = 0; p < 2; p++) {
 		struct json_doc doc;
@@ -87,28 +87,28 @@ int vms_watch_find(const char *qmp_path, unsigned timeout_ms, struct vms_watch_f
 				int named = strncmp(name, "vmsight", 7) == 0;
 				if (out->shm_path[0] && (best_named || !named))
 					continue;
-				if (vms_qmp_qom_str(q, dev, "memdev", val, sizeof(val)) == 0 &&
-				    vms_qmp_qom_str(q, val, "mem-path", out->shm_path, sizeof(out->shm_path)) == 0) {
+				if (qmp_qom_str(q, dev, "memdev", val, sizeof(val)) == 0 &&
+				    qmp_qom_str(q, val, "mem-path", out->shm_path, sizeof(out->shm_path)) == 0) {
 					snprintf(out->shm_device, sizeof(out->shm_device), "%s", dev);
 					best_named = named;
 				} else {
 					out->shm_path[0] = 0;
 					snprintf(out->shm_problem, sizeof(out->shm_problem),
-						 "%s: its memory backend has no file (memory-backend-file needed): %s", dev,
-						 vms_qmp_err(q));
+					         "%s: its memory backend has no file (memory-backend-file needed): %s",
+					         dev, qmp_err(q));
 				}
 			} else if (strcmp(type, "child<isa-debugcon>") == 0 && !out->socket_path[0]) {
-				if (vms_qmp_qom_str(q, dev, "chardev", val, sizeof(val)) == 0 &&
+				if (qmp_qom_str(q, dev, "chardev", val, sizeof(val)) == 0 &&
 				    chardev_socket(q, val, out->socket_path, sizeof(out->socket_path)) == 0) {
 					snprintf(out->socket_device, sizeof(out->socket_device), "%s", dev);
 					uint64_t port;
-					if (vms_qmp_qom_u64(q, dev, "iobase", &port) == 0)
+					if (qmp_qom_u64(q, dev, "iobase", &port) == 0)
 						out->port = (unsigned)port;
 				}
 			}
 		}
 		json_free(&doc);
 	}
-	vms_qmp_close(q);
+	qmp_close(q);
 	return 0;
 }

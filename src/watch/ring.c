@@ -31,7 +31,7 @@ static struct vms_wire_slot *slot(const struct vms_ring *r, uint64_t seq)
 	return (struct vms_wire_slot *)(r->base + VMS_WIRE_HEADER_BYTES + (seq % r->nslots) * VMS_WIRE_SLOT_BYTES);
 }
 
-int vms_ring_init(struct vms_ring *r, void *region, size_t size)
+int ring_init(struct vms_ring *r, void *region, size_t size)
 {
 	memset(r, 0, offsetof(struct vms_ring, blob));
 	if (!region || size < VMS_WIRE_HEADER_BYTES + (size_t)VMS_WIRE_MIN_SLOTS * VMS_WIRE_SLOT_BYTES)
@@ -58,8 +58,8 @@ static int refresh_header(struct vms_ring *r)
 	/* The agent clears magic while it rewrites the header: a generation
 	 * that moved under us, or a clear magic, is a header being written. */
 	if (magic != VMS_WIRE_MAGIC || LOAD(&h->generation) != gen || gen == 0 || version != VMS_WIRE_VERSION ||
-	    header_bytes != VMS_WIRE_HEADER_BYTES || slot_bytes != VMS_WIRE_SLOT_BYTES ||
-	    nslots < VMS_WIRE_MIN_SLOTS || nslots > r->capacity) {
+	    header_bytes != VMS_WIRE_HEADER_BYTES || slot_bytes != VMS_WIRE_SLOT_BYTES || nslots < VMS_WIRE_MIN_SLOTS ||
+	    nslots > r->capacity) {
 		r->waited |= !r->generation;
 		return 0;
 	}
@@ -84,7 +84,7 @@ static int refresh_header(struct vms_ring *r)
 	return 1;
 }
 
-int vms_ring_attach(struct vms_ring *r)
+int ring_attach(struct vms_ring *r)
 {
 	return r->base ? refresh_header(r) : 0;
 }
@@ -96,7 +96,7 @@ static void skip(struct vms_ring *r, uint64_t n)
 	STORE(&hdr(r)->tail, r->tail);
 }
 
-int vms_ring_next(struct vms_ring *r, const uint8_t **blob, size_t *len)
+int ring_next(struct vms_ring *r, const uint8_t **blob, size_t *len)
 {
 	if (!r->base || !refresh_header(r))
 		return 0;
@@ -145,7 +145,7 @@ int vms_ring_next(struct vms_ring *r, const uint8_t **blob, size_t *len)
 	return 1;
 }
 
-void vms_ring_counters(const struct vms_ring *r, struct vms_ring_counters *out)
+void ring_counters(const struct vms_ring *r, struct ring_counters *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!r->base || !r->generation)

@@ -30,10 +30,11 @@
 
 #include "linux/views.h"
 #include "tracer.h"
+#include "util/opts.h"
 
 #define AT_FDCWD (-100)
 #define PATH_BYTES 4096
-#define INFLIGHT 64      /* calls with names waiting for their return */
+#define INFLIGHT 64 /* calls with names waiting for their return */
 
 struct inflight {
 	uint64_t gen;
@@ -68,9 +69,9 @@ static const struct {
 	const char *symbol;
 	int kind;
 } probes[P_COUNT] = {
-	[P_OPEN] = { "do_sys_openat2", VMS_TEV_OPEN },     [P_READ] = { "vfs_read", VMS_TEV_READ },
-	[P_WRITE] = { "vfs_write", VMS_TEV_WRITE },        [P_UNLINK] = { "do_unlinkat", VMS_TEV_UNLINK },
-	[P_RMDIR] = { "do_rmdir", VMS_TEV_UNLINK },        [P_RENAME] = { "do_renameat2", VMS_TEV_RENAME },
+	[P_OPEN] = { "do_sys_openat2", VMS_TEV_OPEN }, [P_READ] = { "vfs_read", VMS_TEV_READ },
+	[P_WRITE] = { "vfs_write", VMS_TEV_WRITE },    [P_UNLINK] = { "do_unlinkat", VMS_TEV_UNLINK },
+	[P_RMDIR] = { "do_rmdir", VMS_TEV_UNLINK },    [P_RENAME] = { "do_renameat2", VMS_TEV_RENAME },
 };
 
 static int walk(struct ftrace *ft, struct lx_walk *w)
@@ -145,7 +146,7 @@ static int on_entry(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	switch (fp->which) {
 	case P_OPEN: {
 		uint64_t how = r->rdx, v;
-		hit->cookie[0] = r->rdi;    /* dfd */
+		hit->cookie[0] = r->rdi; /* dfd */
 		if (lx_kptr(&w, how, 8) && lx_read_u64(&w, how + ft->how_flags, &v) == 0)
 			hit->cookie[1] = v;
 		if (lx_kptr(&w, how, 8) && lx_read_u64(&w, how + ft->how_mode, &v) == 0)
@@ -161,8 +162,8 @@ static int on_entry(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	case P_READ:
 	case P_WRITE: {
 		int64_t pos = -1;
-		hit->cookie[0] = r->rdi;    /* struct file * */
-		hit->cookie[1] = r->rdx;    /* count */
+		hit->cookie[0] = r->rdi; /* struct file * */
+		hit->cookie[1] = r->rdx; /* count */
 		if (r->rcx && lx_kptr(&w, r->rcx, 8) && lx_read(&w, r->rcx, &pos, 8))
 			pos = -1;
 		hit->cookie[2] = (uint64_t)pos;
@@ -195,9 +196,18 @@ static int on_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	struct ftrace *ft = fp->ft;
 	struct lx_walk w;
 	(void)tr;
-	struct vms_trace_event ev = { .kind = probes[fp->which].kind, .host_ns = hit->host_ns, .vcpu = hit->vcpu,
-				      .pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .dtb = hit->dtb, .path = "", .path2 = "",
-				      .result = (int64_t)hit->regs->rax, .offset = -1, .name = "" };
+	struct vms_trace_event ev = { .kind = probes[fp->which].kind,
+		                      .host_ns = hit->host_ns,
+		                      .vcpu = hit->vcpu,
+		                      .pid = hit->pid,
+		                      .tid = hit->tid,
+		                      .comm = hit->comm,
+		                      .dtb = hit->dtb,
+		                      .path = "",
+		                      .path2 = "",
+		                      .result = (int64_t)hit->regs->rax,
+		                      .offset = -1,
+		                      .name = "" };
 	int have_walk = walk(ft, &w) == 0;
 	struct inflight *s = NULL;
 	if (fp->which == P_READ || fp->which == P_WRITE) {
@@ -209,7 +219,7 @@ static int on_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 		ev.path = ft->path;
 	} else {
 		if (!(s = slot_of(ft, hit)))
-			return 0;   /* its names were written over: too many calls in flight */
+			return 0; /* its names were written over: too many calls in flight */
 		ev.flags |= s->flags;
 		ev.path = s->path;
 		ev.path2 = s->path2;
@@ -240,12 +250,15 @@ static int member(struct ftrace *ft, struct vms_tracer *tr, const char *type, co
 	return tracer_fail(tr, ENOENT, msg);
 }
 
-int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts,
-		    vms_trace_fn fn, void *ctx)
+int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts, vms_trace_fn fn,
+                    void *ctx)
 {
 	struct vms_trace_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		char why[256];
+		snprintf(why, sizeof(why), VMS_OPTS_BAD, "vms_trace_opts", opts->sz, sizeof(o));
+		return tracer_fail(tr, EINVAL, why);
+	}
 	struct ftrace *ft = calloc(1, sizeof(*ft));
 	if (!ft)
 		return tracer_fail(tr, ENOMEM, "out of memory");
@@ -258,7 +271,7 @@ int vms_trace_files(struct vms_tracer *tr, struct vms_kernel *k, const struct vm
 	ft->ctx = ctx;
 	struct lx_walk w;
 	if ((rc = walk(ft, &w)))
-		return tracer_fail(tr, -rc, ft->t->err);
+		return tracer_fail(tr, -rc, vms_errmsg(ft->t));
 	if ((rc = member(ft, tr, "open_how", "flags", &ft->how_flags)) ||
 	    (rc = member(ft, tr, "open_how", "mode", &ft->how_mode)) ||
 	    (rc = member(ft, tr, "filename", "name", &ft->filename_name)))

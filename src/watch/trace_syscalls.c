@@ -23,6 +23,7 @@
 
 #include "linux/views.h"
 #include "tracer.h"
+#include "util/opts.h"
 
 #define TABLE_MAX 1024
 #define INFLIGHT 256
@@ -40,8 +41,8 @@ struct strace {
 	struct vms_target *t;
 	vms_trace_fn fn;
 	void *ctx;
-	uint64_t regs_off[7];       /* di si dx r10 r8 r9, then ax */
-	char (*names)[32];          /* by number; "" unknown */
+	uint64_t regs_off[7]; /* di si dx r10 r8 r9, then ax */
+	char (*names)[32];    /* by number; "" unknown */
 	unsigned nnames;
 	struct call calls[INFLIGHT];
 	uint64_t gen;
@@ -53,7 +54,7 @@ struct scan {
 	struct {
 		uint64_t addr;
 		char name[32];
-	} *fns;
+	} * fns;
 	size_t n, cap;
 };
 
@@ -145,9 +146,18 @@ static void strace_free(void *p)
 
 static void fill(struct strace *st, struct vms_trace_event *ev, const struct vms_bp_hit *hit, int nr)
 {
-	*ev = (struct vms_trace_event){ .kind = VMS_TEV_SYSCALL, .host_ns = hit->host_ns, .vcpu = hit->vcpu,
-					.pid = hit->pid, .tid = hit->tid, .comm = hit->comm, .dtb = hit->dtb, .path = "",
-					.path2 = "", .offset = -1, .nr = nr, .name = "" };
+	*ev = (struct vms_trace_event){ .kind = VMS_TEV_SYSCALL,
+		                        .host_ns = hit->host_ns,
+		                        .vcpu = hit->vcpu,
+		                        .pid = hit->pid,
+		                        .tid = hit->tid,
+		                        .comm = hit->comm,
+		                        .dtb = hit->dtb,
+		                        .path = "",
+		                        .path2 = "",
+		                        .offset = -1,
+		                        .nr = nr,
+		                        .name = "" };
 	if (nr >= 0 && (unsigned)nr < st->nnames)
 		ev->name = st->names[nr];
 }
@@ -185,7 +195,7 @@ static int on_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	uint64_t ax;
 	(void)tr;
 	if (c->gen != hit->cookie[0])
-		return 0;   /* written over by INFLIGHT later calls */
+		return 0; /* written over by INFLIGHT later calls */
 	struct vms_trace_event ev;
 	fill(st, &ev, hit, c->nr);
 	memcpy(ev.args, c->args, sizeof(ev.args));
@@ -196,13 +206,16 @@ static int on_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	return st->fn(st->ctx, &ev) ? VMS_PROBE_STOP : 0;
 }
 
-int vms_trace_syscalls(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts,
-		       vms_trace_fn fn, void *ctx)
+int vms_trace_syscalls(struct vms_tracer *tr, struct vms_kernel *k, const struct vms_trace_opts *opts, vms_trace_fn fn,
+                       void *ctx)
 {
 	static const char *const regs[7] = { "di", "si", "dx", "r10", "r8", "r9", "ax" };
 	struct vms_trace_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		char why[256];
+		snprintf(why, sizeof(why), VMS_OPTS_BAD, "vms_trace_opts", opts->sz, sizeof(o));
+		return tracer_fail(tr, EINVAL, why);
+	}
 	struct strace *st = calloc(1, sizeof(*st));
 	if (!st)
 		return tracer_fail(tr, ENOMEM, "out of memory");

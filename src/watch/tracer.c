@@ -49,13 +49,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/target.h"
+#include "core/target_access.h"
 #include "ctl/gdb.h"
-#include "ctl/json.h"
+#include "util/json.h"
 #include "ctl/qemu.h"
 #include "ctl/qmp.h"
 #include "linux/views.h"
 #include "tracer.h"
+#include "util/opts.h"
 
 #define MAX_PROBES 256
 #define MAX_SITES 512
@@ -72,16 +73,16 @@ struct probe {
 
 struct site {
 	uint64_t addr;
-	unsigned probes;            /* entry probes at this address */
-	unsigned waiting;           /* followed calls returning here */
+	unsigned probes;  /* entry probes at this address */
+	unsigned waiting; /* followed calls returning here */
 	int planted;
 };
 
 struct pending {
-	uint64_t site;              /* return address */
-	uint64_t rsp;               /* RSP at the entry */
-	uint64_t seq;               /* age, for eviction */
-	int probe;                  /* -1: free */
+	uint64_t site; /* return address */
+	uint64_t rsp;  /* RSP at the entry */
+	uint64_t seq;  /* age, for eviction */
+	int probe;     /* -1: free */
 	uint64_t cookie[4];
 };
 
@@ -94,13 +95,13 @@ struct vms_tracer {
 	struct vms_target *t;
 	struct vms_kernel *k;
 	struct vms_gdb *g;
-	int bp_type;                /* 0 software, 1 hardware */
+	int bp_type; /* 0 software, 1 hardware */
 	int hw_only;
 	int step_remove;
 	int running;
 	volatile sig_atomic_t stop_req;
-	int wake[2];                /* self-pipe: vms_tracer_stop wakes vms_tracer_run */
-	uint64_t percpu_current;    /* per-CPU offset of `current`, when k */
+	int wake[2];             /* self-pipe: vms_tracer_stop wakes vms_tracer_run */
+	uint64_t percpu_current; /* per-CPU offset of `current`, when k */
 	int have_current;
 	struct probe probes[MAX_PROBES];
 	int nprobes;
@@ -125,7 +126,7 @@ static int tfail(struct vms_tracer *tr, int err, const char *fmt, ...)
 
 static int gdb_fail(struct vms_tracer *tr, int rc)
 {
-	return tfail(tr, -rc, "%s", vms_gdb_err(tr->g));
+	return tfail(tr, -rc, "%s", gdb_err(tr->g));
 }
 
 static uint64_t now_ns(void)
@@ -143,32 +144,37 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	struct vms_qmp *q;
 	struct json_doc doc;
 	*kvm = -1;
-	if (!tr->t->qmp_path[0])
-		return tfail(tr, EINVAL, "this target has no QMP socket to find the GDB stub through: "
-			     "use a qmp: or pid: target, or name the stub (--gdb HOST:PORT)");
-	int rc = vms_target_qmp(tr->t, &q);
+	if (!target_has_qmp(tr->t))
+		return tfail(tr, EINVAL,
+		             "this target has no QMP socket to find the GDB stub through: "
+		             "use a qmp: or pid: target, or name the stub (--gdb HOST:PORT)");
+	int rc = target_qmp(tr->t, &q);
 	if (rc)
-		return tfail(tr, -rc, "%s", tr->t->err);
-	*port = vms_qemu_gdb_port(q);
-	int r = vms_qmp_cmd(q, "query-kvm", NULL, &doc);
+		return tfail(tr, -rc, "%s", vms_errmsg(tr->t));
+	*port = qemu_gdb_port(q);
+	int r = qmp_cmd(q, "query-kvm", NULL, &doc);
 	if (r >= 0) {
 		*kvm = json_bool(&doc, json_get(&doc, r, "enabled"));
 		json_free(&doc);
 	}
-	vms_target_qmp_release(tr->t);
+	target_qmp_release(tr->t);
 	if (*port < 0)
-		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", tr->t->err);
+		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", vms_errmsg(tr->t));
 	if (*port == 0)
-		return tfail(tr, ENOENT, "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT, "
-			     "or `gdbserver tcp:127.0.0.1:PORT` in its monitor)");
+		return tfail(tr, ENOENT,
+		             "QEMU has no GDB stub (start it with -gdb tcp:127.0.0.1:PORT, "
+		             "or `gdbserver tcp:127.0.0.1:PORT` in its monitor)");
 	return 0;
 }
 
 int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, struct vms_tracer **out)
 {
 	struct vms_tracer_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts)) {
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, VMS_OPTS_BAD, "vms_tracer_opts", opts->sz, sizeof(o));
+		return -EINVAL;
+	}
 	struct vms_tracer *tr = calloc(1, sizeof(*tr));
 	if (!tr) {
 		if (o.errbuf && o.errbuf_len)
@@ -182,17 +188,18 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		tr->pend[i].probe = -1;
 	char host[256] = "127.0.0.1", gerr[512];
 	int port = 0, kvm = -1, rc;
-	if (t->src && strcmp(t->src->ops->name, "gdb") == 0) {
-		rc = tfail(tr, EBUSY, "the target reads memory through the GDB stub, which serves one debugger: "
-			   "trace a qmp: or pid: target (memory through shm or procmem)");
+	if (target_source_is(t, "gdb")) {
+		rc = tfail(tr, EBUSY,
+		           "the target reads memory through the GDB stub, which serves one debugger: "
+		           "trace a qmp: or pid: target (memory through shm or procmem)");
 		goto fail;
 	}
 	if (o.gdb) {
-		if ((rc = vms_gdb_parse_hostport(o.gdb, host, sizeof(host), &port))) {
+		if ((rc = gdb_parse_hostport(o.gdb, host, sizeof(host), &port))) {
 			tfail(tr, EINVAL, "expected HOST:PORT for the GDB stub, got '%s'", o.gdb);
 			goto fail;
 		}
-		if (t->qmp_path[0]) {
+		if (target_has_qmp(t)) {
 			int unused;
 			if (qemu_facts(tr, &unused, &kvm))
 				kvm = -1;
@@ -206,7 +213,7 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		rc = tfail(tr, errno, "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	if ((rc = vms_gdb_connect(host, port, o.timeout_ms, &tr->g, gerr, sizeof(gerr)))) {
+	if ((rc = gdb_connect(host, port, o.timeout_ms, &tr->g, gerr, sizeof(gerr)))) {
 		tfail(tr, -rc, "%s", gerr);
 		goto fail;
 	}
@@ -238,10 +245,10 @@ static int plant(struct vms_tracer *tr, struct site *s, int on)
 {
 	if (s->planted == on)
 		return 0;
-	int rc = vms_gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
+	int rc = gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
 	if (rc == -ENOTSUP && on && tr->bp_type == 0 && !tr->hw_only) {
-		tr->bp_type = 1;    /* the stub has no software breakpoints: hardware ones */
-		rc = vms_gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
+		tr->bp_type = 1; /* the stub has no software breakpoints: hardware ones */
+		rc = gdb_breakpoint(tr->g, on, tr->bp_type, s->addr, 1);
 	}
 	if (rc)
 		return gdb_fail(tr, rc);
@@ -283,10 +290,10 @@ static int halt(struct vms_tracer *tr, int *was_running)
 	if (!tr->running)
 		return 0;
 	struct vms_gdb_stop st;
-	int rc = vms_gdb_interrupt(tr->g);
+	int rc = gdb_interrupt(tr->g);
 	/* A hit may be in flight: it is left unhandled, and the vCPU meets
 	 * the breakpoint again when it resumes. */
-	if (!rc && (rc = vms_gdb_wait_stop(tr->g, 10000, &st)) == 0)
+	if (!rc && (rc = gdb_wait_stop(tr->g, 10000, &st)) == 0)
 		return tfail(tr, ETIMEDOUT, "the guest did not stop when asked");
 	if (rc < 0)
 		return gdb_fail(tr, rc);
@@ -296,7 +303,7 @@ static int halt(struct vms_tracer *tr, int *was_running)
 
 static int go(struct vms_tracer *tr)
 {
-	int rc = vms_gdb_resume(tr->g, "c");
+	int rc = gdb_resume(tr->g, "c");
 	if (rc)
 		return gdb_fail(tr, rc);
 	tr->running = 1;
@@ -304,11 +311,11 @@ static int go(struct vms_tracer *tr)
 }
 
 int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr, const struct vms_probe_opts *opts,
-		     vms_probe_fn fn, void *ctx)
+                     vms_probe_fn fn, void *ctx)
 {
 	struct vms_probe_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts))
+		return tfail(tr, EINVAL, VMS_OPTS_BAD, "vms_probe_opts", opts->sz, sizeof(o));
 	if (!fn)
 		return tfail(tr, EINVAL, "a probe needs a callback");
 	if (symbol) {
@@ -330,13 +337,14 @@ int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr, c
 	if ((rc = plant(tr, s, 1))) {
 		if (symbol)
 			tfail(tr, -rc, "cannot plant a breakpoint at %s (0x%" PRIx64 "): %s", symbol, addr,
-			      vms_gdb_err(tr->g));
+			      gdb_err(tr->g));
 		return rc;
 	}
 	s->probes++;
 	int id = tr->nprobes++;
-	tr->probes[id] = (struct probe){ .addr = addr, .pid = o.pid, .dtb = o.dtb & ~0xfffull, .fn = fn,
-					 .on_return = o.on_return, .ctx = ctx };
+	tr->probes[id] = (struct probe){
+		.addr = addr, .pid = o.pid, .dtb = o.dtb & ~0xfffull, .fn = fn, .on_return = o.on_return, .ctx = ctx
+	};
 	if (was_running && (rc = go(tr)))
 		return rc;
 	return id;
@@ -356,7 +364,7 @@ static void follow(struct vms_tracer *tr, int probe, const struct vms_bp_hit *hi
 	for (int i = 0; i < MAX_PENDING; i++) {
 		struct pending *p = &tr->pend[i];
 		if (p->probe >= 0 && p->rsp == hit->regs->rsp && p->site == ret) {
-			slot = p;       /* the same frame again: that call never came back */
+			slot = p; /* the same frame again: that call never came back */
 			tr->st.lost_returns++;
 			break;
 		}
@@ -463,10 +471,10 @@ static int step_over(struct vms_tracer *tr, long thread, struct site *s, int kee
 	if (s && s->planted && (tr->step_remove || !keep) && (rc = plant(tr, s, 0)))
 		return rc;
 	snprintf(pkt, sizeof(pkt), "vCont;s:%lx", thread);
-	if ((rc = vms_gdb_resume(tr->g, pkt)) || (rc = vms_gdb_wait_stop(tr->g, 10000, &st)) < 0)
+	if ((rc = gdb_resume(tr->g, pkt)) || (rc = gdb_wait_stop(tr->g, 10000, &st)) < 0)
 		return gdb_fail(tr, rc);
 	if (rc == 0) {
-		tr->running = 1;    /* still stepping: close stops it first */
+		tr->running = 1; /* still stepping: close stops it first */
 		return tfail(tr, ETIMEDOUT, "vCPU %ld did not finish a single step within 10 s", thread - 1);
 	}
 	if (s && keep && !s->planted && (rc = plant(tr, s, 1)))
@@ -486,7 +494,7 @@ static int handle_stop(struct vms_tracer *tr, const struct vms_gdb_stop *st, int
 		tr->st.foreign++;
 		return go(tr);
 	}
-	int rc = vms_gdb_regs(tr->g, st->thread, &regs);
+	int rc = gdb_read_regs(tr->g, st->thread, &regs);
 	if (rc)
 		return gdb_fail(tr, rc);
 	uint64_t t1 = now_ns();
@@ -497,8 +505,11 @@ static int handle_stop(struct vms_tracer *tr, const struct vms_gdb_stop *st, int
 		return go(tr);
 	}
 	vms_tlb_flush(tr->t);
-	struct vms_bp_hit hit = { .vcpu = (unsigned)(st->thread - 1), .addr = regs.rip, .regs = &regs,
-				  .dtb = regs.cr3 & ~0xfffull & ((1ull << 52) - 1), .host_ns = t0 };
+	struct vms_bp_hit hit = { .vcpu = (unsigned)(st->thread - 1),
+		                  .addr = regs.rip,
+		                  .regs = &regs,
+		                  .dtb = regs.cr3 & ~0xfffull & ((1ull << 52) - 1),
+		                  .host_ns = t0 };
 	identify(tr, &hit, &who);
 	if (s->waiting)
 		returns(tr, s, &hit, stop);
@@ -524,15 +535,15 @@ int vms_tracer_run(struct vms_tracer *tr, int timeout_ms)
 		if (now >= deadline)
 			break;
 		uint64_t left_ms = deadline == UINT64_MAX ? 1000 : (deadline - now + 999999) / 1000000;
-		struct pollfd pfd[2] = { { .fd = vms_gdb_fd(tr->g), .events = POLLIN },
-					 { .fd = tr->wake[0], .events = POLLIN } };
+		struct pollfd pfd[2] = { { .fd = gdb_fd(tr->g), .events = POLLIN },
+			                 { .fd = tr->wake[0], .events = POLLIN } };
 		int pr = poll(pfd, 2, left_ms > 1000 ? 1000 : (int)left_ms);
 		if (pr < 0 && errno != EINTR)
 			return tfail(tr, errno, "poll: %s", strerror(errno));
 		if (pr <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		struct vms_gdb_stop st;
-		rc = vms_gdb_wait_stop(tr->g, 0, &st);
+		rc = gdb_wait_stop(tr->g, 0, &st);
 		if (rc < 0)
 			return gdb_fail(tr, rc);
 		if (rc == 0)
@@ -567,10 +578,10 @@ int vms_tracer_close(struct vms_tracer *tr)
 		for (int i = 0; i < tr->nsites && rc == 0; i++)
 			if (tr->sites[i].planted)
 				rc = plant(tr, &tr->sites[i], 0);
-		int drc = vms_gdb_detach(tr->g);
+		int drc = gdb_detach(tr->g);
 		if (!rc && drc)
 			rc = gdb_fail(tr, drc);
-		vms_gdb_close(tr->g);
+		gdb_client_close(tr->g);
 	}
 	for (int i = 0; i < MAX_OWNED; i++)
 		if (tr->owned[i].p)
@@ -583,7 +594,10 @@ int vms_tracer_close(struct vms_tracer *tr)
 	return rc;
 }
 
-const char *vms_tracer_errmsg(const struct vms_tracer *tr) { return tr->err; }
+const char *vms_tracer_errmsg(const struct vms_tracer *tr)
+{
+	return tr->err;
+}
 
 void vms_tracer_stats(const struct vms_tracer *tr, struct vms_tracer_stats *out)
 {
@@ -611,4 +625,7 @@ int tracer_fail(struct vms_tracer *tr, int err, const char *msg)
 	return tfail(tr, err, "%s", msg);
 }
 
-struct vms_target *tracer_target(struct vms_tracer *tr) { return tr->t; }
+struct vms_target *tracer_target(struct vms_tracer *tr)
+{
+	return tr->t;
+}

@@ -17,6 +17,12 @@
  * record and, for shm, in the ring header; an agent restart that left
  * unread events behind is counted by the ring reader. Each becomes a
  * VMS_FEV_LOST notice in the stream, where it happened.
+ *
+ * Around that core: the caller's filters drop unwanted events before they
+ * are enriched (filter.c); the QEMU process is followed so that a shm watch
+ * ends when the VM does (owner.c); and while no agent has been heard, the
+ * other channel is looked at so that the silence notice can say where the
+ * agent is (probe.c).
  */
 #include "vmsight/vmsight.h"
 
@@ -35,18 +41,22 @@
 #include <unistd.h>
 
 #include "enrich.h"
+#include "filter.h"
 #include "find.h"
+#include "owner.h"
+#include "probe.h"
 #include "wire.h"
+#include "util/opts.h"
 
 enum { CH_SHM, CH_VCPU };
 
 /* File kinds are passed through as they are on the wire. */
 #define SAME(a, b) ((int)(a) == (int)(b))
 _Static_assert(SAME(VMS_FEV_OPEN, VMS_WIRE_EV_OPEN) && SAME(VMS_FEV_READ, VMS_WIRE_EV_ACCESS) &&
-		       SAME(VMS_FEV_WRITE, VMS_WIRE_EV_MODIFY) && SAME(VMS_FEV_CLOSE_WRITE, VMS_WIRE_EV_CLOSE_WRITE) &&
-		       SAME(VMS_FEV_EXEC, VMS_WIRE_EV_EXEC) && SAME(VMS_FEV_CREATE, VMS_WIRE_EV_CREATE) &&
-		       SAME(VMS_FEV_DELETE, VMS_WIRE_EV_DELETE) && SAME(VMS_FEV_RENAME, VMS_WIRE_EV_RENAME),
-	       "file event kinds match the wire");
+                       SAME(VMS_FEV_WRITE, VMS_WIRE_EV_MODIFY) && SAME(VMS_FEV_CLOSE_WRITE, VMS_WIRE_EV_CLOSE_WRITE) &&
+                       SAME(VMS_FEV_EXEC, VMS_WIRE_EV_EXEC) && SAME(VMS_FEV_CREATE, VMS_WIRE_EV_CREATE) &&
+                       SAME(VMS_FEV_DELETE, VMS_WIRE_EV_DELETE) && SAME(VMS_FEV_RENAME, VMS_WIRE_EV_RENAME),
+               "file event kinds match the wire");
 
 struct vms_watch {
 	int channel;
@@ -55,12 +65,16 @@ struct vms_watch {
 	unsigned silent_ms, poll_us, idle_sleep_us;
 	vms_watch_enrich_fn enrich;
 	void *enrich_ctx;
-	struct vms_watch_enricher *enricher;    /* introspection, when opts.kernel */
+	struct vms_watch_enricher *enricher; /* introspection, when opts.kernel */
+	struct vms_watch_filter filter;
+	struct vms_watch_owner qemu; /* the process behind the channel */
+	int qemu_gone;
+	struct vms_watch_probe other; /* the other channel, while no agent is heard */
 
-	uint8_t *map;               /* shm */
+	uint8_t *map; /* shm */
 	size_t map_len;
 	struct vms_ring ring;
-	int sock;                   /* vcpu */
+	int sock; /* vcpu */
 	struct vms_framer framer;
 
 	/* the agent run we follow */
@@ -70,13 +84,14 @@ struct vms_watch {
 	/* counters: as first seen (baseline), as last reported */
 	int have_base;
 	uint64_t base_dropped, base_overflows, dropped, overflows;
-	uint64_t told_dropped, told_overflows, told_ring_lost;     /* as of the last LOST notice */
+	uint64_t told_dropped, told_overflows, told_ring_lost; /* as of the last LOST notice */
 	uint64_t heartbeat_ns;
 	struct vms_watch_stats st;
 
 	/* liveness and waiting */
 	uint64_t alive_ns, active_ns;
 	int silent_told;
+	int heard; /* any sign of an agent on our channel since we attached */
 
 	/* an event held back while a notice about it goes first */
 	int held;
@@ -123,10 +138,10 @@ static int open_shm(struct vms_watch *w, const char *path)
 		w->map = NULL;
 		return wfail(w, errno, "cannot map %s: %s", path, strerror(errno));
 	}
-	if (vms_ring_init(&w->ring, w->map, w->map_len))
+	if (ring_init(&w->ring, w->map, w->map_len))
 		return wfail(w, EINVAL, "%s: %zu bytes can not hold the agent's ring", path, w->map_len);
 	/* Events from now on: fix the reading position before returning. */
-	vms_ring_attach(&w->ring);
+	ring_attach(&w->ring);
 	snprintf(w->detail, sizeof(w->detail), "%s (%zu KiB)", path, w->map_len >> 10);
 	return 0;
 }
@@ -142,68 +157,116 @@ static int open_socket(struct vms_watch *w, const char *path)
 		return wfail(w, errno, "socket: %s", strerror(errno));
 	if (connect(w->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		return wfail(w, errno, "cannot connect to the agent's debugcon socket %s: %s", path, strerror(errno));
-	vms_framer_init(&w->framer);
+	framer_init(&w->framer);
 	snprintf(w->detail, sizeof(w->detail), "%s", path);
 	return 0;
+}
+
+/* The channel chosen (WANT, or the default) among those found. */
+static int open_channel(struct vms_watch *w, const char *want, const struct vms_watch_found *f)
+{
+	if (!want)
+		want = f->shm_path[0] ? "shm" : "vcpu";
+	if (strcmp(want, "shm") == 0) {
+		w->channel = CH_SHM;
+		if (!f->shm_path[0])
+			return wfail(w, ENOENT, "no agent shm channel: %s",
+			             f->shm_problem[0] ? f->shm_problem
+			                               : "the VM has no ivshmem-plain device (see docs/watch.md)");
+		return open_shm(w, f->shm_path);
+	}
+	w->channel = CH_VCPU;
+	if (!f->socket_path[0])
+		return wfail(w, ENOENT,
+		             "no agent vcpu channel: the VM has no isa-debugcon device on a unix "
+		             "socket chardev (see docs/watch.md)");
+	return open_socket(w, f->socket_path);
+}
+
+/* shm: follow QEMU's process, QMP's peer, else whoever holds the file open
+ * (nobody found: the watch can not tell when QEMU goes). The vcpu channel
+ * needs none of this: QEMU's end closes its socket. */
+static int follow_qemu(struct vms_watch *w, const struct vms_watch_opts *o, const struct vms_watch_found *f)
+{
+	if (w->channel != CH_SHM)
+		return 0;
+	if (f->qemu_pid > 0) {
+		if (watch_owner_pid(&w->qemu, f->qemu_pid) == -ESRCH)
+			return wfail(w, ESRCH, "QEMU (pid %d) exited: the VM is gone", f->qemu_pid);
+	} else if (o->shm_path) {
+		watch_owner_of_file(&w->qemu, o->shm_path);
+	}
+	if (w->qemu.pid) {
+		size_t n = strlen(w->detail);
+		snprintf(w->detail + n, sizeof(w->detail) - n, "; QEMU pid %d%s%s%s", (int)w->qemu.pid,
+		         w->qemu.comm[0] ? " (" : "", w->qemu.comm, w->qemu.comm[0] ? ")" : "");
+	}
+	return 0;
+}
+
+/* Until an agent is heard: keep an eye on the other channel, if known. */
+static void watch_other_channel(struct vms_watch *w, const struct vms_watch_found *f, uint64_t now)
+{
+	if (w->channel == CH_SHM && f->socket_path[0])
+		watch_probe_vcpu(&w->other, f->socket_path, now);
+	else if (w->channel == CH_VCPU && f->shm_path[0])
+		watch_probe_shm(&w->other, f->shm_path, now);
+}
+
+/* Where the channels are: given, or found through QMP. */
+static int find_channels(struct vms_watch *w, const struct vms_watch_opts *o, struct vms_watch_found *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (o->shm_path)
+		snprintf(f->shm_path, sizeof(f->shm_path), "%s", o->shm_path);
+	if (o->socket_path)
+		snprintf(f->socket_path, sizeof(f->socket_path), "%s", o->socket_path);
+	if (o->shm_path || o->socket_path)
+		return 0;
+	if (!o->target || strncmp(o->target, "qmp:", 4) != 0)
+		return wfail(w, EINVAL, "give a qmp:PATH target, or the channel's file or socket");
+	return watch_find(o->target + 4, o->timeout_ms, f, w->err, sizeof(w->err));
 }
 
 int vms_watch_open(const struct vms_watch_opts *opts, struct vms_watch **out)
 {
 	struct vms_watch_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (VMS_OPTS_COPY(&o, opts))
+		return -EINVAL;
 	struct vms_watch *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->sock = -1;
+	watch_owner_init(&w->qemu);
+	watch_probe_init(&w->other);
 	w->silent_ms = o.silent_ms ? o.silent_ms : 3000;
 	w->poll_us = o.poll_us ? o.poll_us : 200;
 	w->idle_sleep_us = o.idle_sleep_us ? o.idle_sleep_us : 1000;
 	w->enrich = o.enrich;
 	w->enrich_ctx = o.enrich_ctx;
-	if (o.kernel && !(w->enricher = vms_watch_enricher_new(o.kernel))) {
-		free(w);
-		return -ENOMEM;
-	}
 	w->st.agent_pid = -1;
-	int rc = 0;
-	const char *want = o.channel;
-	if (want && strcmp(want, "shm") != 0 && strcmp(want, "vcpu") != 0) {
-		rc = wfail(w, EINVAL, "unknown channel '%s' (shm or vcpu)", want);
+	int rc;
+	struct vms_watch_found f;
+	if (o.kernel && !(w->enricher = watch_enricher_new(o.kernel))) {
+		rc = wfail(w, ENOMEM, "out of memory");
 		goto out;
 	}
-	struct vms_watch_found f = { 0 };
-	if (o.shm_path)
-		snprintf(f.shm_path, sizeof(f.shm_path), "%s", o.shm_path);
-	if (o.socket_path)
-		snprintf(f.socket_path, sizeof(f.socket_path), "%s", o.socket_path);
-	if (!o.shm_path && !o.socket_path) {
-		if (!o.target || strncmp(o.target, "qmp:", 4) != 0) {
-			rc = wfail(w, EINVAL, "give a qmp:PATH target, or the channel's file or socket");
-			goto out;
-		}
-		if ((rc = vms_watch_find(o.target + 4, o.timeout_ms, &f, w->err, sizeof(w->err))))
-			goto out;
+	if ((rc = watch_filter_init(&w->filter, o.pid, o.path_glob, o.kinds, w->err, sizeof(w->err))))
+		goto out;
+	if (o.channel && strcmp(o.channel, "shm") != 0 && strcmp(o.channel, "vcpu") != 0) {
+		rc = wfail(w, EINVAL, "unknown channel '%s' (shm or vcpu)", o.channel);
+		goto out;
 	}
-	if (!want)
-		want = f.shm_path[0] ? "shm" : "vcpu";
-	if (strcmp(want, "shm") == 0) {
-		w->channel = CH_SHM;
-		if (!f.shm_path[0])
-			rc = wfail(w, ENOENT, "no agent shm channel: %s",
-				   f.shm_problem[0] ? f.shm_problem
-						    : "the VM has no ivshmem-plain device (see docs/watch.md)");
-		else
-			rc = open_shm(w, f.shm_path);
-	} else {
-		w->channel = CH_VCPU;
-		if (!f.socket_path[0])
-			rc = wfail(w, ENOENT, "no agent vcpu channel: the VM has no isa-debugcon device on a unix "
-					      "socket chardev (see docs/watch.md)");
-		else
-			rc = open_socket(w, f.socket_path);
-	}
+	if ((rc = find_channels(w, &o, &f)) || (rc = open_channel(w, o.channel, &f)) || (rc = follow_qemu(w, &o, &f)))
+		goto out;
 	w->alive_ns = w->active_ns = now_ns();
+	if (w->channel == CH_SHM) {
+		/* a heartbeat already there is an earlier run's, not a sign of life */
+		struct ring_counters c;
+		ring_counters(&w->ring, &c);
+		w->heartbeat_ns = c.heartbeat_ns;
+	}
+	watch_other_channel(w, &f, w->alive_ns);
 out:
 	if (rc) {
 		if (o.errbuf && o.errbuf_len)
@@ -223,7 +286,10 @@ void vms_watch_close(struct vms_watch *w)
 		munmap(w->map, w->map_len);
 	if (w->sock >= 0)
 		close(w->sock);
-	vms_watch_enricher_free(w->enricher);
+	watch_probe_close(&w->other);
+	watch_owner_close(&w->qemu);
+	watch_filter_free(&w->filter);
+	watch_enricher_free(w->enricher);
 	free(w);
 }
 
@@ -261,7 +327,7 @@ static void fill_event(struct vms_watch *w, const struct vms_wire_decoded *d, st
 }
 
 static void notice(struct vms_watch *w, struct vms_file_event *ev, int kind, uint64_t lost, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+        __attribute__((format(printf, 5, 6)));
 static void notice(struct vms_watch *w, struct vms_file_event *ev, int kind, uint64_t lost, const char *fmt, ...)
 {
 	va_list ap;
@@ -307,20 +373,37 @@ static void lost_notice(struct vms_watch *w, struct vms_file_event *ev, uint64_t
 	w->told_dropped = w->dropped;
 	char what[128] = "";
 	if (ovf)
-		snprintf(what, sizeof(what), "the guest kernel's fanotify queue overflowed %llu time%s (events lost "
-			 "before the agent)", (unsigned long long)ovf, ovf == 1 ? "" : "s");
+		snprintf(what, sizeof(what),
+		         "the guest kernel's fanotify queue overflowed %llu time%s (events lost "
+		         "before the agent)",
+		         (unsigned long long)ovf, ovf == 1 ? "" : "s");
 	notice(w, ev, VMS_FEV_LOST, gap, "%s%s%s",
-	       !gap ? "" : by_agent ? "dropped by the agent: its channel was full" : "missing between the agent and the host",
+	       !gap       ? ""
+	       : by_agent ? "dropped by the agent: its channel was full"
+	                  : "missing between the agent and the host",
 	       gap && ovf ? "; " : "", what);
 }
 
+/* The agent on our channel showed life: the other channel has nothing
+ * more to tell. */
+static void sign_of_life(struct vms_watch *w, uint64_t now)
+{
+	w->alive_ns = now;
+	w->silent_told = 0;
+	if (!w->heard) {
+		w->heard = 1;
+		watch_probe_close(&w->other);
+	}
+}
+
 /* One decoded record: 1 and *EV to return, or 0 (consumed, nothing to say).
- * A notice about loss goes first; the record then waits in held_ev. */
+ * A notice about loss goes first; the record then waits in held_ev. A file
+ * event the filters refuse is dropped here, after the accounting (loss is
+ * told whatever the filters) and before enrichment (which costs). */
 static int on_record(struct vms_watch *w, const struct vms_wire_decoded *d, struct vms_file_event *ev)
 {
 	const struct vms_wire_event *e = &d->ev;
-	w->alive_ns = now_ns();
-	w->silent_told = 0;
+	sign_of_life(w, now_ns());
 	uint64_t ovf = counters(w, e->dropped, e->overflows), gap = 0;
 	int new_run = e->kind == VMS_WIRE_EV_HELLO || !w->have_run || e->generation != w->generation;
 	if (new_run) {
@@ -349,8 +432,12 @@ static int on_record(struct vms_watch *w, const struct vms_wire_decoded *d, stru
 	struct vms_file_event *dst = told ? &w->held_ev : ev;
 	fill_event(w, d, dst);
 	dst->kind = kind;
+	if (kind != VMS_FEV_AGENT_START && !watch_filter_pass(&w->filter, dst)) {
+		w->st.filtered++;
+		return told;
+	}
 	if (kind != VMS_FEV_AGENT_START && w->enricher)
-		vms_watch_enrich(w->enricher, dst);
+		watch_enrich(w->enricher, dst);
 	if (kind != VMS_FEV_AGENT_START && w->enrich)
 		w->enrich(w->enrich_ctx, dst);
 	w->held = told;
@@ -365,24 +452,24 @@ static int take(struct vms_watch *w, struct vms_wire_decoded *d)
 	const uint8_t *blob;
 	size_t len;
 	if (w->channel == CH_SHM) {
-		while (vms_ring_next(&w->ring, &blob, &len) == 1) {
-			if (vms_wire_decode(blob, len, 1, d) == 0)
+		while (ring_next(&w->ring, &blob, &len) == 1) {
+			if (wire_decode(blob, len, 1, d) == 0)
 				return 1;
 			w->st.malformed++;
 		}
 		return 0;
 	}
 	for (;;) {
-		while (vms_framer_next(&w->framer, &blob, &len) == 1) {
-			if (vms_wire_decode(blob, len, 0, d) == 0)
+		while (framer_next(&w->framer, &blob, &len) == 1) {
+			if (wire_decode(blob, len, 0, d) == 0)
 				return 1;
 			w->st.malformed++;
 		}
 		size_t room;
-		uint8_t *dst = vms_framer_space(&w->framer, &room);
+		uint8_t *dst = framer_space(&w->framer, &room);
 		ssize_t n = recv(w->sock, dst, room, 0);
 		if (n > 0) {
-			vms_framer_added(&w->framer, (size_t)n);
+			framer_added(&w->framer, (size_t)n);
 			continue;
 		}
 		if (n == 0)
@@ -394,16 +481,40 @@ static int take(struct vms_watch *w, struct vms_wire_decoded *d)
 	}
 }
 
+/* No agent heard on our channel since we attached: say so, and what the
+ * other channel shows, if we could look at it. */
+static void unheard_notice(struct vms_watch *w, struct vms_file_event *ev, uint64_t now)
+{
+	const char *mine = vms_watch_channel(w), *other = w->channel == CH_SHM ? "vcpu" : "shm";
+	int32_t pid;
+	int verdict = watch_probe_verdict(&w->other, now, &pid);
+	watch_probe_close(&w->other);
+	char head[96];
+	snprintf(head, sizeof(head), "no agent heard on the %s channel in %u ms", mine, w->silent_ms);
+	if (verdict > 0)
+		notice(w, ev, VMS_FEV_AGENT_SILENT, 0,
+		       "%s; the agent (pid %d) is running on the %s channel: watch "
+		       "that channel, or restart the agent with --channel %s",
+		       head, (int)pid, other, mine);
+	else if (verdict == 0)
+		notice(w, ev, VMS_FEV_AGENT_SILENT, 0,
+		       "%s, nor on the %s channel: is vmsight-agent running in the "
+		       "guest?",
+		       head, other);
+	else
+		notice(w, ev, VMS_FEV_AGENT_SILENT, 0, "%s: is vmsight-agent running in the guest, on this channel?",
+		       head);
+}
+
 /* Things to say when no record is there: ring losses, counters, silence. */
 static int idle_notices(struct vms_watch *w, struct vms_file_event *ev, uint64_t now)
 {
 	if (w->channel == CH_SHM && w->ring.generation) {
-		struct vms_ring_counters c;
-		vms_ring_counters(&w->ring, &c);
+		struct ring_counters c;
+		ring_counters(&w->ring, &c);
 		if (c.heartbeat_ns != w->heartbeat_ns) {
 			w->heartbeat_ns = c.heartbeat_ns;
-			w->alive_ns = now;
-			w->silent_told = 0;
+			sign_of_life(w, now);
 		}
 		if (w->ring.lost > w->told_ring_lost) {
 			uint64_t n = w->ring.lost - w->told_ring_lost;
@@ -418,10 +529,14 @@ static int idle_notices(struct vms_watch *w, struct vms_file_event *ev, uint64_t
 			return 1;
 		}
 	}
+	watch_probe_poll(&w->other, now);
 	if (!w->silent_told && now - w->alive_ns > (uint64_t)w->silent_ms * 1000000ull) {
 		w->silent_told = 1;
-		notice(w, ev, VMS_FEV_AGENT_SILENT, 0, "no sign of life from the agent for %u ms%s", w->silent_ms,
-		       w->have_run ? "" : " (not started yet?)");
+		if (w->heard)
+			notice(w, ev, VMS_FEV_AGENT_SILENT, 0, "no sign of life from the agent for %u ms",
+			       w->silent_ms);
+		else
+			unheard_notice(w, ev, now);
 		return 1;
 	}
 	return 0;
@@ -448,6 +563,13 @@ int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int timeout_m
 				return 1;
 			continue;
 		}
+		if (w->qemu_gone)
+			return wfail(w, ESRCH, "QEMU (pid %d%s%s) exited: the VM is gone", (int)w->qemu.pid,
+			             w->qemu.comm[0] ? ", " : "", w->qemu.comm);
+		if (watch_owner_gone(&w->qemu, now)) {
+			w->qemu_gone = 1;
+			continue; /* read what it wrote before it went, then say so */
+		}
 		if (idle_notices(w, ev, now))
 			return 1;
 		if (now >= deadline)
@@ -471,8 +593,9 @@ int vms_watch_next(struct vms_watch *w, struct vms_file_event *ev, int timeout_m
 		uint64_t ns = (uint64_t)(now - w->active_ns < 100000000ull ? w->poll_us : w->idle_sleep_us) * 1000;
 		if (ns > left_ns)
 			ns = left_ns;
-		nanosleep(&(struct timespec){ .tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull) },
-			  NULL);
+		nanosleep(&(struct timespec){ .tv_sec = (time_t)(ns / 1000000000ull),
+		                              .tv_nsec = (long)(ns % 1000000000ull) },
+		          NULL);
 	}
 }
 
@@ -502,10 +625,17 @@ const char *vms_watch_errmsg(const struct vms_watch *w)
 }
 
 static const char *const kind_names[] = {
-	[VMS_FEV_OPEN] = "open",         [VMS_FEV_READ] = "read",           [VMS_FEV_WRITE] = "write",
-	[VMS_FEV_CLOSE_WRITE] = "close_write", [VMS_FEV_EXEC] = "exec",     [VMS_FEV_CREATE] = "create",
-	[VMS_FEV_DELETE] = "delete",     [VMS_FEV_RENAME] = "rename",       [VMS_FEV_AGENT_START] = "agent_start",
-	[VMS_FEV_LOST] = "lost",         [VMS_FEV_AGENT_SILENT] = "agent_silent",
+	[VMS_FEV_OPEN] = "open",
+	[VMS_FEV_READ] = "read",
+	[VMS_FEV_WRITE] = "write",
+	[VMS_FEV_CLOSE_WRITE] = "close_write",
+	[VMS_FEV_EXEC] = "exec",
+	[VMS_FEV_CREATE] = "create",
+	[VMS_FEV_DELETE] = "delete",
+	[VMS_FEV_RENAME] = "rename",
+	[VMS_FEV_AGENT_START] = "agent_start",
+	[VMS_FEV_LOST] = "lost",
+	[VMS_FEV_AGENT_SILENT] = "agent_silent",
 };
 
 const char *vms_fev_kind_name(int kind)

@@ -19,7 +19,7 @@ static int kind_known(unsigned k)
 	       k == VMS_WIRE_EV_STATUS;
 }
 
-int vms_wire_decode(const uint8_t *blob, size_t len, int from_ring, struct vms_wire_decoded *out)
+int wire_decode(const uint8_t *blob, size_t len, int from_ring, struct vms_wire_decoded *out)
 {
 	if (len < sizeof(struct vms_wire_event))
 		return -EBADMSG;
@@ -39,14 +39,14 @@ int vms_wire_decode(const uint8_t *blob, size_t len, int from_ring, struct vms_w
 	if (memchr(s, 0, need - sizeof(*e)))
 		return -EBADMSG;
 	out->ev.flags &= VMS_WIRE_F_DIR | VMS_WIRE_F_TRUNC | VMS_WIRE_F_NOPATH | VMS_WIRE_F_NOPROC | VMS_WIRE_F_FID |
-			 VMS_WIRE_F_MERGED;
+	                 VMS_WIRE_F_MERGED;
 	out->comm = s;
 	out->path = s + e->comm_len;
 	out->path2 = out->path + e->path_len;
 	return 0;
 }
 
-void vms_framer_init(struct vms_framer *f)
+void framer_init(struct vms_framer *f)
 {
 	f->len = f->consumed = 0;
 	f->skipped = f->malformed = 0;
@@ -58,14 +58,14 @@ static void drop_front(struct vms_framer *f, size_t n)
 	f->len -= n;
 }
 
-uint8_t *vms_framer_space(struct vms_framer *f, size_t *room)
+uint8_t *framer_space(struct vms_framer *f, size_t *room)
 {
 	if (f->consumed) {
 		drop_front(f, f->consumed);
 		f->consumed = 0;
 	}
 	/* Never full: a full buffer holds a complete frame or is junk that
-	 * vms_framer_next throws away. */
+	 * framer_next throws away. */
 	if (f->len == sizeof(f->buf)) {
 		f->skipped += 1;
 		drop_front(f, 1);
@@ -74,12 +74,12 @@ uint8_t *vms_framer_space(struct vms_framer *f, size_t *room)
 	return f->buf + f->len;
 }
 
-void vms_framer_added(struct vms_framer *f, size_t n)
+void framer_added(struct vms_framer *f, size_t n)
 {
 	f->len += n;
 }
 
-int vms_framer_next(struct vms_framer *f, const uint8_t **blob, size_t *len)
+int framer_next(struct vms_framer *f, const uint8_t **blob, size_t *len)
 {
 	static const uint8_t magic[4] = { 0x56, 0x4d, 0x53, 0x46 }; /* VMS_WIRE_FRAME_MAGIC, little-endian */
 	if (f->consumed) {

@@ -7,14 +7,14 @@
 
 static int checks_passed, checks_failed;
 
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (cond) {                                                            \
-			checks_passed++;                                               \
-		} else {                                                               \
-			checks_failed++;                                               \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (cond) {                                                                      \
+			checks_passed++;                                                         \
+		} else {                                                                         \
+			checks_failed++;                                                         \
 			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                      \
+		}                                                                                \
 	} while (0)
 
 static inline int check_report(const char *name)

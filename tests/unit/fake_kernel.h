@@ -87,31 +87,44 @@ struct fk_struct {
 };
 
 /* Base types, in the order they are added: ids 1.. */
-static const char *const fk_base[] = { "u8", "u16", "u32", "u64", "ptr", "char[16]", "char[24]", "char[56]",
-				       "char[32]", "module_memory[7]" };
+static const char *const fk_base[] = { "u8",       "u16",      "u32",      "u64",      "ptr",
+	                               "char[16]", "char[24]", "char[56]", "char[32]", "module_memory[7]" };
 #define FK_NBASE 10
 
 /* fk_build's flags */
 #define FK_VMA_LIST 1 /* VMAs in a list (before 6.1), not a maple tree */
 #define FK_612 2      /* the types of 6.10 and later */
 
-#define F(name, type, off) { name, type, off, 0, 0, 0 }
-#define F61(name, type, off) { name, type, off, 0, 0, 1 }
-#define F612(name, type, off) { name, type, off, 0, 0, 2 }
+#define F(name, type, off)               \
+	{                                \
+		name, type, off, 0, 0, 0 \
+	}
+#define F61(name, type, off)             \
+	{                                \
+		name, type, off, 0, 0, 1 \
+	}
+#define F612(name, type, off)            \
+	{                                \
+		name, type, off, 0, 0, 2 \
+	}
 static const struct fk_struct fk_structs[] = {
 	{ "list_head", 16, { F("next", "ptr", 0), F("prev", "ptr", 8) } },
 	{ "hlist_bl_node", 16, { F("next", "ptr", 0), F("pprev", "ptr", 8) } },
-	{ "cred", 48, { F("uid", "u32", 4), F("gid", "u32", 8), F("suid", "u32", 12), F("sgid", "u32", 16),
-			F("euid", "u32", 20), F("egid", "u32", 24), F("fsuid", "u32", 28), F("fsgid", "u32", 32) } },
-	{ "task_struct", 512,
+	{ "cred",
+	  48,
+	  { F("uid", "u32", 4), F("gid", "u32", 8), F("suid", "u32", 12), F("sgid", "u32", 16), F("euid", "u32", 20),
+	    F("egid", "u32", 24), F("fsuid", "u32", 28), F("fsgid", "u32", 32) } },
+	{ "task_struct",
+	  512,
 	  { F("__state", "u32", 0), F("flags", "u32", 4), F("tasks", "list_head", 16), F("mm", "ptr", 32),
 	    F("exit_state", "u32", 40), F("pid", "u32", 44), F("tgid", "u32", 48), F("real_parent", "ptr", 56),
 	    F("group_leader", "ptr", 64), F("thread_node", "list_head", 72), F("start_boottime", "u64", 88),
-	    F("real_cred", "ptr", 96), F("comm", "char[16]", 104), F("files", "ptr", 120),
-	    F("signal", "ptr", 128), F("worker_private", "ptr", 136) } },
+	    F("real_cred", "ptr", 96), F("comm", "char[16]", 104), F("files", "ptr", 120), F("signal", "ptr", 128),
+	    F("worker_private", "ptr", 136) } },
 	{ "signal_struct", 64, { F("nr_threads", "u32", 8), F("thread_head", "list_head", 16) } },
 	{ "kthread", 112, { F("data", "ptr", 24), F("full_name", "ptr", 104) } },
-	{ "worker", 160,
+	{ "worker",
+	  160,
 	  { F("current_work", "ptr", 16), F("pool", "ptr", 72), F612("id", "u32", 112), F61("desc", "char[24]", 116),
 	    F612("desc", "char[32]", 116), F612("rescue_wq", "ptr", 152) } },
 	{ "worker_pool", 64, { F("cpu", "u32", 4), F("id", "u32", 12), F("attrs", "ptr", 40) } },
@@ -120,49 +133,68 @@ static const struct fk_struct fk_structs[] = {
 	{ "maple_tree", 24, { F("ma_root", "ptr", 8), F("ma_flags", "u32", 16) } },
 	{ "mm_context", 16, { F("vdso", "ptr", 8) } },
 	/* mm_mt or mmap: fk_build drops the one not asked for. */
-	{ "mm_struct", 256,
+	{ "mm_struct",
+	  256,
 	  { F("mm_mt", "maple_tree", 0), F("pgd", "ptr", 32), F("map_count", "u32", 40), F("start_brk", "u64", 48),
 	    F("brk", "u64", 56), F("start_stack", "u64", 64), F("arg_start", "u64", 72), F("arg_end", "u64", 80),
 	    F("env_start", "u64", 88), F("env_end", "u64", 96), F("context", "mm_context", 104),
 	    F("mmap", "ptr", 120) } },
-	{ "vm_area_struct", 128,
+	{ "vm_area_struct",
+	  128,
 	  { F("vm_start", "u64", 0), F("vm_end", "u64", 8), F("vm_next", "ptr", 16), F("vm_mm", "ptr", 24),
 	    F("vm_flags", "u64", 32), F("vm_pgoff", "u64", 40), F("vm_file", "ptr", 48), F("vm_ops", "ptr", 56),
 	    F("vm_private_data", "ptr", 64) } },
 	{ "files_struct", 64, { F("fdt", "ptr", 32) } },
 	{ "fdtable", 48, { F("max_fds", "u32", 0), F("fd", "ptr", 8), F("close_on_exec", "ptr", 16) } },
 	{ "path", 16, { F("mnt", "ptr", 0), F("dentry", "ptr", 8) } },
-	{ "file", 256, { F("f_path", "path", 16), F("f_inode", "ptr", 32), F("f_flags", "u32", 40),
-			 F("f_mode", "u32", 44), F("f_pos", "u64", 64) } },
+	{ "file",
+	  256,
+	  { F("f_path", "path", 16), F("f_inode", "ptr", 32), F("f_flags", "u32", 40), F("f_mode", "u32", 44),
+	    F("f_pos", "u64", 64) } },
 	{ "qstr", 16, { F("len", "u32", 4), F("name", "ptr", 8) } },
-	{ "dentry", 192, { F("d_hash", "hlist_bl_node", 8), F("d_parent", "ptr", 24), F("d_name", "qstr", 32),
-			   F("d_inode", "ptr", 48), F("d_op", "ptr", 96), F("d_sb", "ptr", 104),
-			   F("d_fsdata", "ptr", 112) } },
+	{ "dentry",
+	  192,
+	  { F("d_hash", "hlist_bl_node", 8), F("d_parent", "ptr", 24), F("d_name", "qstr", 32), F("d_inode", "ptr", 48),
+	    F("d_op", "ptr", 96), F("d_sb", "ptr", 104), F("d_fsdata", "ptr", 112) } },
 	{ "dentry_operations", 128, { F("d_dname", "ptr", 80) } },
 	{ "inode", 128, { F("i_mode", "u16", 0), F("i_sb", "ptr", 40), F("i_ino", "u64", 64) } },
 	{ "super_block", 64, { F("s_dev", "u32", 16) } },
 	{ "vfsmount", 16, { F("mnt_root", "ptr", 0), F("mnt_sb", "ptr", 8) } },
-	{ "mount", 128, { F("mnt_parent", "ptr", 16), F("mnt_mountpoint", "ptr", 24), F("mnt", "vfsmount", 32),
-			  F("mnt_id", "u32", 64) } },
+	{ "mount",
+	  128,
+	  { F("mnt_parent", "ptr", 16), F("mnt_mountpoint", "ptr", 24), F("mnt", "vfsmount", 32),
+	    F("mnt_id", "u32", 64) } },
 	{ "module_kobject", 16, { F("mod", "ptr", 8) } },
 	{ "module_layout", 16, { F("base", "ptr", 0), F("size", "u32", 8) } },
 	{ "module_memory", 40, { F("base", "ptr", 0), F("size", "u32", 8) } },
-	{ "module", 512,
+	{ "module",
+	  512,
 	  { F("state", "u32", 0), F("list", "list_head", 8), F("name", "char[56]", 24),
 	    F("mkobj", "module_kobject", 80), F61("core_layout", "module_layout", 96),
 	    F61("init_layout", "module_layout", 112), F("taints", "u64", 128), F("refcnt", "u32", 136),
 	    F("source_list", "list_head", 144), F612("mem", "module_memory[7]", 192) } },
-	{ "module_use", 48, { F("source_list", "list_head", 0), F("target_list", "list_head", 16),
-			      F("source", "ptr", 32), F("target", "ptr", 40) } },
-	{ "prb_desc_ring", 48, { F("count_bits", "u32", 0), F("descs", "ptr", 8), F("infos", "ptr", 16),
-				 F("head_id", "u64", 24), F("tail_id", "u64", 32) } },
-	{ "prb_data_ring", 32, { F("size_bits", "u32", 0), F("data", "ptr", 8), F("head_lpos", "u64", 16),
-				 F("tail_lpos", "u64", 24) } },
+	{ "module_use",
+	  48,
+	  { F("source_list", "list_head", 0), F("target_list", "list_head", 16), F("source", "ptr", 32),
+	    F("target", "ptr", 40) } },
+	{ "prb_desc_ring",
+	  48,
+	  { F("count_bits", "u32", 0), F("descs", "ptr", 8), F("infos", "ptr", 16), F("head_id", "u64", 24),
+	    F("tail_id", "u64", 32) } },
+	{ "prb_data_ring",
+	  32,
+	  { F("size_bits", "u32", 0), F("data", "ptr", 8), F("head_lpos", "u64", 16), F("tail_lpos", "u64", 24) } },
 	{ "printk_ringbuffer", 88, { F("desc_ring", "prb_desc_ring", 0), F("text_data_ring", "prb_data_ring", 48) } },
 	{ "prb_data_blk_lpos", 16, { F("begin", "u64", 0), F("next", "u64", 8) } },
 	{ "prb_desc", 24, { F("state_var", "u64", 0), F("text_blk_lpos", "prb_data_blk_lpos", 8) } },
-	{ "printk_info", 88, { F("seq", "u64", 0), F("ts_nsec", "u64", 8), F("text_len", "u16", 16),
-			       F("facility", "u8", 18), { "level", "u8", 19, 3, 5, 0 }, F("caller_id", "u32", 20) } },
+	{ "printk_info",
+	  88,
+	  { F("seq", "u64", 0),
+	    F("ts_nsec", "u64", 8),
+	    F("text_len", "u16", 16),
+	    F("facility", "u8", 18),
+	    { "level", "u8", 19, 3, 5, 0 },
+	    F("caller_id", "u32", 20) } },
 };
 #undef F
 #undef F61
@@ -224,8 +256,16 @@ static uint8_t *fk_host(uint64_t va)
 	abort();
 }
 
-static void fk_put64(uint64_t va, uint64_t v) { memcpy(fk_host(va), &v, 8); }
-static uint64_t fk_get64(uint64_t va) { uint64_t v; memcpy(&v, fk_host(va), 8); return v; }
+static void fk_put64(uint64_t va, uint64_t v)
+{
+	memcpy(fk_host(va), &v, 8);
+}
+static uint64_t fk_get64(uint64_t va)
+{
+	uint64_t v;
+	memcpy(&v, fk_host(va), 8);
+	return v;
+}
 
 struct fk {
 	struct vms_target *t;
@@ -365,12 +405,12 @@ static uint64_t fk_thread(struct fk *f, uint64_t leader, int tid, const char *co
 /* A workqueue worker: kernel thread PID named COMM, in POOL (0: none),
  * with worker id ID, rescuing workqueue WQ (0: none), its latest work DESC
  * (running it if BUSY). Returns the task. */
-static uint64_t fk_worker(struct fk *f, int pid, const char *comm, uint64_t pool, uint64_t wq, int id,
-			  const char *desc, int busy)
+static uint64_t fk_worker(struct fk *f, int pid, const char *comm, uint64_t pool, uint64_t wq, int id, const char *desc,
+                          int busy)
 {
 	uint64_t t = fk_task(f, pid, pid, comm, f->kthreadd ? f->kthreadd : f->init_task, 0);
 	fk_put(f, t, "task_struct", "flags", 0x00200000 | 0x20); /* PF_KTHREAD | PF_WQ_WORKER */
-	fk_put(f, t, "task_struct", "__state", 0x402);          /* idle: I */
+	fk_put(f, t, "task_struct", "__state", 0x402);           /* idle: I */
 	uint64_t kt = fk_obj(f, "kthread"), wk = fk_obj(f, "worker");
 	fk_put(f, kt, "kthread", "data", wk);
 	fk_put(f, wk, "worker", "current_work", busy ? FK_KBASE + 0x20000 : 0);
@@ -420,7 +460,7 @@ static uint64_t fk_mm(struct fk *f, const void *args, size_t len, int title)
 }
 
 static uint64_t fk_vma(struct fk *f, uint64_t mm, uint64_t start, uint64_t end, uint64_t flags, uint64_t file,
-		       uint64_t pgoff)
+                       uint64_t pgoff)
 {
 	uint64_t v = fk_obj(f, "vm_area_struct");
 	fk_put(f, v, "vm_area_struct", "vm_start", start);
@@ -528,8 +568,7 @@ static uint64_t fk_mount(struct fk *f, uint64_t parent, uint64_t mountpoint, uin
 	return m + fk_off(f, "mount", "mnt"); /* the vfsmount */
 }
 
-static uint64_t fk_file(struct fk *f, uint64_t vfsmnt, uint64_t dentry, uint32_t flags, uint32_t fmode,
-			uint64_t pos)
+static uint64_t fk_file(struct fk *f, uint64_t vfsmnt, uint64_t dentry, uint32_t flags, uint32_t fmode, uint64_t pos)
 {
 	uint64_t file = fk_obj(f, "file");
 	fk_put(f, file, "file", "f_path.mnt", vfsmnt);
@@ -572,7 +611,7 @@ static uint64_t fk_module(struct fk *f, const char *name, uint64_t base, uint32_
 /* One printk record: id ID in a ring of 16 descriptors and 1 KiB of text,
  * its text at data position BEGIN (wrapping when it does not fit). */
 static void fk_record(struct fk *f, uint64_t descs, uint64_t infos, uint64_t data, uint64_t id, uint64_t begin,
-		      const char *text, int level)
+                      const char *text, int level)
 {
 	size_t tl = strlen(text);
 	uint64_t need = (8 + tl + 7) & ~7ull, idx = id & 15, blk, next;
@@ -619,7 +658,7 @@ static struct fk *fk_build(int flags)
 	memcpy(fk_ram + 0x5000, &(uint64_t){ FK_MODPA | PS | P | RW }, 8);
 	struct vms_source *s = calloc(1, sizeof(*s));
 	s->ops = &fk_ops;
-	vms_source_add_range(s, 0, FK_RAM);
+	source_add_range(s, 0, FK_RAM);
 	if (fk_mapped)
 		s->host[0] = fk_ram;
 	f->t = calloc(1, sizeof(*f->t));
@@ -704,12 +743,12 @@ static struct fk *fk_build(int flags)
 	/* Memory maps: init's in one leaf; pid 42's in a two-level tree. */
 	uint64_t binfile = fk_file(f, f->root_mnt, initbin, 0100000, 1, 0);
 	uint64_t v1[3] = { fk_vma(f, f->mm1, 0x400000, 0x401000, 0x5, binfile, 0),
-			   fk_vma(f, f->mm1, 0x600000, 0x621000, 0x3, 0, 0),
-			   fk_vma(f, f->mm1, 0x7ff000000000ull, 0x7ff000121000ull, 0x3, 0, 0) };
+		           fk_vma(f, f->mm1, 0x600000, 0x621000, 0x3, 0, 0),
+		           fk_vma(f, f->mm1, 0x7ff000000000ull, 0x7ff000121000ull, 0x3, 0, 0) };
 	uint64_t v42[20];
 	for (unsigned i = 0; i < 20; i++)
 		v42[i] = fk_vma(f, f->mm42, 0x10000000ull + i * 0x10000, 0x10000000ull + (i + 1) * 0x10000,
-				i % 2 ? 0x1 : 0x8b, i % 3 ? 0 : binfile, i);
+		                i % 2 ? 0x1 : 0x8b, i % 3 ? 0 : binfile, i);
 	if (list) {
 		fk_vma_list(f, f->mm1, v1, 3);
 		fk_vma_list(f, f->mm42, v42, 20);

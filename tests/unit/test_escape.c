@@ -196,7 +196,9 @@ static void test_nul_and_long(void)
 
 static void test_cut_buffers(void)
 {
-	const char *s = "ab\x1b" "cd\xff";
+	const char *s =
+	        "ab\x1b"
+	        "cd\xff";
 	char full[64];
 	size_t need = esc_json(full, sizeof(full), s, strlen(s), 0);
 	for (size_t cap = 1; cap <= need + 1; cap++) {
@@ -272,8 +274,9 @@ static void test_writer(void)
 	out_bool("kthread", 1);
 	out_end();
 	char *json = capture_end(saved, tmp);
-	CHECK(strcmp(json, "{\"pid\":42,\"comm\":\"\\u001b]0;PWNED\\u0007\\udcff\",\"args\":[1,2],\"o\":{\"n\":null},"
-			   "\"addr\":\"0xffff\",\"kthread\":true}\n") == 0);
+	CHECK(strcmp(json,
+	             "{\"pid\":42,\"comm\":\"\\u001b]0;PWNED\\u0007\\udcff\",\"args\":[1,2],\"o\":{\"n\":null},"
+	             "\"addr\":\"0xffff\",\"kthread\":true}\n") == 0);
 	free(json);
 }
 

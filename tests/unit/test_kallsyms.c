@@ -30,8 +30,8 @@ struct opts {
 	int base_relative;
 	int absolute_percpu;
 	int seqs;
-	int long_markers;       /* 8-byte markers and num_syms */
-	size_t lead;            /* random bytes before the tables */
+	int long_markers; /* 8-byte markers and num_syms */
+	size_t lead;      /* random bytes before the tables */
 };
 
 struct out {
@@ -48,10 +48,22 @@ static void put(struct out *o, const void *p, size_t n)
 	memcpy(o->buf + o->len, p, n);
 	o->len += n;
 }
-static void put8(struct out *o, uint8_t v) { put(o, &v, 1); }
-static void put16(struct out *o, uint16_t v) { put(o, &v, 2); }
-static void put32(struct out *o, uint32_t v) { put(o, &v, 4); }
-static void put64(struct out *o, uint64_t v) { put(o, &v, 8); }
+static void put8(struct out *o, uint8_t v)
+{
+	put(o, &v, 1);
+}
+static void put16(struct out *o, uint16_t v)
+{
+	put(o, &v, 2);
+}
+static void put32(struct out *o, uint32_t v)
+{
+	put(o, &v, 4);
+}
+static void put64(struct out *o, uint64_t v)
+{
+	put(o, &v, 8);
+}
 static void align(struct out *o)
 {
 	while (o->len & 7)
@@ -66,8 +78,8 @@ struct tokens {
 
 static void make_tokens(struct tokens *t, const struct sym *s, size_t n)
 {
-	static const char *multi[] = { "sys_", "do_", "init", "__", "_t", "lock", "irq", "read", "write", "ex",
-				       "ti", "ce", "ma", "ar", "st", "on" };
+	static const char *multi[] = { "sys_",  "do_", "init", "__", "_t", "lock", "irq", "read",
+		                       "write", "ex",  "ti",   "ce", "ma", "ar",   "st",  "on" };
 	int used[256] = { 0 };
 	memset(t, 0, sizeof(*t));
 	for (size_t i = 0; i < n; i++) {
@@ -116,7 +128,7 @@ static void put_addrs(struct out *o, const struct sym *s, size_t n, const struct
 		else if (s[i].abs)
 			put32(o, (uint32_t)s[i].addr);
 		else
-			put32(o, (uint32_t)(int32_t)-(int64_t)(s[i].addr - base + 1));
+			put32(o, (uint32_t)(int32_t) - (int64_t)(s[i].addr - base + 1));
 	}
 	if (op->base_relative) {
 		align(o);
@@ -224,7 +236,7 @@ static struct sym *make_syms(size_t n, int percpu)
 		s[i].addr = a;
 		s[i].type = types[i % 9];
 		snprintf(s[i].name, sizeof(s[i].name), "%s_%s_%zu.%s", words[i % 10], words[(i / 10) % 10], i,
-			 i % 3 ? "cold" : "isra.0");
+		         i % 3 ? "cold" : "isra.0");
 	}
 	if (n > 300) { /* a "big" symbol: more than 127 tokens, two-byte length */
 		memset(s[300].name, 'x', 250);
@@ -258,9 +270,12 @@ static void test_layouts(void)
 								continue;
 							size_t n = counts[c];
 							struct sym *s = make_syms(n, pcpu && n > 5);
-							struct opts op = { .order = order, .base_relative = rel,
-									   .absolute_percpu = pcpu, .seqs = seqs,
-									   .long_markers = lm, .lead = 1000 + c * 3 };
+							struct opts op = { .order = order,
+								           .base_relative = rel,
+								           .absolute_percpu = pcpu,
+								           .seqs = seqs,
+								           .long_markers = lm,
+								           .lead = 1000 + c * 3 };
 							size_t len;
 							uint8_t *b = build(s, n, &op, &len);
 							struct ksym_layout lay;
@@ -268,22 +283,28 @@ static void test_layouts(void)
 							int rc = ksym_find(b, len, &lay, err, sizeof(err));
 							CHECK(rc == 0);
 							if (rc) {
-								fprintf(stderr, "order %d rel %d pcpu %d seqs %d lm %d n %zu: %s\n",
-									order, rel, pcpu, seqs, lm, n, err);
+								fprintf(stderr,
+								        "order %d rel %d pcpu %d seqs %d lm %d n %zu: %s\n",
+								        order, rel, pcpu, seqs, lm, n, err);
 							} else {
 								struct symtab st;
 								symtab_init(&st);
-								CHECK(ksym_decode(b, len, &lay, &st, err, sizeof(err)) == 0);
+								CHECK(ksym_decode(b, len, &lay, &st, err,
+								                  sizeof(err)) == 0);
 								CHECK(same(&st, s, n));
 								CHECK(lay.num_syms == n);
 								CHECK(lay.base_relative == rel);
 								CHECK((lay.seqs != KSYM_NONE) == seqs);
-								CHECK(strcmp(lay.order, order == PRE_64 ? "pre-6.4" : "6.4+") == 0 ||
+								CHECK(strcmp(lay.order,
+								             order == PRE_64 ? "pre-6.4" : "6.4+") ==
+								              0 ||
 								      !rel);
 								if (n > 10) {
-									const struct ksym *k = symtab_find(&st, s[n / 2].name);
+									const struct ksym *k = symtab_find(
+									        &st, s[n / 2].name);
 									CHECK(k && k->addr == s[n / 2].addr);
-									CHECK(symtab_find(&st, "no_such_symbol") == NULL);
+									CHECK(symtab_find(&st, "no_such_symbol") ==
+									      NULL);
 								}
 								symtab_free(&st);
 							}

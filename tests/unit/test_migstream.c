@@ -24,7 +24,10 @@ static void put(struct buf *b, const void *d, size_t n)
 	b->len += n;
 }
 
-static void put8(struct buf *b, uint8_t v) { put(b, &v, 1); }
+static void put8(struct buf *b, uint8_t v)
+{
+	put(b, &v, 1);
+}
 static void put32(struct buf *b, uint32_t v)
 {
 	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
@@ -53,26 +56,50 @@ static struct buf make_stream(int with_end)
 	put8(&b, 0x07);
 	put32(&b, 10);
 	put(&b, "pc-q35-7.2", 10);
-	put8(&b, 0x01); put32(&b, 2); putname(&b, "ram"); put32(&b, 0); put32(&b, 4);
+	put8(&b, 0x01);
+	put32(&b, 2);
+	putname(&b, "ram");
+	put32(&b, 0);
+	put32(&b, 4);
 	put64(&b, (5 * MS_PAGE) | 0x04);
-	putname(&b, "ram"); put64(&b, 4 * MS_PAGE);
-	putname(&b, "pc.rom"); put64(&b, MS_PAGE);
+	putname(&b, "ram");
+	put64(&b, 4 * MS_PAGE);
+	putname(&b, "pc.rom");
+	put64(&b, MS_PAGE);
 	put64(&b, 0x10);
-	put8(&b, 0x7e); put32(&b, 2);
-	put8(&b, 0x02); put32(&b, 2);
+	put8(&b, 0x7e);
+	put32(&b, 2);
+	put8(&b, 0x02);
+	put32(&b, 2);
 	memset(page, 0xa0, sizeof(page));
-	put64(&b, 0 | 0x08); putname(&b, "ram"); put(&b, page, MS_PAGE);
-	put64(&b, MS_PAGE | 0x02 | 0x20); put8(&b, 0);
+	put64(&b, 0 | 0x08);
+	putname(&b, "ram");
+	put(&b, page, MS_PAGE);
+	put64(&b, MS_PAGE | 0x02 | 0x20);
+	put8(&b, 0);
 	memset(page, 0xa2, sizeof(page));
-	put64(&b, 2 * MS_PAGE | 0x08 | 0x20); put(&b, page, MS_PAGE);
-	put64(&b, 3 * MS_PAGE | 0x02 | 0x20); put8(&b, 0);
-	put64(&b, 0 | 0x02); putname(&b, "pc.rom"); put8(&b, 0);
+	put64(&b, 2 * MS_PAGE | 0x08 | 0x20);
+	put(&b, page, MS_PAGE);
+	put64(&b, 3 * MS_PAGE | 0x02 | 0x20);
+	put8(&b, 0);
+	put64(&b, 0 | 0x02);
+	putname(&b, "pc.rom");
+	put8(&b, 0);
 	put64(&b, 0x10);
-	put8(&b, 0x7e); put32(&b, 2);
+	put8(&b, 0x7e);
+	put32(&b, 2);
 	if (with_end) {
-		put8(&b, 0x03); put32(&b, 2); put64(&b, 0x10); put8(&b, 0x7e); put32(&b, 2);
+		put8(&b, 0x03);
+		put32(&b, 2);
+		put64(&b, 0x10);
+		put8(&b, 0x7e);
+		put32(&b, 2);
 	}
-	put8(&b, 0x04); put32(&b, 3); putname(&b, "timer"); put32(&b, 0); put32(&b, 2);
+	put8(&b, 0x04);
+	put32(&b, 3);
+	putname(&b, "timer");
+	put32(&b, 0);
+	put32(&b, 2);
 	put(&b, "\x01\x02\x03", 3);
 	return b;
 }
@@ -152,11 +179,14 @@ int main(void)
 	/* Corruptions: magic, a flag bit nobody knows, a page beyond its block,
 	 * a block name never announced, a block list larger than declared. */
 	size_t flags_at = 8 + 1 + 4 + 10 + 1 + 4 + 4 + 4 + 4 + 8 + 4 + 8 + 7 + 8 + 8 + 5 + 5;
-	struct { size_t at; uint8_t val; } bad[] = {
-		{ 0, 0x00 },            /* magic */
-		{ flags_at + 7, 0x48 }, /* page record with an unknown flag */
-		{ flags_at + 5, 0x10 }, /* page offset 4 pages: beyond "ram" */
-		{ flags_at + 9, 'x' },  /* block name "xam" */
+	struct {
+		size_t at;
+		uint8_t val;
+	} bad[] = {
+		{ 0, 0x00 },                                      /* magic */
+		{ flags_at + 7, 0x48 },                           /* page record with an unknown flag */
+		{ flags_at + 5, 0x10 },                           /* page offset 4 pages: beyond "ram" */
+		{ flags_at + 9, 'x' },                            /* block name "xam" */
 		{ 8 + 1 + 4 + 10 + 1 + 4 + 4 + 4 + 4 + 6, 0x40 }, /* MEM_SIZE total smaller than the blocks */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -171,7 +201,11 @@ int main(void)
 	/* Device state before all of RAM was sent: not a stream we can read. */
 	struct buf c = { 0 };
 	put(&c, b.p, 8 + 1 + 4 + 10);
-	put8(&c, 0x04); put32(&c, 3); putname(&c, "timer"); put32(&c, 0); put32(&c, 2);
+	put8(&c, 0x04);
+	put32(&c, 3);
+	putname(&c, "timer");
+	put32(&c, 0);
+	put32(&c, 2);
 	CHECK(run(c.p, c.len, &r, err) == -EPROTO);
 	free(c.p);
 	free(b.p);

@@ -62,7 +62,7 @@ static int fake_regs(struct vms_source *s, unsigned vcpu, struct vms_regs *out)
 {
 	struct fake *f = (struct fake *)s;
 	if (!f->with_regs || vcpu)
-		return vms_source_fail(s, ENOENT, "no vCPU %u", vcpu);
+		return source_fail(s, ENOENT, "no vCPU %u", vcpu);
 	*out = f->regs;
 	return 0;
 }
@@ -91,8 +91,8 @@ static struct vms_target *target(enum vms_paging mode)
 	next_table = 0x100000;
 	struct fake *f = calloc(1, sizeof(*f));
 	f->base.ops = &fake_ops;
-	vms_source_add_range(&f->base, 0, LOW_LEN);
-	vms_source_add_range(&f->base, HIGH_PA, HIGH_LEN);
+	source_add_range(&f->base, 0, LOW_LEN);
+	source_add_range(&f->base, HIGH_PA, HIGH_LEN);
 	if (mapped_source) {
 		f->base.host[0] = low;
 		f->base.host[1] = high;
@@ -112,9 +112,20 @@ static uint64_t table_new(void)
 	return pa;
 }
 
-static void put64(uint64_t pa, uint64_t v) { memcpy(host(pa), &v, 8); }
-static uint64_t get64(uint64_t pa) { uint64_t v; memcpy(&v, host(pa), 8); return v; }
-static void put32(uint64_t pa, uint32_t v) { memcpy(host(pa), &v, 4); }
+static void put64(uint64_t pa, uint64_t v)
+{
+	memcpy(host(pa), &v, 8);
+}
+static uint64_t get64(uint64_t pa)
+{
+	uint64_t v;
+	memcpy(&v, host(pa), 8);
+	return v;
+}
+static void put32(uint64_t pa, uint32_t v)
+{
+	memcpy(host(pa), &v, 4);
+}
 
 /* IA-32e (LEVELS 4 or 5) or PAE (LEVELS 3): maps VA to PA with a page of
  * SIZE, leaf flags LEAF, new upper entries UPPER. Returns the leaf's PA. */
@@ -184,7 +195,8 @@ static void test_ia32e(int levels)
 	CHECK(rc == -EFAULT && strstr(vms_errmsg(t), "PML4E not present"));
 	pa_of(t, dtb, 0x401000, &rc);
 	CHECK(rc == -EFAULT && strstr(vms_errmsg(t), "PTE not present"));
-	CHECK(vms_page_walk(t, dtb, 0x401000, &w) == -EFAULT && w.nsteps == (unsigned)levels && w.step[levels - 1].entry == 0);
+	CHECK(vms_page_walk(t, dtb, 0x401000, &w) == -EFAULT && w.nsteps == (unsigned)levels &&
+	      w.step[levels - 1].entry == 0);
 	pa_of(t, dtb, 0x40200000, &rc);
 	CHECK(rc == -EFAULT && strstr(vms_errmsg(t), "PDE not present"));
 
@@ -217,7 +229,8 @@ static void test_permissions(void)
 			struct vms_translation tr;
 			CHECK(vms_translate(t, cr3, va, &tr) == 0);
 			uint32_t want = VMS_PAGE_PRESENT | ((upper & leaf & 1) ? VMS_PAGE_WRITE : 0) |
-					((upper & leaf & 2) ? VMS_PAGE_USER : 0) | (((upper | leaf) & 4) ? VMS_PAGE_NX : 0);
+			                ((upper & leaf & 2) ? VMS_PAGE_USER : 0) |
+			                (((upper | leaf) & 4) ? VMS_PAGE_NX : 0);
 			CHECK(tr.prot == want);
 		}
 	}
@@ -405,7 +418,7 @@ static void test_ranges(void)
 	for (unsigned i = 0; i < 512; i++)
 		put64(cr3 + i * 8, cr3 | UP);
 	struct collected l = { 0 };
-	CHECK(vms_va_ranges_bounded(t, cr3, 64, collect, &l) == -E2BIG && l.n > 0 && strstr(vms_errmsg(t), "64"));
+	CHECK(va_ranges_bounded(t, cr3, 64, collect, &l) == -E2BIG && l.n > 0 && strstr(vms_errmsg(t), "64"));
 	CHECK(l.r[0].va == 0 && l.r[0].pa == cr3 && l.r[0].len == 4096);
 	vms_close(t);
 

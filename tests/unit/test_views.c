@@ -261,7 +261,7 @@ static void test_dmesg(struct fk *f)
  * name wanted in either era. */
 static void test_worker_names(struct fk *f)
 {
-	int new = f->flags & FK_612;
+	int new = f->flags &FK_612;
 	uint64_t wq = fk_obj(f, "workqueue_struct"), wq31 = fk_obj(f, "workqueue_struct");
 	fk_put_str(f, wq, "workqueue_struct", "name", "ext4-rsv-conversion");
 	fk_put_str(f, wq31, "workqueue_struct", "name", "a_workqueue_name_of_31_bytes_xy");
@@ -292,7 +292,7 @@ static void test_worker_names(struct fk *f)
 	size_t n = sizeof(w) / sizeof(w[0]);
 	for (size_t i = 0; i < n; i++) /* 6.1's desc holds 23 bytes */
 		fk_worker(f, 100 + (int)i, w[i].comm, w[i].pool, w[i].wq, w[i].id,
-			  !new && strlen(w[i].desc) > 23 ? "events" : w[i].desc, w[i].busy);
+		          !new &&strlen(w[i].desc) > 23 ? "events" : w[i].desc, w[i].busy);
 	struct tasks c = { 0 };
 	CHECK(vms_tasks(f->k, NULL, on_task, &c) == 0 && c.n == 4 + (int)n);
 	for (size_t i = 0; i < n && 4 + i < ROWS; i++) {

@@ -4,6 +4,7 @@
  * size of the input (which bounds the node array and the string buffer).
  */
 #include "json.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -113,9 +114,9 @@ static int parse_string(struct parser *ps, size_t *len_out)
 		char e = *ps->p++;
 		unsigned cp;
 		switch (e) {
-		case '"': case '\\': case '/':
-			ps->d->strs[ps->strs_len++] = e;
-			break;
+		case '"':
+		case '\\':
+		case '/': ps->d->strs[ps->strs_len++] = e; break;
 		case 'b': ps->d->strs[ps->strs_len++] = '\b'; break;
 		case 'f': ps->d->strs[ps->strs_len++] = '\f'; break;
 		case 'n': ps->d->strs[ps->strs_len++] = '\n'; break;
@@ -139,8 +140,7 @@ static int parse_string(struct parser *ps, size_t *len_out)
 				return -EINVAL; /* would truncate the C string */
 			put_utf8(ps, cp);
 			break;
-		default:
-			return -EINVAL;
+		default: return -EINVAL;
 		}
 	}
 	return -EINVAL;
@@ -255,10 +255,8 @@ static int parse_value(struct parser *ps, int depth)
 	if (ps->p >= ps->end)
 		return -EINVAL;
 	switch (*ps->p) {
-	case '{':
-		return parse_container(ps, depth, 1);
-	case '[':
-		return parse_container(ps, depth, 0);
+	case '{': return parse_container(ps, depth, 1);
+	case '[': return parse_container(ps, depth, 0);
 	case '"': {
 		int n = new_node(ps, JSON_STRING);
 		if (n < 0)
@@ -271,14 +269,10 @@ static int parse_value(struct parser *ps, int depth)
 		ps->d->nodes[n].str_len = len;
 		return n;
 	}
-	case 't':
-		return parse_literal(ps, "true", JSON_TRUE);
-	case 'f':
-		return parse_literal(ps, "false", JSON_FALSE);
-	case 'n':
-		return parse_literal(ps, "null", JSON_NULL);
-	default:
-		return parse_number(ps);
+	case 't': return parse_literal(ps, "true", JSON_TRUE);
+	case 'f': return parse_literal(ps, "false", JSON_FALSE);
+	case 'n': return parse_literal(ps, "null", JSON_NULL);
+	default: return parse_number(ps);
 	}
 }
 
@@ -407,24 +401,15 @@ int json_bool(const struct json_doc *d, int node)
 
 int json_quote(char *out, size_t cap, size_t len, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-#define PUT(ch) do { if (len + 1 >= cap) return -E2BIG; out[len++] = (ch); } while (0)
-	PUT('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			PUT('\\');
-			PUT((char)c);
-		} else if (c < 0x20) {
-			PUT('\\'); PUT('u'); PUT('0'); PUT('0');
-			PUT(hex[c >> 4]);
-			PUT(hex[c & 15]);
-		} else {
-			PUT((char)c);
-		}
-	}
-	PUT('"');
-#undef PUT
+	/* the body by the one escaper (util/escape.c), between quotes */
+	if (len + 2 >= cap)
+		return -E2BIG;
+	out[len++] = '"';
+	size_t n = esc_json(out + len, cap - len - 1, s, strlen(s), 0);
+	if (n >= cap - len - 1)
+		return -E2BIG;
+	len += n;
+	out[len++] = '"';
 	out[len] = '\0';
 	return (int)len;
 }

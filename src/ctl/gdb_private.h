@@ -1,0 +1,47 @@
+/*
+ * What the files of the GDB client share among themselves and show no one
+ * else: hex helpers of the codec (gdb_packet.c) that the client (gdb.c)
+ * also uses, and the guardian (gdb_guard.c) the client arms. The rest of
+ * vmsight sees only gdb.h.
+ */
+#ifndef VMS_CTL_GDB_PRIVATE_H
+#define VMS_CTL_GDB_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Value of hex digit C, or -1. */
+int gdb_hexval(int c);
+
+/* Decode N bytes from 2N hex digits; -1 on a non-hex digit. */
+int gdb_hex_decode(const char *hex, size_t n, uint8_t *out);
+
+/* Encode N bytes as 2N lower-case hex digits and a NUL. */
+void gdb_hex_encode(const void *data, size_t n, char *out);
+
+/* N hex digits (no prefix) into *OUT; -1 on a non-hex digit. */
+int gdb_parse_hex64(const char *s, size_t n, uint64_t *out);
+
+/* "Exx" or "E.text": the stub's way of saying a request failed. Data
+ * replies are even-length hex, so they never look like this. */
+int gdb_is_error_reply(const char *r, size_t len);
+
+/* Stop replies: what `?`, `c` and `s` answer, and what QEMU sends unasked
+ * when a debugger connects to a running guest. */
+int gdb_is_stop_reply(const char *r, size_t len);
+
+/* The guardian child of one connection; fd < 0 when there is none. */
+struct vms_gdb_guard {
+	int fd; /* write end of the guardian's pipe */
+	pid_t pid;
+};
+
+/* Fork a guardian holding a copy of SOCK (a no-op if GD already has one).
+ * 0, or -errno with the reason in ERR. */
+int gdb_guard_arm(struct vms_gdb_guard *gd, int sock, char *err, size_t errlen);
+
+/* Tell the guardian we closed properly and reap it. No-op without one. */
+void gdb_guard_disarm(struct vms_gdb_guard *gd);
+
+#endif
