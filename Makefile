@@ -27,7 +27,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
-	python3 tests/run --build $(BUILD) --build $(ASAN_BUILD)
+	python3 tests/run --build $(BUILD) --build $(ASAN_BUILD) --fuzz-seconds 5
 
 demo: deps all
 	bash lab/demo $(BUILD)/vmsight

@@ -29,6 +29,9 @@ class Lab:
         # The generic amd64 kernel flavour: another config, other structure
         # layouts than the cloud kernel of the other two.
         "generic": dict(mem="1G", smp=1, paging=4, kernel="linux-image-amd64"),
+        # The second kernel series: Debian's 6.12 backport (cloud flavour),
+        # the 6.4+ module layout (mem[]) and 6.10+ workqueue worker names.
+        "k612": dict(mem="1G", smp=1, paging=4, kernel="linux-image-6.12-cloud-amd64"),
         # vmsight-agent on the shm channel (both channels wired): file
         # monitoring tests (tests/test_watch.py).
         "agent": dict(mem="512M", smp=1, paging=4, agent="shm"),

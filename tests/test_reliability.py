@@ -98,3 +98,99 @@ def test_a_paused_guest_stays_paused(ctx):
         assert _status(ctx, g) == "running", (args, _status(ctx, g))
     rc, text = labvm.exec(g.dir, "echo alive")
     assert rc == 0 and "alive" in text, text
+
+
+def _qemu_state(ctx, g):
+    with ctx.qmp(g) as q:
+        status = q.cmd("query-status")["status"]
+        caps = {c["capability"]: c["state"] for c in q.cmd("query-migrate-capabilities")}
+        mig = q.cmd("query-migrate").get("status", "none")
+    return status, caps.get("background-snapshot"), mig
+
+
+def test_sigkill_at_any_point_leaves_the_guest_running(ctx):
+    """vmsight killed outright (SIGKILL: no handler runs) at random points of
+    every snapshot mode and of dump: within seconds the guest runs, the
+    background-snapshot capability is off again, no migration is left
+    active, and no partial file is left behind or taken for a whole one
+    (before: a killed background snapshot froze the guest, a killed pause
+    snapshot left it paused, --shm left /dev/shm/NAME)."""
+    import random
+    import signal
+    import subprocess
+    import time
+    g = ctx.guest("small")
+    rnd = random.Random(1234)
+    runs = [("snapshot", "--mode", "pause"), ("snapshot", "--mode", "background"), ("dump", "--pause"),
+            ("dump", "--format", "raw")]
+    for args in runs:
+        for attempt in range(3):
+            shm = attempt == 2 and args[0] == "snapshot"
+            name = f"vmsight-test-kill-{os.getpid()}-{attempt}"
+            path = f"/dev/shm/{name}" if shm else os.path.join(ctx.tmp, "killed.out")
+            out = ("--shm", name) if shm else ("-o", path)
+            p = subprocess.Popen([ctx.vmsight_bin, "-t", g.target, *args, *out],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rnd.uniform(0.05, 1.5))
+            if p.poll() is not None:  # it finished first: a whole file, taken as one
+                assert p.returncode == 0, (args, p.returncode)
+                ctx.vmsight("-t", "dump:" + path, "info")
+                os.unlink(path)
+                continue
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            deadline = time.monotonic() + 20
+            while True:
+                state = _qemu_state(ctx, g)
+                ok = state[0] == "running" and state[1] is False and state[2] in ("none", "completed", "failed",
+                                                                                   "cancelled")
+                if ok and not os.path.exists(path) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert ok, (args, attempt, state)
+            assert not os.path.exists(path), (args, attempt, "partial file left", os.listdir(os.path.dirname(path)))
+            leftovers = [f for f in os.listdir(os.path.dirname(path)) if f.startswith(os.path.basename(path))]
+            assert not leftovers, leftovers
+    rc, text = labvm.exec(g.dir, "echo alive; sync")
+    assert rc == 0 and "alive" in text, text
+
+
+def test_maps_under_fork_churn(ctx):
+    """maps of every process while the guest forks and exits processes
+    without pause: every run ends with status 0, every record is whole (no
+    made-up 'unreadable' area, areas of a process ascend without overlap:
+    a map torn by the churn is read again, or left out and counted); with
+    the guest paused nothing is unreadable at all and a long-lived process's
+    map equals the guest's own /proc/PID/maps."""
+    import json
+    import time
+    g = ctx.guest("small")
+    churn = "while :; do for i in 1 2 3 4 5 6 7 8; do (sleep 0.0$i; true) & done; wait; done"
+    rc, out = labvm.exec(g.dir, f"nohup sh -c '{churn}' >/dev/null 2>&1 & echo $! > /tmp/vms-churn.pid")
+    assert rc == 0, out
+    ctx.on_cleanup(lambda: labvm.exec(g.dir, "kill $(cat /tmp/vms-churn.pid)"))
+    time.sleep(1)
+
+    def check(rows, paused):
+        by_pid = {}
+        for r in rows:
+            assert not r.get("unreadable"), ("a made-up area", r)
+            by_pid.setdefault(r["pid"], []).append(r)
+        for pid, areas in by_pid.items():
+            starts = [int(a["start"], 16) for a in areas if a["path"] != "[vsyscall]"]
+            ends = [int(a["end"], 16) for a in areas if a["path"] != "[vsyscall]"]
+            assert all(s < e for s, e in zip(starts, ends)), pid
+            assert all(ends[i] <= starts[i + 1] for i in range(len(starts) - 1)), ("overlap", pid)
+        return by_pid
+
+    for _ in range(15):
+        rc, out, err = ctx.vmsight("--json", "-t", g.target, "maps")
+        check([json.loads(l) for l in out.splitlines()], False)
+    with ctx.paused(g):
+        rc, out, err = ctx.vmsight("--json", "-t", g.target, "maps")
+        assert "unreadable" not in err, err
+        by_pid = check([json.loads(l) for l in out.splitlines()], True)
+        _, text, _ = ctx.vmsight("-t", g.target, "maps", "1")
+    rc, want = labvm.exec(g.dir, "cat /proc/1/maps")
+    assert rc == 0 and text.split() == want.split(), (text, want)
+    assert 1 in by_pid

@@ -306,6 +306,8 @@ int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_ta
 		return -EINVAL;
 	}
 	struct vms_target *t = calloc(1, sizeof(*t));
+	if (t)
+		t->pause_guard = (struct guard)GUARD_INIT;
 	if (!t) {
 		if (o.errbuf && o.errbuf_len)
 			snprintf(o.errbuf, o.errbuf_len, "out of memory");
@@ -330,6 +332,7 @@ void vms_close(struct vms_target *t)
 {
 	if (!t)
 		return;
+	guard_disarm(&t->pause_guard);
 	if (t->src)
 		t->src->ops->close(t->src);
 	if (t->qmp)
@@ -424,12 +427,49 @@ int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
 
 /* Translations cached while the guest ran may be stale once it stops, and
  * will be once it runs again: both drop the TLB (docs/arch.md). */
+/* ---- pause and resume, with a guardian ---- */
+
+#define PAUSED_BY_US 'P'
+
+struct pause_guard_ctx {
+	char qmp_path[108];
+};
+
+/* In the guardian, once vmsight was killed while the guest was paused by
+ * it: resume the guest (our QMP connection closed with us). */
+static void resume_on_death(void *ctx, int note)
+{
+	const struct pause_guard_ctx *g = ctx;
+	struct vms_qmp *q = NULL;
+	char err[256];
+	if (note != PAUSED_BY_US)
+		return;
+	for (int i = 0; i < 50 && qmp_connect(g->qmp_path, 5000, &q, err, sizeof(err)); i++)
+		usleep(100000);
+	if (!q)
+		return;
+	if (qemu_running(q) == 0)
+		qemu_cont(q);
+	qmp_close(q);
+}
+
 int vms_pause(struct vms_target *t)
 {
 	struct vms_qmp *q;
 	mmu_guest_moved(t);
+	/* The guardian is forked before the stop, so the pause is not made
+	 * longer by the fork; it acts only once told the guest is paused. */
+	if (t->qmp_path[0] && t->pause_guard.fd < 0) {
+		struct pause_guard_ctx ctx;
+		snprintf(ctx.qmp_path, sizeof(ctx.qmp_path), "%s", t->qmp_path);
+		int g = guard_arm(&t->pause_guard, NULL, 0, resume_on_death, &ctx, t->err, sizeof(t->err));
+		if (g)
+			return g;
+	}
 	int rc = qmp_acquire(t, &q);
 	rc = rc ? rc : qmp_result(t, qemu_stop(q));
+	if (rc == 0)
+		guard_note(&t->pause_guard, PAUSED_BY_US);
 	learn_paging(t);
 	return rc;
 }
@@ -440,6 +480,8 @@ int vms_resume(struct vms_target *t)
 	mmu_guest_moved(t);
 	int rc = qmp_acquire(t, &q);
 	rc = rc ? rc : qmp_result(t, qemu_cont(q));
+	if (rc == 0)
+		guard_disarm(&t->pause_guard);
 	learn_paging(t);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include "../ctl/qemu.h"
 #include "../mem/source.h"
 #include "target_access.h"
+#include "util/guard.h"
 
 struct vms_qmp;
 struct vms_mmu;
@@ -29,6 +30,7 @@ struct vms_target {
 	char paging_why[1100];   /* why vCPU 0's paging mode is unknown, "" if it is not */
 	struct vms_qemu_ram ram; /* live QEMU's RAM block and its placement, when has_ram */
 	int has_ram;
+	struct guard pause_guard; /* resumes the guest we paused if we are killed (vms_pause) */
 };
 
 int read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);

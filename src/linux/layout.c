@@ -164,6 +164,13 @@ static int need_tasks(struct vms_kernel *k, struct linux_views *v)
 		{ "worker", "current_work", &L->worker_current_work, 1 },
 		{ "worker", "pool", &L->worker_pool, 1 },
 		{ "worker", "desc", &L->worker_desc, 1 },
+		{ "worker", "id", &L->worker_id, 1 },
+		{ "worker", "rescue_wq", &L->worker_rescue_wq, 1 },
+		{ "worker_pool", "cpu", &L->pool_cpu, 1 },
+		{ "worker_pool", "id", &L->pool_id, 1 },
+		{ "worker_pool", "attrs", &L->pool_attrs, 1 },
+		{ "workqueue_attrs", "nice", &L->attrs_nice, 1 },
+		{ "workqueue_struct", "name", &L->wq_name, 1 },
 		{ "signal_struct", "thread_head", &L->sig_thread_head, 1 },
 		{ "signal_struct", "nr_threads", &L->sig_nr_threads, 0 },
 		{ "cred", "uid", &L->cred_id[0], 0 },
@@ -190,6 +197,36 @@ static int need_tasks(struct vms_kernel *k, struct linux_views *v)
 	return resolve(k, v, w, sizeof(w) / sizeof(w[0]));
 }
 
+/*
+ * Workqueue workers: /proc names one by its comm and, while it is in a
+ * pool, "+desc" or "-desc" (its latest work). Since 6.10 the first part is
+ * no longer the comm but made again from the worker each time
+ * (format_worker_id: "kworker/R-" and the workqueue's whole name for a
+ * rescuer, "kworker/CPU:ID[H]" or "kworker/uPOOL:ID" else), which the
+ * kernel's types show only by the change that came with it: desc grew
+ * from 24 to 32 bytes (WORKER_DESC_LEN). Members of odd sizes turn the
+ * worker's part of the name off, not the view.
+ */
+static int finish_workers(struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	memset(&L->worker_plan, 0, sizeof(L->worker_plan));
+	L->worker_full_id = 0;
+	if (!L->kthread_data.size || L->worker_current_work.size != 8 || L->worker_pool.size != 8 ||
+	    L->worker_desc.size < 2 || L->worker_desc.size > 64)
+		return 0;
+	L->worker_full_id = L->worker_desc.size >= 32 && L->worker_id.size == 4 && L->worker_rescue_wq.size == 8 &&
+	                    L->pool_cpu.size == 4 && L->pool_id.size == 4 && L->pool_attrs.size == 8 &&
+	                    L->attrs_nice.size == 4 && L->wq_name.size >= 2 && L->wq_name.size <= 64;
+	int rc = PLAN(v, "worker", &L->worker_plan, &L->worker_current_work, &L->worker_pool, &L->worker_desc,
+	              &L->worker_id, &L->worker_rescue_wq);
+	if (rc == 0 && L->worker_plan.end <= LX_WORKER_MAX)
+		return 0;
+	memset(&L->worker_plan, 0, sizeof(L->worker_plan));
+	L->worker_full_id = 0;
+	return 0;
+}
+
 /* What every group does after its members are known, whether from the
  * kernel's types or from the layout cache: symbols (they move with KASLR),
  * the checks that keep the views' buffers safe, and the plans. */
@@ -211,6 +248,8 @@ static int finish_tasks(struct vms_kernel *k, struct linux_views *v)
 	               &L->task_exit_state, &L->task_pid, &L->task_tgid, &L->task_real_parent, &L->task_group_leader,
 	               &L->task_start, &L->task_real_cred, &L->task_comm, &L->task_files, &L->task_signal,
 	               &L->task_kthread)))
+		return rc;
+	if ((rc = finish_workers(v)))
 		return rc;
 	if ((rc = PLAN(v, "mm_struct", &L->mm_plan, &L->mm_pgd, &L->mm_arg_start, &L->mm_arg_end, &L->mm_env_start,
 	               &L->mm_env_end, &L->mm_start_brk, &L->mm_brk, &L->mm_start_stack, &L->mm_mt_root, &L->mm_mmap,
@@ -338,6 +377,25 @@ static int finish_maps(struct vms_kernel *k, struct linux_views *v)
 	            &L->vma_flags, &L->vma_pgoff, &L->vma_file, &L->vma_ops, &L->vma_private, &L->vma_anon_name);
 }
 
+/* 6.4+: mem[] of struct module_memory, each kind found from the array's
+ * place and the element's size (ISF types have no indexed paths). */
+static void module_memory(struct vms_kernel *k, struct lx_layout *L)
+{
+	struct lx_member mem, base, size;
+	uint64_t esz;
+	if (member(k, "module", "mem", &mem) || member(k, "module_memory", "base", &base) ||
+	    member(k, "module_memory", "size", &size) || vms_btf_struct_size(k, "module_memory", &esz) ||
+	    esz < base.off + base.size || esz < size.off + size.size || esz > 1024)
+		return;
+	L->mod_base = base;
+	L->mod_base.off += mem.off;
+	for (uint32_t i = 0; i < LX_MOD_MEM_MAX && (i + 1) * esz <= mem.size; i++) {
+		L->mod_mem_size[i] = size;
+		L->mod_mem_size[i].off += mem.off + i * (uint32_t)esz;
+		L->mod_mem_count = i + 1;
+	}
+}
+
 static int need_modules(struct vms_kernel *k, struct linux_views *v)
 {
 	struct lx_layout *L = &v->lay;
@@ -357,23 +415,18 @@ static int need_modules(struct vms_kernel *k, struct linux_views *v)
 	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
 	if (rc || (rc = struct_size(k, v, "module", &L->mod_size)))
 		return rc;
-	/* Up to 6.3 the module's memory is core_layout and init_layout; from
-	 * 6.4 it is mem[MOD_TEXT .. MOD_INIT_RODATA], base of mem[0] shown. */
+	/* /proc/modules shows the base of the core text and the sum of the
+	 * module's memory sizes: core_layout and init_layout up to 6.3 (and
+	 * data_layout where the architecture has it), from 6.4 every
+	 * mem[MOD_TEXT .. MOD_INIT_RODATA] (the init kinds are 0 once the
+	 * module has initialised), shown from mem[MOD_TEXT]. */
 	if (member(k, "module", "core_layout.base", &L->mod_base) == 0) {
-		member(k, "module", "core_layout.size", &L->mod_core_size);
-		member(k, "module", "init_layout.size", &L->mod_init_size);
-	} else if (member(k, "module", "mem[0].base", &L->mod_base) == 0) {
-		struct lx_member m1;
-		member(k, "module", "mem[0].size", &L->mod_core_size);
-		if (member(k, "module", "mem[1].size", &m1) == 0 && m1.off > L->mod_core_size.off)
-			L->mod_mem_stride = m1.off - L->mod_core_size.off;
-		for (unsigned i = 0; i < 7 && L->mod_mem_stride; i++) {
-			char path[32];
-			snprintf(path, sizeof(path), "mem[%u].size", i);
-			if (member(k, "module", path, &m1))
-				break;
-			L->mod_mem_count = i + 1;
-		}
+		static const char *const sizes[] = { "core_layout.size", "init_layout.size", "data_layout.size" };
+		for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			if (member(k, "module", sizes[i], &L->mod_mem_size[L->mod_mem_count]) == 0)
+				L->mod_mem_count++;
+	} else {
+		module_memory(k, L);
 	}
 	return 0;
 }
@@ -384,11 +437,11 @@ static int finish_modules(struct vms_kernel *k, struct linux_views *v)
 	int rc = symbol(k, v, "modules", &L->modules_head, 0);
 	if (rc)
 		return rc;
-	if (!L->mod_base.size || !L->mod_core_size.size) {
+	if (!L->mod_base.size || !L->mod_mem_count) {
 		snprintf(v->err, sizeof(v->err), "the kernel's struct module has neither core_layout nor mem[]");
 		return -ENOENT;
 	}
-	if (L->mod_size > LX_OBJ_MAX * 4 || L->mod_mem_count > 7 || L->mod_mem_stride > 256 ||
+	if (L->mod_size > LX_OBJ_MAX * 4 || L->mod_mem_count > LX_MOD_MEM_MAX ||
 	    (L->mod_kobj_mod.size && L->mod_kobj_mod.off + 8 > L->mod_size)) {
 		snprintf(v->err, sizeof(v->err), "the kernel's struct module has an unexpected layout");
 		return -EINVAL;
@@ -397,14 +450,14 @@ static int finish_modules(struct vms_kernel *k, struct linux_views *v)
 		snprintf(v->err, sizeof(v->err), "module.name of %u bytes", L->mod_name.size);
 		return -EINVAL;
 	}
-	struct lx_member last = { 0 };
-	if (L->mod_mem_count) {
-		last = L->mod_core_size;
-		last.off += (L->mod_mem_count - 1) * L->mod_mem_stride;
-	}
-	return PLAN(v, "module", &L->mod_plan, &L->mod_list, &L->mod_name, &L->mod_state, &L->mod_base,
-	            &L->mod_core_size, &L->mod_init_size, &L->mod_taints, &L->mod_refcnt, &L->mod_source_list,
-	            &L->mod_kobj_mod, &last);
+	/* Every size is copied (not only the first and last: the plan
+	 * leaves what lies between its runs unread). */
+	const struct lx_member *m[8 + LX_MOD_MEM_MAX] = { &L->mod_list,        &L->mod_name,    &L->mod_state,
+		                                          &L->mod_base,        &L->mod_taints,  &L->mod_refcnt,
+		                                          &L->mod_source_list, &L->mod_kobj_mod };
+	for (uint32_t i = 0; i < L->mod_mem_count; i++)
+		m[8 + i] = &L->mod_mem_size[i];
+	return plan(v, "module", &L->mod_plan, m, 8 + L->mod_mem_count);
 }
 
 static int need_printk(struct vms_kernel *k, struct linux_views *v)

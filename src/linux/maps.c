@@ -64,6 +64,13 @@ struct maps_walk {
 	char file_path[PATH_MAX_BYTES];
 	vms_vma_fn fn;
 	void *ctx;
+	/* One process's areas, held until the whole map has been read in one
+	 * piece: a torn map is read again, never printed half. */
+	struct vms_vma *held;
+	size_t *held_path; /* each one's path: an offset into names */
+	size_t nheld, capheld;
+	char *names;
+	size_t nnames, capnames;
 };
 
 /* Copy and check the VMA at VA; when the tree says which range it must
@@ -112,8 +119,10 @@ static int vma_read(struct maps_walk *mw, uint64_t va, uint64_t lo, uint64_t hi,
 	return -EIO;
 }
 
-/* The name /proc/PID/maps gives the VMA just read (show_map_vma). */
-static void vma_name(struct maps_walk *mw, struct vms_vma *v)
+/* The name /proc/PID/maps gives the VMA just read (show_map_vma); -EIO if
+ * its struct file does not read (a path that does not resolve is only
+ * flagged). */
+static int vma_name(struct maps_walk *mw, struct vms_vma *v)
 {
 	struct lx_walk *w = &mw->w;
 	const struct lx_layout *L = w->lay;
@@ -126,10 +135,8 @@ static void vma_name(struct maps_walk *mw, struct vms_vma *v)
 			uint8_t f[LX_OBJ_MAX];
 			int trunc = 0;
 			mw->file = 0;
-			if (L->file_plan.end > sizeof(f) || lx_read_plan(w, &L->file_plan, file, f)) {
-				v->flags |= VMS_ENTRY_UNREADABLE;
-				return;
-			}
+			if (L->file_plan.end > sizeof(f) || lx_read_plan(w, &L->file_plan, file, f))
+				return -EIO;
 			struct lx_inode ino;
 			mw->file_ino = mw->file_dev = mw->file_flags = 0;
 			if (lx_inode_read(w, lx_get(f, L->file_inode), &ino) == 0) {
@@ -150,21 +157,21 @@ static void vma_name(struct maps_walk *mw, struct vms_vma *v)
 		v->dev = mw->file_dev;
 		v->flags |= mw->file_flags;
 		v->path = mw->file_path;
-		return;
+		return 0;
 	}
 	uint64_t ops = lx_get(o, L->vma_ops), priv = lx_get(o, L->vma_private), name;
 	if (ops && ops == L->special_vmops && lx_kptr(w, priv, 8) && lx_read_u64(w, priv, &name) == 0 && name &&
 	    lx_read_str(w, name, mw->path, 64) > 0) {
 		v->path = mw->path;
-		return;
+		return 0;
 	}
 	if (v->start <= mw->brk && v->end >= mw->start_brk) {
 		v->path = "[heap]";
-		return;
+		return 0;
 	}
 	if (v->start <= mw->start_stack && v->end >= mw->start_stack) {
 		v->path = "[stack]";
-		return;
+		return 0;
 	}
 	uint64_t anon = lx_get(o, L->vma_anon_name);
 	if (anon && L->vma_anon_name.size) {
@@ -175,6 +182,53 @@ static void vma_name(struct maps_walk *mw, struct vms_vma *v)
 			v->path = mw->path;
 		}
 	}
+	return 0;
+}
+
+/* Keep V (and a copy of its path) until the process's map is complete. */
+static int hold(struct maps_walk *mw, const struct vms_vma *v)
+{
+	struct lx_walk *w = &mw->w;
+	size_t plen = strlen(v->path) + 1;
+	if (w->entries + mw->nheld >= w->max)
+		return lx_fail(w, E2BIG, "more than %u memory areas", w->max);
+	if (mw->nheld == mw->capheld) {
+		size_t cap = mw->capheld ? mw->capheld * 2 : 64;
+		struct vms_vma *h = realloc(mw->held, cap * sizeof(*h));
+		size_t *hp = h ? realloc(mw->held_path, cap * sizeof(*hp)) : NULL;
+		if (h)
+			mw->held = h;
+		if (!h || !hp)
+			return lx_fail(w, ENOMEM, "out of memory");
+		mw->held_path = hp;
+		mw->capheld = cap;
+	}
+	if (mw->nnames + plen > mw->capnames) {
+		size_t cap = (mw->capnames + plen) * 2;
+		char *n = realloc(mw->names, cap);
+		if (!n)
+			return lx_fail(w, ENOMEM, "out of memory");
+		mw->names = n;
+		mw->capnames = cap;
+	}
+	memcpy(mw->names + mw->nnames, v->path, plen);
+	mw->held_path[mw->nheld] = mw->nnames;
+	mw->nnames += plen;
+	mw->held[mw->nheld++] = *v;
+	return 0;
+}
+
+/* Hand the held areas to the caller. */
+static int release_held(struct maps_walk *mw)
+{
+	for (size_t i = 0; i < mw->nheld; i++) {
+		mw->held[i].path = mw->names + mw->held_path[i];
+		mw->w.entries++;
+		int rc = mw->fn(mw->ctx, &mw->held[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 static int emit(struct maps_walk *mw, struct vms_vma *v)
@@ -182,17 +236,18 @@ static int emit(struct maps_walk *mw, struct vms_vma *v)
 	struct lx_walk *w = &mw->w;
 	if (w->entries >= w->max)
 		return lx_fail(w, E2BIG, "more than %u memory areas", w->max);
-	if (!(v->flags & VMS_ENTRY_UNREADABLE)) {
-		if (v->start < mw->last_end)
-			return lx_fail(w, EIO,
-			               "memory areas of process %d overlap or go backwards at 0x%llx "
-			               "(changed while read, or corrupt)",
-			               mw->pid, (unsigned long long)v->start);
-		mw->last_end = v->end;
-		vma_name(mw, v);
-	}
-	w->entries++;
-	return mw->fn(mw->ctx, v);
+	if (!(v->flags & VMS_ENTRY_UNREADABLE) && v->start < mw->last_end)
+		return lx_fail(w, EIO,
+		               "memory areas of process %d overlap or go backwards at 0x%llx "
+		               "(changed while read, or corrupt)",
+		               mw->pid, (unsigned long long)v->start);
+	/* An area (or its file) that does not read back whole fails the
+	 * process's map, which is then read again: never a made-up record. */
+	if ((v->flags & VMS_ENTRY_UNREADABLE) || vma_name(mw, v))
+		return lx_fail(w, EIO, "process %d: memory area 0x%llx unreadable (changed while read, or corrupt)",
+		               mw->pid, (unsigned long long)v->addr);
+	mw->last_end = v->end;
+	return hold(mw, v);
 }
 
 /* ---- the maple tree ---------------------------------------------------------- */
@@ -255,7 +310,9 @@ static int mt_node(struct maps_walk *mw, uint64_t enode, uint64_t min, uint64_t 
 		uint64_t e = slot[i];
 		int rc = 0;
 		if (type == MAPLE_LEAF_64) {
-			if (e) {
+			/* Internal entries ((e & 3) == 2, e.g. XA_ZERO_ENTRY) are no
+			 * VMAs: the kernel's own walk skips them too. */
+			if (e && (e & 3) != 2) {
 				struct vms_vma v;
 				vma_read(mw, e, lo, hi, &v);
 				rc = emit(mw, &v);
@@ -318,14 +375,11 @@ static int gate(struct maps_walk *mw)
 		             .vm_flags = mode == 0 ? VM_READ | VM_EXEC : VM_EXEC,
 		             .path = "[vsyscall]" };
 	strcpy(v.perms, mode == 0 ? "r-xp" : "--xp");
-	if (w->entries >= w->max)
-		return lx_fail(w, E2BIG, "more than %u memory areas", w->max);
-	w->entries++;
-	return mw->fn(mw->ctx, &v);
+	return hold(mw, &v);
 }
 
-/* The memory map of one process: its mm, then its VMAs. */
-static int process_maps(struct maps_walk *mw, uint64_t task, int32_t pid)
+/* The memory map of one process, read once: its mm, then its VMAs. */
+static int process_maps_once(struct maps_walk *mw, uint64_t task, int32_t pid)
 {
 	struct lx_walk *w = &mw->w;
 	const struct lx_layout *L = w->lay;
@@ -333,6 +387,8 @@ static int process_maps(struct maps_walk *mw, uint64_t task, int32_t pid)
 	mw->pid = pid;
 	mw->last_end = 0;
 	mw->file = 0;
+	mw->nheld = mw->nnames = 0;
+	mw->nodes = 0;
 	if (lx_read_u64(w, task + L->task_mm.off, &mw->mm))
 		return lx_fail(w, EIO, "process %d: its task_struct is unreadable", pid);
 	if (!mw->mm)
@@ -346,6 +402,21 @@ static int process_maps(struct maps_walk *mw, uint64_t task, int32_t pid)
 	mw->vdso = lx_get(m, L->mm_vdso);
 	int rc = L->maple ? walk_maple(mw, lx_get(m, L->mm_mt_root)) : walk_list(mw, lx_get(m, L->mm_mmap));
 	return rc ? rc : gate(mw);
+}
+
+/* A process's map, whole or not at all: a map that changed while it was
+ * read (a running guest) is read again, a bounded number of times; only
+ * a complete one reaches the caller. */
+static int process_maps(struct maps_walk *mw, uint64_t task, int32_t pid)
+{
+	int rc;
+	for (unsigned attempt = 0;; attempt++) {
+		rc = process_maps_once(mw, task, pid);
+		if (rc != -EIO || attempt >= mw->w.retries)
+			break;
+		mw->w.retried++;
+	}
+	return rc ? rc : release_held(mw);
 }
 
 /* Every process: one that can not be read is counted, and the walk goes on. */
@@ -388,6 +459,9 @@ int vms_maps(struct vms_kernel *k, int32_t pid, const struct vms_maps_opts *opts
 	}
 out:
 	lx_walk_stats(&mw->w, mw->o.stats);
+	free(mw->held);
+	free(mw->held_path);
+	free(mw->names);
 	free(mw->vma);
 	free(mw);
 	return rc;

@@ -6,7 +6,9 @@
  * walks it; each module shows what /proc/modules shows: name, size (core
  * and init memory), users, the modules using it (module->source_list of
  * struct module_use), state, and the core text's address. Up to 6.3 a
- * module's memory is core_layout and init_layout; from 6.4 it is mem[].
+ * module's memory is core_layout and init_layout; from 6.4 it is mem[],
+ * one struct module_memory per kind (text, data, rodata, ro_after_init
+ * and the init kinds), and the size shown is their sum (layout.c).
  *
  * A rootkit hides a module by unlinking it from that list; its struct
  * module stays where the module loader put it, in the module's own memory
@@ -134,17 +136,9 @@ static int module_read(struct mod_walk *mw, uint64_t mod, int probe, struct vms_
 		if (state > 3 || !name_ok(o + L->mod_name.off, L->mod_name.size) || (base && !lx_kptr(w, base, 8)) ||
 		    (L->mod_kobj_mod.size && state != 3 && state != 1 && lx_get(o, L->mod_kobj_mod) != mod))
 			continue;
-		uint64_t size = lx_get(o, L->mod_core_size);
-		if (L->mod_mem_count) {
-			size = 0;
-			for (uint32_t i = 0; i < L->mod_mem_count; i++) {
-				struct lx_member m = L->mod_core_size;
-				m.off += i * L->mod_mem_stride;
-				size += lx_get(o, m);
-			}
-		} else {
-			size += lx_get(o, L->mod_init_size);
-		}
+		uint32_t size = 0; /* an unsigned int in the kernel's sum too */
+		for (uint32_t i = 0; i < L->mod_mem_count; i++)
+			size += (uint32_t)lx_get(o, L->mod_mem_size[i]);
 		size_t nl = L->mod_name.size < sizeof(mw->name) ? L->mod_name.size : sizeof(mw->name) - 1;
 		memcpy(mw->name, o + L->mod_name.off, nl);
 		mw->name[nl] = '\0';

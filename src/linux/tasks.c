@@ -123,9 +123,74 @@ static void read_cmdline(struct task_walk *tw, uint64_t mm, struct vms_task *out
 	out->cmdline_len = len;
 }
 
-/* The name /proc shows for a kernel thread (proc_task_name): a workqueue
- * worker's comm with "+desc" while it runs a work item, "-desc" after;
- * another kernel thread's full name (its comm is cut at 15 bytes). */
+/* What a workqueue worker's name starts with (wq_worker_comm): its comm up
+ * to 6.9; from 6.10 the id made again from the worker as format_worker_id
+ * makes it, whole ("kworker/R-" and the workqueue's name for a rescuer).
+ * Its length in BUF, or -EIO if the pool or workqueue it names is not
+ * readable. */
+static int worker_id(struct lx_walk *w, const uint8_t *wk, uint64_t pool, const char *comm, char *buf, size_t len)
+{
+	const struct lx_layout *L = w->lay;
+	uint64_t wq = lx_get(wk, L->worker_rescue_wq), attrs;
+	int32_t cpu, id = (int32_t)lx_get_s32(wk, L->worker_id), pool_id, nice;
+	char name[65];
+	int n;
+	if (!L->worker_full_id) {
+		n = snprintf(buf, len, "%s", comm);
+	} else if (wq) {
+		if (!lx_kptr(w, wq, 8) || lx_read(w, wq + L->wq_name.off, name, L->wq_name.size))
+			return -EIO;
+		name[L->wq_name.size] = '\0';
+		n = snprintf(buf, len, "kworker/R-%s", name);
+	} else if (!pool) {
+		n = snprintf(buf, len, "kworker/dying");
+	} else if (!lx_kptr(w, pool, 8) || lx_read(w, pool + L->pool_cpu.off, &cpu, 4)) {
+		return -EIO;
+	} else if (cpu >= 0) {
+		if (lx_read_u64(w, pool + L->pool_attrs.off, &attrs) || !lx_kptr(w, attrs, 4) ||
+		    lx_read(w, attrs + L->attrs_nice.off, &nice, 4))
+			return -EIO;
+		n = snprintf(buf, len, "kworker/%d:%d%s", cpu, id, nice < 0 ? "H" : "");
+	} else {
+		if (lx_read(w, pool + L->pool_id.off, &pool_id, 4))
+			return -EIO;
+		n = snprintf(buf, len, "kworker/u%d:%d", pool_id, id);
+	}
+	if (n < 0)
+		return -EIO;
+	return (size_t)n < len ? n : (int)len - 1;
+}
+
+/* A workqueue worker's name: its id, then "+desc" while it runs a work
+ * item or "-desc" after one, if it is in a pool. Left as the comm if the
+ * worker is not readable. */
+static void worker_name(struct lx_walk *w, uint64_t kthread, struct vms_task *out)
+{
+	const struct lx_layout *L = w->lay;
+	uint8_t wk[LX_WORKER_MAX];
+	char name[sizeof(out->name)], desc[65];
+	uint64_t p;
+	if (!L->worker_plan.end || lx_read_u64(w, kthread + L->kthread_data.off, &p) || !lx_kptr(w, p, 8) ||
+	    lx_read_plan(w, &L->worker_plan, p, wk))
+		return;
+	uint64_t pool = lx_get(wk, L->worker_pool);
+	int n = worker_id(w, wk, pool, out->comm, name, sizeof(name));
+	if (n < 0)
+		return;
+	memcpy(desc, wk + L->worker_desc.off, L->worker_desc.size);
+	desc[L->worker_desc.size] = '\0';
+	if (pool && desc[0] && (size_t)n + 1 < sizeof(name)) { /* cut as the kernel's 64-byte buffer */
+		name[n++] = lx_get(wk, L->worker_current_work) ? '+' : '-';
+		size_t dl = strnlen(desc, sizeof(name) - 1 - (size_t)n);
+		memcpy(name + n, desc, dl);
+		name[(size_t)n + dl] = '\0';
+	}
+	memcpy(out->name, name, sizeof(name));
+}
+
+/* The name /proc/PID/status shows for a kernel thread (proc_task_name):
+ * a workqueue worker's as above, another kernel thread's full name (its
+ * comm is cut at 15 bytes; kthread->full_name, 6.0+), cut at 63 bytes. */
 static void kthread_name(struct lx_walk *w, uint64_t kthread, struct vms_task *out)
 {
 	const struct lx_layout *L = w->lay;
@@ -133,19 +198,7 @@ static void kthread_name(struct lx_walk *w, uint64_t kthread, struct vms_task *o
 	if (!lx_kptr(w, kthread, 8))
 		return;
 	if (out->kflags & PF_WQ_WORKER) {
-		uint64_t work, pool;
-		char desc[64] = "";
-		size_t dl = L->worker_desc.size < sizeof(desc) - 1 ? L->worker_desc.size : sizeof(desc) - 1;
-		if (!L->kthread_data.size || !L->worker_desc.size ||
-		    lx_read_u64(w, kthread + L->kthread_data.off, &p) || !lx_kptr(w, p, 8) ||
-		    lx_read_u64(w, p + L->worker_current_work.off, &work) ||
-		    lx_read_u64(w, p + L->worker_pool.off, &pool) || lx_read(w, p + L->worker_desc.off, desc, dl))
-			return;
-		desc[dl] = '\0';
-		if (pool && desc[0]) {
-			size_t n = strlen(out->name);
-			snprintf(out->name + n, sizeof(out->name) - n, "%c%s", work ? '+' : '-', desc);
-		}
+		worker_name(w, kthread, out);
 		return;
 	}
 	if (L->kthread_full_name.size && lx_read_u64(w, kthread + L->kthread_full_name.off, &p) == 0 && p &&

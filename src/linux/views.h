@@ -51,6 +51,11 @@ enum {
 	LX_CHECK = 1u << 5, /* the integrity checks (check*.c): every member optional */
 };
 
+/* Module memory kinds at most (6.4+: MOD_MEM_NUM_TYPES, 7 so far). */
+#define LX_MOD_MEM_MAX 8
+/* Bytes of a struct worker copied for a kernel worker's name, at most. */
+#define LX_WORKER_MAX 1024
+
 /* Pseudo file systems whose files d_path names by their d_dname function. */
 enum { LX_DNAME_PIPE, LX_DNAME_SOCKET, LX_DNAME_ANON, LX_DNAME_SIMPLE, LX_DNAME_NS, LX_DNAME_KINDS };
 
@@ -65,12 +70,16 @@ struct lx_layout {
 	        task_real_parent, task_group_leader, task_thread_node, task_thread_group, task_start, task_real_cred,
 	        task_comm, task_files, task_signal, task_fs;
 	struct lx_member task_kthread; /* worker_private (6.1+) or set_child_tid: the struct kthread */
-	struct lx_member kthread_data, kthread_full_name, worker_current_work, worker_pool, worker_desc;
+	struct lx_member kthread_data, kthread_full_name;
+	/* Workqueue workers, for the name /proc shows (wq_worker_comm). */
+	struct lx_member worker_current_work, worker_pool, worker_desc, worker_id, worker_rescue_wq;
+	struct lx_member pool_cpu, pool_id, pool_attrs, attrs_nice, wq_name;
+	int worker_full_id; /* 6.10+: the name is made from the worker, not its comm */
 	struct lx_member sig_thread_head, sig_nr_threads;
 	struct lx_member cred_id[8]; /* uid gid suid sgid euid egid fsuid fsgid */
 	struct lx_member mm_pgd, mm_arg_start, mm_arg_end, mm_env_start, mm_env_end, mm_start_brk, mm_brk,
 	        mm_start_stack, mm_mt_root, mm_mmap, mm_map_count, mm_vdso;
-	struct lx_plan task_plan, mm_plan, cred_plan;
+	struct lx_plan task_plan, mm_plan, cred_plan, worker_plan;
 
 	/* LX_FILES */
 	struct lx_member files_fdt, fdt_max_fds, fdt_fd, fdt_cloexec;
@@ -94,9 +103,11 @@ struct lx_layout {
 
 	/* LX_MODULES */
 	uint64_t modules_head;
-	struct lx_member mod_list, mod_name, mod_state, mod_base, mod_core_size, mod_init_size, mod_taints, mod_refcnt,
-	        mod_source_list, mod_kobj_mod;
-	uint32_t mod_mem_stride, mod_mem_count; /* 6.4+: mem[] of struct module_memory */
+	struct lx_member mod_list, mod_name, mod_state, mod_base, mod_taints, mod_refcnt, mod_source_list, mod_kobj_mod;
+	/* The sizes /proc/modules adds up: core_layout and init_layout (to
+	 * 6.3), or each mem[type] of struct module_memory (6.4 on). */
+	struct lx_member mod_mem_size[LX_MOD_MEM_MAX];
+	uint32_t mod_mem_count;
 	struct lx_member use_source_list, use_source;
 	struct lx_plan mod_plan;
 	uint64_t mod_size;

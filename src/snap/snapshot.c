@@ -174,9 +174,7 @@ static void prefault_qemu(struct vms_target *t)
 
 /* Notes to the guardian (util/guard.h). */
 enum {
-	SNAP_PAUSED = 'P', /* we paused the guest: resume it */
 	SNAP_STREAM = 'M', /* a background snapshot streams to us: drain it, restore, resume if we paused */
-	SNAP_CLEAN = 'C',  /* nothing of ours to undo */
 };
 
 struct snap_guard_ctx {
@@ -192,9 +190,9 @@ static void snap_guard_undo(void *ctx, int note)
 	const struct snap_guard_ctx *g = ctx;
 	char buf[1 << 16], err[256];
 	struct vms_qmp *q = NULL;
-	if (note != SNAP_PAUSED && note != SNAP_STREAM)
+	if (note != SNAP_STREAM)
 		return;
-	if (note == SNAP_STREAM && g->sock >= 0) {
+	if (g->sock >= 0) {
 		struct pollfd p = { .fd = g->sock, .events = POLLIN };
 		while (poll(&p, 1, 60000) == 1 && recv(g->sock, buf, sizeof(buf), 0) > 0)
 			;
@@ -205,23 +203,21 @@ static void snap_guard_undo(void *ctx, int note)
 		usleep(100000);
 	if (!q)
 		return;
-	if (note == SNAP_STREAM) {
-		struct json_doc d;
-		for (int i = 0; i < 300; i++) {
-			int ret = qmp_cmd(q, "query-migrate", NULL, &d);
-			if (ret < 0)
-				break;
-			const char *st = json_str(&d, json_get(&d, ret, "status"));
-			int active = st && strcmp(st, "completed") && strcmp(st, "failed") && strcmp(st, "cancelled");
-			json_free(&d);
-			if (!active)
-				break;
-			usleep(100000);
-		}
-		if (qmp_cmd(q, "migrate-set-capabilities",
-		            "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}", &d) >= 0)
-			json_free(&d);
+	struct json_doc d;
+	for (int i = 0; i < 300; i++) {
+		int ret = qmp_cmd(q, "query-migrate", NULL, &d);
+		if (ret < 0)
+			break;
+		const char *st = json_str(&d, json_get(&d, ret, "status"));
+		int active = st && strcmp(st, "completed") && strcmp(st, "failed") && strcmp(st, "cancelled");
+		json_free(&d);
+		if (!active)
+			break;
+		usleep(100000);
 	}
+	if (qmp_cmd(q, "migrate-set-capabilities",
+	            "{\"capabilities\":[{\"capability\":\"background-snapshot\",\"state\":false}]}", &d) >= 0)
+		json_free(&d);
 	if (qemu_running(q) == 0)
 		qemu_cont(q);
 	qmp_close(q);
@@ -248,7 +244,6 @@ static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot
 	struct vms_regs *regs = NULL;
 	int nvcpu = 0;
 	struct snap_plan p = { 0 };
-	struct guard gd = GUARD_INIT;
 	char banner[256];
 	kernel_banner(t, banner, sizeof(banner));
 	if (t->qmp_path[0]) {
@@ -262,10 +257,9 @@ static int snapshot_copy(struct vms_target *t, int fd, const struct vms_snapshot
 		if (rc < 0)
 			goto out;
 		if (rc == 1) {
-			/* killed while the guest is paused: the guardian resumes it */
-			if ((rc = snap_guard_arm(t, &gd, -1)) || (rc = vms_pause(t)))
+			/* killed while the guest is paused: vms_pause's guardian resumes it */
+			if ((rc = vms_pause(t)))
 				goto out;
-			guard_note(&gd, SNAP_PAUSED);
 			paused = 1;
 			tp = now_ms();
 		}
@@ -282,7 +276,6 @@ out:
 		/* The RESUME event precedes cont's reply, so pc is complete here. */
 		st->pause_ms = pause_ms(&pc, now_ms() - tp);
 	}
-	guard_disarm(&gd);
 	if (watching)
 		unwatch_pauses(t, prev_keep);
 	st->consistent = pause || !watching; /* a dump or a stopped source cannot change */
@@ -508,6 +501,10 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	if (was_running) {
 		if ((rc = vms_pause(t)))
 			goto out;
+		/* Ours, not vms_pause's guardian, resumes a killed run: only
+		 * once QEMU's stream is drained (QEMU resumes the guest itself
+		 * when the snapshot has write-protected RAM). */
+		guard_disarm(&t->pause_guard);
 		tp = now_ms();
 	}
 	if ((rc = snap_capture_regs(t, &regs, &nvcpu)) || (rc = snap_plan_elf(t, regs, nvcpu, NOTE_LEN, &p)) ||

@@ -16,11 +16,16 @@
  * a kernel worker, and pid 42 (uid 1000, three threads, a rewritten
  * command line, a two-level maple tree of 20 adjacent VMAs); three mount points; two listed
  * modules and one hidden; a printk ring with a wrapped record.
+ *
+ * Two eras of types: 6.1's (module core_layout and init_layout, a 24-byte
+ * worker desc), or with FK_612 those of 6.10 and later (module mem[] of
+ * struct module_memory, a 32-byte desc, worker ids and rescuers).
  */
 #ifndef VMS_TEST_FAKE_KERNEL_H
 #define VMS_TEST_FAKE_KERNEL_H
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +78,7 @@ struct fk_field {
 	const char *name, *type;
 	uint32_t off;
 	uint8_t bits, bit_off;
+	uint8_t era; /* 0: every kernel; 1: 6.1's types only; 2: FK_612's only */
 };
 struct fk_struct {
 	const char *name;
@@ -81,12 +87,25 @@ struct fk_struct {
 };
 
 /* Base types, in the order they are added: ids 1.. */
-static const char *const fk_base[] = { "u8", "u16", "u32", "u64", "ptr", "char[16]", "char[24]", "char[56]" };
-#define FK_NBASE 8
+static const char *const fk_base[] = { "u8",       "u16",      "u32",      "u64",      "ptr",
+	                               "char[16]", "char[24]", "char[56]", "char[32]", "module_memory[7]" };
+#define FK_NBASE 10
 
-#define F(name, type, off)            \
-	{                             \
-		name, type, off, 0, 0 \
+/* fk_build's flags */
+#define FK_VMA_LIST 1 /* VMAs in a list (before 6.1), not a maple tree */
+#define FK_612 2      /* the types of 6.10 and later */
+
+#define F(name, type, off)               \
+	{                                \
+		name, type, off, 0, 0, 0 \
+	}
+#define F61(name, type, off)             \
+	{                                \
+		name, type, off, 0, 0, 1 \
+	}
+#define F612(name, type, off)            \
+	{                                \
+		name, type, off, 0, 0, 2 \
 	}
 static const struct fk_struct fk_structs[] = {
 	{ "list_head", 16, { F("next", "ptr", 0), F("prev", "ptr", 8) } },
@@ -104,7 +123,13 @@ static const struct fk_struct fk_structs[] = {
 	    F("worker_private", "ptr", 136) } },
 	{ "signal_struct", 64, { F("nr_threads", "u32", 8), F("thread_head", "list_head", 16) } },
 	{ "kthread", 112, { F("data", "ptr", 24), F("full_name", "ptr", 104) } },
-	{ "worker", 160, { F("current_work", "ptr", 16), F("pool", "ptr", 72), F("desc", "char[24]", 116) } },
+	{ "worker",
+	  160,
+	  { F("current_work", "ptr", 16), F("pool", "ptr", 72), F612("id", "u32", 112), F61("desc", "char[24]", 116),
+	    F612("desc", "char[32]", 116), F612("rescue_wq", "ptr", 152) } },
+	{ "worker_pool", 64, { F("cpu", "u32", 4), F("id", "u32", 12), F("attrs", "ptr", 40) } },
+	{ "workqueue_attrs", 16, { F("nice", "u32", 0) } },
+	{ "workqueue_struct", 128, { F("name", "char[32]", 64) } },
 	{ "maple_tree", 24, { F("ma_root", "ptr", 8), F("ma_flags", "u32", 16) } },
 	{ "mm_context", 16, { F("vdso", "ptr", 8) } },
 	/* mm_mt or mmap: fk_build drops the one not asked for. */
@@ -141,12 +166,13 @@ static const struct fk_struct fk_structs[] = {
 	    F("mnt_id", "u32", 64) } },
 	{ "module_kobject", 16, { F("mod", "ptr", 8) } },
 	{ "module_layout", 16, { F("base", "ptr", 0), F("size", "u32", 8) } },
+	{ "module_memory", 40, { F("base", "ptr", 0), F("size", "u32", 8) } },
 	{ "module",
 	  512,
 	  { F("state", "u32", 0), F("list", "list_head", 8), F("name", "char[56]", 24),
-	    F("mkobj", "module_kobject", 80), F("core_layout", "module_layout", 96),
-	    F("init_layout", "module_layout", 112), F("taints", "u64", 128), F("refcnt", "u32", 136),
-	    F("source_list", "list_head", 144) } },
+	    F("mkobj", "module_kobject", 80), F61("core_layout", "module_layout", 96),
+	    F61("init_layout", "module_layout", 112), F("taints", "u64", 128), F("refcnt", "u32", 136),
+	    F("source_list", "list_head", 144), F612("mem", "module_memory[7]", 192) } },
 	{ "module_use",
 	  48,
 	  { F("source_list", "list_head", 0), F("target_list", "list_head", 16), F("source", "ptr", 32),
@@ -167,10 +193,12 @@ static const struct fk_struct fk_structs[] = {
 	    F("ts_nsec", "u64", 8),
 	    F("text_len", "u16", 16),
 	    F("facility", "u8", 18),
-	    { "level", "u8", 19, 3, 5 },
+	    { "level", "u8", 19, 3, 5, 0 },
 	    F("caller_id", "u32", 20) } },
 };
 #undef F
+#undef F61
+#undef F612
 #define FK_NSTRUCTS (sizeof(fk_structs) / sizeof(fk_structs[0]))
 
 static int fk_type_id(const char *name)
@@ -184,9 +212,10 @@ static int fk_type_id(const char *name)
 	abort();
 }
 
-/* The BTF of the fake kernel; LIST: VMAs in a list (mm->mmap), not a maple tree. */
-static struct btf *fk_btf(int list)
+/* The BTF of the fake kernel (FLAGS: FK_*). */
+static struct btf *fk_btf(int flags)
 {
+	int list = flags & FK_VMA_LIST, era = flags & FK_612 ? 2 : 1;
 	struct btf *b = btf__new_empty();
 	int u8 = btf__add_int(b, "u8", 1, 0);
 	btf__add_int(b, "u16", 2, 0);
@@ -196,10 +225,14 @@ static struct btf *fk_btf(int list)
 	btf__add_array(b, fk_type_id("u32"), u8, 16);
 	btf__add_array(b, fk_type_id("u32"), u8, 24);
 	btf__add_array(b, fk_type_id("u32"), u8, 56);
+	btf__add_array(b, fk_type_id("u32"), u8, 32);
+	btf__add_array(b, fk_type_id("u32"), fk_type_id("module_memory"), 7);
 	for (size_t i = 0; i < FK_NSTRUCTS; i++) {
 		const struct fk_struct *s = &fk_structs[i];
 		btf__add_struct(b, s->name, s->size);
 		for (const struct fk_field *f = s->f; f->name; f++) {
+			if (f->era && f->era != era)
+				continue;
 			if (strcmp(s->name, "mm_struct") == 0 && strcmp(f->name, list ? "mm_mt" : "mmap") == 0)
 				continue;
 			if (strcmp(s->name, "vm_area_struct") == 0 && !list && strcmp(f->name, "vm_next") == 0)
@@ -238,6 +271,7 @@ struct fk {
 	struct vms_target *t;
 	struct vms_kernel *k;
 	uint64_t next_obj, next_mod, next_user;
+	int flags;
 	/* What the world holds, for the tests to check against. */
 	uint64_t init_task, init, kthreadd, kworker, p42, t43, t44;
 	uint64_t mm1, mm42, files1, alpha, beta, gamma, prb;
@@ -366,6 +400,39 @@ static uint64_t fk_thread(struct fk *f, uint64_t leader, int tid, const char *co
 	uint64_t n = fk_get64(s + fk_off(f, "signal_struct", "nr_threads")) & 0xffffffff;
 	fk_put(f, s, "signal_struct", "nr_threads", n + 1);
 	return t;
+}
+
+/* A workqueue worker: kernel thread PID named COMM, in POOL (0: none),
+ * with worker id ID, rescuing workqueue WQ (0: none), its latest work DESC
+ * (running it if BUSY). Returns the task. */
+static uint64_t fk_worker(struct fk *f, int pid, const char *comm, uint64_t pool, uint64_t wq, int id, const char *desc,
+                          int busy)
+{
+	uint64_t t = fk_task(f, pid, pid, comm, f->kthreadd ? f->kthreadd : f->init_task, 0);
+	fk_put(f, t, "task_struct", "flags", 0x00200000 | 0x20); /* PF_KTHREAD | PF_WQ_WORKER */
+	fk_put(f, t, "task_struct", "__state", 0x402);           /* idle: I */
+	uint64_t kt = fk_obj(f, "kthread"), wk = fk_obj(f, "worker");
+	fk_put(f, kt, "kthread", "data", wk);
+	fk_put(f, wk, "worker", "current_work", busy ? FK_KBASE + 0x20000 : 0);
+	fk_put(f, wk, "worker", "pool", pool);
+	fk_put_str(f, wk, "worker", "desc", desc);
+	if (f->flags & FK_612) {
+		fk_put(f, wk, "worker", "id", (uint64_t)id);
+		fk_put(f, wk, "worker", "rescue_wq", wq);
+	}
+	fk_put(f, t, "task_struct", "worker_private", kt);
+	return t;
+}
+
+/* A worker pool: bound to CPU (-1: unbound), id ID, workers of NICE. */
+static uint64_t fk_pool(struct fk *f, int cpu, int id, int nice)
+{
+	uint64_t p = fk_obj(f, "worker_pool"), a = fk_obj(f, "workqueue_attrs");
+	fk_put(f, p, "worker_pool", "cpu", (uint32_t)cpu);
+	fk_put(f, p, "worker_pool", "id", (uint32_t)id);
+	fk_put(f, p, "worker_pool", "attrs", a);
+	fk_put(f, a, "workqueue_attrs", "nice", (uint32_t)nice);
+	return p;
 }
 
 /* User memory (VA = PA) holding BYTES. */
@@ -520,9 +587,22 @@ static uint64_t fk_module(struct fk *f, const char *name, uint64_t base, uint32_
 	memset(fk_host(m), 0, 512);
 	fk_put_str(f, m, "module", "name", name);
 	fk_put(f, m, "module", "mkobj.mod", m);
-	fk_put(f, m, "module", "core_layout.base", base);
-	fk_put(f, m, "module", "core_layout.size", size);
-	fk_put(f, m, "module", "init_layout.size", 0);
+	if (f->flags & FK_612) {
+		/* Text, data and rodata share the size; the init kinds are
+		 * freed. Every base is set: only the sizes add up. */
+		static const unsigned share[7] = { 2, 1, 1, 0, 0, 0, 0 };
+		for (int i = 0; i < 7; i++) {
+			char path[32];
+			snprintf(path, sizeof(path), "mem[%d].base", i);
+			fk_put(f, m, "module", path, base + (uint64_t)i * 0x10000);
+			snprintf(path, sizeof(path), "mem[%d].size", i);
+			fk_put(f, m, "module", path, size / 4 * share[i]);
+		}
+	} else {
+		fk_put(f, m, "module", "core_layout.base", base);
+		fk_put(f, m, "module", "core_layout.size", size);
+		fk_put(f, m, "module", "init_layout.size", 0);
+	}
 	fk_put(f, m, "module", "refcnt", 1);
 	fk_list_init(m + fk_off(f, "module", "source_list"));
 	return m;
@@ -555,10 +635,12 @@ static void fk_record(struct fk *f, uint64_t descs, uint64_t infos, uint64_t dat
 	fk_put(f, i, "printk_info", "facility", 0);
 }
 
-/* Build it all: target, kernel, world. LIST: VMAs in lists (pre-6.1). */
-static struct fk *fk_build(int list)
+/* Build it all: target, kernel, world. FLAGS: FK_VMA_LIST, FK_612. */
+static struct fk *fk_build(int flags)
 {
 	struct fk *f = calloc(1, sizeof(*f));
+	int list = flags & FK_VMA_LIST;
+	f->flags = flags;
 	if (!fk_ram)
 		fk_ram = malloc(FK_RAM);
 	memset(fk_ram, 0, FK_RAM);
@@ -588,7 +670,7 @@ static struct fk *fk_build(int list)
 	k->paging = VMS_PAGING_4LEVEL;
 	k->types_from = "btf";
 	symtab_init(&k->syms);
-	k->btf = fk_btf(list); /* parsed already: vms_btf_field uses it as it is */
+	k->btf = fk_btf(flags); /* parsed already: vms_btf_field uses it as it is */
 
 	/* Functions the pseudo file systems name their files with. */
 	f->pipefs_dname = FK_KBASE + 0x10000;
@@ -605,15 +687,7 @@ static struct fk *fk_build(int list)
 	uint64_t kt = fk_obj(f, "kthread");
 	fk_put(f, kt, "kthread", "full_name", fk_str(f, "kthreadd-with-a-long-name"));
 	fk_put(f, f->kthreadd, "task_struct", "worker_private", kt);
-	f->kworker = fk_task(f, 7, 7, "kworker/0:1", f->kthreadd, 0);
-	fk_put(f, f->kworker, "task_struct", "flags", 0x00200000 | 0x20);
-	fk_put(f, f->kworker, "task_struct", "__state", 0x402); /* idle: I */
-	uint64_t kt2 = fk_obj(f, "kthread"), wk = fk_obj(f, "worker");
-	fk_put(f, kt2, "kthread", "data", wk);
-	fk_put(f, wk, "worker", "current_work", FK_KBASE + 0x20000);
-	fk_put(f, wk, "worker", "pool", FK_KBASE + 0x20100);
-	fk_put_str(f, wk, "worker", "desc", "events");
-	fk_put(f, f->kworker, "task_struct", "worker_private", kt2);
+	f->kworker = fk_worker(f, 7, "kworker/0:1", fk_pool(f, 0, 0, 0), 0, 1, "events", 1);
 	f->p42 = fk_task(f, 42, 42, "worker-proc", f->init, 1000);
 	f->t43 = fk_thread(f, f->p42, 43, "w1");
 	f->t44 = fk_thread(f, f->p42, 44, "w2");

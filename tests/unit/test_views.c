@@ -255,15 +255,66 @@ static void test_dmesg(struct fk *f)
 	CHECK(strcmp(c.text[4], "wrapped round") == 0 && c.r[4].level == 3 && c.r[4].ts_ns == 7500000000ull);
 }
 
-static void test_world(int list, int mapped)
+/* Workqueue workers as /proc/PID/status names them: up to 6.9 the comm
+ * and the latest work; from 6.10 (FK_612) the id made from the worker,
+ * whole. Each case: comm, pool, rescued workqueue, id, desc, busy, and the
+ * name wanted in either era. */
+static void test_worker_names(struct fk *f)
+{
+	int new = f->flags &FK_612;
+	uint64_t wq = fk_obj(f, "workqueue_struct"), wq31 = fk_obj(f, "workqueue_struct");
+	fk_put_str(f, wq, "workqueue_struct", "name", "ext4-rsv-conversion");
+	fk_put_str(f, wq31, "workqueue_struct", "name", "a_workqueue_name_of_31_bytes_xy");
+	uint64_t bound = fk_pool(f, 0, 0, 0), high = fk_pool(f, 1, 3, -20), unbound = fk_pool(f, -1, 12, 0);
+	uint64_t wild = FK_KBASE + FK_RAM + 0x1000; /* past RAM: not readable */
+	static const char long_desc[] = "a_description_of_31_bytes_xyzwv";
+	const struct {
+		const char *comm;
+		uint64_t pool, wq;
+		int id;
+		const char *desc;
+		int busy;
+		const char *old, *now;
+	} w[] = {
+		{ "kworker/R-ext4-", 0, wq, 0, "", 0, "kworker/R-ext4-", "kworker/R-ext4-rsv-conversion" },
+		{ "kworker/0:2", bound, 0, 2, "events", 0, "kworker/0:2-events", "kworker/0:2-events" },
+		{ "kworker/1:5H", high, 0, 5, "kblockd", 1, "kworker/1:5H+kblockd", "kworker/1:5H+kblockd" },
+		{ "kworker/u12:345", unbound, 0, 345, "events_unbound", 0, "kworker/u12:345-events_unbound",
+		  "kworker/u12:345-events_unbound" },
+		{ "kworker/0:3", 0, 0, 3, "events", 0, "kworker/0:3", "kworker/dying" },
+		{ "kworker/0:4", bound, 0, 4, "", 1, "kworker/0:4", "kworker/0:4" },
+		/* A pool that can not be read: the comm (6.1 never reads the pool). */
+		{ "kworker/1:1", wild, 0, 1, "x", 0, "kworker/1:1-x", "kworker/1:1" },
+		/* 10 + 31 + 1 + 31 bytes: cut at 63, as in the kernel's 64-byte buffer. */
+		{ "kworker/R-a_wor", bound, wq31, 0, long_desc, 1, "kworker/R-a_wor+events",
+		  "kworker/R-a_workqueue_name_of_31_bytes_xy+a_description_of_31_b" },
+	};
+	size_t n = sizeof(w) / sizeof(w[0]);
+	for (size_t i = 0; i < n; i++) /* 6.1's desc holds 23 bytes */
+		fk_worker(f, 100 + (int)i, w[i].comm, w[i].pool, w[i].wq, w[i].id,
+		          !new &&strlen(w[i].desc) > 23 ? "events" : w[i].desc, w[i].busy);
+	struct tasks c = { 0 };
+	CHECK(vms_tasks(f->k, NULL, on_task, &c) == 0 && c.n == 4 + (int)n);
+	for (size_t i = 0; i < n && 4 + i < ROWS; i++) {
+		const struct vms_task *t = &c.t[4 + i];
+		const char *want = new ? w[i].now : w[i].old;
+		CHECK(t->pid == 100 + (int)i && strcmp(t->comm, w[i].comm) == 0 && (t->flags & VMS_TASK_KTHREAD));
+		if (strcmp(t->name, want) != 0)
+			printf("worker %zu: name '%s', want '%s'\n", i, t->name, want);
+		CHECK(strcmp(t->name, want) == 0);
+	}
+}
+
+static void test_world(int flags, int mapped)
 {
 	fk_mapped = mapped;
-	struct fk *f = fk_build(list);
+	struct fk *f = fk_build(flags);
 	test_tasks(f);
 	test_modules(f);
 	test_files(f);
 	test_maps(f);
 	test_dmesg(f);
+	test_worker_names(f);
 	fk_free(f);
 	fk_mapped = 1;
 }
@@ -389,16 +440,16 @@ static void test_torn_reads(void)
 
 /* Rounds of random bytes written over the kernel's objects: every view
  * must return, whatever it reports. */
-static void test_random_corruption(void)
+static void test_random_corruption(int flags, int rounds)
 {
-	struct fk *f = fk_build(0);
+	struct fk *f = fk_build(flags);
 	size_t len = f->next_obj - FK_OBJ_PA;
 	uint8_t *clean = malloc(len), *mods = malloc(0x10000);
 	memcpy(clean, fk_ram + FK_OBJ_PA, len);
 	memcpy(mods, fk_ram + FK_MODPA, 0x10000);
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
 	double t0 = (double)clock() / CLOCKS_PER_SEC;
-	for (int round = 0; round < 4000; round++) {
+	for (int round = 0; round < rounds; round++) {
 		memcpy(fk_ram + FK_OBJ_PA, clean, len);
 		memcpy(fk_ram + FK_MODPA, mods, 0x10000);
 		for (int i = 0; i < 1 + round % 16; i++) {
@@ -428,7 +479,7 @@ static void test_random_corruption(void)
 		vms_dmesg(f->k, NULL, any_log, NULL);
 	}
 	double secs = (double)clock() / CLOCKS_PER_SEC - t0;
-	printf("4000 rounds of random corruption in %.2f s\n", secs);
+	printf("%d rounds of random corruption in %.2f s%s\n", rounds, secs, flags & FK_612 ? " (6.10+ types)" : "");
 	CHECK(secs < 60);
 	free(clean);
 	free(mods);
@@ -439,11 +490,14 @@ int main(void)
 {
 	test_world(0, 1);
 	test_world(0, 0);
-	test_world(1, 1);
+	test_world(FK_VMA_LIST, 1);
+	test_world(FK_612, 1);
+	test_world(FK_612, 0);
 	test_cycle_under_the_walk();
 	test_wild_and_huge();
 	test_torn_reads();
-	test_random_corruption();
+	test_random_corruption(0, 4000);
+	test_random_corruption(FK_612, 2000);
 	free(fk_ram);
 	return check_report("views");
 }
