@@ -173,19 +173,18 @@ static int module_regions(struct check_run *c, uint64_t mod, int32_t idx)
 		struct lx_member base, size;
 	} part[8];
 	unsigned n = 0;
-	if (L->mod_mem_count) {
+	if (L->mod_init_base.size) { /* up to 6.3: core_layout, init_layout */
+		part[n].base = L->mod_base;
+		part[n++].size = L->mod_mem_size[0];
+		if (L->mod_mem_count > 1) {
+			part[n].base = L->mod_init_base;
+			part[n++].size = L->mod_mem_size[1];
+		}
+	} else { /* 6.4+: mem[i], each base where its size is, less the size's offset */
 		for (uint32_t i = 0; i < L->mod_mem_count && i < 8; i++, n++) {
 			part[n].base = L->mod_base;
-			part[n].size = L->mod_core_size;
-			part[n].base.off += i * L->mod_mem_stride;
-			part[n].size.off += i * L->mod_mem_stride;
-		}
-	} else {
-		part[n].base = L->mod_base;
-		part[n++].size = L->mod_core_size;
-		if (L->mod_init_base.size && L->mod_init_size.size) {
-			part[n].base = L->mod_init_base;
-			part[n++].size = L->mod_init_size;
+			part[n].base.off += L->mod_mem_size[i].off - L->mod_mem_size[0].off;
+			part[n].size = L->mod_mem_size[i];
 		}
 	}
 	for (unsigned i = 0; i < n; i++) {
