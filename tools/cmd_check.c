@@ -81,8 +81,9 @@ static void check_summary(void *ctx, const struct vms_check_summary *s)
 		sm->failed = 1;
 	}
 	if (sm->n < 16)
-		snprintf(sm->lines[sm->n++], sizeof(sm->lines[0]), "%-9s %s: %u findings (%s%s)", s->check,
-		         s->error ? "FAILED" : "checked", s->findings, s->what, s->error ? ", incomplete" : "");
+		snprintf(sm->lines[sm->n++], sizeof(sm->lines[0]), "%-9s %s: %u findings (%s)", s->check,
+		         s->error ? "FAILED" : "checked", s->findings,
+		         s->error ? "incomplete: see the error" : s->what);
 }
 
 int cmd_check(const struct globals *g, int argc, char **argv)
@@ -124,8 +125,11 @@ int cmd_check(const struct globals *g, int argc, char **argv)
 		for (unsigned i = 0; i < sm.n; i++)
 			out_text("%s\n", sm.lines[i]);
 	struct vms_view_stats st = { 0 };
-	int status = view_result(&v, rc < 0 ? rc : 0, "entries", &st);
-	if (status == 0 && rc > 0)
+	/* A check that failed has said why (check_summary): no second message. */
+	int status = view_result(&v, rc < 0 && !sm.failed ? rc : 0, "entries", &st);
+	if (status == 0 && rc < 0)
+		status = 1;
+	else if (status == 0 && rc > 0)
 		status = 3;
 	return view_close(&v, status);
 }

@@ -297,8 +297,12 @@ int check_net(struct check_run *c)
 	const struct lx_layout *L = c->w.lay;
 	uint64_t all, base;
 	unsigned total = 0;
-	if (ck_sym(c, "ptype_all", &all) || ck_sym(c, "ptype_base", &base))
-		return lx_fail(&c->w, ENOENT, "the kernel has no ptype_all/ptype_base");
+	/* From 6.10 ptype_all is a member of net_hotdata. */
+	if (ck_sym(c, "ptype_all", &all) &&
+	    (!L->hotdata_ptype_all.size || ck_sym(c, "net_hotdata", &all) || !(all += L->hotdata_ptype_all.off)))
+		return lx_fail(&c->w, ENOENT, "the kernel has neither ptype_all nor net_hotdata.ptype_all");
+	if (ck_sym(c, "ptype_base", &base))
+		return lx_fail(&c->w, ENOENT, "the kernel has no ptype_base");
 	if (!L->pt_func.size || !L->pt_list.size)
 		return lx_fail(&c->w, ENOTSUP, "the kernel's types have no packet_type");
 	int rc = ck_owners(c);

@@ -546,6 +546,7 @@ static int need_check(struct vms_kernel *k, struct linux_views *v)
 		{ "packet_type", "type", &L->pt_type, 1 },
 		{ "packet_type", "func", &L->pt_func, 1 },
 		{ "packet_type", "list", &L->pt_list, 1 },
+		{ "net_hotdata", "ptype_all", &L->hotdata_ptype_all, 1 },
 		{ "syscall_metadata", "name", &L->sysmeta_name, 1 },
 		{ "bpf_prog", "type", &L->prog_type, 1 },
 		{ "bpf_prog", "bpf_func", &L->prog_func, 1 },

@@ -128,7 +128,7 @@ struct lx_layout {
 	struct lx_member fops_func, fops_next, fops_flags, fops_tramp, fops_tramp_size;
 	struct lx_member fpage_next, fpage_records, fpage_index, dyn_ip, dyn_flags;
 	struct lx_member nb_call, nb_next, nh_head;
-	struct lx_member pt_type, pt_func, pt_list;
+	struct lx_member pt_type, pt_func, pt_list, hotdata_ptype_all; /* net_hotdata.ptype_all: 6.10+ */
 	struct lx_member sysmeta_name;
 	struct lx_member prog_type, prog_func, prog_aux, aux_id, aux_name, aux_attach_name;
 	uint64_t dyn_size, kprobe_size;
