@@ -375,13 +375,15 @@ static int ftrace_target(struct check_run *c, uint64_t target)
 static int fentry_site(struct check_run *c, uint64_t ip)
 {
 	uint8_t b[5];
-	char fn[160];
+	char fn[160] = "";
 	c->checked++;
 	if (lx_read(&c->w, ip, b, 5))
 		return 0; /* freed init text, a module going away */
 	if (!memcmp(b, NOP5, 5))
 		return 0;
-	ck_symbolize(c, ip, fn, sizeof(fn));
+	const char *f = ck_sym_at(c, ip, NULL, NULL); /* the function (the site may follow an endbr64) */
+	if (f && ck_in_text(c, ip))
+		snprintf(fn, sizeof(fn), "%s", f);
 	if (b[0] == 0xe8 || b[0] == 0xe9) {
 		uint64_t target = ip + 5 + (int64_t)rel32(b + 1);
 		if (b[0] == 0xe8 && ftrace_target(c, target))

