@@ -101,7 +101,8 @@ int cmd_check(const struct globals *g, int argc, char **argv)
 		case 'o': {
 			char buf[256];
 			snprintf(buf, sizeof(buf), "%s", optarg);
-			for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
 				int bit = vms_check_by_name(tok);
 				if (bit < 0)
 					die_usage("check: unknown check '%s' (see vmsight check --help)", tok);

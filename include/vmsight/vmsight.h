@@ -606,10 +606,10 @@ typedef int (*vms_finding_fn)(void *ctx, const struct vms_finding *f);
 /* What one check looked at: told once per check that ran. */
 struct vms_check_summary {
 	const char *check;
-	unsigned checked;   /* entries looked at */
+	unsigned checked; /* entries looked at */
 	unsigned findings;
-	const char *what;   /* what was looked at, in words */
-	int error;          /* 0, or -errno: the check could not finish */
+	const char *what; /* what was looked at, in words */
+	int error;        /* 0, or -errno: the check could not finish */
 	const char *error_text;
 };
 typedef void (*vms_check_summary_fn)(void *ctx, const struct vms_check_summary *s);

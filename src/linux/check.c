@@ -28,11 +28,16 @@ static const struct {
 	unsigned bit;
 	int (*run)(struct check_run *c);
 } checks[] = {
-	{ "syscalls", VMS_CHECK_SYSCALLS, check_syscalls },    { "idt", VMS_CHECK_IDT, check_idt },
-	{ "modules", VMS_CHECK_MODULES, check_modules },       { "tasks", VMS_CHECK_TASKS, check_tasks },
-	{ "ftrace", VMS_CHECK_FTRACE, check_ftrace },          { "kprobes", VMS_CHECK_KPROBES, check_kprobes },
-	{ "bpf", VMS_CHECK_BPF, check_bpf },                   { "hooks", VMS_CHECK_HOOKS, check_hooks },
-	{ "notifiers", VMS_CHECK_NOTIFIERS, check_notifiers }, { "net", VMS_CHECK_NET, check_net },
+	{ "syscalls", VMS_CHECK_SYSCALLS, check_syscalls },
+	{ "idt", VMS_CHECK_IDT, check_idt },
+	{ "modules", VMS_CHECK_MODULES, check_modules },
+	{ "tasks", VMS_CHECK_TASKS, check_tasks },
+	{ "ftrace", VMS_CHECK_FTRACE, check_ftrace },
+	{ "kprobes", VMS_CHECK_KPROBES, check_kprobes },
+	{ "bpf", VMS_CHECK_BPF, check_bpf },
+	{ "hooks", VMS_CHECK_HOOKS, check_hooks },
+	{ "notifiers", VMS_CHECK_NOTIFIERS, check_notifiers },
+	{ "net", VMS_CHECK_NET, check_net },
 };
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))
 
@@ -101,7 +106,8 @@ const char *ck_sym_at(struct check_run *c, uint64_t va, uint64_t *start, uint64_
 	size_t lo = (size_t)i, j = lo, best = lo;
 	/* Of the aliases, a global name (__x64_sys_getppid, not __do_sys_getppid). */
 	for (; j < s->n && s->syms[j].addr == s->syms[lo].addr; j++)
-		if (s->syms[j].type >= 'A' && s->syms[j].type <= 'Z' && !(s->syms[best].type >= 'A' && s->syms[best].type <= 'Z'))
+		if (s->syms[j].type >= 'A' && s->syms[j].type <= 'Z' &&
+		    !(s->syms[best].type >= 'A' && s->syms[best].type <= 'Z'))
 			best = j;
 	if (start)
 		*start = s->syms[lo].addr;
@@ -268,8 +274,8 @@ const char *ck_owner(struct check_run *c, uint64_t va, char *buf, size_t len, in
 	return buf;
 }
 
-int ck_report(struct check_run *c, const char *status, const char *table, int64_t nr, const char *name,
-              uint64_t addr, uint64_t target, const char *owner, const char *fmt, ...)
+int ck_report(struct check_run *c, const char *status, const char *table, int64_t nr, const char *name, uint64_t addr,
+              uint64_t target, const char *owner, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -309,8 +315,8 @@ static int xa_is_node(uint64_t v)
 	return (v & 3) == 2 && v > 4096;
 }
 
-int ck_xa_walk(struct check_run *c, uint64_t head, unsigned max,
-               int (*fn)(void *ctx, uint64_t index, uint64_t entry), void *ctx)
+int ck_xa_walk(struct check_run *c, uint64_t head, unsigned max, int (*fn)(void *ctx, uint64_t index, uint64_t entry),
+               void *ctx)
 {
 	struct lx_walk *w = &c->w;
 	const struct lx_layout *L = w->lay;

@@ -22,7 +22,7 @@
  * ftrace trampoline. [start, end). */
 struct ck_region {
 	uint64_t start, end;
-	int32_t module; /* index into mods, or -1 */
+	int32_t module;   /* index into mods, or -1 */
 	const char *what; /* for memory that is not a module's */
 };
 
@@ -111,17 +111,16 @@ int ck_region_add(struct check_run *c, uint64_t start, uint64_t end, int32_t mod
 /* Report a finding: STATUS of entry NR (-1 none) of TABLE, named NAME, at
  * ADDR, pointing at TARGET (symbol and owner found here unless OWNER is
  * given); the detail as printf. Returns FN's non-zero value, else 0. */
-int ck_report(struct check_run *c, const char *status, const char *table, int64_t nr, const char *name,
-              uint64_t addr, uint64_t target, const char *owner, const char *fmt, ...)
-        __attribute__((format(printf, 9, 10)));
+int ck_report(struct check_run *c, const char *status, const char *table, int64_t nr, const char *name, uint64_t addr,
+              uint64_t target, const char *owner, const char *fmt, ...) __attribute__((format(printf, 9, 10)));
 
 /* Each entry of the xarray (or IDR radix tree) whose xa_head is at HEAD:
  * FN(ctx, index, entry) for each non-NULL plain entry, in index order;
  * non-zero stops. Nodes are checked (kernel pointers, each node's shift
  * six below its parent's, its parent pointer back), at most MAX entries
  * and 1 Mi nodes. 0, FN's value, or -errno. */
-int ck_xa_walk(struct check_run *c, uint64_t head, unsigned max,
-               int (*fn)(void *ctx, uint64_t index, uint64_t entry), void *ctx);
+int ck_xa_walk(struct check_run *c, uint64_t head, unsigned max, int (*fn)(void *ctx, uint64_t index, uint64_t entry),
+               void *ctx);
 
 /* The trampolines of registered ftrace_ops as regions (check_code.c). */
 int ops_regions(struct check_run *c);

@@ -152,8 +152,8 @@ static int dispatch_code(struct check_run *c, const char *fn, int compat)
 			continue;
 		c->checked++;
 		ck_report(c, "hooked", fn, -1, "", va + i, target, NULL,
-		          "%s+0x%zx: a %s to 0x%llx, outside the kernel's text", fn, i,
-		          b[i] == 0xe8 ? "call" : "jmp", (unsigned long long)target);
+		          "%s+0x%zx: a %s to 0x%llx, outside the kernel's text", fn, i, b[i] == 0xe8 ? "call" : "jmp",
+		          (unsigned long long)target);
 		i += 4;
 	}
 	free(b);
@@ -197,10 +197,10 @@ int check_idt(struct check_run *c)
 		const uint8_t *d = g + 16 * v;
 		if (!(d[5] & 0x80))
 			continue; /* not present */
-		uint64_t h = (uint64_t)(d[0] | d[1] << 8) | (uint64_t)(d[6] | d[7] << 8) << 16 |
-		             (uint64_t)((uint32_t)d[8] | (uint32_t)d[9] << 8 | (uint32_t)d[10] << 16 |
-		                        (uint32_t)d[11] << 24)
-		                     << 32;
+		uint64_t h =
+		        (uint64_t)(d[0] | d[1] << 8) | (uint64_t)(d[6] | d[7] << 8) << 16 |
+		        (uint64_t)((uint32_t)d[8] | (uint32_t)d[9] << 8 | (uint32_t)d[10] << 16 | (uint32_t)d[11] << 24)
+		                << 32;
 		c->checked++;
 		if ((h >= c->entry_start && h < c->entry_end) || (h >= early && h < early_end))
 			continue;
@@ -218,9 +218,8 @@ int check_idt(struct check_run *c)
 		memcpy(&base, dp + 2, 8);
 		struct vms_translation a, b;
 		c->checked++;
-		if (base != idt &&
-		    (vms_translate(c->w.t, c->w.dtb, base, &a) || vms_translate(c->w.t, c->w.dtb, idt, &b) ||
-		     a.pa != b.pa))
+		if (base != idt && (vms_translate(c->w.t, c->w.dtb, base, &a) ||
+		                    vms_translate(c->w.t, c->w.dtb, idt, &b) || a.pa != b.pa))
 			ck_report(c, "remapped", "idt_descr", -1, "", descr, base, NULL,
 			          "the IDT every CPU loads (0x%llx) is not idt_table (0x%llx)",
 			          (unsigned long long)base, (unsigned long long)idt);
@@ -252,14 +251,17 @@ static int ops_walk(struct check_run *c, int report)
 			return lx_fail(&c->w, E2BIG, "ftrace_ops_list: more than %u entries (a cycle?)", OPS_MAX);
 		if (!lx_kptr(&c->w, p, 8) || lx_read_u64(&c->w, p + L->fops_func.off, &func) ||
 		    lx_read_u64(&c->w, p + L->fops_next.off, &next))
-			return lx_fail(&c->w, EIO, "ftrace_ops_list: entry 0x%llx is unreadable", (unsigned long long)p);
+			return lx_fail(&c->w, EIO, "ftrace_ops_list: entry 0x%llx is unreadable",
+			               (unsigned long long)p);
 		if (L->fops_flags.size >= 4)
 			lx_read(&c->w, p + L->fops_flags.off, &flags, 4);
 		if (L->fops_tramp.size == 8)
 			lx_read_u64(&c->w, p + L->fops_tramp.off, &tramp);
 		if (L->fops_tramp_size.size)
-			lx_read(&c->w, p + L->fops_tramp_size.off, &tsize, L->fops_tramp_size.size > 8 ? 8 : L->fops_tramp_size.size);
-		if (tramp && tsize && tsize < (1u << 20) && ck_region_add(c, tramp, tramp + tsize, -1, "ftrace trampoline"))
+			lx_read(&c->w, p + L->fops_tramp_size.off, &tsize,
+			        L->fops_tramp_size.size > 8 ? 8 : L->fops_tramp_size.size);
+		if (tramp && tsize && tsize < (1u << 20) &&
+		    ck_region_add(c, tramp, tramp + tsize, -1, "ftrace trampoline"))
 			return lx_fail(&c->w, ENOMEM, "out of memory");
 		if (report) {
 			char sym[160];
@@ -272,7 +274,8 @@ static int ops_walk(struct check_run *c, int report)
 				return 0;
 		}
 		if (next != end && ck_cycle_step(&cy, next))
-			return lx_fail(&c->w, ELOOP, "ftrace_ops_list: a cycle through 0x%llx", (unsigned long long)next);
+			return lx_fail(&c->w, ELOOP, "ftrace_ops_list: a cycle through 0x%llx",
+			               (unsigned long long)next);
 		p = next;
 	}
 	return 0;
@@ -311,7 +314,8 @@ int check_kprobes(struct check_run *c)
 			uint64_t kp = node - L->kp_hlist.off, addr = 0, symp = 0, pre = 0, post = 0, next;
 			char name[128] = "";
 			if (++total > KPROBES_MAX)
-				return lx_fail(&c->w, E2BIG, "kprobe_table: more than %u kprobes (a cycle?)", KPROBES_MAX);
+				return lx_fail(&c->w, E2BIG, "kprobe_table: more than %u kprobes (a cycle?)",
+				               KPROBES_MAX);
 			if (!lx_kptr(&c->w, node, 8) || lx_read_u64(&c->w, node, &next) ||
 			    lx_read_u64(&c->w, kp + L->kp_addr.off, &addr))
 				return lx_fail(&c->w, EIO, "kprobe_table[%u]: entry 0x%llx is unreadable", b,
@@ -364,8 +368,9 @@ static int ftrace_target(struct check_run *c, uint64_t target)
 			return 1;
 	}
 	for (size_t i = 0; i < c->nregions; i++)
-		if (c->regions[i].module < 0 && c->regions[i].what && !strcmp(c->regions[i].what, "ftrace trampoline") &&
-		    target >= c->regions[i].start && target < c->regions[i].end)
+		if (c->regions[i].module < 0 && c->regions[i].what &&
+		    !strcmp(c->regions[i].what, "ftrace trampoline") && target >= c->regions[i].start &&
+		    target < c->regions[i].end)
 			return 1;
 	return 0;
 }
@@ -396,8 +401,8 @@ static int fentry_site(struct check_run *c, uint64_t ip)
 	}
 	remember_hook(c, ip);
 	return ck_report(c, b[0] == 0xcc ? "breakpoint" : "patched", "ftrace call sites", -1, fn, ip, 0, NULL,
-	                 "%s: %02x %02x %02x %02x %02x where its 5-byte nop should be%s", fn[0] ? fn : "function",
-	                 b[0], b[1], b[2], b[3], b[4], b[0] == 0xcc ? " (an int3: a kprobe, or a patch under way)" : "");
+	                 "%s: %02x %02x %02x %02x %02x where its 5-byte nop should be%s", fn[0] ? fn : "function", b[0],
+	                 b[1], b[2], b[3], b[4], b[0] == 0xcc ? " (an int3: a kprobe, or a patch under way)" : "");
 }
 
 /* Every record of ftrace's table of call sites (ftrace_pages_start). */
@@ -408,8 +413,7 @@ static int fentry_sites(struct check_run *c, unsigned *nsites)
 	*nsites = 0;
 	if (ck_sym(c, "ftrace_pages_start", &page))
 		return 0;
-	if (!L->fpage_next.size || !L->fpage_records.size || !L->fpage_index.size || !L->dyn_ip.size ||
-	    !L->dyn_size)
+	if (!L->fpage_next.size || !L->fpage_records.size || !L->fpage_index.size || !L->dyn_ip.size || !L->dyn_size)
 		return lx_fail(&c->w, ENOTSUP, "the kernel's types have no ftrace_page/dyn_ftrace");
 	if (lx_read_u64(&c->w, page, &page))
 		return lx_fail(&c->w, EIO, "ftrace_pages_start is unreadable");
@@ -429,7 +433,8 @@ static int fentry_sites(struct check_run *c, unsigned *nsites)
 		    lx_read_u64(&c->w, page + L->fpage_records.off, &records) ||
 		    lx_read(&c->w, page + L->fpage_index.off, &index, 4) || !lx_kptr(&c->w, records, 8) || index < 0 ||
 		    (uint32_t)index > FTRACE_RECS_MAX) {
-			rc = lx_fail(&c->w, EIO, "ftrace page 0x%llx is unreadable or corrupt", (unsigned long long)page);
+			rc = lx_fail(&c->w, EIO, "ftrace page 0x%llx is unreadable or corrupt",
+			             (unsigned long long)page);
 			break;
 		}
 		size_t len = (size_t)index * L->dyn_size;
@@ -443,7 +448,8 @@ static int fentry_sites(struct check_run *c, unsigned *nsites)
 			cap = len;
 		}
 		if (len && lx_read(&c->w, records, recs, len)) {
-			rc = lx_fail(&c->w, EIO, "ftrace records at 0x%llx are unreadable", (unsigned long long)records);
+			rc = lx_fail(&c->w, EIO, "ftrace records at 0x%llx are unreadable",
+			             (unsigned long long)records);
 			break;
 		}
 		for (int32_t i = 0; i < index && !c->stop; i++) {
@@ -533,7 +539,7 @@ int check_hooks(struct check_run *c)
 	if (!rc)
 		rc = fentry_sites(c, &sites);
 	int rc2 = prologues(c, &fns);
-	snprintf(c->what, sizeof(c->what), "%u ftrace call sites, the first instruction of %u kernel functions",
-	         sites, fns);
+	snprintf(c->what, sizeof(c->what), "%u ftrace call sites, the first instruction of %u kernel functions", sites,
+	         fns);
 	return rc ? rc : rc2;
 }

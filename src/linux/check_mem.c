@@ -286,8 +286,8 @@ static int ptype_list(struct check_run *c, uint64_t head, const char *table, uns
 		char sym[160];
 		ck_symbolize(c, func, sym, sizeof(sym));
 		ck_report(c, "hooked", table, (uint16_t)(type >> 8 | type << 8), sym, pt, func, NULL,
-		          "packet handler for protocol 0x%04x calls 0x%llx, owned by %s", (unsigned)(uint16_t)(type >> 8 | type << 8),
-		          (unsigned long long)func, owner);
+		          "packet handler for protocol 0x%04x calls 0x%llx, owned by %s",
+		          (unsigned)(uint16_t)(type >> 8 | type << 8), (unsigned long long)func, owner);
 	}
 	return rc < 0 ? rc : 0;
 }

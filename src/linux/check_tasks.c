@@ -129,8 +129,7 @@ static int pid_view(struct check_run *c, struct tset *out)
 	uint64_t ns;
 	if (ck_sym(c, "init_pid_ns", &ns))
 		return lx_fail(&c->w, ENOENT, "the kernel has no init_pid_ns");
-	if (!L->pidns_idr.size || !L->idr_rt.size || !L->xa_head.size || !L->pid_first.size ||
-	    !L->task_pid_links.size)
+	if (!L->pidns_idr.size || !L->idr_rt.size || !L->xa_head.size || !L->pid_first.size || !L->task_pid_links.size)
 		return lx_fail(&c->w, ENOTSUP, "the kernel's types lack the PID table's layout (pid_namespace.idr)");
 	struct pid_walk pw = { c, out };
 	int rc = ck_xa_walk(c, ns + L->pidns_idr.off + L->idr_rt.off + L->xa_head.off, TASKS_MAX, one_pid, &pw);
@@ -153,8 +152,9 @@ static int cpu_view(struct check_run *c, struct tset *out, unsigned *ncpus)
 	for (uint32_t cpu = 0; cpu < nr; cpu++) {
 		uint64_t off, curr;
 		uint32_t pid;
-		if (lx_read_u64(&c->w, offs + 8ull * cpu, &off) || lx_read_u64(&c->w, off + rqs + L->rq_curr.off, &curr) ||
-		    !lx_kptr(&c->w, curr, 8) || lx_read(&c->w, curr + L->task_pid.off, &pid, 4))
+		if (lx_read_u64(&c->w, offs + 8ull * cpu, &off) ||
+		    lx_read_u64(&c->w, off + rqs + L->rq_curr.off, &curr) || !lx_kptr(&c->w, curr, 8) ||
+		    lx_read(&c->w, curr + L->task_pid.off, &pid, 4))
 			continue;
 		(*ncpus)++;
 		if (pid && tset_add(out, curr))
@@ -257,17 +257,16 @@ int check_tasks(struct check_run *c)
 			goto out;
 		for (size_t i = 0; i < nca && !c->stop; i++) {
 			const struct cand *k = &ca[i];
-			int still = k->kind == MISS_LIST
-			                    ? !tset_has(&b.list, k->task) &&
-			                              (tset_has(&b.pids, k->task) || tset_has(&b.cpus, k->task))
-			                    : tset_has(&b.list, k->task) && !tset_has(&b.pids, k->task);
+			int still = k->kind == MISS_LIST ? !tset_has(&b.list, k->task) && (tset_has(&b.pids, k->task) ||
+			                                                                   tset_has(&b.cpus, k->task))
+			                                 : tset_has(&b.list, k->task) && !tset_has(&b.pids, k->task);
 			if (still)
 				report_task(c, k);
 		}
 	}
 	snprintf(c->what, sizeof(c->what),
-	         "%zu tasks in the task and thread lists, %zu in the PID table, the current tasks of %u CPUs",
-	         a.list.n, a.pids.n, ncpus);
+	         "%zu tasks in the task and thread lists, %zu in the PID table, the current tasks of %u CPUs", a.list.n,
+	         a.pids.n, ncpus);
 out:
 	free(ca);
 	views_free(&a);

@@ -120,7 +120,7 @@ struct lx_layout {
 	uint64_t desc_size, info_size;
 
 	/* LX_CHECK (each check says what it lacks when a member is absent) */
-	struct lx_member mod_init_base;               /* init_layout.base up to 6.3 */
+	struct lx_member mod_init_base;                          /* init_layout.base up to 6.3 */
 	struct lx_member xa_head, xa_shift, xa_slots, xa_parent; /* struct xarray, struct xa_node */
 	struct lx_member idr_rt, pidns_idr, pid_nr, pid_first, task_pid_links;
 	struct lx_member rq_curr;
