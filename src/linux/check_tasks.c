@@ -51,12 +51,13 @@ static int cmp_u64(const void *a, const void *b)
 
 static void tset_sort(struct tset *s)
 {
-	qsort(s->a, s->n, sizeof(uint64_t), cmp_u64);
+	if (s->n)
+		qsort(s->a, s->n, sizeof(uint64_t), cmp_u64);
 }
 
 static int tset_has(const struct tset *s, uint64_t v)
 {
-	return bsearch(&v, s->a, s->n, sizeof(uint64_t), cmp_u64) != NULL;
+	return s->n && bsearch(&v, s->a, s->n, sizeof(uint64_t), cmp_u64) != NULL;
 }
 
 struct views {
