@@ -34,6 +34,8 @@ int cmd_lsmod(const struct globals *g, int argc, char **argv);
 int cmd_lsof(const struct globals *g, int argc, char **argv);
 int cmd_maps(const struct globals *g, int argc, char **argv);
 int cmd_dmesg(const struct globals *g, int argc, char **argv);
+/* cmd_net.c: sockets */
+int cmd_net(const struct globals *g, int argc, char **argv);
 
 /* cmd_watch.c, cmd_trace.c: events as they happen */
 int cmd_watch(const struct globals *g, int argc, char **argv);

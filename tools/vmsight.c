@@ -53,7 +53,8 @@ static const char usage_main[] =
         "  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
         "  lsof [PID]            open files: fd, path, type, flags, position\n"
         "  maps [PID]            memory maps, as /proc/PID/maps\n"
-        "  dmesg                 the kernel log, from the printk ring buffer\n";
+        "  dmesg                 the kernel log, from the printk ring buffer\n"
+        "  net [--pid N] [-l]    sockets (TCP, UDP, raw, packet, UNIX) and their processes, as ss -anp\n";
 
 static const struct {
 	const char *name;
@@ -76,6 +77,7 @@ static const struct {
 	{ "lsof", cmd_lsof },
 	{ "maps", cmd_maps },
 	{ "dmesg", cmd_dmesg },
+	{ "net", cmd_net },
 };
 
 int main(int argc, char **argv)
