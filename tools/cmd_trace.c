@@ -214,10 +214,14 @@ static void print_trace_totals(struct vms_tracer *tr, uint64_t printed)
 	fprintf(stderr,
 	        "vmsight: trace: %" PRIu64 " events printed; %" PRIu64 " stops, %" PRIu64 " hits, %" PRIu64
 	        " filtered, %" PRIu64 " returns (%" PRIu64 " unmatched, %" PRIu64 " calls not followed), %" PRIu64
-	        " foreign stops; %.1f us per stop handled (registers %.1f, step %.1f); %s breakpoints, %s\n",
+	        " foreign stops; %.1f us per stop handled (registers %.1f, passing %.1f); %" PRIu64
+	        " passed by emulation, %" PRIu64
+	        " by a single step (%s); %s breakpoints, %u on return instructions, %u"
+	        " functions followed to their return address\n",
 	        printed, st.stops, st.hits, st.filtered, st.returns, st.stray_returns, st.lost_returns, st.foreign,
 	        per_stop(st.handled_ns, st.stops), per_stop(st.regs_ns, st.stops), per_stop(st.step_ns, st.stops),
-	        st.hardware ? "hardware" : "software", st.step_remove ? "removed to step" : "stepped in place");
+	        st.emulated, st.steps, st.step_remove ? "breakpoint removed for it" : "in place",
+	        st.hardware ? "hardware" : "software", st.return_sites, st.returns_by_address);
 }
 
 int cmd_trace(const struct globals *g, int argc, char **argv)

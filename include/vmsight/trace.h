@@ -107,19 +107,24 @@ VMS_API int vms_tracer_close(struct vms_tracer *tr);
 VMS_API const char *vms_tracer_errmsg(const struct vms_tracer *tr);
 
 struct vms_tracer_stats {
-	uint64_t stops;         /* stop replies handled */
-	uint64_t hits;          /* probe entries called back */
-	uint64_t filtered;      /* entries a pid/dtb filter skipped */
-	uint64_t returns;       /* returns matched to their call */
-	uint64_t stray_returns; /* hits at a return site that matched no pending call */
-	uint64_t lost_returns;  /* followed calls forgotten (table full) */
-	uint64_t foreign;       /* stops at no breakpoint of ours */
-	uint64_t handled_ns;    /* host time from stop reply to resume, summed */
-	uint64_t regs_ns;       /* of which reading the vCPU's registers */
-	uint64_t step_ns;       /* of which stepping over the breakpoint */
-	unsigned breakpoints;   /* planted now */
-	int hardware;           /* breakpoint type in use: 1 hardware */
-	int step_remove;        /* 1: breakpoints removed while stepping over them */
+	uint64_t stops;              /* stop replies handled */
+	uint64_t hits;               /* probe entries called back */
+	uint64_t filtered;           /* entries a pid/dtb filter skipped */
+	uint64_t returns;            /* returns matched to their call */
+	uint64_t stray_returns;      /* hits at a return site that matched no pending call */
+	uint64_t lost_returns;       /* followed calls forgotten (table full) */
+	uint64_t foreign;            /* stops at no breakpoint of ours */
+	uint64_t handled_ns;         /* host time from stop reply to resume, summed */
+	uint64_t regs_ns;            /* of which reading the vCPU's registers */
+	uint64_t step_ns;            /* of which getting past the breakpoint (emulated or stepped) */
+	unsigned breakpoints;        /* planted now */
+	int hardware;                /* breakpoint type in use: 1 hardware */
+	int step_remove;             /* 1: breakpoints removed for the fallback single step */
+	uint64_t emulated;           /* breakpoints passed by doing their instruction on the host */
+	uint64_t steps;              /* passed by a single step: an instruction not emulated (the fallback) */
+	unsigned return_sites;       /* breakpoints on return instructions of followed functions */
+	unsigned returns_by_address; /* followed functions whose returns are caught at the return
+				      * address instead (tail call through a pointer, no symbols, ...) */
 };
 VMS_API void vms_tracer_stats(const struct vms_tracer *tr, struct vms_tracer_stats *out);
 
