@@ -6,11 +6,14 @@
  * plants breakpoints at kernel addresses and calls back on every hit with
  * the vCPU's registers, while the guest is stopped: the callback reads
  * guest memory through the ordinary vms_* API and sees a consistent guest.
- * Then the vCPU steps over the breakpoint and the guest runs on.
+ * Then the host does the instruction under the breakpoint in the vCPU's
+ * place (or single-steps it where it cannot) and the guest runs on; the
+ * breakpoints stay planted until the tracer closes.
  *
- * A probe may follow a call to its return (on_return): the tracer plants a
- * breakpoint at the return address and matches the hit by the stack
- * pointer, so each return goes to the call it ends.
+ * A probe may follow a call to its return (on_return): the tracer plants
+ * breakpoints on the function's return instructions (or, failing that, at
+ * the return address) and matches the hit by the stack pointer, so each
+ * return goes to the call it ends, recursion included.
  *
  * Attaching stops the guest until vms_tracer_run resumes it; closing
  * removes every breakpoint and detaches, and the guest runs on. The stub
@@ -44,7 +47,8 @@ struct vms_bp_hit {
 	int probe;                   /* id from vms_tracer_probe */
 	int is_return;               /* 1: the probed function returned (regs->rax: its value) */
 	unsigned vcpu;               /* 0-based */
-	uint64_t addr;               /* breakpoint address: the probe's, or the return site */
+	uint64_t addr;               /* breakpoint address: the probe's, or where the call returns (its
+				      * return instruction, or the return address) */
 	const struct vms_regs *regs; /* that vCPU's registers */
 	uint64_t dtb;                /* its CR3 (PCID bits cleared) */
 	uint64_t task;               /* current task_struct (with a kernel), else 0 */

@@ -1092,18 +1092,6 @@ int gdb_reg_number(struct vms_gdb *g, const char *name, unsigned *regnum, unsign
 
 #define BATCH_MAX 32
 
-/* Little-endian hex of up to 8 bytes (target order) into a value. */
-static int le_hex(const char *hex, size_t digits, uint64_t *out)
-{
-	uint8_t b[8] = { 0 };
-	if (digits == 0 || digits % 2 || digits > 16 || gdb_hex_decode(hex, digits / 2, b))
-		return -1;
-	*out = 0;
-	for (size_t i = digits / 2; i-- > 0;)
-		*out = *out << 8 | b[i];
-	return 0;
-}
-
 static void le_hex_encode(uint64_t v, unsigned bytes, char *out)
 {
 	uint8_t b[8];
@@ -1145,30 +1133,6 @@ static int batch(struct vms_gdb *g, char (*pkts)[64], size_t n, int (*reply)(str
 			return rc;
 	}
 	return 0;
-}
-
-static int reg_reply(struct vms_gdb *g, size_t i, int rl, void *ctx)
-{
-	uint64_t *vals = ctx;
-	if (rl == 0 || gdb_is_error_reply(g->reply, (size_t)rl))
-		return gfail(g, EREMOTEIO, "GDB stub at %s cannot read a register%s%s", g->where, rl ? ": " : "",
-		             g->reply);
-	if (le_hex(g->reply, (size_t)rl, &vals[i]))
-		return gfail(g, EPROTO, "malformed register reply from GDB stub at %s: %.32s", g->where, g->reply);
-	return 0;
-}
-
-int gdb_read_reg_list(struct vms_gdb *g, long thread, const unsigned *regnums, size_t n, uint64_t *vals)
-{
-	char pkts[BATCH_MAX][64];
-	if (thread < 0 || n > BATCH_MAX)
-		return gfail(g, EINVAL, "bad register request (thread %ld, %zu registers)", thread, n);
-	int rc = check_usable(g);
-	if (rc || (rc = select_thread(g, thread)))
-		return rc;
-	for (size_t i = 0; i < n; i++)
-		snprintf(pkts[i], sizeof(pkts[i]), "p%x", regnums[i]);
-	return batch(g, pkts, n, reg_reply, vals);
 }
 
 static int ok_reply(struct vms_gdb *g, size_t i, int rl, void *ctx)

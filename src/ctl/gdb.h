@@ -113,16 +113,10 @@ int gdb_read_regs(struct vms_gdb *g, long thread, struct vms_regs *out);
  * a register wider than 8 bytes (the helpers below carry uint64_t). */
 int gdb_reg_number(struct vms_gdb *g, const char *name, unsigned *regnum, unsigned *bytes);
 
-/* N registers of THREAD by number (`p`), into VALS: one round trip, the
- * requests sent in one batch where the stub reads ahead (QEMU), else one
- * by one. Cheaper than `g` when few registers are needed. QEMU's `p` does
- * not fetch a KVM vCPU's state from the kernel the way `g` does: under KVM
- * read with gdb_read_regs first. */
-int gdb_read_reg_list(struct vms_gdb *g, long thread, const unsigned *regnums, size_t n, uint64_t *vals);
-
 /* One write of gdb_write_batch: a register (`P`, WHERE = its number) or
  * guest memory at virtual address WHERE as THREAD's vCPU maps it (`M`;
- * not in physical mode). VALUE's low BYTES bytes, little-endian. */
+ * not in physical mode). VALUE's low BYTES bytes, little-endian. Under KVM
+ * QEMU writes back only registers a `g` fetched since the stop: read first. */
 struct gdb_write {
 	int mem;
 	uint64_t where;
@@ -131,7 +125,7 @@ struct gdb_write {
 };
 
 /* Make the writes W[0..N) to THREAD in order, in one round trip where the
- * stub allows (as gdb_read_reg_list); every one must be answered OK. */
+ * stub reads ahead (QEMU), else one by one; every one must be answered OK. */
 int gdb_write_batch(struct vms_gdb *g, long thread, const struct gdb_write *w, size_t n);
 
 /* Guest RAM as guest-physical ranges, from QEMU's own memory map (monitor

@@ -5,25 +5,49 @@
  * one stop reply names the thread (vCPU) that hit. For each stop the
  * tracer reads that vCPU's registers (`g`), finds the breakpoint by RIP,
  * asks the guest kernel who runs there (GS base -> current task), applies
- * the host-side filters, calls the probes, then steps the vCPU over the
+ * the host-side filters, calls the probes, then gets the vCPU past the
  * breakpoint and lets the guest run again:
  *
- *     stop reply -> g -> callbacks -> [z] vCont;s:T -> stop -> [Z] -> c
+ *     stop reply -> g -> callbacks -> P/M (the instruction, done here) -> c
  *
- * The bracketed removal is needed only where a software breakpoint is an
- * int3 byte in guest memory (KVM). Under TCG QEMU checks breakpoints when
- * it translates code and a single-step is not stopped by one, so the step
- * goes straight over it and two round trips are saved (opts.step_remove,
- * decided from QEMU's accelerator).
+ * Breakpoints are planted when a probe is added and removed when the
+ * tracer closes, never per event: under TCG QEMU flushes its whole
+ * translation cache whenever single-stepping starts or stops, so the old
+ * way past a breakpoint (lift it, single-step, put it back) cost the guest
+ * its translated code at every stop. Instead the host does the instruction
+ * under the breakpoint and writes the registers it changes (insn.c decodes
+ * it with Capstone, from the bytes read before the breakpoint was planted):
  *
- * Returns: an entry callback may ask to see its call return. The return
- * address is the word at RSP on entry; the tracer plants a breakpoint there
- * (once per site, removed when no call waits on it) and remembers the
- * entry's RSP. A hit at the site belongs to the call whose entry RSP + 8
- * equals RSP now: a kernel stack belongs to one thread, so this pairs every
- * return with its own call even when many threads wait at one site. A call
- * that never returns (exit, exec) is forgotten when its table slot is
- * needed again: the table is fixed in size and every loss is counted.
+ *   nop, endbr64 (ftrace's 5-byte nop opens every traceable function)
+ *                        RIP += length
+ *   push %reg            [RSP - 8] = reg (M), RSP -= 8, RIP += length
+ *   ret, jmp to the return thunk
+ *                        RIP = [RSP], RSP += 8
+ *
+ * Any other instruction gets today's single step, counted (stats.steps);
+ * under KVM that step lifts the breakpoint (an int3 byte in guest memory)
+ * around it, and the vCPU alone runs meanwhile. Emulation lifts nothing, so
+ * under KVM no breakpoint is ever absent while the guest runs.
+ *
+ * Returns: an entry callback may ask to see its call return. When a probe
+ * with an on_return is added, its function's text is read once (up to the
+ * next symbol) and swept: every ret, every jump to a return thunk, those of
+ * its .cold part and of the functions it tail-calls get a permanent
+ * breakpoint. At the entry the tracer remembers RSP and the return address
+ * on top; a stop at a return instruction with that same RSP and the same
+ * word on top is that call returning (RAX: its value). A kernel stack
+ * belongs to one thread, so this pairs every return with its own call,
+ * through recursion and across vCPUs. A function whose returns cannot all
+ * be found (a tail call through a pointer, text longer than 64 KiB, no
+ * kernel symbols, hardware breakpoints) is followed the old way, by a
+ * breakpoint at the return address, which is kept once planted. A call that
+ * never returns (exit, exec) is forgotten when its frame is entered again
+ * or its table slot is needed: the table is fixed and every loss counted.
+ *
+ * QEMU 7.2's stub still flushes the translation cache once at every
+ * breakpoint stop by itself (gdb_vm_state_change; upstream dropped that in
+ * 2025): a traced call costs two such flushes, one per stop, and nothing
+ * here adds to them.
  *
  * The guest is stopped while a callback runs, so everything it reads
  * through the target is consistent; the software TLB is flushed at every
@@ -63,7 +87,6 @@
 #define MAX_SITES 2048
 #define MAX_PENDING 1024
 #define MAX_OWNED 8
-#define MAX_VCPUS 1024
 #define FUNC_TEXT_MAX (64u << 10) /* longer functions are followed by their return address */
 #define FUNC_RETS_MAX 64          /* return sites of one function, its tail calls included */
 #define TAIL_DEPTH 2              /* tail calls followed to find where a function returns */
@@ -127,9 +150,6 @@ struct symidx {
 	int err;
 };
 
-/* The registers a stop reads with `p`, by the stub's numbers. */
-enum { R_RIP, R_RSP, R_CR3, R_RAX, R_RDI, R_RSI, R_RDX, R_RCX, R_R8, R_R9, R_BASE_COUNT };
-
 struct vms_tracer {
 	struct vms_target *t;
 	struct vms_kernel *k;
@@ -139,7 +159,6 @@ struct vms_tracer {
 	int hw_only;
 	int step_remove;
 	int text_stable; /* software breakpoints leave guest memory alone (TCG) */
-	int read_g;      /* read registers with `g` (KVM: `p` does not sync the vCPU's state) */
 	int running;
 	volatile sig_atomic_t stop_req;
 	int wake[2];             /* self-pipe: vms_tracer_stop wakes vms_tracer_run */
@@ -151,15 +170,9 @@ struct vms_tracer {
 	int nsites;
 	struct pending pend[MAX_PENDING];
 	uint64_t seq;
-	/* registers: the stub's numbers for what a stop reads, and per vCPU
-	 * what does not change between stops in the kernel (GS base) */
+	/* the stub's register numbers, for the writes of pass() */
 	int regs_known;
-	unsigned gpr_num[16], rip_num, cr3_num, gs_base_num;
-	unsigned read_num[READ_MAX];
-	uint8_t read_gpr[READ_MAX]; /* which vms_regs GPR each read fills; 16 rip, 17 cr3 */
-	unsigned nread;
-	uint64_t gs_base[MAX_VCPUS];
-	uint8_t gs_known[MAX_VCPUS];
+	unsigned gpr_num[16], rip_num;
 	struct symidx *syms;
 	struct owned owned[MAX_OWNED];
 	struct vms_tracer_stats st;
@@ -189,7 +202,6 @@ static uint64_t now_ns(void)
 }
 
 static int regs_setup(struct vms_tracer *tr);
-static void read_add(struct vms_tracer *tr, unsigned which);
 
 /* ---- attaching ---------------------------------------------------------------------- */
 
@@ -285,10 +297,6 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 	 * where QEMU plants none in guest memory: TCG. Unknown means remove. */
 	tr->step_remove = o.step_remove > 0 ? 1 : o.step_remove < 0 ? 0 : kvm != 0;
 	tr->text_stable = kvm == 0;
-	/* QEMU's `p` reads the register copy QEMU holds, which under KVM is
-	 * fetched from the kernel only by `g` (and what `P` writes reaches
-	 * the vCPU only after such a fetch): `p` where KVM is known to be off. */
-	tr->read_g = kvm != 0;
 	if ((rc = insn_decoder_open(&tr->dec))) {
 		tfail(tr, -rc, "cannot start the instruction decoder (Capstone)");
 		goto fail;
@@ -634,8 +642,6 @@ int vms_tracer_probe(struct vms_tracer *tr, const char *symbol, uint64_t addr, c
 		return rc;
 	}
 	s->probes++;
-	if (s->decoded && s->insn.kind == INSN_PUSH && tr->regs_known)
-		read_add(tr, s->insn.reg); /* pass() stores it */
 	int id = tr->nprobes++;
 	tr->probes[id] = (struct probe){
 		.addr = addr, .pid = o.pid, .dtb = o.dtb & ~0xfffull, .fn = fn, .on_return = o.on_return, .ctx = ctx
@@ -672,76 +678,30 @@ static uint64_t *gpr(struct vms_regs *r, unsigned i)
 	return g[i & 15];
 }
 
-static void read_add(struct vms_tracer *tr, unsigned which)
-{
-	for (unsigned i = 0; i < tr->nread; i++)
-		if (tr->read_gpr[i] == which)
-			return;
-	if (tr->nread == READ_MAX)
-		return;
-	tr->read_num[tr->nread] = which == 16 ? tr->rip_num : which == 17 ? tr->cr3_num : tr->gpr_num[which];
-	tr->read_gpr[tr->nread++] = (uint8_t)which;
-}
-
-/* The stub's register numbers, and what a stop reads: RIP, RSP, CR3, the
- * argument registers and RAX, and any register a planted push stores. */
+/* The stub's register numbers for what pass() writes. A stub without
+ * them gets single steps. */
 static int regs_setup(struct vms_tracer *tr)
 {
 	unsigned bytes;
 	int rc = 0;
-	if (tr->regs_known)
-		return 0;
 	for (int i = 0; i < 16 && !rc; i++)
 		rc = gdb_reg_number(tr->g, gpr_names[i], &tr->gpr_num[i], &bytes);
-	if (rc || (rc = gdb_reg_number(tr->g, "rip", &tr->rip_num, &bytes)) ||
-	    (rc = gdb_reg_number(tr->g, "cr3", &tr->cr3_num, &bytes)) ||
-	    (rc = gdb_reg_number(tr->g, "gs_base", &tr->gs_base_num, &bytes))) {
-		tr->read_g = 1; /* a stub without these names: `g` as before */
-		return 0;
-	}
-	static const unsigned base[] = { 16, 7, 17, 0, 5, 4, 3, 2, 8, 9 };
-	for (unsigned i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-		read_add(tr, base[i]);
-	tr->regs_known = 1;
+	if (!rc)
+		rc = gdb_reg_number(tr->g, "rip", &tr->rip_num, &bytes);
+	tr->regs_known = rc == 0;
 	return 0;
 }
 
-/* The vCPU's registers a stop needs. With `p`: those of regs_setup, and
- * GS base once per vCPU (in the kernel it is the vCPU's per-CPU base, which
- * does not change). */
+/* The vCPU's registers, all of them with one `g`. QEMU answers each
+ * packet on its own, and one `g` (about 1 100 hex digits) costs what one
+ * `p` does and less than half of a batch of the ten `p` a stop needs (RIP,
+ * RSP, CR3, RAX, the argument registers; docs/benchmarks.md); under KVM `g`
+ * is also what fetches the vCPU's state from the kernel, which `P` then
+ * writes back. */
 static int read_regs(struct vms_tracer *tr, long thread, struct vms_regs *r)
 {
-	uint64_t v[READ_MAX];
-	unsigned vcpu = (unsigned)(thread - 1);
-	int rc;
-	memset(r, 0, sizeof(*r));
-	if (tr->read_g || !tr->regs_known) {
-		if ((rc = gdb_read_regs(tr->g, thread, r)))
-			return gdb_fail(tr, rc);
-		return 0;
-	}
-	if ((rc = gdb_read_reg_list(tr->g, thread, tr->read_num, tr->nread, v)))
-		return gdb_fail(tr, rc);
-	for (unsigned i = 0; i < tr->nread; i++) {
-		unsigned w = tr->read_gpr[i];
-		if (w == 16)
-			r->rip = v[i];
-		else if (w == 17)
-			r->cr3 = v[i];
-		else
-			*gpr(r, w) = v[i];
-	}
-	if (vcpu < MAX_VCPUS && tr->gs_known[vcpu]) {
-		r->gs_base = tr->gs_base[vcpu];
-	} else {
-		if ((rc = gdb_read_reg_list(tr->g, thread, &tr->gs_base_num, 1, &r->gs_base)))
-			return gdb_fail(tr, rc);
-		if (vcpu < MAX_VCPUS && r->gs_base >= (1ull << 63)) {
-			tr->gs_base[vcpu] = r->gs_base;
-			tr->gs_known[vcpu] = 1;
-		}
-	}
-	return 0;
+	int rc = gdb_read_regs(tr->g, thread, r);
+	return rc ? gdb_fail(tr, rc) : 0;
 }
 
 /* ---- a stop ------------------------------------------------------------------------------- */
@@ -914,11 +874,6 @@ static int pass(struct vms_tracer *tr, long thread, struct site *s, const struct
 	} else if (kind == INSN_PUSH) {
 		struct vms_regs copy = *r;
 		uint64_t v = *gpr(&copy, in->reg);
-		int have = 0;
-		for (unsigned i = 0; i < tr->nread; i++)
-			have |= tr->read_gpr[i] == in->reg;
-		if (!have && !tr->read_g && gdb_read_reg_list(tr->g, thread, &tr->gpr_num[in->reg], 1, &v))
-			return step_over(tr, thread, s);
 		w[n++] = (struct gdb_write){ 1, rsp - 8, v, 8 };
 		w[n++] = (struct gdb_write){ 0, tr->gpr_num[7], rsp - 8, 8 };
 		w[n++] = (struct gdb_write){ 0, tr->rip_num, next, 8 };
