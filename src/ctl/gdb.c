@@ -630,6 +630,10 @@ void gdb_leave_stopped(struct vms_gdb *g)
 
 int gdb_detach(struct vms_gdb *g)
 {
+	if (g->leave_stopped && !g->running) {
+		g->detached = 1; /* closing without `D` keeps the guest stopped */
+		return 0;
+	}
 	const char *r;
 	int rc = check_usable(g);
 	if (rc)

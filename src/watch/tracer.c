@@ -206,7 +206,7 @@ static int regs_setup(struct vms_tracer *tr);
 /* ---- attaching ---------------------------------------------------------------------- */
 
 /* The stub's port and QEMU's accelerator, from the target's QMP socket. */
-static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
+static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm, int *running)
 {
 	struct vms_qmp *q;
 	struct json_doc doc;
@@ -219,17 +219,13 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	if (rc)
 		return tfail(tr, -rc, "%s", vms_errmsg(tr->t));
 	*port = qemu_gdb_port(q);
-	int running = qemu_running(q);
+	*running = qemu_running(q);
 	int r = qmp_cmd(q, "query-kvm", NULL, &doc);
 	if (r >= 0) {
 		*kvm = json_bool(&doc, json_get(&doc, r, "enabled"));
 		json_free(&doc);
 	}
 	target_qmp_release(tr->t);
-	if (running == 0)
-		return tfail(tr, EBUSY,
-		             "the guest is paused: tracing needs it running, and vmsight resumes no guest it did "
-		             "not pause (resume it first, e.g. QMP cont)");
 	if (*port < 0)
 		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", vms_errmsg(tr->t));
 	if (*port == 0)
@@ -259,7 +255,7 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 	for (int i = 0; i < MAX_PENDING; i++)
 		tr->pend[i].probe = -1;
 	char host[256] = "127.0.0.1", gerr[512];
-	int port = 0, kvm = -1, rc;
+	int port = 0, kvm = -1, running = -1, rc;
 	if (target_source_is(t, "gdb")) {
 		rc = tfail(tr, EBUSY,
 		           "the target reads memory through the GDB stub, which serves one debugger: "
@@ -271,14 +267,10 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 			tfail(tr, EINVAL, "expected HOST:PORT for the GDB stub, got '%s'", o.gdb);
 			goto fail;
 		}
-		if (target_has_qmp(t)) {
-			int unused;
-			if (qemu_facts(tr, &unused, &kvm) == -EBUSY) {
-				rc = -EBUSY;
-				goto fail;
-			}
-		}
-	} else if ((rc = qemu_facts(tr, &port, &kvm))) {
+		int unused;
+		if (target_has_qmp(t) && qemu_facts(tr, &unused, &kvm, &running))
+			kvm = -1;
+	} else if ((rc = qemu_facts(tr, &port, &kvm, &running))) {
 		goto fail;
 	}
 	/* without `current`, hits carry no pid/comm and pid filters are refused */
@@ -288,7 +280,16 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		goto fail;
 	}
 	if ((rc = gdb_connect(host, port, o.timeout_ms, &tr->g, gerr, sizeof(gerr)))) {
-		tfail(tr, -rc, "%s", gerr);
+		tfail(tr, -rc, "%s", gerr); /* a stub busy with another debugger says so here */
+		goto fail;
+	}
+	if (running == 0) {
+		/* Paused before we came (QMP said so): leave it paused — close
+		 * without `D`, at which QEMU would resume it. */
+		gdb_leave_stopped(tr->g);
+		rc = tfail(tr, EBUSY,
+		           "the guest is paused: tracing needs it running, and vmsight resumes no guest it did "
+		           "not pause (resume it first, e.g. QMP cont)");
 		goto fail;
 	}
 	tr->hw_only = o.hardware == 1;
