@@ -149,7 +149,7 @@ int cmd_btf(const struct globals *g, int argc, char **argv)
 {
 	struct kernel_args a = { 0 };
 	int i = kernel_getopt("btf", argc, argv, &a, usage_btf);
-	if (i >= argc || !argv[i][0])
+	if (i >= argc)
 		die_usage("btf: give a struct or union name");
 	struct vms_target *t;
 	struct vms_kernel *k;
