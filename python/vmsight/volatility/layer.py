@@ -25,6 +25,7 @@ from volatility3.framework.configuration import requirements
 from volatility3.framework.layers import intel
 
 import vmsight
+from vmsight.volatility.memory import Fault, Memory
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def attach(target: str, cache_dir: Optional[str] = None, no_cache: bool = False)
     t = vmsight.open(target)
     k = t.kernel(cache_dir=cache_dir, no_cache=no_cache)
     _state.update(target=t, kernel=k, info=k.info(), cache_dir=cache_dir, no_cache=no_cache,
-                  ranges=[(r["gpa"], r["gpa"] + r["len"]) for r in t.ram_ranges()])
+                  memory=Memory(t))
 
 
 def detach() -> None:
@@ -54,6 +55,11 @@ def _target() -> "vmsight.Target":
     if "target" not in _state:
         raise exceptions.LayerException("vmsight", "no vmsight target: call vmsight.volatility.layer.attach()")
     return _state["target"]
+
+
+def _memory() -> Memory:
+    _target()
+    return _state["memory"]
 
 
 def isf_path() -> str:
@@ -86,48 +92,24 @@ class VmsightPhysicalLayer(interfaces.layers.DataLayerInterface):
 
     def __init__(self, context, config_path: str, name: str, metadata=None):
         super().__init__(context=context, config_path=config_path, name=name, metadata=metadata)
-        self._t = _target()
-        self._ranges: List[Tuple[int, int]] = _state["ranges"]
+        self._m: Memory = _memory()
 
     @property
     def maximum_address(self) -> int:
-        return self._ranges[-1][1] - 1 if self._ranges else 0
+        return self._m.maximum_address
 
     @property
     def minimum_address(self) -> int:
         return 0
 
     def is_valid(self, offset: int, length: int = 1) -> bool:
-        end = offset + max(length, 1)
-        for lo, hi in self._ranges:  # ranges touching each other count as one
-            if lo <= offset < hi:
-                if end <= hi:
-                    return True
-                offset = hi
-        return False
+        return self._m.is_valid(offset, length)
 
     def read(self, offset: int, length: int, pad: bool = False) -> bytes:
-        if length <= 0:
-            return b""
-        if self.is_valid(offset, length):
-            try:
-                return self._t.read_pa(offset, length)
-            except vmsight.VmsightError as e:
-                if not pad:
-                    raise exceptions.InvalidAddressException(self.name, offset, str(e))
-        elif not pad:
-            raise exceptions.InvalidAddressException(self.name, offset,
-                                                     f"{offset:#x}+{length:#x} is not guest RAM")
-        # Pad: RAM where there is RAM, zeros elsewhere.
-        out = bytearray(length)
-        for lo, hi in self._ranges:
-            a, b = max(lo, offset), min(hi, offset + length)
-            if a < b:
-                try:
-                    out[a - offset:b - offset] = self._t.read_pa(a, b - a)
-                except vmsight.VmsightError:
-                    pass
-        return bytes(out)
+        try:
+            return self._m.read(offset, length, pad)
+        except (ValueError, vmsight.VmsightError) as e:
+            raise exceptions.InvalidAddressException(self.name, offset, str(e))
 
     def write(self, offset: int, data: bytes) -> None:
         raise exceptions.LayerException(self.name, "vmsight layers are read-only")
@@ -144,60 +126,27 @@ class VmsightPhysicalLayer(interfaces.layers.DataLayerInterface):
 class _VmsightTranslation:
     """Translation by vmsight instead of Volatility's own page walk."""
 
-    _levels = 4
-
     def _translate(self, offset: int) -> Tuple[int, int, str]:
-        t = _target()
         va = self.canonicalize(offset)  # Volatility masks addresses to the layer's width
         try:
-            tr = t.translate(self._page_map_offset, va)
-        except vmsight.VmsightError as e:
-            if e.errno != errno.EFAULT:
-                raise exceptions.InvalidAddressException(self.name, offset, str(e))
-            # Skip as far as the entry that was not present covers.
-            bits = 12
-            try:
-                pw = _page_walk(t, self._page_map_offset, va)
-                if pw:
-                    bits = 12 + 9 * (self._levels - pw + 1)
-            except Exception:
-                pass
-            raise exceptions.PagedInvalidAddressException(self.name, offset, bits, 0,
-                                                          f"Page fault at {offset:#x}: {e}")
-        size = tr["page_size"]
-        return tr["pa"], size, self._base_layer
+            pa, size = _memory().translate(self._page_map_offset, va)
+        except Fault as f:
+            if f.invalid:
+                raise exceptions.InvalidAddressException(self.name, offset, str(f))
+            raise exceptions.PagedInvalidAddressException(self.name, offset, f.bits, 0, str(f))
+        return pa, size, self._base_layer
 
     def _translate_entry(self, offset: int) -> Tuple[int, int]:
         pa, size, _ = self._translate(offset)
         return pa | 1, size.bit_length() - 2
 
 
-def _page_walk(t, dtb: int, va: int) -> int:
-    """How many page-table entries the walk of VA read (the last one failed)."""
-    import ctypes
-
-    class Step(ctypes.Structure):
-        _fields_ = [("level", ctypes.c_char_p), ("entry_pa", ctypes.c_uint64), ("entry", ctypes.c_uint64)]
-
-    class Walk(ctypes.Structure):
-        _fields_ = [("va", ctypes.c_uint64), ("pa", ctypes.c_uint64), ("page_size", ctypes.c_uint64),
-                    ("prot", ctypes.c_uint32), ("mode", ctypes.c_int), ("table", ctypes.c_uint64),
-                    ("nsteps", ctypes.c_uint), ("step", Step * 5)]
-    f = t._lib.vms_page_walk
-    f.restype, f.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.POINTER(Walk)]
-    w = Walk()
-    f(t._handle(), dtb, va, ctypes.byref(w))
-    return w.nsteps
-
-
 class VmsightIntel32e(_VmsightTranslation, intel.Intel32e):
     """A 4-level virtual address space, translated by vmsight."""
-    _levels = 4
 
 
 class VmsightIntel5Level(_VmsightTranslation, intel.Intel32e):
     """A 5-level (LA57) virtual address space, translated by vmsight."""
-    _levels = 5
     _maxvirtaddr = 57
     _structure = [("page map layer 5", 9, False)] + intel.Intel32e._structure
 
