@@ -20,11 +20,17 @@ def _env(ctx):
     build = os.path.dirname(os.path.abspath(ctx.vmsight_bin))
     libpath = os.path.join(build, "libvmsight.so")
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), VMSIGHT_LIB=libpath)
+    # A sanitized build's library needs its runtime loaded first: gcc's
+    # libasan (a dependency ldd shows), or clang's, which it leaves undefined.
     ldd = subprocess.run(["ldd", libpath], capture_output=True, text=True).stdout
-    for line in ldd.splitlines():
-        if "libasan" in line and "=>" in line:
-            env["LD_PRELOAD"] = line.split("=>")[1].split()[0]
-            env["ASAN_OPTIONS"] = "detect_leaks=0"
+    runtime = [line.split("=>")[1].split()[0] for line in ldd.splitlines() if "libasan" in line and "=>" in line]
+    syms = subprocess.run(["nm", "-D", "--undefined-only", libpath], capture_output=True, text=True).stdout
+    if not runtime and "__asan_" in syms:
+        runtime = [subprocess.run(["clang", "-print-file-name=libclang_rt.asan-x86_64.so"], capture_output=True,
+                                  text=True).stdout.strip()]
+    if runtime:
+        env["LD_PRELOAD"] = runtime[0]
+        env["ASAN_OPTIONS"] = "detect_leaks=0"  # the interpreter's own allocations are not ours
     return env
 
 
