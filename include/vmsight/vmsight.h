@@ -334,6 +334,11 @@ struct vms_kernel_info {
 	const char *types_from;   /* "btf", "cache", "isf" or "none" */
 	const char *cache_file;   /* the profile file read or written, "" if none */
 	double discovery_ms;      /* time vms_kernel_open took */
+	/* Where the kernel's page tables were found from: "registers" (the
+	 * vCPUs' CR3), "given" (opts->cr3), "scan" (a search of RAM, for dumps
+	 * without vCPU state) or "cache" (where a scan found it in this same
+	 * dump file before, checked by reading the banner there). */
+	const char *location_from;
 };
 VMS_API int vms_kernel_info(const struct vms_kernel *k, struct vms_kernel_info *out);
 
