@@ -592,6 +592,8 @@ static int discover(struct vms_kernel *k, uint64_t cr3, const char *cache_dir, c
 	return 0;
 }
 
+static int kernel_find(struct vms_kernel *k, const struct vms_kernel_opts *o);
+
 int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, struct vms_kernel **out)
 {
 	double t0 = now_ms();
@@ -614,14 +616,30 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 		vms_kernel_close(k);
 		return in_rc;
 	}
+	vms_hold(t); /* every vCPU's CR3 (and the paging mode) over one connection, in one reply */
+	int rc = kernel_find(k, &o);
+	vms_unhold(t);
+	if (rc) {
+		vms_kernel_close(k);
+		return rc;
+	}
+	k->discovery_ms = now_ms() - t0;
+	*out = k;
+	return 0;
+}
+
+/* vms_kernel_open's search, the target held. */
+static int kernel_find(struct vms_kernel *k, const struct vms_kernel_opts *o)
+{
+	struct vms_target *t = k->t;
 	char dir[400];
 	const char *cache_dir = NULL;
-	if (!o.no_cache && profile_cache_dir(o.cache_dir, dir, sizeof(dir)) == 0)
+	if (!o->no_cache && profile_cache_dir(o->cache_dir, dir, sizeof(dir)) == 0)
 		cache_dir = dir;
 	uint64_t cr3s[64];
-	int n = locate(k, o.cr3, cache_dir, cr3s, 64);
+	int n = locate(k, o->cr3, cache_dir, cr3s, 64);
 	int paging = vms_get_paging(t);
-	int rc = n < 0 ? n : paging < 0 && !o.cr3 ? paging : -ENOENT;
+	int rc = n < 0 ? n : paging < 0 && !o->cr3 ? paging : -ENOENT;
 	/* A CR3 given for a target without registers: the mode that works. */
 	static const enum vms_paging modes[] = { VMS_PAGING_4LEVEL, VMS_PAGING_5LEVEL };
 	for (unsigned m = 0; m < (paging < 0 ? 2u : 1u) && rc == -ENOENT && n > 0; m++) {
@@ -630,22 +648,16 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 		else
 			k->paging = paging;
 		for (int i = 0; i < n && rc; i++) {
-			rc = discover(k, cr3s[i], cache_dir, &o);
+			rc = discover(k, cr3s[i], cache_dir, o);
 			if (rc)
 				kernel_reset(k);
 		}
 	}
-	if (rc && paging < 0 && o.cr3)
+	if (rc && paging < 0 && o->cr3)
 		vms_set_paging(t, VMS_PAGING_UNKNOWN);
 	if (rc == 0 && strcmp(k->location_from, "scan") == 0)
 		location_save(k, cache_dir);
-	if (rc) {
-		vms_kernel_close(k);
-		return rc;
-	}
-	k->discovery_ms = now_ms() - t0;
-	*out = k;
-	return 0;
+	return rc;
 }
 
 void vms_kernel_close(struct vms_kernel *k)
