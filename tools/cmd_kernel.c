@@ -25,12 +25,15 @@ static const char usage_kernel[] =
         "paging mode, the banner and build id, the symbols (decoded from kallsyms in\n"
         "guest memory) and the size of the kernel's BTF, and how long it took. What is\n"
         "found is cached as a profile, so the next attach to the same kernel is fast.\n"
-        "--cr3 X starts from that address space instead of the vCPUs'.\n"
+        "--cr3 X starts from that address space instead of the vCPUs'. A dump without\n"
+        "vCPU state is searched for the kernel once; where it lies is cached by the\n"
+        "file's identity, so later commands on the same file do not search again\n"
+        "(location_from: registers, given, scan or cache).\n"
         "\n"
         "%s"
         "\n"
-        "JSON: {banner,release,build_id,text_va,text_pa,kaslr_virt,kaslr_phys,cr3,pti,paging,\n"
-        "symbols,symbols_from,btf_bytes,types_from,cache_file,ms}.\n";
+        "JSON: {banner,release,build_id,text_va,text_pa,kaslr_virt,kaslr_phys,cr3,pti,location_from,\n"
+        "paging,symbols,symbols_from,btf_bytes,types_from,cache_file,ms}.\n";
 
 static void format_offset(char *buf, size_t len, int64_t v)
 {
@@ -64,7 +67,8 @@ int cmd_kernel(const struct globals *g, int argc, char **argv)
 	out_str("kaslr_phys", ", physical %s", kp);
 	out_hex("text_pa", " (_text at 0x%llx)\n", i.text_pa);
 	out_hex("cr3", "cr3       0x%llx", i.cr3);
-	out_str(NULL, " (page-table isolation: %s)\n", i.pti ? "yes" : "no");
+	out_str(NULL, " (page-table isolation: %s;", i.pti ? "yes" : "no");
+	out_str("location_from", " found from %s)\n", i.location_from);
 	out_bool("pti", i.pti);
 	out_str("paging", "paging    %s\n", vms_paging_name(i.paging));
 	out_uint("symbols", "symbols   %llu", i.nsyms);

@@ -48,6 +48,7 @@ struct vms_open_opts {
 	char *errbuf; /* optional: receives the reason vms_open failed */
 	size_t errbuf_len;
 	unsigned timeout_ms; /* QMP/GDB reply timeout; 0 = 10000 */
+	int hold;            /* return the target held (vms_hold): vms_unhold it when the burst is over */
 };
 
 /*
@@ -60,6 +61,18 @@ struct vms_open_opts {
  */
 VMS_API int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_target **out);
 VMS_API void vms_close(struct vms_target *t);
+
+/*
+ * A burst of calls over one QMP connection. Each call that needs QEMU's
+ * monitor (layout, registers, run state) connects for its own moment and
+ * disconnects, since QEMU serves one QMP client at a time. Between
+ * vms_hold and vms_unhold the connection stays open instead, and the vCPUs'
+ * registers are read once, all together (a running guest's as of that
+ * moment; vms_pause and vms_resume read them again). For a short burst such
+ * as attaching and finding the kernel; do not hold across idle time. Nests.
+ */
+VMS_API void vms_hold(struct vms_target *t);
+VMS_API void vms_unhold(struct vms_target *t);
 
 /* Text of the last error on T (never NULL; "" if none). */
 VMS_API const char *vms_errmsg(const struct vms_target *t);
@@ -334,6 +347,11 @@ struct vms_kernel_info {
 	const char *types_from;   /* "btf", "cache", "isf" or "none" */
 	const char *cache_file;   /* the profile file read or written, "" if none */
 	double discovery_ms;      /* time vms_kernel_open took */
+	/* Where the kernel's page tables were found from: "registers" (the
+	 * vCPUs' CR3), "given" (opts->cr3), "scan" (a search of RAM, for dumps
+	 * without vCPU state) or "cache" (where a scan found it in this same
+	 * dump file before, checked by reading the banner there). */
+	const char *location_from;
 };
 VMS_API int vms_kernel_info(const struct vms_kernel *k, struct vms_kernel_info *out);
 

@@ -529,7 +529,7 @@ int vms_kernel_write_isf(struct vms_kernel *k, int fd)
 		fprintf(f, "%s\n", first ? "" : ",");
 		first = 0;
 		put_str(f, name);
-		uint64_t addr = s->flags & KSYM_ABS ? s->addr : s->addr - (uint64_t)slide;
+		uint64_t addr = s->flags & KSYM_ABS ? s->addr : symtab_addr(&k->syms, s) - (uint64_t)slide;
 		fprintf(f, ":{\"address\":%llu", (unsigned long long)addr);
 		if (strcmp(name, "linux_banner") == 0) {
 			char text[sizeof(k->banner) + 2];
