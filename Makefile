@@ -32,6 +32,8 @@ test: deps
 demo: deps all
 	bash lab/demo $(BUILD)/vmsight
 
+# Installs the library, the CLI, the agent, headers, the man page and the
+# Python package (python/vmsight, into python3's site-packages).
 install: all
 	$(MESON) install -C $(BUILD)
 

@@ -289,13 +289,14 @@ int main(int argc, char **argv)
 		{ cli, "-t", (char *)target, "ps", "-T", "--cache-dir", cache, NULL },
 		{ cli, "-t", (char *)target, "lsof", "--cache-dir", cache, NULL },
 		{ cli, "-t", (char *)target, "maps", pid, "--cache-dir", cache, NULL },
+		{ cli, "-t", (char *)target, "net", "--cache-dir", cache, NULL },
 		{ cli, "-t", (char *)target, "ps", "--no-cache", NULL },
 		{ cli, "-t", (char *)target, "ps", "-T", "--no-cache", NULL },
 	};
 	const char *labels[] = { "vmsight ps, profile cached",        "vmsight check (all checks), profile cached",
 		                 "vmsight ps -T, profile cached",     "vmsight lsof, profile cached",
-		                 "vmsight maps INIT, profile cached", "vmsight ps, no profile (cold)",
-		                 "vmsight ps -T, no profile (cold)" };
+		                 "vmsight maps INIT, profile cached", "vmsight net, profile cached",
+		                 "vmsight ps, no profile (cold)",     "vmsight ps -T, no profile (cold)" };
 	for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
 		cli_row(labels[i], cmds[i], rounds, attach_ms);
 	char rm[128];

@@ -1,9 +1,10 @@
 /* libFuzzer target: the Linux views over a hostile kernel.
  *
  * The fake kernel of tests/unit/fake_kernel.h (tasks, threads, files and
- * mounts, maple trees, modules, a printk ring) is built once; each input
+ * mounts, maple trees, modules, a printk ring, socket tables) is built once; each input
  * then overwrites parts of its objects before every view runs over them.
- * Input: one byte of options (threads, module scan, which process's maps),
+ * Input: one byte of options (threads, module scan, which process's maps,
+ * sockets of one process or all, listening ones only),
  * then patches, each a little-endian u32 offset into the kernel's objects
  * and module memory, a length byte and that many bytes. Besides "no crash,
  * no sanitizer report, no hang", the entries must keep their promises
@@ -53,6 +54,14 @@ static int on_vma(void *ctx, const struct vms_vma *v)
 	return 0;
 }
 
+static int on_socket(void *ctx, const struct vms_socket *s)
+{
+	(void)ctx;
+	if (!s->proto || !s->state_name || !s->path || strlen(s->path) > 108 || !memchr(s->comm, 0, sizeof(s->comm)))
+		__builtin_trap();
+	return 0;
+}
+
 static int on_log(void *ctx, const struct vms_log_record *r)
 {
 	(void)ctx;
@@ -65,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!world) {
 		world = fk_build(0);
+		fk_net(world);
 		clean_len = world->next_obj - FK_OBJ_PA;
 		clean = malloc(clean_len + 0x10000);
 		memcpy(clean, fk_ram + FK_OBJ_PA, clean_len);
@@ -100,5 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vms_files(world->k, &fo, on_file, NULL);
 	vms_maps(world->k, opt & 16 ? 42 : 1, NULL, on_vma, NULL);
 	vms_dmesg(world->k, NULL, on_log, NULL);
+	struct vms_sockets_opts so = { .sz = sizeof(so), .pid = opt & 32 ? 42 : 0, .listening = (opt & 64) != 0 };
+	vms_sockets(world->k, &so, on_socket, NULL);
 	return 0;
 }

@@ -108,7 +108,7 @@ static void log_stderr(void *ctx, const char *msg)
 	fprintf(stderr, "vmsight: %s\n", msg);
 }
 
-int open_target(const struct globals *g, struct vms_target **t)
+static int open_target_opts(const struct globals *g, struct vms_target **t, int hold)
 {
 	if (!g->target)
 		die_usage("no target: give -t TARGET or set VMSIGHT_TARGET");
@@ -120,11 +120,22 @@ int open_target(const struct globals *g, struct vms_target **t)
 		.errbuf_len = sizeof(err),
 		.log = g->verbose ? log_stderr : NULL,
 		.timeout_ms = g->timeout_ms,
+		.hold = hold,
 	};
 	int rc = vms_open(g->target, &o, t);
 	if (rc)
 		return fail("%s", err[0] ? err : strerror(-rc));
 	return 0;
+}
+
+int open_target(const struct globals *g, struct vms_target **t)
+{
+	return open_target_opts(g, t, 0);
+}
+
+int open_target_held(const struct globals *g, struct vms_target **t)
+{
+	return open_target_opts(g, t, 1);
 }
 
 enum vms_paging parse_paging(const char *s)
@@ -186,9 +197,13 @@ int kernel_attach(const struct kernel_args *a, struct vms_target *t, struct vms_
 
 int open_kernel(const struct globals *g, const struct kernel_args *a, struct vms_target **t, struct vms_kernel **k)
 {
-	if (open_target(g, t))
+	/* Attaching and finding the kernel over one QMP connection, released
+	 * before the command's own work. */
+	if (open_target_held(g, t))
 		return 1;
-	if (kernel_attach(a, *t, k)) {
+	int rc = kernel_attach(a, *t, k);
+	vms_unhold(*t);
+	if (rc) {
 		vms_close(*t);
 		return 1;
 	}

@@ -50,6 +50,9 @@ void format_size(char *buf, size_t len, uint64_t n);
 /* ---- targets ---- */
 
 int open_target(const struct globals *g, struct vms_target **t);
+/* The same, the target returned held (vms_hold): for a burst of setup calls
+ * over one QMP connection; the caller vms_unholds it. */
+int open_target_held(const struct globals *g, struct vms_target **t);
 /* Bytes of guest RAM. */
 uint64_t ram_total(struct vms_target *t);
 

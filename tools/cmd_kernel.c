@@ -25,12 +25,15 @@ static const char usage_kernel[] =
         "paging mode, the banner and build id, the symbols (decoded from kallsyms in\n"
         "guest memory) and the size of the kernel's BTF, and how long it took. What is\n"
         "found is cached as a profile, so the next attach to the same kernel is fast.\n"
-        "--cr3 X starts from that address space instead of the vCPUs'.\n"
+        "--cr3 X starts from that address space instead of the vCPUs'. A dump without\n"
+        "vCPU state is searched for the kernel once; where it lies is cached by the\n"
+        "file's identity, so later commands on the same file do not search again\n"
+        "(location_from: registers, given, scan or cache).\n"
         "\n"
         "%s"
         "\n"
-        "JSON: {banner,release,build_id,text_va,text_pa,kaslr_virt,kaslr_phys,cr3,pti,paging,\n"
-        "symbols,symbols_from,btf_bytes,types_from,cache_file,ms}.\n";
+        "JSON: {banner,release,build_id,text_va,text_pa,kaslr_virt,kaslr_phys,cr3,pti,location_from,\n"
+        "paging,symbols,symbols_from,btf_bytes,types_from,cache_file,ms}.\n";
 
 static void format_offset(char *buf, size_t len, int64_t v)
 {
@@ -64,7 +67,8 @@ int cmd_kernel(const struct globals *g, int argc, char **argv)
 	out_str("kaslr_phys", ", physical %s", kp);
 	out_hex("text_pa", " (_text at 0x%llx)\n", i.text_pa);
 	out_hex("cr3", "cr3       0x%llx", i.cr3);
-	out_str(NULL, " (page-table isolation: %s)\n", i.pti ? "yes" : "no");
+	out_str(NULL, " (page-table isolation: %s;", i.pti ? "yes" : "no");
+	out_str("location_from", " found from %s)\n", i.location_from);
 	out_bool("pti", i.pti);
 	out_str("paging", "paging    %s\n", vms_paging_name(i.paging));
 	out_uint("symbols", "symbols   %llu", i.nsyms);
@@ -149,7 +153,7 @@ int cmd_btf(const struct globals *g, int argc, char **argv)
 {
 	struct kernel_args a = { 0 };
 	int i = kernel_getopt("btf", argc, argv, &a, usage_btf);
-	if (i >= argc || !argv[i][0])
+	if (i >= argc)
 		die_usage("btf: give a struct or union name");
 	struct vms_target *t;
 	struct vms_kernel *k;
@@ -199,8 +203,11 @@ static const char usage_profile[] =
         "\n"
         "Write the kernel's profile as a Volatility 3 ISF JSON file: every symbol\n"
         "(link-time addresses: the KASLR offset taken off) and every struct, union,\n"
-        "enum and base type of the kernel's BTF. An existing FILE is replaced only\n"
-        "when the new one is complete; what is not a regular file is refused.\n"
+        "enum and base type of the kernel's BTF. Symbols carry their types where they\n"
+        "are known (per-CPU variables from BTF, the globals Volatility 3 and LibVMI\n"
+        "look up, functions), and phys_startup_64 is added for LibVMI, so both load\n"
+        "the file as it is. An existing FILE is replaced only when the new one is\n"
+        "complete; what is not a regular file is refused.\n"
         "\n"
         "%s"
         "\n"

@@ -59,7 +59,7 @@ int cmd_info(const struct globals *g, int argc, char **argv)
 		die_usage("info: unexpected argument '%s'", argv[1]);
 	}
 	struct vms_target *t;
-	if (open_target(g, &t))
+	if (open_target_held(g, &t)) /* the layout and every vCPU's registers over one connection */
 		return 1;
 	const struct vms_ram_range *r;
 	size_t nr;
@@ -75,6 +75,7 @@ int cmd_info(const struct globals *g, int argc, char **argv)
 		if ((regs_rc = vms_vcpu_regs(t, (unsigned)i, &regs[i])))
 			snprintf(regs_err, sizeof(regs_err), "%s", vms_errmsg(t));
 	const char *paging = nv > 0 && !regs_rc ? vms_paging_name(vms_paging_mode(&regs[0])) : "unknown";
+	vms_unhold(t);
 
 	char sz[32];
 	format_size(sz, sizeof(sz), total);

@@ -34,6 +34,8 @@ int cmd_lsmod(const struct globals *g, int argc, char **argv);
 int cmd_lsof(const struct globals *g, int argc, char **argv);
 int cmd_maps(const struct globals *g, int argc, char **argv);
 int cmd_dmesg(const struct globals *g, int argc, char **argv);
+/* cmd_net.c: sockets */
+int cmd_net(const struct globals *g, int argc, char **argv);
 
 /* cmd_check.c: the kernel's integrity checks (exit 3: findings) */
 int cmd_check(const struct globals *g, int argc, char **argv);

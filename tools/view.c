@@ -51,7 +51,7 @@ int view_open(const struct globals *g, const struct view_args *a, struct view *v
 		return open_kernel(g, &a->k, &v->t, &v->k);
 	/* Ctrl-C, a kill or a closed pipe stop the walk; the guest is resumed. */
 	catch_signals(NULL);
-	if (open_target(g, &v->t))
+	if (open_target_held(g, &v->t))
 		return 1;
 	int running = vms_is_running(v->t);
 	if (running == -ENOTSUP)
@@ -62,9 +62,9 @@ int view_open(const struct globals *g, const struct view_args *a, struct view *v
 		return 1;
 	}
 	v->paused = running == 1;
-	if (interrupted)
-		fail("interrupted");
-	else if (kernel_attach(&a->k, v->t, &v->k) == 0)
+	int rc = interrupted ? fail("interrupted") : kernel_attach(&a->k, v->t, &v->k);
+	vms_unhold(v->t);
+	if (rc == 0)
 		return 0;
 	if (v->paused && vms_resume(v->t))
 		fail("cannot resume the guest: %s", vms_errmsg(v->t));

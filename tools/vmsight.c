@@ -56,7 +56,8 @@ static const char usage_main[] =
         "  maps [PID]            memory maps, as /proc/PID/maps\n"
         "  dmesg                 the kernel log, from the printk ring buffer\n"
         "  check [--only LIST]   integrity checks: hooked system calls and IDT, patched\n"
-        "                        functions, hidden modules and processes (exit 3: findings)\n";
+        "                        functions, hidden modules and processes (exit 3: findings)\n"
+        "  net [--pid N] [-l]    sockets (TCP, UDP, raw, packet, UNIX) and their processes, as ss -anp\n";
 
 static const struct {
 	const char *name;
@@ -80,6 +81,7 @@ static const struct {
 	{ "maps", cmd_maps },
 	{ "dmesg", cmd_dmesg },
 	{ "check", cmd_check },
+	{ "net", cmd_net },
 };
 
 int main(int argc, char **argv)

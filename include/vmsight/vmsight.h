@@ -48,6 +48,7 @@ struct vms_open_opts {
 	char *errbuf; /* optional: receives the reason vms_open failed */
 	size_t errbuf_len;
 	unsigned timeout_ms; /* QMP/GDB reply timeout; 0 = 10000 */
+	int hold;            /* return the target held (vms_hold): vms_unhold it when the burst is over */
 };
 
 /*
@@ -60,6 +61,18 @@ struct vms_open_opts {
  */
 VMS_API int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_target **out);
 VMS_API void vms_close(struct vms_target *t);
+
+/*
+ * A burst of calls over one QMP connection. Each call that needs QEMU's
+ * monitor (layout, registers, run state) connects for its own moment and
+ * disconnects, since QEMU serves one QMP client at a time. Between
+ * vms_hold and vms_unhold the connection stays open instead, and the vCPUs'
+ * registers are read once, all together (a running guest's as of that
+ * moment; vms_pause and vms_resume read them again). For a short burst such
+ * as attaching and finding the kernel; do not hold across idle time. Nests.
+ */
+VMS_API void vms_hold(struct vms_target *t);
+VMS_API void vms_unhold(struct vms_target *t);
 
 /* Text of the last error on T (never NULL; "" if none). */
 VMS_API const char *vms_errmsg(const struct vms_target *t);
@@ -334,6 +347,11 @@ struct vms_kernel_info {
 	const char *types_from;   /* "btf", "cache", "isf" or "none" */
 	const char *cache_file;   /* the profile file read or written, "" if none */
 	double discovery_ms;      /* time vms_kernel_open took */
+	/* Where the kernel's page tables were found from: "registers" (the
+	 * vCPUs' CR3), "given" (opts->cr3), "scan" (a search of RAM, for dumps
+	 * without vCPU state) or "cache" (where a scan found it in this same
+	 * dump file before, checked by reading the banner there). */
+	const char *location_from;
 };
 VMS_API int vms_kernel_info(const struct vms_kernel *k, struct vms_kernel_info *out);
 
@@ -499,6 +517,46 @@ struct vms_files_opts {
 	struct vms_view_stats *stats;
 };
 VMS_API int vms_files(struct vms_kernel *k, const struct vms_files_opts *opts, vms_file_fn fn, void *ctx);
+
+/* Sockets: the kernel's socket tables (TCP established and listening, UDP,
+ * raw, packet, UNIX) and each process's descriptors, as ss -anp and
+ * /proc/net/{tcp,tcp6,udp,udp6,raw,raw6,unix,packet} show them. A socket
+ * held by several descriptors (or processes) is reported once per holder;
+ * one no process holds (TIME_WAIT, a connection not yet accepted, an
+ * orphan) once, with pid 0. Sockets a process holds that are in none of
+ * the tables walked (another network namespace, netlink, an unbound TCP
+ * socket) come last. */
+struct vms_socket {
+	uint64_t addr;                       /* the struct sock (inet_timewait_sock, request_sock) */
+	const char *proto;                   /* tcp tcp6 udp udp6 raw raw6 packet unix, else netlink, ... */
+	int family;                          /* AF_* */
+	int type;                            /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, ... */
+	int protocol;                        /* IPPROTO_* (ETH_P_* for packet sockets) */
+	int state;                           /* TCP_* as the kernel keeps it (also UNIX and UDP sockets) */
+	const char *state_name;              /* the kernel's name: LISTEN, ESTABLISHED, TIME_WAIT, CLOSE, ... */
+	uint8_t local_ip[16], remote_ip[16]; /* network order: 4 bytes (AF_INET) or 16 */
+	int32_t local_port, remote_port;     /* host order; -1 where the family has none */
+	uint32_t rx_queue, tx_queue;         /* as /proc/net/tcp (UNIX: backlog, or packets queued) */
+	uint64_t ino;                        /* the socket's inode; 0 if it has none (TIME_WAIT) */
+	uint64_t peer_ino;                   /* UNIX: the peer's inode, 0 if none */
+	const char *path;                    /* UNIX: the bound path ("@name" abstract); "" */
+	int32_t ifindex;                     /* packet: the bound interface; 0 */
+	int32_t pid;                         /* the holder; 0 if no process holds it */
+	int32_t fd;                          /* -1 with pid 0 */
+	char comm[16];
+	uint32_t flags; /* VMS_ENTRY_* */
+};
+typedef int (*vms_socket_fn)(void *ctx, const struct vms_socket *s);
+
+struct vms_sockets_opts {
+	size_t sz;
+	int32_t pid;          /* only the sockets of this process (its descriptors); 0 = every socket */
+	int listening;        /* only listening sockets, as ss -l: LISTEN, and datagram sockets not connected */
+	unsigned max_entries; /* 0 = 1 Mi */
+	unsigned retries;
+	struct vms_view_stats *stats;
+};
+VMS_API int vms_sockets(struct vms_kernel *k, const struct vms_sockets_opts *opts, vms_socket_fn fn, void *ctx);
 
 /* A process's memory map, as /proc/PID/maps. */
 struct vms_vma {

@@ -12,7 +12,10 @@
  * QMP connections are opened for the moment they are needed and closed
  * after, because QEMU serves one QMP client at a time and vmsight must not
  * lock other tools (libvirt, operators) out of the monitor. Only the qmp
- * memory source, which talks to QEMU on every read, keeps one open.
+ * memory source, which talks to QEMU on every read, keeps one open. A burst
+ * of operations (attaching, finding the kernel: one CLI command) may be
+ * held together (vms_hold): one connection for all of it, and the vCPUs'
+ * registers read once, all of them in one `info registers -a`.
  */
 #include "target.h"
 
@@ -69,10 +72,32 @@ static int qmp_acquire(struct vms_target *t, struct vms_qmp **out)
 
 static void qmp_release(struct vms_target *t)
 {
-	if (t->qmp && !t->qmp_keep) {
+	if (t->qmp && !t->qmp_keep && !t->hold) {
 		qmp_close(t->qmp);
 		t->qmp = NULL;
 	}
+}
+
+/* The registers read while held are of one moment: a pause or resume
+ * makes another. */
+static void held_regs_drop(struct vms_target *t)
+{
+	free(t->held_regs);
+	t->held_regs = NULL;
+	t->held_nregs = 0;
+}
+
+void vms_hold(struct vms_target *t)
+{
+	t->hold++;
+}
+
+void vms_unhold(struct vms_target *t)
+{
+	if (!t->hold || --t->hold)
+		return;
+	held_regs_drop(t);
+	qmp_release(t);
 }
 
 int target_qmp(struct vms_target *t, struct vms_qmp **out)
@@ -162,7 +187,10 @@ static int open_qemu(struct vms_target *t, const char *force)
 	else if (rc)
 		tfail(t, -rc, "learning the RAM layout from QMP: %s",
 		      rc == -EPROTO && !qmp_err(q)[0] ? "unexpected `info mtree -f` output" : qmp_err(q));
-	int gdb_port = rc ? 0 : qemu_gdb_port(q);
+	/* The GDB stub matters only to the gdb source (and to a log that says
+	 * what QEMU offers): not a round trip for every attach. */
+	int want_gdb = (force && strcmp(force, "gdb") == 0) || t->log;
+	int gdb_port = rc || !want_gdb ? 0 : qemu_gdb_port(q);
 	qmp_release(t);
 	if (rc)
 		return rc;
@@ -316,6 +344,7 @@ int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_ta
 	t->log = o.log;
 	t->log_ctx = o.log_ctx;
 	t->timeout_ms = o.timeout_ms ? o.timeout_ms : 10000;
+	vms_hold(t); /* the layout and vCPU 0's paging mode over one connection */
 	int rc = target ? parse_target(t, target, o.source) : tfail(t, EINVAL, "no target given");
 	if (rc) {
 		if (o.errbuf && o.errbuf_len)
@@ -324,6 +353,8 @@ int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_ta
 		return rc;
 	}
 	learn_paging(t);
+	if (!o.hold)
+		vms_unhold(t);
 	*out = t;
 	return 0;
 }
@@ -337,6 +368,7 @@ void vms_close(struct vms_target *t)
 		t->src->ops->close(t->src);
 	if (t->qmp)
 		qmp_close(t->qmp);
+	held_regs_drop(t);
 	mmu_free(t->mmu);
 	free(t);
 }
@@ -395,10 +427,27 @@ const void *vms_map_pa(struct vms_target *t, uint64_t pa, size_t len)
 	return s->ops->map ? s->ops->map(s, pa, len) : NULL;
 }
 
+/* While held: every vCPU's registers, read once. */
+static int held_regs(struct vms_target *t)
+{
+	if (t->held_regs)
+		return 0;
+	struct vms_qmp *q;
+	int rc = qmp_acquire(t, &q);
+	if (rc)
+		return rc;
+	rc = qemu_regs_all(q, &t->held_regs, &t->held_nregs);
+	if (rc == -EPROTO)
+		return tfail(t, EPROTO, "unexpected `info registers -a` output");
+	return qmp_result(t, rc);
+}
+
 int vms_vcpu_count(struct vms_target *t)
 {
 	if (t->src->ops->vcpus)
 		return t->src->ops->vcpus(t->src);
+	if (t->hold && t->qmp_path[0] && held_regs(t) == 0)
+		return (int)t->held_nregs;
 	struct vms_qmp *q;
 	int rc = qmp_acquire(t, &q);
 	if (rc)
@@ -412,8 +461,18 @@ int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
 		int rc = t->src->ops->regs(t->src, vcpu, out);
 		return rc ? tfail(t, -rc, "%s", t->src->err) : 0;
 	}
+	int rc;
+	if (t->hold && t->qmp_path[0] && (rc = held_regs(t)) == 0) {
+		if (vcpu >= t->held_nregs || !t->held_regs[vcpu].valid)
+			return tfail(t, vcpu >= t->held_nregs ? ENOENT : EPROTO,
+			             vcpu >= t->held_nregs ? "no vCPU %u"
+			                                   : "unexpected `info registers` output for vCPU %u",
+			             vcpu);
+		*out = t->held_regs[vcpu];
+		return 0;
+	}
 	struct vms_qmp *q;
-	int rc = qmp_acquire(t, &q);
+	rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
 	rc = qemu_regs(q, vcpu, out);
@@ -457,6 +516,7 @@ int vms_pause(struct vms_target *t)
 {
 	struct vms_qmp *q;
 	mmu_guest_moved(t);
+	held_regs_drop(t);
 	/* The guardian is forked before the stop, so the pause is not made
 	 * longer by the fork; it acts only once told the guest is paused. */
 	if (t->qmp_path[0] && t->pause_guard.fd < 0) {
@@ -478,6 +538,7 @@ int vms_resume(struct vms_target *t)
 {
 	struct vms_qmp *q;
 	mmu_guest_moved(t);
+	held_regs_drop(t);
 	int rc = qmp_acquire(t, &q);
 	rc = rc ? rc : qmp_result(t, qemu_cont(q));
 	if (rc == 0)

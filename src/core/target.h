@@ -18,8 +18,11 @@ struct vms_mmu;
 struct vms_target {
 	struct vms_source *src;
 	char qmp_path[108];  /* "" when the target has no QMP */
-	struct vms_qmp *qmp; /* open only during an operation, unless qmp_keep */
+	struct vms_qmp *qmp; /* open only during an operation, unless qmp_keep or held */
 	int qmp_keep;
+	unsigned hold;              /* vms_hold depth: the connection and the registers kept */
+	struct vms_regs *held_regs; /* every vCPU's, read once while held (NULL: not yet) */
+	unsigned held_nregs;
 	int pid; /* from pid:N, else 0 */
 	unsigned timeout_ms;
 	vms_log_fn log;

@@ -163,10 +163,10 @@ int qemu_parse_flatview(const char *text, const char *name, struct vms_qemu_ram 
 	return ram->nranges ? 0 : -ENOENT;
 }
 
-static int memdev_share(struct vms_qmp *q, const char *id, int *share)
+static int memdev_share_recv(struct vms_qmp *q, const char *id, int *share)
 {
 	struct json_doc doc;
-	int ret = qmp_cmd(q, "query-memdev", NULL, &doc);
+	int ret = qmp_recv(q, "query-memdev", &doc);
 	if (ret < 0)
 		return ret;
 	int rc = -ENOENT;
@@ -183,7 +183,7 @@ static int memdev_share(struct vms_qmp *q, const char *id, int *share)
 
 int qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram)
 {
-	char link[256], *hmp;
+	char link[256], *hmp = NULL;
 	memset(ram, 0, sizeof(*ram));
 	ram->pid = qmp_pid(q);
 	int rc = qmp_qom_str(q, "/machine", "memory-backend", link, sizeof(link));
@@ -192,25 +192,38 @@ int qemu_discover_ram(struct vms_qmp *q, struct vms_qemu_ram *ram)
 	if (!link[0])
 		return -ENOENT;
 	const char *id = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
-	if ((rc = qmp_qom_str(q, link, "type", ram->backend_type, sizeof(ram->backend_type))) ||
-	    (rc = qmp_qom_u64(q, link, "size", &ram->size)))
-		return rc;
-	if (strcmp(ram->backend_type, "memory-backend-file") == 0 &&
-	    (rc = qmp_qom_str(q, link, "mem-path", ram->mem_path, sizeof(ram->mem_path))))
-		return rc;
-	if (memdev_share(q, id, &ram->shared) != 0)
+	/* The rest in one round trip: sent together, answered in order. The
+	 * mem-path is asked of any backend; only a file's must answer. */
+	if ((rc = qmp_qom_send(q, link, "type")) || (rc = qmp_qom_send(q, link, "size")) ||
+	    (rc = qmp_qom_send(q, link, "mem-path")) || (rc = qmp_send(q, "query-memdev", NULL)) ||
+	    (rc = qmp_hmp_send(q, "info mtree -f")))
+		return rc; /* the connection is unusable: nothing more is read from it */
+	int rc_type = qmp_qom_str_recv(q, link, "type", ram->backend_type, sizeof(ram->backend_type));
+	int rc_size = qmp_qom_u64_recv(q, link, "size", &ram->size);
+	int rc_path = qmp_qom_str_recv(q, link, "mem-path", ram->mem_path, sizeof(ram->mem_path));
+	int rc_share = memdev_share_recv(q, id, &ram->shared);
+	int rc_mtree = qmp_hmp_recv(q, &hmp);
+	if ((rc = rc_type) || (rc = rc_size))
+		goto out;
+	if (strcmp(ram->backend_type, "memory-backend-file") == 0) {
+		if ((rc = rc_path))
+			goto out;
+	} else {
+		ram->mem_path[0] = '\0';
+	}
+	if (rc_share)
 		ram->shared = 0;
 	snprintf(ram->block_name, sizeof(ram->block_name), "%s", id);
-	if ((rc = qmp_hmp(q, "info mtree -f", &hmp)))
-		return rc;
-	rc = qemu_parse_flatview(hmp, id, ram);
-	free(hmp);
-	if (rc)
-		return rc;
+	if ((rc = rc_mtree))
+		goto out;
+	if ((rc = qemu_parse_flatview(hmp, id, ram)))
+		goto out;
 	for (size_t i = 0; i < ram->nranges; i++)
 		if (ram->offsets[i] > ram->size || ram->ranges[i].len > ram->size - ram->offsets[i])
-			return -EPROTO;
-	return 0;
+			rc = -EPROTO;
+out:
+	free(hmp);
+	return rc;
 }
 
 int qemu_gdb_port(struct vms_qmp *q)
@@ -383,6 +396,48 @@ int qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out)
 	rc = qemu_parse_regs(start, out);
 	free(text);
 	return rc;
+}
+
+int qemu_regs_all(struct vms_qmp *q, struct vms_regs **out, unsigned *count)
+{
+	char *text;
+	int rc = qmp_hmp(q, "info registers -a", &text);
+	if (rc)
+		return rc;
+	/* Sections "\nCPU#N\n" in order; N bounded, missing ones left invalid. */
+	unsigned n = 0;
+	for (const char *p = text; (p = strstr(p, "CPU#")) != NULL; p += 4) {
+		char *end;
+		unsigned long idx = strtoul(p + 4, &end, 10);
+		if (end != p + 4 && *end == '\n' && idx < QEMU_MAX_VCPUS && idx + 1 > n)
+			n = (unsigned)idx + 1;
+	}
+	struct vms_regs *regs = n ? calloc(n, sizeof(*regs)) : NULL;
+	if (!regs) {
+		free(text);
+		return n ? -ENOMEM : -EPROTO;
+	}
+	for (char *p = text; (p = strstr(p, "CPU#")) != NULL;) {
+		char *end;
+		unsigned long idx = strtoul(p + 4, &end, 10);
+		if (end == p + 4 || *end != '\n' || idx >= n) {
+			p += 4;
+			continue;
+		}
+		char *start = end + 1, *next = strstr(start, "\nCPU#");
+		if (next)
+			next[1] = '\0';
+		if (qemu_parse_regs(start, &regs[idx]))
+			memset(&regs[idx], 0, sizeof(regs[idx])); /* valid = 0: unreadable */
+		if (!next)
+			break;
+		next[1] = 'C';
+		p = next + 1;
+	}
+	free(text);
+	*out = regs;
+	*count = n;
+	return 0;
 }
 
 int qemu_running(struct vms_qmp *q)

@@ -44,6 +44,11 @@ int qemu_gdb_port(struct vms_qmp *q);
 
 int qemu_vcpu_count(struct vms_qmp *q);
 int qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out);
+/* Every vCPU's registers from one `info registers -a`: a malloc'd array of
+ * *COUNT (the highest CPU# + 1, at most QEMU_MAX_VCPUS); a vCPU whose
+ * section is missing or unreadable has valid == 0. */
+#define QEMU_MAX_VCPUS 4096
+int qemu_regs_all(struct vms_qmp *q, struct vms_regs **out, unsigned *count);
 
 /* Parse one CPU's block of HMP `info registers` (exposed for tests). */
 int qemu_parse_regs(const char *text, struct vms_regs *out);

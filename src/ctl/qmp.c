@@ -27,6 +27,7 @@ struct vms_qmp {
 	size_t len, cap;
 	char path[108];
 	char err[512];
+	int broken; /* the stream is out of step (a failed read or write): every later command fails */
 	vms_qmp_event_fn on_event;
 	void *event_ctx;
 };
@@ -120,12 +121,16 @@ static int read_message(struct vms_qmp *q, struct json_doc *doc)
 	for (;;) {
 		size_t n = 0;
 		int rc = read_line(q, &n);
-		if (rc)
+		if (rc) {
+			q->broken = 1;
 			return rc;
+		}
 		rc = json_parse(q->buf, n, doc);
 		consume_line(q, n);
-		if (rc)
+		if (rc) {
+			q->broken = 1;
 			return qfail(q, EPROTO, "%s does not speak QMP (malformed JSON from peer)", q->path);
+		}
 		if (dispatch_event(q, doc)) {
 			json_free(doc);
 			continue;
@@ -141,6 +146,7 @@ static int write_all(struct vms_qmp *q, const char *s, size_t n)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			q->broken = 1;
 			return qfail(q, errno, "writing QMP socket %s: %s", q->path, strerror(errno));
 		}
 		s += w;
@@ -149,8 +155,10 @@ static int write_all(struct vms_qmp *q, const char *s, size_t n)
 	return 0;
 }
 
-int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply)
+int qmp_send(struct vms_qmp *q, const char *name, const char *args_json)
 {
+	if (q->broken)
+		return -EPIPE; /* q->err says why */
 	size_t cap = strlen(name) + (args_json ? strlen(args_json) : 0) + 64;
 	char *msg = malloc(cap);
 	if (!msg)
@@ -159,9 +167,14 @@ int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct j
 	                 args_json ? args_json : "");
 	int rc = write_all(q, msg, (size_t)n);
 	free(msg);
-	if (rc)
-		return rc;
-	rc = read_message(q, reply);
+	return rc;
+}
+
+int qmp_recv(struct vms_qmp *q, const char *name, struct json_doc *reply)
+{
+	if (q->broken)
+		return -EPIPE;
+	int rc = read_message(q, reply);
 	if (rc)
 		return rc;
 	int ret = json_get(reply, 0, "return");
@@ -172,6 +185,12 @@ int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct j
 	qfail(q, EREMOTEIO, "QMP %s: %s", name, desc ? desc : "malformed reply");
 	json_free(reply);
 	return -EREMOTEIO;
+}
+
+int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply)
+{
+	int rc = qmp_send(q, name, args_json);
+	return rc ? rc : qmp_recv(q, name, reply);
 }
 
 int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen)
@@ -205,9 +224,10 @@ int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, cha
 	if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
 		q->pid = cred.pid;
 
+	/* The capabilities go out with the connection, not a round trip after
+	 * the greeting: QEMU reads them once it has greeted. */
 	struct json_doc doc;
-	rc = read_message(q, &doc);
-	if (rc)
+	if ((rc = qmp_send(q, "qmp_capabilities", NULL)) || (rc = read_message(q, &doc)))
 		goto fail;
 	int is_qmp = json_get(&doc, json_get(&doc, 0, "QMP"), "version") >= 0;
 	json_free(&doc);
@@ -215,7 +235,7 @@ int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, cha
 		rc = qfail(q, EPROTO, "%s is not a QMP socket (no QMP greeting)", path);
 		goto fail;
 	}
-	rc = qmp_cmd(q, "qmp_capabilities", NULL, &doc);
+	rc = qmp_recv(q, "qmp_capabilities", &doc);
 	if (rc < 0)
 		goto fail;
 	json_free(&doc);
@@ -283,7 +303,7 @@ void qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms)
 	q->timeout_ms = timeout_ms;
 }
 
-int qmp_hmp(struct vms_qmp *q, const char *command, char **out)
+int qmp_hmp_send(struct vms_qmp *q, const char *command)
 {
 	char args[1024];
 	int n = snprintf(args, sizeof(args), "{\"command-line\":");
@@ -291,8 +311,13 @@ int qmp_hmp(struct vms_qmp *q, const char *command, char **out)
 	if (n < 0 || (size_t)n + 2 > sizeof(args))
 		return qfail(q, E2BIG, "HMP command too long");
 	strcpy(args + n, "}");
+	return qmp_send(q, "human-monitor-command", args);
+}
+
+int qmp_hmp_recv(struct vms_qmp *q, char **out)
+{
 	struct json_doc doc;
-	int ret = qmp_cmd(q, "human-monitor-command", args, &doc);
+	int ret = qmp_recv(q, "human-monitor-command", &doc);
 	if (ret < 0)
 		return ret;
 	const char *s = json_str(&doc, ret);
@@ -315,7 +340,13 @@ int qmp_hmp(struct vms_qmp *q, const char *command, char **out)
 	return 0;
 }
 
-static int qom_get(struct vms_qmp *q, const char *path, const char *prop, struct json_doc *doc)
+int qmp_hmp(struct vms_qmp *q, const char *command, char **out)
+{
+	int rc = qmp_hmp_send(q, command);
+	return rc ? rc : qmp_hmp_recv(q, out);
+}
+
+int qmp_qom_send(struct vms_qmp *q, const char *path, const char *prop)
 {
 	char args[1024];
 	int n = snprintf(args, sizeof(args), "{\"path\":");
@@ -327,13 +358,13 @@ static int qom_get(struct vms_qmp *q, const char *path, const char *prop, struct
 	if (n < 0 || (size_t)n + 2 > sizeof(args))
 		return qfail(q, E2BIG, "QOM property too long");
 	strcpy(args + n, "}");
-	return qmp_cmd(q, "qom-get", args, doc);
+	return qmp_send(q, "qom-get", args);
 }
 
-int qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen)
+int qmp_qom_str_recv(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen)
 {
 	struct json_doc doc;
-	int ret = qom_get(q, path, prop, &doc);
+	int ret = qmp_recv(q, "qom-get", &doc);
 	if (ret < 0)
 		return ret;
 	const char *s = json_str(&doc, ret);
@@ -348,10 +379,10 @@ int qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out
 	return rc;
 }
 
-int qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out)
+int qmp_qom_u64_recv(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out)
 {
 	struct json_doc doc;
-	int ret = qom_get(q, path, prop, &doc);
+	int ret = qmp_recv(q, "qom-get", &doc);
 	if (ret < 0)
 		return ret;
 	int rc = json_u64(&doc, ret, out);
@@ -359,4 +390,16 @@ int qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t 
 		qfail(q, EPROTO, "QOM %s.%s is not an unsigned integer", path, prop);
 	json_free(&doc);
 	return rc ? -EPROTO : 0;
+}
+
+int qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen)
+{
+	int rc = qmp_qom_send(q, path, prop);
+	return rc ? rc : qmp_qom_str_recv(q, path, prop, out, outlen);
+}
+
+int qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out)
+{
+	int rc = qmp_qom_send(q, path, prop);
+	return rc ? rc : qmp_qom_u64_recv(q, path, prop, out);
 }

@@ -15,7 +15,8 @@
 
 struct vms_qmp;
 
-/* Connect, read the greeting and negotiate capabilities. The peer's pid (via
+/* Connect, read the greeting and negotiate capabilities (sent with the
+ * connection, so this costs one round trip). The peer's pid (via
  * SO_PEERCRED) is available afterwards. */
 int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen);
 void qmp_close(struct vms_qmp *q);
@@ -38,12 +39,24 @@ int qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms);
  * error, -EREMOTEIO with the error's text in qmp_err. */
 int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply);
 
+/* The two halves of qmp_cmd, for pipelining: several commands sent at once,
+ * then their replies received in the same order (QEMU runs them in order), a
+ * round trip for all of them. Every command sent must be received. */
+int qmp_send(struct vms_qmp *q, const char *name, const char *args_json);
+int qmp_recv(struct vms_qmp *q, const char *name, struct json_doc *reply);
+
 /* Run an HMP command through human-monitor-command; the text output (CRs
  * removed) is malloc'd into *out. */
 int qmp_hmp(struct vms_qmp *q, const char *command, char **out);
+int qmp_hmp_send(struct vms_qmp *q, const char *command);
+int qmp_hmp_recv(struct vms_qmp *q, char **out);
 
 /* qom-get of a string or integer property. */
 int qmp_qom_str(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen);
 int qmp_qom_u64(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out);
+/* ... and their halves (qmp_send/qmp_recv). */
+int qmp_qom_send(struct vms_qmp *q, const char *path, const char *prop);
+int qmp_qom_str_recv(struct vms_qmp *q, const char *path, const char *prop, char *out, size_t outlen);
+int qmp_qom_u64_recv(struct vms_qmp *q, const char *path, const char *prop, uint64_t *out);
 
 #endif

@@ -208,40 +208,41 @@ static int settle_image(struct vms_kernel *k, uint64_t dtb)
 	const struct ksym *banner = symtab_find(&k->syms, "linux_banner");
 	if (!text || !banner)
 		return kernel_fail(k, ENOENT, "kallsyms has no %s", text ? "linux_banner" : "_text");
+	uint64_t text_va = symtab_addr(&k->syms, text), banner_va = symtab_addr(&k->syms, banner);
 	/* The first mapped page is _text's, or (user page tables under PTI)
 	 * one of the entry code's after it. */
-	uint64_t gap = text->addr > k->image_va ? text->addr - k->image_va : k->image_va - text->addr;
-	if (gap >= IMAGE_MAX || gap > k->image_pa || banner->addr < text->addr ||
-	    banner->addr - text->addr >= IMAGE_MAX)
+	uint64_t gap = text_va > k->image_va ? text_va - k->image_va : k->image_va - text_va;
+	if (gap >= IMAGE_MAX || gap > k->image_pa || banner_va < text_va || banner_va - text_va >= IMAGE_MAX)
 		return kernel_fail(k, EINVAL, "kallsyms' _text 0x%llx does not fit the image mapped at 0x%llx",
-		                   (unsigned long long)text->addr, (unsigned long long)k->image_va);
-	uint64_t text_pa = text->addr > k->image_va ? k->image_pa + gap : k->image_pa - gap;
+		                   (unsigned long long)text_va, (unsigned long long)k->image_va);
+	uint64_t text_pa = text_va > k->image_va ? k->image_pa + gap : k->image_pa - gap;
 	uint64_t cands[2] = { dtb & ~0x1000ull, dtb };
 	k->dtb = 0;
 	for (int i = 0; i < 2 && !k->dtb; i++)
-		if (translates_to(k, cands[i], banner->addr, text_pa + (banner->addr - text->addr)) &&
-		    translates_to(k, cands[i], text->addr, text_pa))
+		if (translates_to(k, cands[i], banner_va, text_pa + (banner_va - text_va)) &&
+		    translates_to(k, cands[i], text_va, text_pa))
 			k->dtb = cands[i];
 	if (!k->dtb)
 		return kernel_fail(k, EINVAL,
 		                   "no page tables from CR3 0x%llx map linux_banner at 0x%llx where the "
 		                   "image says",
-		                   (unsigned long long)dtb, (unsigned long long)banner->addr);
+		                   (unsigned long long)dtb, (unsigned long long)banner_va);
 	/* The user half of an isolated pair maps entry code, not .rodata. */
 	uint64_t user = k->dtb | 0x1000;
 	const struct ksym *entry = symtab_find(&k->syms, "entry_SYSCALL_64");
+	uint64_t entry_va = entry ? symtab_addr(&k->syms, entry) : 0;
 	k->pti = dtb != k->dtb;
-	if (!k->pti && entry && entry->addr > text->addr) {
+	if (!k->pti && entry && entry_va > text_va) {
 		struct vms_translation tr;
-		k->pti = translates_to(k, user, entry->addr, text_pa + (entry->addr - text->addr)) &&
-		         vms_translate(k->t, user, banner->addr, &tr) != 0;
+		k->pti = translates_to(k, user, entry_va, text_pa + (entry_va - text_va)) &&
+		         vms_translate(k->t, user, banner_va, &tr) != 0;
 	}
-	k->text_va = text->addr;
+	k->text_va = text_va;
 	k->text_pa = text_pa;
-	k->banner_va = banner->addr;
-	if (k->image_va != text->addr) {
+	k->banner_va = banner_va;
+	if (k->image_va != text_va) {
 		image_drop(k);
-		k->image_va = text->addr;
+		k->image_va = text_va;
 		k->image_pa = text_pa;
 	}
 	return 0;
@@ -282,11 +283,12 @@ static void read_build_id(struct vms_kernel *k)
 	k->build_id[0] = '\0';
 	const struct ksym *a = symtab_find(&k->syms, "__start_notes");
 	const struct ksym *b = symtab_find(&k->syms, "__stop_notes");
-	if (!a || !b || b->addr <= a->addr || b->addr - a->addr > NOTES_MAX)
+	uint64_t start = a ? symtab_addr(&k->syms, a) : 0, stop = b ? symtab_addr(&k->syms, b) : 0;
+	if (!a || !b || stop <= start || stop - start > NOTES_MAX)
 		return;
-	size_t len = (size_t)(b->addr - a->addr);
+	size_t len = (size_t)(stop - start);
 	uint8_t *n = malloc(len);
-	if (!n || vms_kernel_read(k, a->addr, n, len)) {
+	if (!n || vms_kernel_read(k, start, n, len)) {
 		free(n);
 		return;
 	}
@@ -314,30 +316,31 @@ static int find_btf(struct vms_kernel *k)
 {
 	const struct ksym *a = symtab_find(&k->syms, "__start_BTF");
 	const struct ksym *b = symtab_find(&k->syms, "__stop_BTF");
-	if (!a || !b || b->addr <= a->addr)
+	uint64_t start = a ? symtab_addr(&k->syms, a) : 0, stop = b ? symtab_addr(&k->syms, b) : 0;
+	if (!a || !b || stop <= start)
 		return 0; /* a kernel without BTF */
-	if (b->addr - a->addr > BTF_MAX)
+	if (stop - start > BTF_MAX)
 		return kernel_fail(k, EINVAL, "BTF of %llu bytes between __start_BTF and __stop_BTF: too large",
-		                   (unsigned long long)(b->addr - a->addr));
-	size_t len = (size_t)(b->addr - a->addr);
-	size_t need = (size_t)(b->addr - k->image_va);
+		                   (unsigned long long)(stop - start));
+	size_t len = (size_t)(stop - start);
+	size_t need = (size_t)(stop - k->image_va);
 	int rc;
-	if (b->addr > k->image_va && need <= ram_after(k, k->image_pa) && (rc = image_have(k, need)))
+	if (stop > k->image_va && need <= ram_after(k, k->image_pa) && (rc = image_have(k, need)))
 		return rc;
-	const uint8_t *p = image_at(k, a->addr, len);
-	if (p && translates_to(k, k->dtb, a->addr, k->image_pa + (a->addr - k->image_va))) {
+	const uint8_t *p = image_at(k, start, len);
+	if (p && translates_to(k, k->dtb, start, k->image_pa + (start - k->image_va))) {
 		k->btf_data = p;
 	} else {
 		if (!(k->btf_copy = malloc(len)))
 			return kernel_fail(k, ENOMEM, "out of memory for %zu bytes of BTF", len);
-		if ((rc = vms_read_va(k->t, k->dtb, a->addr, k->btf_copy, len, NULL)))
+		if ((rc = vms_read_va(k->t, k->dtb, start, k->btf_copy, len, NULL)))
 			return rc;
 		k->btf_data = k->btf_copy;
 	}
 	k->btf_size = len;
 	char err[256];
 	if ((rc = kbtf_check_header(k->btf_data, len, err, sizeof(err))))
-		return kernel_fail(k, -rc, "kernel BTF at 0x%llx: %s", (unsigned long long)a->addr, err);
+		return kernel_fail(k, -rc, "kernel BTF at 0x%llx: %s", (unsigned long long)start, err);
 	k->types_from = "btf";
 	return 0;
 }
@@ -371,10 +374,13 @@ static int pgd_for(struct vms_kernel *k, const struct symtab *st, uint64_t image
 	const struct ksym *top = symtab_find(st, "init_top_pgt");
 	if (!top)
 		top = symtab_find(st, "init_level4_pgt");
-	if (!text || !top || top->addr < text->addr || top->addr - text->addr >= IMAGE_MAX)
+	if (!text || !top)
 		return -ENOENT;
-	*pgd = image_pa + (top->addr - text->addr);
-	return translates_to(k, *pgd, text->addr, image_pa) ? 0 : -ENOENT;
+	uint64_t text_va = symtab_addr(st, text), top_va = symtab_addr(st, top);
+	if (top_va < text_va || top_va - text_va >= IMAGE_MAX)
+		return -ENOENT;
+	*pgd = image_pa + (top_va - text_va);
+	return translates_to(k, *pgd, text_va, image_pa) ? 0 : -ENOENT;
 }
 
 /* Tables decoded from physical memory at TABLE_PA: the image starts at a
@@ -438,6 +444,88 @@ static int find_cr3_physical(struct vms_kernel *k, uint64_t *cr3)
 		                   "no vCPU registers, and no kernel whose kallsyms and page tables agree "
 		                   "in guest RAM (give --cr3 and --paging)");
 	return 0;
+}
+
+/* ---- a dump's location, kept ------------------------------------------------ */
+
+static void kernel_log(struct vms_kernel *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void kernel_log(struct vms_kernel *k, const char *fmt, ...)
+{
+	if (!k->t->log)
+		return;
+	char msg[700];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	k->t->log(k->t->log_ctx, msg);
+}
+
+/* Where an earlier command found the kernel in this very dump, if the
+ * banner is still read where it says through the CR3 it names (in its
+ * paging mode, unless another was set): the starting CR3 without a scan. */
+static int location_cached(struct vms_kernel *k, const char *cache_dir, uint64_t *cr3)
+{
+	const char *ident = k->t->src->ident;
+	struct kernel_loc loc;
+	if (!cache_dir || !ident[0] || profile_loc_load(k, cache_dir, ident, &loc))
+		return -ENOENT;
+	if (loc.paging != VMS_PAGING_4LEVEL && loc.paging != VMS_PAGING_5LEVEL)
+		return -ENOENT;
+	int mode = vms_get_paging(k->t), set = mode < 0;
+	if (mode >= 0 && mode != loc.paging)
+		return -ENOENT;
+	if (set && vms_set_paging(k->t, (enum vms_paging)loc.paging))
+		return -ENOENT;
+	char b[sizeof(loc.banner)];
+	int n = vms_read_str_va(k->t, loc.cr3 & PA_MASK, loc.banner_va, b, sizeof(b));
+	while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
+		b[--n] = '\0';
+	if (n <= 0 || strcmp(b, loc.banner) != 0) {
+		if (set)
+			vms_set_paging(k->t, VMS_PAGING_UNKNOWN);
+		kernel_log(k, "the kernel location cached for this dump does not hold its banner: scanning RAM");
+		return -ENOENT;
+	}
+	*cr3 = loc.cr3 & PA_MASK;
+	kernel_log(k, "kernel location from the cache: CR3 0x%llx, %s paging (no scan of RAM)",
+	           (unsigned long long)*cr3, vms_paging_name((enum vms_paging)loc.paging));
+	return 0;
+}
+
+/* What the scan found, for the next command on the same dump. */
+static void location_save(struct vms_kernel *k, const char *cache_dir)
+{
+	struct kernel_loc loc;
+	memset(&loc, 0, sizeof(loc));
+	snprintf(loc.ident, sizeof(loc.ident), "%s", k->t->src->ident);
+	snprintf(loc.banner, sizeof(loc.banner), "%s", k->banner);
+	loc.cr3 = k->dtb;
+	loc.paging = k->paging;
+	loc.text_va = k->text_va;
+	loc.text_pa = k->text_pa;
+	loc.banner_va = k->banner_va;
+	if (cache_dir && loc.ident[0] && (loc.paging == VMS_PAGING_4LEVEL || loc.paging == VMS_PAGING_5LEVEL))
+		profile_loc_save(k, cache_dir, &loc); /* best effort, as profiles */
+}
+
+/* The CR3s to start from and where they came from: the one given, the
+ * vCPUs', the cached location of this dump, or a scan of its RAM. */
+static int locate(struct vms_kernel *k, uint64_t given, const char *cache_dir, uint64_t *cr3s, int max)
+{
+	int n = start_cr3s(k, given, cr3s, max);
+	k->location_from = given ? "given" : "registers";
+	if (n >= 0 || n == -ENOMEM || n == -ESRCH || given)
+		return n;
+	if (location_cached(k, cache_dir, cr3s) == 0) {
+		k->location_from = "cache";
+		return 1;
+	}
+	if (find_cr3_physical(k, cr3s) == 0) {
+		k->location_from = "scan";
+		return 1;
+	}
+	return n;
 }
 
 /* ---- open ------------------------------------------------------------------ */
@@ -504,6 +592,8 @@ static int discover(struct vms_kernel *k, uint64_t cr3, const char *cache_dir, c
 	return 0;
 }
 
+static int kernel_find(struct vms_kernel *k, const struct vms_kernel_opts *o);
+
 int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, struct vms_kernel **out)
 {
 	double t0 = now_ms();
@@ -526,16 +616,30 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 		vms_kernel_close(k);
 		return in_rc;
 	}
+	vms_hold(t); /* every vCPU's CR3 (and the paging mode) over one connection, in one reply */
+	int rc = kernel_find(k, &o);
+	vms_unhold(t);
+	if (rc) {
+		vms_kernel_close(k);
+		return rc;
+	}
+	k->discovery_ms = now_ms() - t0;
+	*out = k;
+	return 0;
+}
+
+/* vms_kernel_open's search, the target held. */
+static int kernel_find(struct vms_kernel *k, const struct vms_kernel_opts *o)
+{
+	struct vms_target *t = k->t;
 	char dir[400];
 	const char *cache_dir = NULL;
-	if (!o.no_cache && profile_cache_dir(o.cache_dir, dir, sizeof(dir)) == 0)
+	if (!o->no_cache && profile_cache_dir(o->cache_dir, dir, sizeof(dir)) == 0)
 		cache_dir = dir;
 	uint64_t cr3s[64];
-	int n = start_cr3s(k, o.cr3, cr3s, 64);
-	if (n < 0 && n != -ENOMEM && n != -ESRCH && !o.cr3 && find_cr3_physical(k, cr3s) == 0)
-		n = 1;
+	int n = locate(k, o->cr3, cache_dir, cr3s, 64);
 	int paging = vms_get_paging(t);
-	int rc = n < 0 ? n : paging < 0 && !o.cr3 ? paging : -ENOENT;
+	int rc = n < 0 ? n : paging < 0 && !o->cr3 ? paging : -ENOENT;
 	/* A CR3 given for a target without registers: the mode that works. */
 	static const enum vms_paging modes[] = { VMS_PAGING_4LEVEL, VMS_PAGING_5LEVEL };
 	for (unsigned m = 0; m < (paging < 0 ? 2u : 1u) && rc == -ENOENT && n > 0; m++) {
@@ -544,20 +648,16 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 		else
 			k->paging = paging;
 		for (int i = 0; i < n && rc; i++) {
-			rc = discover(k, cr3s[i], cache_dir, &o);
+			rc = discover(k, cr3s[i], cache_dir, o);
 			if (rc)
 				kernel_reset(k);
 		}
 	}
-	if (rc && paging < 0 && o.cr3)
+	if (rc && paging < 0 && o->cr3)
 		vms_set_paging(t, VMS_PAGING_UNKNOWN);
-	if (rc) {
-		vms_kernel_close(k);
-		return rc;
-	}
-	k->discovery_ms = now_ms() - t0;
-	*out = k;
-	return 0;
+	if (rc == 0 && strcmp(k->location_from, "scan") == 0)
+		location_save(k, cache_dir);
+	return rc;
 }
 
 void vms_kernel_close(struct vms_kernel *k)
@@ -593,6 +693,7 @@ int vms_kernel_info(const struct vms_kernel *k, struct vms_kernel_info *out)
 	out->types_from = k->types_from;
 	out->cache_file = k->cache_file;
 	out->discovery_ms = k->discovery_ms;
+	out->location_from = k->location_from;
 	return 0;
 }
 
@@ -601,7 +702,7 @@ int vms_sym_lookup(struct vms_kernel *k, const char *name, uint64_t *addr)
 	const struct ksym *s = symtab_find(&k->syms, name);
 	if (!s)
 		return kernel_fail(k, ENOENT, "no kernel symbol '%s'", name);
-	*addr = s->addr;
+	*addr = symtab_addr(&k->syms, s);
 	return 0;
 }
 
@@ -609,7 +710,9 @@ int vms_sym_iter(struct vms_kernel *k, vms_sym_fn fn, void *ctx)
 {
 	for (size_t i = 0; i < k->syms.n; i++) {
 		const struct ksym *s = &k->syms.syms[i];
-		struct vms_sym v = { .name = symtab_name(&k->syms, s), .addr = s->addr, .type = s->type };
+		struct vms_sym v = { .name = symtab_name(&k->syms, s),
+			             .addr = symtab_addr(&k->syms, s),
+			             .type = s->type };
 		int rc = fn(ctx, &v);
 		if (rc)
 			return rc;

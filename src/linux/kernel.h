@@ -60,6 +60,9 @@ struct vms_kernel {
 	char cache_file[1024];
 	int cache_refused; /* the cache directory was not ours alone: said once, not used */
 	double discovery_ms;
+	/* Where the starting CR3 came from: "registers", "given" (a CR3 passed
+	 * in), "cache" (a dump's location file) or "scan" (RAM searched). */
+	const char *location_from;
 
 	struct linux_views *views; /* layout the views resolved (views.h), on first use */
 };
@@ -102,6 +105,26 @@ int profile_cache_write(int dirfd, const char *name, const void *a, size_t alen,
  * replaced. -ENOENT when K has no profile file. */
 int profile_sibling_read(struct vms_kernel *k, const char *suffix, void *buf, size_t len);
 int profile_sibling_write(struct vms_kernel *k, const char *suffix, const void *buf, size_t len);
+
+/* Where the kernel lies in a dump without vCPU state, kept in the cache
+ * directory (dump-IDENT.vmsloc) under the profiles' rules, so a second
+ * command on the same file does not search its RAM. IDENT is the source's
+ * (src/mem/source.h): the file's device, inode, size and mtime. It is a
+ * hint, never trusted alone: kernel.c reads the banner at banner_va through
+ * cr3 and compares it before using it. */
+struct kernel_loc {
+	char magic[8]; /* "VMSLOC01" */
+	char ident[96];
+	uint64_t cr3;
+	int32_t paging; /* enum vms_paging */
+	uint32_t pad;
+	uint64_t text_va, text_pa, banner_va;
+	char banner[512];
+};
+/* 0 and *OUT if DIR holds a well-formed location file for IDENT; -errno if not. */
+int profile_loc_load(struct vms_kernel *k, const char *dir, const char *ident, struct kernel_loc *out);
+/* Write LOC for LOC->ident (atomically, as profiles are written). */
+int profile_loc_save(struct vms_kernel *k, const char *dir, const struct kernel_loc *loc);
 
 /* profile_in.c: symbols from a System.map, symbols and types from ISF. */
 int profile_read_system_map(struct vms_kernel *k, const char *path);

@@ -509,6 +509,130 @@ static int finish_printk(struct vms_kernel *k, struct linux_views *v)
 	return 0;
 }
 
+static int need_net(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	struct lx_member sock_common, tw_common, alloc_socket, alloc_inode, i_ino, sun_path;
+	/* clang-format off */
+	const struct want w[] = {
+		{ "sock", "__sk_common", &sock_common, 0 },
+		{ "sock", "__sk_common.skc_daddr", &L->sk_daddr, 0 },
+		{ "sock", "__sk_common.skc_rcv_saddr", &L->sk_rcv_saddr, 0 },
+		{ "sock", "__sk_common.skc_dport", &L->sk_dport, 0 },
+		{ "sock", "__sk_common.skc_num", &L->sk_num, 0 },
+		{ "sock", "__sk_common.skc_family", &L->sk_family, 0 },
+		{ "sock", "__sk_common.skc_state", &L->sk_state, 0 },
+		{ "sock", "__sk_common.skc_node", &L->sk_node, 0 },
+		{ "sock", "__sk_common.skc_v6_daddr", &L->sk_v6_daddr, 1 },
+		{ "sock", "__sk_common.skc_v6_rcv_saddr", &L->sk_v6_rcv_saddr, 1 },
+		{ "inet_timewait_sock", "__tw_common", &tw_common, 0 },
+		{ "inet_timewait_sock", "tw_substate", &L->tw_substate, 1 },
+		{ "sock", "sk_type", &L->sk_type, 0 },
+		{ "sock", "sk_protocol", &L->sk_protocol, 0 },
+		{ "sock", "sk_socket", &L->sk_socket, 0 },
+		{ "sock", "sk_ack_backlog", &L->sk_ack_backlog, 1 },
+		{ "sock", "sk_max_ack_backlog", &L->sk_max_ack_backlog, 1 },
+		{ "sock", "sk_backlog.rmem_alloc", &L->sk_rmem_alloc, 1 },
+		{ "sock", "sk_wmem_alloc", &L->sk_wmem_alloc, 1 },
+		{ "sock", "sk_receive_queue.qlen", &L->sk_rcv_qlen, 1 },
+		{ "tcp_sock", "rcv_nxt", &L->tcp_rcv_nxt, 1 },
+		{ "tcp_sock", "copied_seq", &L->tcp_copied_seq, 1 },
+		{ "tcp_sock", "write_seq", &L->tcp_write_seq, 1 },
+		{ "tcp_sock", "snd_una", &L->tcp_snd_una, 1 },
+		{ "udp_sock", "forward_deficit", &L->udp_forward_deficit, 1 },
+		{ "unix_sock", "addr", &L->unix_addr, 1 },
+		{ "unix_sock", "peer", &L->unix_peer, 1 },
+		{ "unix_address", "len", &L->unix_addr_len, 1 },
+		{ "sockaddr_un", "sun_path", &sun_path, 1 },
+		{ "packet_sock", "num", &L->packet_num, 1 },
+		{ "packet_sock", "ifindex", &L->packet_ifindex, 1 },
+		{ "socket", "sk", &L->socket_sk, 0 },
+		{ "socket", "file", &L->socket_file, 0 },
+		{ "socket_alloc", "socket", &alloc_socket, 0 },
+		{ "socket_alloc", "vfs_inode", &alloc_inode, 0 },
+		{ "inode", "i_ino", &i_ino, 0 },
+		{ "file", "private_data", &L->file_private, 0 },
+		{ "file", "f_op", &L->file_op, 0 },
+		{ "inet_hashinfo", "ehash", &L->hi_ehash, 0 },
+		{ "inet_hashinfo", "ehash_mask", &L->hi_ehash_mask, 0 },
+		{ "inet_hashinfo", "lhash2", &L->hi_lhash2, 1 },
+		{ "inet_hashinfo", "lhash2_mask", &L->hi_lhash2_mask, 1 },
+		{ "inet_ehash_bucket", "chain", &L->ehb_chain, 0 },
+		{ "inet_listen_hashbucket", "nulls_head|head", &L->ilb_head, 1 },
+		{ "inet_connection_sock", "icsk_listen_portaddr_node", &L->listen_node, 1 },
+		{ "udp_table", "hash", &L->udpt_hash, 1 },
+		{ "udp_table", "mask", &L->udpt_mask, 1 },
+		{ "udp_hslot", "head", &L->hslot_head, 1 },
+		{ "raw_hashinfo", "ht", &L->raw_ht, 1 },
+		{ "net", "packet.sklist", &L->net_packet_list, 1 },
+		{ "net", "unx.table.buckets", &L->net_unix_buckets, 1 },
+	};
+	/* clang-format on */
+	int rc = resolve(k, v, w, sizeof(w) / sizeof(w[0]));
+	if (rc || (rc = struct_size(k, v, "inet_ehash_bucket", &L->ehb_size)))
+		return rc;
+	if (sock_common.off || tw_common.off) {
+		snprintf(v->err, sizeof(v->err), "the kernel's sockets do not start with their sock_common");
+		return -ENOTSUP;
+	}
+	if (!L->listen_node.size)
+		L->listen_node = L->sk_node;
+	if (L->hi_lhash2.size && struct_size(k, v, "inet_listen_hashbucket", &L->ilb_size))
+		L->hi_lhash2.size = 0;
+	if (L->udpt_hash.size && struct_size(k, v, "udp_hslot", &L->hslot_size))
+		L->udpt_hash.size = 0;
+	/* The inode of a socket lies beside it, in its struct socket_alloc. */
+	L->socket_ino = i_ino;
+	L->socket_ino.off = alloc_inode.off + i_ino.off - alloc_socket.off;
+	/* unix_address.name is a flexible array (no size): its offset only. */
+	uint64_t name_off;
+	if (L->unix_addr.size && sun_path.size && vms_btf_member(k, "unix_address", "name", &name_off, NULL) == 0 &&
+	    name_off < 64) {
+		L->unix_addr_path = sun_path;
+		L->unix_addr_path.off += (uint32_t)name_off;
+	} else {
+		L->unix_addr.size = 0;
+	}
+	return 0;
+}
+
+static int finish_net(struct vms_kernel *k, struct linux_views *v)
+{
+	struct lx_layout *L = &v->lay;
+	int rc = symbol(k, v, "tcp_hashinfo", &L->tcp_hashinfo, 1);
+	symbol(k, v, "udp_table", &L->udp_table, 1);
+	symbol(k, v, "raw_v4_hashinfo", &L->raw_v4, 1);
+	symbol(k, v, "raw_v6_hashinfo", &L->raw_v6, 1);
+	symbol(k, v, "init_net", &L->init_net, 1);
+	symbol(k, v, "socket_file_ops", &L->socket_fops, 1);
+	if (rc)
+		return rc;
+	/* Bounds the walk relies on: one bucket of each table fits a chunk,
+	 * a hash head is a pointer, addresses are what they claim. */
+	if (L->ehb_size < 8 || L->ehb_size > 64 || L->ehb_chain.off + 8 > L->ehb_size ||
+	    (L->hi_lhash2.size && (L->ilb_size < 8 || L->ilb_size > 64 || L->ilb_head.off + 8 > L->ilb_size)) ||
+	    (L->udpt_hash.size && (L->hslot_size < 8 || L->hslot_size > 64 || L->hslot_head.off + 8 > L->hslot_size)) ||
+	    L->sk_daddr.size != 4 || L->sk_rcv_saddr.size != 4 || L->sk_dport.size != 2 || L->sk_num.size != 2 ||
+	    (L->sk_v6_daddr.size && L->sk_v6_daddr.size != 16) ||
+	    (L->sk_v6_rcv_saddr.size && L->sk_v6_rcv_saddr.size != 16) || L->socket_ino.off > LX_OBJ_MAX ||
+	    L->socket_ino.size != 8 || L->unix_addr_path.size > 108 || L->unix_addr_path.off > 64 ||
+	    L->raw_ht.size % 8 || L->raw_ht.size > 65536) {
+		snprintf(v->err, sizeof(v->err), "the kernel's socket tables have an unexpected layout");
+		return -EINVAL;
+	}
+	if ((rc = PLAN(v, "sock_common", &L->sk_common_plan, &L->sk_daddr, &L->sk_rcv_saddr, &L->sk_dport, &L->sk_num,
+	               &L->sk_family, &L->sk_state, &L->sk_node, &L->sk_v6_daddr, &L->sk_v6_rcv_saddr,
+	               &L->tw_substate)))
+		return rc;
+	if ((rc = PLAN(v, "sock", &L->sk_plan, &L->sk_type, &L->sk_protocol, &L->sk_socket, &L->sk_ack_backlog,
+	               &L->sk_max_ack_backlog, &L->sk_rmem_alloc, &L->sk_wmem_alloc, &L->sk_rcv_qlen)))
+		return rc;
+	if ((rc = PLAN(v, "tcp_sock", &L->tcp_plan, &L->tcp_rcv_nxt, &L->tcp_copied_seq, &L->tcp_write_seq,
+	               &L->tcp_snd_una)))
+		return rc;
+	return PLAN(v, "unix_sock", &L->unix_plan, &L->unix_addr, &L->unix_peer);
+}
+
 static int need_check(struct vms_kernel *k, struct linux_views *v)
 {
 	struct lx_layout *L = &v->lay;
@@ -590,6 +714,7 @@ static const struct group {
 	{ LX_MAPS, need_maps, finish_maps },
 	{ LX_MODULES, need_modules, finish_modules },
 	{ LX_PRINTK, need_printk, finish_printk },
+	{ LX_NET, need_net, finish_net },
 	{ LX_CHECK, need_check, finish_check },
 };
 /* clang-format on */
@@ -690,8 +815,8 @@ int lx_layout_need(struct vms_kernel *k, unsigned need, const struct lx_layout *
 	/* Files come with tasks (per-process views), maps with both. */
 	if (need & (LX_FILES | LX_MAPS))
 		need |= LX_TASKS;
-	if (need & LX_MAPS)
-		need |= LX_FILES;
+	if (need & (LX_MAPS | LX_NET))
+		need |= LX_FILES | LX_TASKS;
 	int added = 0;
 	for (size_t i = 0; i < NGROUPS; i++) {
 		unsigned bit = groups[i].bit;

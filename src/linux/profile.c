@@ -321,6 +321,60 @@ int profile_sibling_write(struct vms_kernel *k, const char *suffix, const void *
 	return rc;
 }
 
+/* ---- a dump's kernel location --------------------------------------------------- */
+
+#define LOC_MAGIC "VMSLOC01"
+
+static int loc_name(const char *ident, char *out, size_t len)
+{
+	size_t at = 0;
+	int rc = name_append(out, len, &at, "dump-", 5);
+	if (!rc)
+		rc = name_append(out, len, &at, ident, NAME_RELEASE_MAX);
+	if (!rc)
+		rc = name_append(out, len, &at, ".vmsloc", 8);
+	return rc;
+}
+
+int profile_loc_load(struct vms_kernel *k, const char *dir, const char *ident, struct kernel_loc *out)
+{
+	char name[256];
+	struct stat st;
+	int rc = loc_name(ident, name, sizeof(name));
+	if (rc)
+		return rc;
+	int dfd = profile_cache_opendir(k, dir, 0);
+	if (dfd < 0)
+		return dfd;
+	int fd = profile_cache_open(dfd, name, &st);
+	close(dfd);
+	if (fd < 0)
+		return fd;
+	rc = (uint64_t)st.st_size == sizeof(*out) && pread(fd, out, sizeof(*out), 0) == (ssize_t)sizeof(*out) ? 0
+	                                                                                                      : -EINVAL;
+	close(fd);
+	if (rc == 0 && (memcmp(out->magic, LOC_MAGIC, 8) || out->ident[sizeof(out->ident) - 1] ||
+	                strcmp(out->ident, ident) || out->banner[sizeof(out->banner) - 1]))
+		rc = -EINVAL;
+	return rc;
+}
+
+int profile_loc_save(struct vms_kernel *k, const char *dir, const struct kernel_loc *loc)
+{
+	char name[256];
+	int rc = loc_name(loc->ident, name, sizeof(name));
+	if (rc)
+		return rc;
+	int dfd = profile_cache_opendir(k, dir, 1);
+	if (dfd < 0)
+		return dfd;
+	struct kernel_loc l = *loc;
+	memcpy(l.magic, LOC_MAGIC, 8);
+	rc = profile_cache_write(dfd, name, &l, sizeof(l), NULL, 0);
+	close(dfd);
+	return rc;
+}
+
 /* ---- profiles ------------------------------------------------------------------ */
 
 /* 8 bytes at a time: checking a profile must cost well under a millisecond
@@ -360,13 +414,72 @@ static int section_ok(const struct profile_hdr *h, uint64_t off, uint64_t len)
 	return off >= h->hdr_size && off <= h->file_size && len <= h->file_size - off && (off & 7) == 0;
 }
 
-/* Map the profile open at FD (of ST's size) and take its symbols and BTF,
- * if it is whole and consistent. */
-static int use_profile(struct vms_kernel *k, int fd, const struct stat *st, const struct profile_hdr *want)
+/* A profile we checked in full once, known by what only a write to it or
+ * its replacement changes: device, inode, size, mtime and ctime. Kept as
+ * NAME.checked beside it, under the directory's rules, so that later
+ * attaches map the profile without reading all of it again. */
+struct profile_stamp {
+	char magic[8];
+	uint64_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns, checksum;
+};
+#define STAMP_MAGIC "VMSCHK01"
+#define STAMP_SUFFIX ".checked"
+
+static void stamp_of(const struct stat *st, uint64_t checksum, struct profile_stamp *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->magic, STAMP_MAGIC, 8);
+	s->dev = (uint64_t)st->st_dev;
+	s->ino = (uint64_t)st->st_ino;
+	s->size = (uint64_t)st->st_size;
+	s->mtime_s = (uint64_t)st->st_mtim.tv_sec;
+	s->mtime_ns = (uint64_t)st->st_mtim.tv_nsec;
+	s->ctime_s = (uint64_t)st->st_ctim.tv_sec;
+	s->ctime_ns = (uint64_t)st->st_ctim.tv_nsec;
+	s->checksum = checksum;
+}
+
+static int stamp_name(const char *name, char *out, size_t len)
+{
+	return snprintf(out, len, "%s%s", name, STAMP_SUFFIX) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+/* Was the profile NAME, as ST shows it now, checked in full before? */
+static int stamp_matches(int dirfd, const char *name, const struct stat *st, uint64_t checksum)
+{
+	char sn[320];
+	struct stat sst;
+	struct profile_stamp want, have;
+	if (stamp_name(name, sn, sizeof(sn)))
+		return 0;
+	int fd = profile_cache_open(dirfd, sn, &sst);
+	if (fd < 0)
+		return 0;
+	int ok = sst.st_size == (off_t)sizeof(have) && pread(fd, &have, sizeof(have), 0) == (ssize_t)sizeof(have);
+	close(fd);
+	stamp_of(st, checksum, &want);
+	return ok && memcmp(&want, &have, sizeof(want)) == 0;
+}
+
+static void stamp_write(int dirfd, const char *name, const struct stat *st, uint64_t checksum)
+{
+	char sn[320];
+	struct profile_stamp s;
+	stamp_of(st, checksum, &s);
+	if (stamp_name(name, sn, sizeof(sn)) == 0)
+		profile_cache_write(dirfd, sn, &s, sizeof(s), NULL, 0); /* best effort */
+}
+
+/* Map the profile NAME open at FD (of ST's size) and take its symbols and
+ * BTF, if it is whole and consistent: every byte checked, unless its stamp
+ * says this very file was (then only the header, read again here). */
+static int use_profile(struct vms_kernel *k, int dirfd, const char *name, int fd, const struct stat *st,
+                       const struct profile_hdr *want)
 {
 	if ((uint64_t)st->st_size != want->file_size)
 		return -EINVAL;
-	void *m = mmap(NULL, (size_t)st->st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	int checked = stamp_matches(dirfd, name, st, want->checksum);
+	void *m = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (m == MAP_FAILED)
 		return -errno;
 	const struct profile_hdr *h = m;
@@ -377,15 +490,17 @@ static int use_profile(struct vms_kernel *k, int fd, const struct stat *st, cons
 	         (1ull << h->hash_bits) >= 2 * h->nsyms && section_ok(h, h->syms_off, h->nsyms * sizeof(struct ksym)) &&
 	         section_ok(h, h->pool_off, h->pool_len) && section_ok(h, h->hash_off, hash_len) &&
 	         section_ok(h, h->btf_off, h->btf_size) && h->pool_len > 0 && h->pool_len <= SYMTAB_MAX_POOL &&
-	         base[h->pool_off + h->pool_len - 1] == 0 &&
-	         checksum(base + h->hdr_size, size - h->hdr_size) == h->checksum;
-	if (ok) {
+	         base[h->pool_off + h->pool_len - 1] == 0;
+	if (ok && !checked) {
+		ok = checksum(base + h->hdr_size, size - h->hdr_size) == h->checksum;
 		const struct ksym *s = (const struct ksym *)(base + h->syms_off);
 		const uint32_t *slots = (const uint32_t *)(base + h->hash_off);
 		for (uint64_t i = 0; i < h->nsyms && ok; i++)
 			ok = s[i].name < h->pool_len;
 		for (uint64_t i = 0; i < (1ull << h->hash_bits) && ok; i++)
 			ok = slots[i] <= h->nsyms;
+		if (ok)
+			stamp_write(dirfd, name, st, h->checksum);
 	}
 	if (!ok) {
 		munmap(m, size);
@@ -463,7 +578,7 @@ int profile_cache_load(struct vms_kernel *k, const char *dir)
 		if (fd < 0)
 			continue;
 		int ok = read_header(fd, &h) == 0 && banner_matches(k, &h, k->image_va + h.text_from_image) &&
-		         use_profile(k, fd, &st, &h) == 0;
+		         use_profile(k, dfd, e->d_name, fd, &st, &h) == 0;
 		close(fd);
 		if (!ok)
 			continue;
@@ -481,7 +596,7 @@ int profile_cache_load(struct vms_kernel *k, const char *dir)
 
 int profile_cache_save(struct vms_kernel *k, const char *dir)
 {
-	if (k->syms.borrowed || !k->syms.hash || strcmp(k->symbols_from, "kallsyms") != 0)
+	if (k->syms.borrowed || !k->syms.hash || k->syms.slide || strcmp(k->symbols_from, "kallsyms") != 0)
 		return 0; /* only what was decoded from the guest itself */
 	struct profile_hdr h;
 	memset(&h, 0, sizeof(h));
@@ -523,8 +638,16 @@ int profile_cache_save(struct vms_kernel *k, const char *dir)
 	if (rc)
 		goto out;
 	rc = profile_cache_write(dfd, name, &h, sizeof(h), body, (size_t)(h.file_size - sizeof(h)));
-	if (!rc)
+	if (!rc) {
 		snprintf(k->cache_file, sizeof(k->cache_file), "%s", path);
+		/* We made every byte of it: the next attach need not read them all. */
+		struct stat st;
+		int fd = profile_cache_open(dfd, name, &st);
+		if (fd >= 0) {
+			stamp_write(dfd, name, &st, h.checksum);
+			close(fd);
+		}
+	}
 	close(dfd);
 out:
 	free(body);

@@ -24,9 +24,9 @@ static int slide_symbols(struct vms_kernel *k, const char *what)
 	const struct ksym *text = symtab_find(&k->syms, "_text");
 	if (!text)
 		return kernel_fail(k, EINVAL, "%s has no _text symbol to place it by", what);
-	int64_t delta = (int64_t)(k->image_va - text->addr);
+	int64_t delta = (int64_t)(k->image_va - symtab_addr(&k->syms, text));
 	for (size_t i = 0; i < k->syms.n; i++)
-		if (k->syms.syms[i].addr < KERNEL_MAP_START)
+		if (symtab_addr(&k->syms, &k->syms.syms[i]) < KERNEL_MAP_START)
 			k->syms.syms[i].flags |= KSYM_ABS;
 	symtab_relocate(&k->syms, delta);
 	return 0;

@@ -106,7 +106,5 @@ const struct ksym *symtab_find(const struct symtab *s, const char *name)
 
 void symtab_relocate(struct symtab *s, int64_t delta)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (!(s->syms[i].flags & KSYM_ABS))
-			s->syms[i].addr += (uint64_t)delta;
+	s->slide += delta;
 }

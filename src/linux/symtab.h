@@ -35,6 +35,9 @@ struct symtab {
 	uint32_t *hash; /* slots: symbol index + 1, 0 = empty; 2^hash_bits of them */
 	unsigned hash_bits;
 	int borrowed; /* arrays point into a mapping owned elsewhere: do not free */
+	/* Added to every address not marked KSYM_ABS when it is read: another
+	 * boot's KASLR, applied without writing (and so copying) the arrays. */
+	int64_t slide;
 };
 
 #define SYMTAB_MAX_SYMS (1u << 24)
@@ -52,7 +55,13 @@ static inline const char *symtab_name(const struct symtab *s, const struct ksym 
 {
 	return s->pool + k->name;
 }
-/* Shift every symbol not marked KSYM_ABS by DELTA (another boot's KASLR). */
+/* The address of symbol K of S, as this boot places it. */
+static inline uint64_t symtab_addr(const struct symtab *s, const struct ksym *k)
+{
+	return k->flags & KSYM_ABS ? k->addr : k->addr + (uint64_t)s->slide;
+}
+/* Shift every symbol not marked KSYM_ABS by DELTA (another boot's KASLR):
+ * O(1), the arrays are not touched (symtab_addr applies it). */
 void symtab_relocate(struct symtab *s, int64_t delta);
 uint64_t symtab_hash_name(const char *name);
 

@@ -49,6 +49,7 @@ enum {
 	LX_MODULES = 1u << 3,
 	LX_PRINTK = 1u << 4,
 	LX_CHECK = 1u << 5, /* the integrity checks (check*.c): every member optional */
+	LX_NET = 1u << 6,   /* sockets (net.c); comes with files */
 };
 
 /* Module memory kinds at most (6.4+: MOD_MEM_NUM_TYPES, 7 so far). */
@@ -132,6 +133,19 @@ struct lx_layout {
 	struct lx_member sysmeta_name;
 	struct lx_member prog_type, prog_func, prog_aux, aux_id, aux_name, aux_attach_name;
 	uint64_t dyn_size, kprobe_size;
+	/* LX_NET: sockets and the kernel's socket tables (net.c) */
+	struct lx_member sk_daddr, sk_rcv_saddr, sk_dport, sk_num, sk_family, sk_state, sk_node, sk_v6_daddr,
+	        sk_v6_rcv_saddr, tw_substate;
+	struct lx_member sk_type, sk_protocol, sk_socket, sk_ack_backlog, sk_max_ack_backlog, sk_rmem_alloc,
+	        sk_wmem_alloc, sk_rcv_qlen;
+	struct lx_member tcp_rcv_nxt, tcp_copied_seq, tcp_write_seq, tcp_snd_una, udp_forward_deficit;
+	struct lx_member unix_addr, unix_peer, unix_addr_len, unix_addr_path, packet_num, packet_ifindex;
+	struct lx_member socket_sk, socket_file, socket_ino, file_private, file_op;
+	struct lx_member hi_ehash, hi_ehash_mask, hi_lhash2, hi_lhash2_mask, ehb_chain, ilb_head, listen_node;
+	struct lx_member udpt_hash, udpt_mask, hslot_head, raw_ht, net_packet_list, net_unix_buckets;
+	uint64_t ehb_size, ilb_size, hslot_size;
+	uint64_t tcp_hashinfo, udp_table, raw_v4, raw_v6, init_net, socket_fops; /* addresses; 0: absent */
+	struct lx_plan sk_common_plan, sk_plan, tcp_plan, unix_plan;
 };
 
 /* Every guest read a view makes, for bench_views (which replays them as

@@ -357,6 +357,10 @@ int mem_dump_open(const char *path, struct vms_source **out, char *err, size_t e
 		return rc;
 	}
 	snprintf(d->base.detail, sizeof(d->base.detail), "%.400s (%s)", path, d->format);
+	/* The file's identity: a rewritten or replaced dump is another one. */
+	snprintf(d->base.ident, sizeof(d->base.ident), "%llx-%llx-%llx-%llx.%lx", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino, (unsigned long long)st.st_size, (unsigned long long)st.st_mtim.tv_sec,
+	         (unsigned long)st.st_mtim.tv_nsec);
 	*out = &d->base;
 	return 0;
 }

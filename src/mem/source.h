@@ -42,7 +42,12 @@ struct vms_source {
 	struct vms_ram_range ranges[VMS_MAX_RANGES];
 	size_t nranges;
 	char detail[512]; /* where the memory comes from, for humans */
-	char err[512];    /* last error of this source */
+	/* For memory that never changes (a dump file): what names these exact
+	 * bytes — [0-9a-f.-] only — so that what was found in them may be kept
+	 * and trusted again (the kernel's location, src/linux/kernel.c). ""
+	 * for live memory. */
+	char ident[96];
+	char err[512]; /* last error of this source */
 	/* Fast path for sources whose RAM is one host mapping per range:
 	 * host[i] points at ranges[i].gpa (NULL when not mapped). */
 	const uint8_t *host[VMS_MAX_RANGES];

@@ -150,7 +150,7 @@ static const struct fk_struct fk_structs[] = {
 	{ "file",
 	  256,
 	  { F("f_path", "path", 16), F("f_inode", "ptr", 32), F("f_flags", "u32", 40), F("f_mode", "u32", 44),
-	    F("f_pos", "u64", 64) } },
+	    F("f_op", "ptr", 56), F("f_pos", "u64", 64), F("private_data", "ptr", 72) } },
 	{ "qstr", 16, { F("len", "u32", 4), F("name", "ptr", 8) } },
 	{ "dentry",
 	  192,
@@ -195,6 +195,32 @@ static const struct fk_struct fk_structs[] = {
 	    F("facility", "u8", 18),
 	    { "level", "u8", 19, 3, 5, 0 },
 	    F("caller_id", "u32", 20) } },
+	/* Sockets (fk_net). */
+	{ "hlist_node", 16, { F("next", "ptr", 0), F("pprev", "ptr", 8) } },
+	{ "sock_common",
+	  96,
+	  { F("skc_daddr", "u32", 0), F("skc_rcv_saddr", "u32", 4), F("skc_dport", "u16", 12), F("skc_num", "u16", 14),
+	    F("skc_family", "u16", 16), F("skc_state", "u8", 18), F("skc_node", "hlist_node", 24),
+	    F("skc_v6_daddr", "char[16]", 48), F("skc_v6_rcv_saddr", "char[16]", 64) } },
+	{ "sock",
+	  512,
+	  { F("__sk_common", "sock_common", 0), F("sk_type", "u16", 200), F("sk_protocol", "u16", 202),
+	    F("sk_socket", "ptr", 208), F("sk_ack_backlog", "u32", 216), F("sk_max_ack_backlog", "u32", 220),
+	    F("sk_wmem_alloc", "u32", 224) } },
+	{ "inet_timewait_sock", 128, { F("__tw_common", "sock_common", 0), F("tw_substate", "u8", 100) } },
+	{ "tcp_sock",
+	  1024,
+	  { F("rcv_nxt", "u32", 600), F("copied_seq", "u32", 604), F("write_seq", "u32", 700),
+	    F("snd_una", "u32", 704) } },
+	{ "socket", 64, { F("file", "ptr", 16), F("sk", "ptr", 24) } },
+	{ "socket_alloc", 192, { F("socket", "socket", 0), F("vfs_inode", "inode", 64) } },
+	{ "inet_ehash_bucket", 8, { F("chain", "ptr", 0) } },
+	{ "inet_listen_hashbucket", 16, { F("nulls_head", "ptr", 8) } },
+	{ "inet_hashinfo",
+	  80,
+	  { F("ehash", "ptr", 0), F("ehash_mask", "u32", 16), F("lhash2_mask", "u32", 60), F("lhash2", "ptr", 64) } },
+	{ "udp_hslot", 16, { F("head", "ptr", 0), F("count", "u32", 8) } },
+	{ "udp_table", 24, { F("hash", "ptr", 0), F("mask", "u32", 16) } },
 };
 #undef F
 #undef F61
@@ -277,6 +303,8 @@ struct fk {
 	uint64_t mm1, mm42, files1, alpha, beta, gamma, prb;
 	uint64_t dentry_x, root_mnt, dev_mnt, data_mnt;
 	uint64_t pipefs_dname, sockfs_dname, anon_dname, simple_dname;
+	/* fk_net */
+	uint64_t ehash, lhash2, udph, listener, est, tw, udp, nl;
 };
 
 static uint64_t fk_alloc(struct fk *f, size_t size, size_t align)
@@ -793,6 +821,130 @@ static struct fk *fk_build(int flags)
 	fk_record(f, descs, infos, text, 104, 2048 + 1000, "wrapped round", 3);
 	symtab_index(&k->syms);
 	return f;
+}
+
+/* ---- sockets (fk_net) ------------------------------------------------------------ */
+
+#define FK_SOCKET_FOPS (FK_KBASE + 0x10040)
+
+/* A sock of FAMILY/TYPE/PROTO in STATE with its struct socket and inode INO
+ * (0: a TIME_WAIT mini socket, no socket). */
+static inline uint64_t fk_sock(struct fk *f, const char *type, int family, int stype, int proto, int state,
+                               uint64_t ino)
+{
+	uint64_t sk = fk_obj(f, type);
+	fk_put(f, sk, "sock", "__sk_common.skc_family", (uint64_t)family);
+	fk_put(f, sk, "sock", "__sk_common.skc_state", (uint64_t)state);
+	if (!ino)
+		return sk;
+	fk_put(f, sk, "sock", "sk_type", (uint64_t)stype);
+	fk_put(f, sk, "sock", "sk_protocol", (uint64_t)proto);
+	fk_put(f, sk, "sock", "sk_wmem_alloc", 1);
+	uint64_t sa = fk_obj(f, "socket_alloc");
+	fk_put(f, sa, "socket_alloc", "vfs_inode.i_ino", ino);
+	fk_put(f, sa, "socket_alloc", "vfs_inode.i_mode", 0140777);
+	fk_put(f, sa, "socket", "sk", sk);
+	fk_put(f, sk, "sock", "sk_socket", sa);
+	return sk;
+}
+
+/* An open file for SK's socket at fd FD of the table FDS. */
+static inline void fk_sock_fd(struct fk *f, uint64_t fds, int fd, uint64_t sk)
+{
+	uint64_t sa = fk_get64(sk + fk_off(f, "sock", "sk_socket"));
+	uint64_t file = fk_get64(sa + fk_off(f, "socket", "file")); /* shared by dup and fork */
+	if (file) {
+		fk_put64(fds + 8 * (uint64_t)fd, file);
+		return;
+	}
+	file = fk_obj(f, "file");
+	fk_put(f, file, "file", "f_op", FK_SOCKET_FOPS);
+	fk_put(f, file, "file", "private_data", sa);
+	fk_put(f, file, "file", "f_inode", sa + fk_off(f, "socket_alloc", "vfs_inode"));
+	fk_put(f, sa, "socket", "file", file);
+	fk_put64(fds + 8 * (uint64_t)fd, file);
+}
+
+/* SK's skc_node at the head of the chain at HEAD (a nulls end: NULLS). */
+static inline void fk_hash_add(struct fk *f, uint64_t head, uint64_t sk)
+{
+	uint64_t node = sk + fk_off(f, "sock", "__sk_common.skc_node");
+	uint64_t first = fk_get64(head);
+	fk_put64(node, first);
+	fk_put64(node + 8, head);
+	if (first && !(first & 1))
+		fk_put64(first + 8, node);
+	fk_put64(head, node);
+}
+
+/* Sockets: TCP's hashes (8 established buckets, 4 listening) and UDP's (4).
+ * A listener 0.0.0.0:80 (init fd 5); [::1]:4000 -> [::1]:80 established,
+ * held by init fd 6 and pid 42 fd 3, and a TIME_WAIT 127.0.0.1:80 ->
+ * 127.0.0.1:5555 after it in ehash bucket 3; a UDP socket on port 53 no
+ * one holds; a netlink socket pid 42 holds at fd 4, in no table. */
+static inline void fk_net(struct fk *f)
+{
+	fk_sym(f, "socket_file_ops", FK_SOCKET_FOPS);
+	uint64_t hi = fk_obj(f, "inet_hashinfo"), ut = fk_obj(f, "udp_table");
+	fk_sym(f, "tcp_hashinfo", hi);
+	fk_sym(f, "udp_table", ut);
+	symtab_index(&f->k->syms);
+	f->ehash = fk_alloc(f, 8 * 8, 8);
+	f->lhash2 = fk_alloc(f, 4 * 16, 8);
+	f->udph = fk_alloc(f, 4 * 16, 8);
+	for (uint64_t i = 0; i < 8; i++)
+		fk_put64(f->ehash + 8 * i, i << 1 | 1);
+	for (uint64_t i = 0; i < 4; i++)
+		fk_put64(f->lhash2 + 16 * i + 8, (i + (1u << 29)) << 1 | 1);
+	fk_put(f, hi, "inet_hashinfo", "ehash", f->ehash);
+	fk_put(f, hi, "inet_hashinfo", "ehash_mask", 7);
+	fk_put(f, hi, "inet_hashinfo", "lhash2", f->lhash2);
+	fk_put(f, hi, "inet_hashinfo", "lhash2_mask", 3);
+	fk_put(f, ut, "udp_table", "hash", f->udph);
+	fk_put(f, ut, "udp_table", "mask", 3);
+
+	f->listener = fk_sock(f, "tcp_sock", 2, 1, 6, 10, 9001);
+	fk_put(f, f->listener, "sock", "__sk_common.skc_num", 80);
+	fk_put(f, f->listener, "sock", "sk_ack_backlog", 2);
+	fk_hash_add(f, f->lhash2 + 16 + 8, f->listener);
+
+	f->est = fk_sock(f, "tcp_sock", 10, 1, 6, 1, 9002);
+	fk_put(f, f->est, "sock", "__sk_common.skc_num", 4000);
+	fk_put(f, f->est, "sock", "__sk_common.skc_dport", 80 << 8); /* network order */
+	fk_host(f->est + fk_off(f, "sock", "__sk_common.skc_v6_daddr"))[15] = 1;
+	fk_host(f->est + fk_off(f, "sock", "__sk_common.skc_v6_rcv_saddr"))[15] = 1;
+	fk_put(f, f->est, "tcp_sock", "rcv_nxt", 1010);
+	fk_put(f, f->est, "tcp_sock", "copied_seq", 1000);
+	fk_put(f, f->est, "tcp_sock", "write_seq", 5007);
+	fk_put(f, f->est, "tcp_sock", "snd_una", 5000);
+	f->tw = fk_sock(f, "inet_timewait_sock", 2, 0, 0, 6, 0);
+	fk_put(f, f->tw, "inet_timewait_sock", "tw_substate", 6);
+	fk_put(f, f->tw, "sock", "__sk_common.skc_num", 80);
+	fk_put(f, f->tw, "sock", "__sk_common.skc_dport", 0xb315); /* 5555 */
+	fk_put(f, f->tw, "sock", "__sk_common.skc_rcv_saddr", 0x0100007f);
+	fk_put(f, f->tw, "sock", "__sk_common.skc_daddr", 0x0100007f);
+	fk_hash_add(f, f->ehash + 8 * 3, f->tw);
+	fk_hash_add(f, f->ehash + 8 * 3, f->est); /* est first, then tw */
+
+	f->udp = fk_sock(f, "sock", 2, 2, 17, 7, 9003);
+	fk_put(f, f->udp, "sock", "__sk_common.skc_num", 53);
+	fk_hash_add(f, f->udph + 16 * 1, f->udp);
+	f->nl = fk_sock(f, "sock", 16, 3, 0, 7, 9004);
+
+	/* init's descriptors 5 and 6 (its table has 64 slots). */
+	uint64_t fdt1 = fk_get64(f->files1 + fk_off(f, "files_struct", "fdt"));
+	uint64_t fds1 = fk_get64(fdt1 + fk_off(f, "fdtable", "fd"));
+	fk_sock_fd(f, fds1, 5, f->listener);
+	fk_sock_fd(f, fds1, 6, f->est);
+	/* pid 42's table: 3 the established socket, 4 the netlink one. */
+	uint64_t files = fk_obj(f, "files_struct"), fdt = fk_obj(f, "fdtable"), fds = fk_alloc(f, 8 * 8, 8);
+	fk_put(f, files, "files_struct", "fdt", fdt);
+	fk_put(f, fdt, "fdtable", "max_fds", 8);
+	fk_put(f, fdt, "fdtable", "fd", fds);
+	fk_put(f, fdt, "fdtable", "close_on_exec", fk_alloc(f, 8, 8));
+	fk_put(f, f->p42, "task_struct", "files", files);
+	fk_sock_fd(f, fds, 3, f->est);
+	fk_sock_fd(f, fds, 4, f->nl);
 }
 
 static void fk_free(struct fk *f)

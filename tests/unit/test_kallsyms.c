@@ -383,8 +383,10 @@ static void test_symtab(void)
 	CHECK(symtab_index(&st) == 0);
 	const struct ksym *k = symtab_find(&st, "dup");
 	CHECK(k && k->addr == 0x1000); /* the first in table order */
-	symtab_relocate(&st, 0x100);
-	CHECK(symtab_find(&st, "dup")->addr == 0x1100 && symtab_find(&st, "pcpu")->addr == 0x10);
+	symtab_relocate(&st, 0x100);   /* a slide applied on read: the arrays stay as they are */
+	CHECK(symtab_addr(&st, symtab_find(&st, "dup")) == 0x1100 &&
+	      symtab_addr(&st, symtab_find(&st, "pcpu")) == 0x10);
+	CHECK(symtab_find(&st, "dup")->addr == 0x1000);
 	symtab_free(&st);
 }
 
