@@ -196,7 +196,10 @@ static void print_snapshot(const char *path, const struct vms_snapshot_stats *st
 	out_str("file", "snapshot %s", path);
 	out_str("mode", ": mode %s", st->mode);
 	out_bool("consistent", st->consistent);
-	out_text(", %s", st->consistent ? "consistent" : "NOT consistent (live copy)");
+	out_text(", %s", st->consistent ? "consistent"
+	                 : strcmp(st->mode, "live") == 0
+	                         ? "NOT consistent (live copy)"
+	                         : "NOT consistent (QEMU's dirty tracking loses pages on this host)");
 	out_double("pause_ms", "; guest paused %.1f ms", 3, st->pause_ms);
 	out_double("total_ms", "; total %.1f ms", 3, st->total_ms);
 	out_uint("ram_bytes", NULL, st->ram_bytes);
