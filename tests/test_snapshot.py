@@ -440,6 +440,17 @@ def test_precopy_faults(ctx):
     g = ctx.guest("small")
     with ctx.qmp(g) as q:
         before = _migration_settings(q)
+    # Output disk full: a 32 MiB tmpfs for a 1 GiB guest with ~100 MiB of data.
+    mnt = os.path.join(ctx.tmp, "full")
+    os.makedirs(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32M", "tmpfs", mnt], check=True)
+    ctx.on_cleanup(lambda: subprocess.run(["umount", mnt]))
+    full = os.path.join(mnt, "s.elf")
+    rc, _, err = _precopy(ctx, g, full, check=False)
+    assert rc == 1 and "space" in err, err
+    assert not os.path.exists(full), "partial snapshot left behind"
+    _guest_alive(ctx, g, before, "a precopy snapshot onto a full disk")
+
     out = os.path.join(ctx.tmp, "f.elf")
     # A guest dirtying 256 MiB over and over: with a 1 ms pause limit and 2 s
     # to converge, vmsight gives up; with --converge QEMU throttles the vCPU
