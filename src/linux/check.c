@@ -73,14 +73,14 @@ static long sym_index(struct check_run *c, uint64_t va)
 	size_t lo = 0, hi = s->n;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (s->syms[mid].addr <= va)
+		if (symtab_addr(s, &s->syms[mid]) <= va)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	if (s->syms[lo].addr > va)
+	if (symtab_addr(s, &s->syms[lo]) > va)
 		return -1;
-	while (lo > 0 && s->syms[lo - 1].addr == s->syms[lo].addr)
+	while (lo > 0 && symtab_addr(s, &s->syms[lo - 1]) == symtab_addr(s, &s->syms[lo]))
 		lo--;
 	return (long)lo;
 }
@@ -89,9 +89,9 @@ int ck_sym_named(struct check_run *c, uint64_t va, int (*pred)(const char *name,
 {
 	const struct symtab *s = &c->w.k->syms;
 	long i = sym_index(c, va);
-	if (i < 0 || s->syms[i].addr != va)
+	if (i < 0 || symtab_addr(s, &s->syms[i]) != va)
 		return 0;
-	for (size_t j = (size_t)i; j < s->n && s->syms[j].addr == va; j++)
+	for (size_t j = (size_t)i; j < s->n && symtab_addr(s, &s->syms[j]) == va; j++)
 		if (pred(symtab_name(s, &s->syms[j]), arg))
 			return 1;
 	return 0;
@@ -105,14 +105,14 @@ const char *ck_sym_at(struct check_run *c, uint64_t va, uint64_t *start, uint64_
 		return NULL;
 	size_t lo = (size_t)i, j = lo, best = lo;
 	/* Of the aliases, a global name (__x64_sys_getppid, not __do_sys_getppid). */
-	for (; j < s->n && s->syms[j].addr == s->syms[lo].addr; j++)
+	for (; j < s->n && symtab_addr(s, &s->syms[j]) == symtab_addr(s, &s->syms[lo]); j++)
 		if (s->syms[j].type >= 'A' && s->syms[j].type <= 'Z' &&
 		    !(s->syms[best].type >= 'A' && s->syms[best].type <= 'Z'))
 			best = j;
 	if (start)
-		*start = s->syms[lo].addr;
+		*start = symtab_addr(s, &s->syms[lo]);
 	if (next)
-		*next = j < s->n ? s->syms[j].addr : s->syms[lo].addr;
+		*next = j < s->n ? symtab_addr(s, &s->syms[j]) : symtab_addr(s, &s->syms[lo]);
 	return symtab_name(s, &s->syms[best]);
 }
 
@@ -425,16 +425,17 @@ static void landmarks(struct check_run *c)
 	for (size_t i = 0; i < s->n; i++) {
 		if (s->syms[i].flags & KSYM_ABS)
 			continue;
-		if (s->syms[i].addr < last) {
+		if (symtab_addr(s, &s->syms[i]) < last) {
 			c->sorted = 0;
 			break;
 		}
-		last = s->syms[i].addr;
+		last = symtab_addr(s, &s->syms[i]);
 	}
 	if (!c->sorted) /* the absolute symbols would break bsearch too */
 		return;
 	for (size_t i = 0; i < s->n; i++)
-		if ((s->syms[i].flags & KSYM_ABS) && i && s->syms[i].addr < s->syms[i - 1].addr) {
+		if ((s->syms[i].flags & KSYM_ABS) && i &&
+		    symtab_addr(s, &s->syms[i]) < symtab_addr(s, &s->syms[i - 1])) {
 			c->sorted = 0;
 			return;
 		}

@@ -508,24 +508,25 @@ static int prologues(struct check_run *c, unsigned *nfn)
 		return lx_fail(&c->w, ENOENT, "the kernel has no _etext");
 	for (size_t i = 0; i < s->n && !c->stop; i++) {
 		const struct ksym *y = &s->syms[i];
-		if ((y->type != 'T' && y->type != 't') || y->addr < c->stext || y->addr >= c->etext)
+		uint64_t fa = symtab_addr(s, y);
+		if ((y->type != 'T' && y->type != 't') || fa < c->stext || fa >= c->etext)
 			continue;
 		const char *name = symtab_name(s, y);
 		if (has_prefix(name, "__SCT__") || has_prefix(name, "__pfx_") || has_prefix(name, "__cfi_"))
 			continue;
 		uint8_t b[16 + 4];
-		if (lx_read(&c->w, y->addr, b, 16))
+		if (lx_read(&c->w, fa, b, 16))
 			continue;
 		(*nfn)++;
 		unsigned off = memcmp(b, ENDBR64, 4) ? 0 : 4;
 		uint64_t target;
 		int call;
-		if (!entry_branch(c, y->addr + off, b + off, &target, &call) || ck_in_text(c, target))
+		if (!entry_branch(c, fa + off, b + off, &target, &call) || ck_in_text(c, target))
 			continue;
-		if (hooked_before(c, y->addr + off) || (call && ftrace_target(c, target)))
+		if (hooked_before(c, fa + off) || (call && ftrace_target(c, target)))
 			continue;
-		remember_hook(c, y->addr + off);
-		ck_report(c, "hooked", "function entries", -1, name, y->addr + off, target, NULL,
+		remember_hook(c, fa + off);
+		ck_report(c, "hooked", "function entries", -1, name, fa + off, target, NULL,
 		          "%s: its first instruction %s 0x%llx, outside the kernel's text", name,
 		          call ? "calls" : "jumps to", (unsigned long long)target);
 	}
