@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "multi.h"
 
 static const char usage_main[] =
         "usage: vmsight [-t TARGET] [--source NAME] [--json] [-v] COMMAND [ARGS]\n"
@@ -21,6 +22,8 @@ static const char usage_main[] =
         "\n"
         "Targets (-t, or the VMSIGHT_TARGET environment variable):\n"
         "  qmp:PATH        QEMU's QMP unix socket; finds the RAM file or process through it\n"
+        "  libvirt:NAME    a libvirt domain as it is: QMP through libvirt (NAME@URI; default\n"
+        "                  qemu:///system); libvirt:* every running domain, libvirt:a,b a list\n"
         "  pid:N           a running QEMU process, read through /proc (root)\n"
         "  gdb:HOST:PORT   QEMU's GDB stub (QEMU pauses the guest while attached)\n"
         "  dump:FILE       raw image, ELF core (dump-guest-memory, vmsight dump) or LiME\n"
@@ -53,7 +56,8 @@ static const char usage_main[] =
         "  lsmod                 kernel modules: name, base, size, state, taint; hidden ones\n"
         "  lsof [PID]            open files: fd, path, type, flags, position\n"
         "  maps [PID]            memory maps, as /proc/PID/maps\n"
-        "  dmesg                 the kernel log, from the printk ring buffer\n";
+        "  dmesg                 the kernel log, from the printk ring buffer\n"
+        "  vms                   libvirt domains and what vmsight can use on each\n";
 
 static const struct {
 	const char *name;
@@ -76,6 +80,7 @@ static const struct {
 	{ "lsof", cmd_lsof },
 	{ "maps", cmd_maps },
 	{ "dmesg", cmd_dmesg },
+	{ "vms", cmd_vms },
 };
 
 int main(int argc, char **argv)
@@ -134,8 +139,16 @@ int main(int argc, char **argv)
 	sub_argc = kept;
 	sub_argv[sub_argc] = NULL;
 	out_init(g.json);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(cmd, commands[i].name) == 0)
-			return commands[i].run(&g, sub_argc, sub_argv);
+	int help = 0;
+	for (int i = 1; i < sub_argc; i++)
+		help |= strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i].name) != 0)
+			continue;
+		/* libvirt:* and libvirt:a,b: the command once per domain, at once */
+		if (!help && commands[i].run != cmd_vms && multi_target(g.target))
+			return multi_run(&g, cmd, commands[i].run, sub_argc, sub_argv);
+		return commands[i].run(&g, sub_argc, sub_argv);
+	}
 	die_usage("unknown command '%s'", cmd);
 }

@@ -6,6 +6,8 @@
  */
 #include "qmp.h"
 
+#include "libvirt.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -29,6 +31,8 @@ struct vms_qmp {
 	char err[512];
 	vms_qmp_event_fn on_event;
 	void *event_ctx;
+	const struct qmp_transport *ops; /* NULL: the socket fd */
+	void *ops_ctx;
 };
 
 static int qfail(struct vms_qmp *q, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -149,6 +153,24 @@ static int write_all(struct vms_qmp *q, const char *s, size_t n)
 	return 0;
 }
 
+/* One command through a transport: its reply is the whole document. */
+static int transport_cmd(struct vms_qmp *q, const char *msg, size_t len, struct json_doc *reply)
+{
+	char *text = NULL, *cmd = strndup(msg, len);
+	if (!cmd)
+		return qfail(q, ENOMEM, "out of memory");
+	int rc = q->ops->exchange(q->ops_ctx, cmd, &text, q->err, sizeof(q->err));
+	free(cmd);
+	if (rc)
+		return rc;
+	size_t n = strlen(text);
+	rc = n > QMP_MAX_LINE ? -E2BIG : json_parse(text, n, reply);
+	free(text);
+	if (rc)
+		return qfail(q, EPROTO, "%s: malformed QMP reply", q->path);
+	return 0;
+}
+
 int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct json_doc *reply)
 {
 	size_t cap = strlen(name) + (args_json ? strlen(args_json) : 0) + 64;
@@ -157,11 +179,16 @@ int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct j
 		return qfail(q, ENOMEM, "out of memory");
 	int n = snprintf(msg, cap, "{\"execute\":\"%s\"%s%s}\n", name, args_json ? ",\"arguments\":" : "",
 	                 args_json ? args_json : "");
-	int rc = write_all(q, msg, (size_t)n);
-	free(msg);
-	if (rc)
-		return rc;
-	rc = read_message(q, reply);
+	int rc;
+	if (q->ops) {
+		rc = transport_cmd(q, msg, (size_t)n - 1, reply);
+		free(msg);
+	} else {
+		rc = write_all(q, msg, (size_t)n);
+		free(msg);
+		if (rc == 0)
+			rc = read_message(q, reply);
+	}
 	if (rc)
 		return rc;
 	int ret = json_get(reply, 0, "return");
@@ -174,8 +201,28 @@ int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct j
 	return -EREMOTEIO;
 }
 
+int qmp_open_transport(const struct qmp_transport *ops, void *ctx, const char *where, int pid, unsigned timeout_ms,
+                       struct vms_qmp **out)
+{
+	struct vms_qmp *q = calloc(1, sizeof(*q));
+	if (!q) {
+		ops->close(ctx);
+		return -ENOMEM;
+	}
+	q->fd = -1;
+	q->pid = pid;
+	q->timeout_ms = timeout_ms ? timeout_ms : 10000;
+	q->ops = ops;
+	q->ops_ctx = ctx;
+	snprintf(q->path, sizeof(q->path), "%s", where);
+	*out = q;
+	return 0;
+}
+
 int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen)
 {
+	if (strncmp(path, LIBVIRT_PREFIX, strlen(LIBVIRT_PREFIX)) == 0)
+		return libvirt_qmp_connect(path + strlen(LIBVIRT_PREFIX), timeout_ms, out, err, errlen);
 	struct vms_qmp *q = calloc(1, sizeof(*q));
 	if (!q) {
 		snprintf(err, errlen, "out of memory");
@@ -233,6 +280,8 @@ void qmp_close(struct vms_qmp *q)
 		return;
 	if (q->fd >= 0)
 		close(q->fd);
+	if (q->ops)
+		q->ops->close(q->ops_ctx);
 	free(q->buf);
 	free(q);
 }
@@ -250,6 +299,10 @@ void qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx)
 
 int qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms)
 {
+	if (q->ops) { /* no events come this way: the wait is all */
+		poll(NULL, 0, (int)timeout_ms);
+		return 0;
+	}
 	struct pollfd p = { .fd = q->fd, .events = POLLIN };
 	int pr = poll(&p, 1, (int)timeout_ms);
 	if (pr <= 0)
@@ -285,6 +338,19 @@ void qmp_set_timeout(struct vms_qmp *q, unsigned timeout_ms)
 
 int qmp_hmp(struct vms_qmp *q, const char *command, char **out)
 {
+	if (q->ops && q->ops->hmp) {
+		char *raw = NULL;
+		int rc = q->ops->hmp(q->ops_ctx, command, &raw, q->err, sizeof(q->err));
+		if (rc)
+			return rc;
+		size_t j = 0;
+		for (const char *s = raw; *s; s++)
+			if (*s != '\r')
+				raw[j++] = *s;
+		raw[j] = '\0';
+		*out = raw;
+		return 0;
+	}
 	char args[1024];
 	int n = snprintf(args, sizeof(args), "{\"command-line\":");
 	n = json_quote(args, sizeof(args), (size_t)n, command);

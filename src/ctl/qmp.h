@@ -1,5 +1,9 @@
 /*
- * QMP client: QEMU's JSON machine protocol over a unix socket.
+ * QMP client: QEMU's JSON machine protocol over a unix socket, or over a
+ * transport that carries one command and its reply at a time (libvirt's
+ * monitor passthrough, src/ctl/libvirt.c). Everything above qmp_cmd is the
+ * same for both: a "path" of libvirt:NAME[@URI] picks the passthrough, so
+ * every caller of qmp_connect (targets, guardians, watch) works unchanged.
  *
  * QEMU serves one QMP client per socket at a time, so vmsight connects only
  * while it needs to (discovery, pause/resume, registers) and never keeps the
@@ -15,8 +19,26 @@
 
 struct vms_qmp;
 
+/* A transport other than a socket: EXCHANGE sends one command (a JSON
+ * object, no newline) and returns its whole reply document, malloc'd; HMP
+ * (optional: NULL sends human-monitor-command) runs one HMP command; CLOSE
+ * frees CTX. Both return 0 or -errno with ERR set. Such a transport
+ * delivers no asynchronous events. */
+struct qmp_transport {
+	const char *name;
+	int (*exchange)(void *ctx, const char *cmd, char **reply, char *err, size_t errlen);
+	int (*hmp)(void *ctx, const char *cmd, char **out, char *err, size_t errlen);
+	void (*close)(void *ctx);
+};
+
+/* Wrap an open transport (takes CTX: closed by qmp_close, also on failure).
+ * WHERE names it in messages; PID is QEMU's (0 if unknown). */
+int qmp_open_transport(const struct qmp_transport *ops, void *ctx, const char *where, int pid, unsigned timeout_ms,
+                       struct vms_qmp **out);
+
 /* Connect, read the greeting and negotiate capabilities. The peer's pid (via
- * SO_PEERCRED) is available afterwards. */
+ * SO_PEERCRED) is available afterwards. PATH libvirt:NAME[@URI] goes
+ * through libvirt instead (libvirt.h). */
 int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen);
 void qmp_close(struct vms_qmp *q);
 int qmp_pid(const struct vms_qmp *q);
