@@ -9,7 +9,8 @@ Domain: a TCG guest (<domain type='qemu'>) booted from the lab's kernel and
 initramfs (lab/labvm, from its cache) with the lab's data disk, defined
 transient (virsh create: gone when destroyed) and run by libvirt as it
 runs any domain — QEMU as libvirt's user, through libvirt's one monitor.
-Its serial console goes to a file; the lab initramfs prints its ground
+The kernel gets no_timer_check: TCG on a loaded host may starve
+the early IO-APIC timer check into a panic. Its serial console goes to a file; the lab initramfs prints its ground
 truth there, saved into DIR/truth/ as lab guests' is (labvm.truth).
 
 Every file a domain needs is copied into its own directory under
@@ -160,7 +161,7 @@ class Domain:
     <type arch='x86_64' machine='q35'>hvm</type>
     <kernel>{self.vmlinuz}</kernel>
     <initrd>{self.initrd}</initrd>
-    <cmdline>console=ttyS0,115200 panic=-1 oops=panic</cmdline>
+    <cmdline>console=ttyS0,115200 panic=-1 oops=panic no_timer_check</cmdline>
   </os>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>

@@ -241,6 +241,9 @@ static int parse_target(struct vms_target *t, const char *target, const char *fo
 			             "then meson setup --reconfigure -Dlibvirt=enabled BUILDDIR)",
 			             target);
 		strcpy(t->qmp_path, target);
+		/* libvirt multiplexes its monitor: a held connection locks no one
+		 * out, and saves a domain lookup per operation */
+		t->qmp_keep = 1;
 		return open_qemu(t, force);
 	}
 	if (strncmp(target, "pid:", 4) == 0) {
