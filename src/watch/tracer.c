@@ -113,6 +113,7 @@ struct vms_tracer {
 	struct owned owned[MAX_OWNED];
 	struct vms_tracer_stats st;
 	struct qemu_stub stub; /* ours, for a libvirt domain without one */
+	int own_stub_ok;       /* no stub was named (opts.gdb): one of ours may be started */
 	char err[1024];
 };
 
@@ -162,7 +163,7 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm)
 	}
 	/* A libvirt domain cannot be given -gdb without a restart: it gets a
 	 * stub of ours for the trace, stopped again at vms_tracer_close. */
-	if (*port == 0 && running == 1 && strncmp(qmp_socket_path(q), "libvirt:", 8) == 0) {
+	if (*port == 0 && running == 1 && tr->own_stub_ok && strncmp(qmp_socket_path(q), "libvirt:", 8) == 0) {
 		char err[512];
 		if ((r = stub_start(q, &tr->stub, err, sizeof(err)))) {
 			target_qmp_release(tr->t);
@@ -224,8 +225,10 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 				goto fail;
 			}
 		}
-	} else if ((rc = qemu_facts(tr, &port, &kvm))) {
-		goto fail;
+	} else {
+		tr->own_stub_ok = 1;
+		if ((rc = qemu_facts(tr, &port, &kvm)))
+			goto fail;
 	}
 	/* without `current`, hits carry no pid/comm and pid filters are refused */
 	tr->have_current = o.kernel && lx_current_offset(o.kernel, &tr->percpu_current) == 0;
