@@ -70,7 +70,7 @@ int cmd_vms(const struct globals *g, int argc, char **argv)
 	struct libvirt_domain *d;
 	size_t n;
 	char err[1024];
-	if (libvirt_list(uri, running, &d, &n, err, sizeof(err)))
+	if (libvirt_list(uri, LIBVIRT_LIST_DETAIL | (running ? LIBVIRT_LIST_ACTIVE : 0), &d, &n, err, sizeof(err)))
 		return fail("%s", err);
 	out_text("%-20s %-8s %8s %7s %-8s %-8s %-6s %-18s\n", "NAME", "STATE", "PID", "MEM", "SOURCE", "QMP", "GDB",
 	         "AGENT");

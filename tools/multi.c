@@ -82,7 +82,7 @@ static int collect(const char *target, struct dom_run **runs, size_t *n)
 	if (strcmp(names, "*") == 0) {
 		struct libvirt_domain *d;
 		size_t nd;
-		int rc = libvirt_list(uri, 1, &d, &nd, err, sizeof(err));
+		int rc = libvirt_list(uri, LIBVIRT_LIST_ACTIVE, &d, &nd, err, sizeof(err));
 		if (rc)
 			return fail("%s", err);
 		for (size_t i = 0; i < nd; i++)

@@ -66,9 +66,9 @@ int libvirt_qmp_connect(const char *spec, unsigned timeout_ms, struct vms_qmp **
 	return -ENOTSUP;
 }
 
-int libvirt_list(const char *uri, int active_only, struct libvirt_domain **out, size_t *count, char *err, size_t errlen)
+int libvirt_list(const char *uri, unsigned flags, struct libvirt_domain **out, size_t *count, char *err, size_t errlen)
 {
-	(void)uri, (void)active_only, (void)out, (void)count;
+	(void)uri, (void)flags, (void)out, (void)count;
 	snprintf(err, errlen, "%s", no_libvirt);
 	return -ENOTSUP;
 }
@@ -324,7 +324,7 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct libvirt_domain *)a)->name, ((const struct libvirt_domain *)b)->name);
 }
 
-int libvirt_list(const char *uri, int active_only, struct libvirt_domain **out, size_t *count, char *err, size_t errlen)
+int libvirt_list(const char *uri, unsigned flags, struct libvirt_domain **out, size_t *count, char *err, size_t errlen)
 {
 	if (!uri)
 		uri = LIBVIRT_DEFAULT_URI;
@@ -332,7 +332,8 @@ int libvirt_list(const char *uri, int active_only, struct libvirt_domain **out, 
 	if (!conn)
 		return -ECONNREFUSED;
 	virDomainPtr *doms = NULL;
-	int n = virConnectListAllDomains(conn, &doms, active_only ? VIR_CONNECT_LIST_DOMAINS_ACTIVE : 0);
+	int n = virConnectListAllDomains(conn, &doms,
+	                                 flags & LIBVIRT_LIST_ACTIVE ? VIR_CONNECT_LIST_DOMAINS_ACTIVE : 0);
 	if (n < 0) {
 		snprintf(err, errlen, "listing the domains at %s: %s", uri, last_error());
 		virConnectClose(conn);
@@ -346,6 +347,11 @@ int libvirt_list(const char *uri, int active_only, struct libvirt_domain **out, 
 			struct libvirt_domain *e = &d[k++];
 			int state = 0, reason = 0;
 			strcpy(e->name, name);
+			if (!(flags & LIBVIRT_LIST_DETAIL)) {
+				e->active = (flags & LIBVIRT_LIST_ACTIVE) != 0; /* known only as asked for */
+				virDomainFree(doms[i]);
+				continue;
+			}
 			e->active = virDomainIsActive(doms[i]) == 1;
 			if (virDomainGetState(doms[i], &state, &reason, 0) == 0)
 				e->paused = state == VIR_DOMAIN_PAUSED;

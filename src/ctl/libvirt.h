@@ -41,10 +41,15 @@ struct libvirt_domain {
 	unsigned long long mem_kib;    /* current memory */
 };
 
-/* The domains at URI (NULL: the default), all of them or only the
- * running ones (ACTIVE_ONLY). *OUT is malloc'd, sorted by name. 0, or
- * -errno with ERR set. */
-int libvirt_list(const char *uri, int active_only, struct libvirt_domain **out, size_t *count, char *err,
-                 size_t errlen);
+/* What libvirt_list tells of each domain. */
+enum {
+	LIBVIRT_LIST_ACTIVE = 1, /* running (or paused) domains only */
+	LIBVIRT_LIST_DETAIL = 2, /* state, memory, XML facts, pid, GDB stub (a few calls per domain) */
+};
+
+/* The domains at URI (NULL: the default), names only unless
+ * LIBVIRT_LIST_DETAIL. *OUT is malloc'd, sorted by name. 0, or -errno with
+ * ERR set. */
+int libvirt_list(const char *uri, unsigned flags, struct libvirt_domain **out, size_t *count, char *err, size_t errlen);
 
 #endif
