@@ -1,7 +1,7 @@
 /*
  * Commands that take all of guest RAM: dump (a copy, optionally paused)
- * and snapshot (consistent copies by pause, background or precopy
- * migration, or live copy; page diffs between two).
+ * and snapshot (consistent copies by pause, background migration or live
+ * copy; page diffs between two).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -119,8 +119,7 @@ int cmd_dump(const struct globals *g, int argc, char **argv)
 /* ---- snapshot ---- */
 
 static const char usage_snapshot[] =
-        "usage: vmsight -t TARGET snapshot -o FILE [--mode pause|background|precopy|live] [--threads N]\n"
-        "           [--max-pause MS] [--max-time S] [--converge]\n"
+        "usage: vmsight -t TARGET snapshot -o FILE [--mode pause|background|live] [--threads N]\n"
         "       vmsight -t TARGET snapshot --shm NAME [--mode ...]\n"
         "       vmsight snapshot --diff A B\n"
         "\n"
@@ -131,13 +130,6 @@ static const char usage_snapshot[] =
         "  background  QEMU's background-snapshot migration: the guest pauses for\n"
         "              milliseconds while QEMU write-protects RAM and streams it out\n"
         "              (needs QMP; an ivshmem device must be master=on)\n"
-        "  precopy     an ordinary QEMU precopy migration into vmsight: QEMU resends\n"
-        "              dirtied pages until the rest fits --max-pause MS (default 10),\n"
-        "              stops the guest for that last round, and vmsight resumes it;\n"
-        "              the pause does not grow with RAM (needs QMP and a VM QEMU can\n"
-        "              migrate). A guest dirtying memory faster than it can be copied\n"
-        "              is given up on after --max-time S (default 60), guest running,\n"
-        "              unless --converge lets QEMU throttle its vCPUs (auto-converge).\n"
         "  live        copy while the guest runs: fast but NOT consistent\n"
         "--shm NAME keeps the snapshot in memory as /dev/shm/NAME.\n"
         "--diff A B lists the guest-physical page runs that differ between two snapshots.\n"
@@ -145,8 +137,7 @@ static const char usage_snapshot[] =
         "failed snapshot's partial file is removed, and an existing FILE is replaced\n"
         "only by a complete snapshot. Ctrl-C during a background snapshot lets QEMU\n"
         "finish its stream first (cancelling it could leave the guest frozen), then\n"
-        "the snapshot is discarded. Migration capabilities and parameters vmsight\n"
-        "changes are put back, also if vmsight is killed.\n"
+        "the snapshot is discarded.\n"
         "JSON: {file,mode,consistent,pause_ms,total_ms,ram_bytes,data_bytes,gbps};\n"
         "--diff: one {start,end,pages} per run, then {\"changed_pages\":N}.\n";
 
@@ -196,10 +187,7 @@ static void print_snapshot(const char *path, const struct vms_snapshot_stats *st
 	out_str("file", "snapshot %s", path);
 	out_str("mode", ": mode %s", st->mode);
 	out_bool("consistent", st->consistent);
-	out_text(", %s", st->consistent ? "consistent"
-	                 : strcmp(st->mode, "live") == 0
-	                         ? "NOT consistent (live copy)"
-	                         : "NOT consistent (QEMU's dirty tracking loses pages on this host)");
+	out_text(", %s", st->consistent ? "consistent" : "NOT consistent (live copy)");
 	out_double("pause_ms", "; guest paused %.1f ms", 3, st->pause_ms);
 	out_double("total_ms", "; total %.1f ms", 3, st->total_ms);
 	out_uint("ram_bytes", NULL, st->ram_bytes);
@@ -222,15 +210,17 @@ static void background_interrupted(void)
 int cmd_snapshot(const struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },   { "mode", required_argument, NULL, 'm' },
-		{ "threads", required_argument, NULL, 'T' },  { "shm", required_argument, NULL, 's' },
-		{ "diff", no_argument, NULL, 'd' },           { "max-pause", required_argument, NULL, 'p' },
-		{ "max-time", required_argument, NULL, 'x' }, { "converge", no_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },           { 0 },
+		{ "output", required_argument, NULL, 'o' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "shm", required_argument, NULL, 's' },
+		{ "diff", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	const char *path = NULL, *mode = "pause", *shm = NULL;
-	int diff = 0, converge = 0, precopy_opt = 0, c;
-	uint64_t threads = 0, max_pause = 0, max_time = 0;
+	int diff = 0, c;
+	uint64_t threads = 0;
 	optind = 0; /* full reset: main() already ran getopt */
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -241,20 +231,6 @@ int cmd_snapshot(const struct globals *g, int argc, char **argv)
 		case 'T':
 			if (parse_u64(optarg, &threads) || threads > 64)
 				die_usage("snapshot: --threads takes 0 to 64");
-			break;
-		case 'p':
-			if (parse_u64(optarg, &max_pause) || max_pause < 1 || max_pause > 2000)
-				die_usage("snapshot: --max-pause takes 1 to 2000 (ms)");
-			precopy_opt = 1;
-			break;
-		case 'x':
-			if (parse_u64(optarg, &max_time) || max_time < 1 || max_time > 86400)
-				die_usage("snapshot: --max-time takes 1 to 86400 (s)");
-			precopy_opt = 1;
-			break;
-		case 'c':
-			converge = 1;
-			precopy_opt = 1;
 			break;
 		case 'h': fputs(usage_snapshot, stdout); return 0;
 		default: die_usage("snapshot: bad option");
@@ -278,23 +254,15 @@ int cmd_snapshot(const struct globals *g, int argc, char **argv)
 	}
 	if (!path)
 		die_usage("snapshot: give the output file with -o FILE (or --shm NAME)");
-	struct vms_snapshot_opts so = { .sz = sizeof(so),
-		                        .threads = (unsigned)threads,
-		                        .max_pause_ms = (unsigned)max_pause,
-		                        .max_time_ms = (unsigned)(max_time * 1000),
-		                        .converge = converge };
+	struct vms_snapshot_opts so = { .sz = sizeof(so), .threads = (unsigned)threads };
 	if (strcmp(mode, "pause") == 0)
 		so.mode = VMS_SNAP_PAUSE;
 	else if (strcmp(mode, "background") == 0)
 		so.mode = VMS_SNAP_BACKGROUND;
 	else if (strcmp(mode, "live") == 0)
 		so.mode = VMS_SNAP_LIVE;
-	else if (strcmp(mode, "precopy") == 0)
-		so.mode = VMS_SNAP_PRECOPY;
 	else
-		die_usage("snapshot: mode must be pause, background, precopy or live, not '%s'", mode);
-	if (precopy_opt && so.mode != VMS_SNAP_PRECOPY)
-		die_usage("snapshot: --max-pause, --max-time and --converge are for --mode precopy");
+		die_usage("snapshot: mode must be pause, background or live, not '%s'", mode);
 	struct vms_target *t;
 	if (open_target(g, &t))
 		return 1;
@@ -309,14 +277,10 @@ int cmd_snapshot(const struct globals *g, int argc, char **argv)
 	}
 	struct vms_snapshot_stats st;
 	int rc = 0;
-	int err = vms_snapshot(t, f.fd, &so, &st);
-	if (err) {
+	if (vms_snapshot(t, f.fd, &so, &st)) {
 		if (show)
 			fputc('\n', stderr);
-		rc = fail("snapshot failed: %s%s", interrupted && !vms_errmsg(t)[0] ? "interrupted" : vms_errmsg(t),
-		          err == -ETIME ? (converge ? " (try a larger --max-pause or --max-time)"
-		                                    : " (try --converge, or a larger --max-pause or --max-time)")
-		                        : "");
+		rc = fail("snapshot failed: %s", interrupted && !vms_errmsg(t)[0] ? "interrupted" : vms_errmsg(t));
 	} else if (interrupted) {
 		rc = fail("interrupted: the snapshot is discarded");
 	}

@@ -274,20 +274,10 @@ VMS_API int vms_dump(struct vms_target *t, int fd, const struct vms_dump_opts *o
  *                        (QEMU would resume it at the end of its snapshot).
  *   VMS_SNAP_LIVE        copy while the guest runs: fast, NOT consistent
  *                        (marked so in the file).
- *   VMS_SNAP_PRECOPY     an ordinary QEMU precopy migration into vmsight:
- *                        QEMU tracks dirty pages and iterates until what is
- *                        left fits max_pause_ms, stops the guest, sends the
- *                        rest; vmsight reads the vCPUs at that stop and
- *                        resumes the guest after. Consistent; the pause does
- *                        not grow with RAM. Gives up (-ETIME, guest running)
- *                        after max_time_ms if it does not converge; converge
- *                        lets QEMU throttle the vCPUs (auto-converge). Needs
- *                        QMP and a migratable VM. A paused guest is copied as
- *                        it stands.
  * The guest is resumed on every path if vmsight paused it (not if it was
  * already paused). On failure the caller should remove the partial file.
  */
-enum vms_snapshot_mode { VMS_SNAP_PAUSE, VMS_SNAP_BACKGROUND, VMS_SNAP_LIVE, VMS_SNAP_PRECOPY };
+enum vms_snapshot_mode { VMS_SNAP_PAUSE, VMS_SNAP_BACKGROUND, VMS_SNAP_LIVE };
 
 struct vms_snapshot_opts {
 	size_t sz;
@@ -295,9 +285,6 @@ struct vms_snapshot_opts {
 	unsigned threads;         /* copy threads for pause/live; 0 = one per CPU */
 	vms_progress_fn progress; /* may cancel (the guest is resumed) */
 	void *progress_ctx;
-	unsigned max_pause_ms; /* precopy: QEMU's downtime limit; 0 = 10 ms */
-	unsigned max_time_ms;  /* precopy: give up after this long; 0 = 60 s */
-	int converge;          /* precopy: let QEMU throttle a guest that dirties too fast */
 };
 
 struct vms_snapshot_stats {
@@ -306,7 +293,7 @@ struct vms_snapshot_stats {
 	uint64_t ram_bytes;  /* guest RAM captured */
 	uint64_t data_bytes; /* bytes written (zero pages are holes) */
 	int consistent;
-	const char *mode; /* "pause", "background", "live", "precopy" */
+	const char *mode; /* "pause", "background", "live" */
 };
 
 VMS_API int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *opts,

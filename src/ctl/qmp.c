@@ -290,10 +290,6 @@ int qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms)
 	json_free(&doc);
 	return 1;
 }
-int qmp_fd(const struct vms_qmp *q)
-{
-	return q->fd;
-}
 const char *qmp_socket_path(const struct vms_qmp *q)
 {
 	return q->path;

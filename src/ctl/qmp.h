@@ -33,9 +33,6 @@ void qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx);
 /* Wait up to TIMEOUT_MS for one event and dispatch it: 1 if one came, 0 if
  * none, or -errno. */
 int qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms);
-/* The socket, for callers that wait on it beside their own descriptors
- * (then qmp_poll_events(q, 0) to dispatch what came). */
-int qmp_fd(const struct vms_qmp *q);
 
 /* Run NAME with ARGS_JSON (an object literal, or NULL). On success the reply
  * document is in *reply and the returned index is its "return" node; on a QMP

@@ -10,9 +10,7 @@
  * section has been read, or when device state begins once every page of
  * every RAM block has arrived (a background snapshot sends each page once
  * and puts device state after them): device state is not needed and has no
- * length prefix to skip by. A precopy migration (vmsight's precopy
- * snapshots) sends pages again in later rounds: every copy is handed over,
- * in stream order, and RAM ends with the END section of the last round.
+ * length prefix to skip by.
  * Everything in the stream is checked against what it declared before.
  */
 #ifndef VMS_SNAP_MIGSTREAM_H

@@ -15,18 +15,6 @@
  * (migstream.c) and writes each page of the guest's RAM block to its place
  * in the core. Capabilities are restored afterwards, and the guest is
  * running again on every path where it was running before.
- *
- * precopy is an ordinary QEMU migration into the same kind of socket: QEMU
- * tracks dirty pages and sends them again, iteration after iteration, until
- * what is left fits the downtime limit vmsight sets; then it stops the guest
- * for the last round. With pause-before-switchover QEMU waits there for
- * vmsight, which reads the vCPUs of that stopped moment and lets it finish.
- * A later copy of a page replaces the earlier one in the file, so the file
- * is the guest's memory at the final stop. QEMU leaves a migrated-out guest
- * stopped (postmigrate); vmsight resumes it. Unlike background snapshots, a
- * precopy migration can be cancelled at any point with nothing frozen, so
- * every failure cancels at once, and a guest that never converges is given
- * up on after a time limit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -186,31 +174,13 @@ static void prefault_qemu(struct vms_target *t)
 
 /* Notes to the guardian (util/guard.h). */
 enum {
-	SNAP_STREAM = 'M',  /* a background snapshot streams to us: drain it, restore, resume if we paused */
-	SNAP_PRECOPY = 'R', /* a precopy migration of ours: cancel it, restore settings, resume */
-};
-
-/* Migration settings a precopy snapshot changes, as the JSON arguments
- * that put them back (filled from QEMU's answers before changing them). */
-struct mig_settings {
-	char caps[256];
-	char params[128];
+	SNAP_STREAM = 'M', /* a background snapshot streams to us: drain it, restore, resume if we paused */
 };
 
 struct snap_guard_ctx {
 	char qmp_path[108];
 	int sock; /* the migration stream, or -1 */
-	struct mig_settings saved;
 };
-
-static int precopy_settle(struct vms_qmp *q);
-
-static void qmp_quiet(struct vms_qmp *q, const char *cmd, const char *args)
-{
-	struct json_doc d;
-	if (qmp_cmd(q, cmd, args, &d) >= 0)
-		json_free(&d);
-}
 
 /* In the guardian, once vmsight is gone: read QEMU's stream to its end (a
  * background snapshot cancelled while RAM is write-protected freezes the
@@ -220,7 +190,7 @@ static void snap_guard_undo(void *ctx, int note)
 	const struct snap_guard_ctx *g = ctx;
 	char buf[1 << 16], err[256];
 	struct vms_qmp *q = NULL;
-	if (note != SNAP_STREAM && note != SNAP_PRECOPY)
+	if (note != SNAP_STREAM)
 		return;
 	if (g->sock >= 0) {
 		struct pollfd p = { .fd = g->sock, .events = POLLIN };
@@ -233,16 +203,6 @@ static void snap_guard_undo(void *ctx, int note)
 		usleep(100000);
 	if (!q)
 		return;
-	if (note == SNAP_PRECOPY) {
-		/* Cancelling is safe in precopy; QEMU restarts a guest it stopped
-		 * for the last round itself, one left in postmigrate is resumed. */
-		qmp_quiet(q, "migrate_cancel", NULL);
-		precopy_settle(q);
-		qmp_quiet(q, "migrate-set-capabilities", g->saved.caps);
-		qmp_quiet(q, "migrate-set-parameters", g->saved.params);
-		qmp_close(q);
-		return;
-	}
 	struct json_doc d;
 	for (int i = 0; i < 300; i++) {
 		int ret = qmp_cmd(q, "query-migrate", NULL, &d);
@@ -264,15 +224,12 @@ static void snap_guard_undo(void *ctx, int note)
 }
 
 /* Arm a guardian for T (live QEMUs with QMP only: nothing else can be
- * left changed); SOCK is the stream it drains, or -1; SAVED the settings
- * a precopy snapshot restores, or NULL. 0 or -errno. */
-static int snap_guard_arm(struct vms_target *t, struct guard *gd, int sock, const struct mig_settings *saved)
+ * left changed); SOCK is the stream it drains, or -1. 0 or -errno. */
+static int snap_guard_arm(struct vms_target *t, struct guard *gd, int sock)
 {
 	struct snap_guard_ctx ctx = { .sock = sock };
 	if (!t->qmp_path[0])
 		return 0;
-	if (saved)
-		ctx.saved = *saved;
 	snprintf(ctx.qmp_path, sizeof(ctx.qmp_path), "%s", t->qmp_path);
 	int keep[1] = { sock };
 	return guard_arm(gd, keep, sock >= 0 ? 1 : 0, snap_guard_undo, &ctx, t->err, sizeof(t->err));
@@ -335,44 +292,21 @@ struct stream {
 	size_t pos, len;
 	uint64_t written;
 	int werr; /* first error writing the file; the stream is still read to its end */
-	/* precopy: pages may come again. Which pages of the guest's RAM block
-	 * hold data in the file (a page that later comes as zero must be
-	 * zeroed, not skipped); write errors stop the parse at once. */
-	int precopy;
-	uint64_t *has_data, block_pages;
-	/* Called at least every TICK_MS while reading, and whenever TICK_FD
-	 * is readable (precopy: QMP events, the time limit); IDLE_MS is how
-	 * long the stream has been quiet. */
-	int (*tick)(struct stream *s, double idle_ms);
-	void *tick_ctx;
-	int tick_fd;
 	char err[256];
 	char werr_msg[1024];
 };
 
-#define TICK_MS 5
-
 static int stream_fill(struct stream *s)
 {
-	struct pollfd p[2] = { { .fd = s->sock, .events = POLLIN }, { .fd = s->tick_fd, .events = POLLIN } };
-	double idle_since = now_ms();
+	struct pollfd p = { .fd = s->sock, .events = POLLIN };
 	for (;;) {
-		int pr = poll(p, s->tick ? 2 : 1, s->tick ? TICK_MS : STREAM_TIMEOUT_MS);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr > 0 && !(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			pr = 0; /* only the tick's descriptor */
-		if (s->tick) {
-			int rc = s->tick(s, pr == 0 ? now_ms() - idle_since : 0);
-			if (rc)
-				return rc;
-			if (pr == 0 && now_ms() - idle_since < STREAM_TIMEOUT_MS)
-				continue;
-		}
+		int pr = poll(&p, 1, STREAM_TIMEOUT_MS);
 		if (pr == 0) {
 			snprintf(s->err, sizeof(s->err), "QEMU sent nothing for %d s", STREAM_TIMEOUT_MS / 1000);
 			return -ETIMEDOUT;
 		}
+		if (pr < 0 && errno == EINTR)
+			continue;
 		ssize_t n = read(s->sock, s->buf, STREAM_BUF);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -405,51 +339,29 @@ static int stream_read(void *ctx, void *buf, size_t n)
 	return 0;
 }
 
-/* The guest's RAM block announced: precopy tracks its pages (the parser
- * checks every later offset against LEN). */
-static int stream_block(void *ctx, const char *name, uint64_t len)
-{
-	struct stream *s = ctx;
-	if (!s->precopy || strcmp(name, s->t->ram.block_name) != 0)
-		return 0;
-	s->block_pages = len / MS_PAGE;
-	s->has_data = calloc((s->block_pages + 63) / 64, sizeof(uint64_t));
-	return s->has_data ? 0 : -ENOMEM;
-}
-
 static int stream_page(void *ctx, const char *name, uint64_t offset, const uint8_t *data, uint8_t fill)
 {
 	struct stream *s = ctx;
 	const struct vms_qemu_ram *ram = &s->t->ram;
 	if (strcmp(name, ram->block_name) != 0)
 		return 0; /* ROMs, video RAM: not guest RAM */
-	if (!data && fill == 0 && !s->has_data)
+	if (!data && fill == 0)
 		return 0; /* the file is sized with holes */
 	for (size_t i = 0; i < ram->nranges; i++) {
 		if (offset < ram->offsets[i] || offset - ram->offsets[i] >= ram->ranges[i].len)
 			continue;
 		uint64_t off = s->plan->file_off[i] + (offset - ram->offsets[i]);
-		uint64_t *word = s->has_data ? &s->has_data[offset / MS_PAGE / 64] : NULL;
-		uint64_t bit = 1ull << (offset / MS_PAGE % 64);
 		uint8_t page[MS_PAGE];
-		if (s->werr)
-			return s->precopy ? s->werr : 0;
-		if (!data && fill == 0) {
-			if (!word || !(*word & bit))
-				return 0; /* still a hole */
-			*word &= ~bit;    /* data earlier, zero now: the later copy wins */
-		} else if (word) {
-			*word |= bit;
-		}
 		if (!data) {
 			memset(page, fill, sizeof(page));
 			data = page;
 		}
+		if (s->werr)
+			return 0;
 		int rc = snap_pwrite(s->t, s->out, data, MS_PAGE, off);
 		if (rc) {
 			s->werr = rc;
 			memcpy(s->werr_msg, s->t->err, sizeof(s->werr_msg));
-			return s->precopy ? rc : 0;
 		}
 		s->written += MS_PAGE;
 		return 0;
@@ -488,7 +400,7 @@ static int qmp_simple(struct vms_target *t, struct vms_qmp *q, const char *cmd, 
 }
 
 /* Refuse capabilities that change the stream's format or what it carries. */
-static int check_capabilities(struct vms_target *t, struct vms_qmp *q, const char *what)
+static int check_capabilities(struct vms_target *t, struct vms_qmp *q)
 {
 	static const char *bad[] = { "postcopy-ram", "x-ignore-shared", "compress",      "xbzrle",
 		                     "multifd",      "rdma-pin-all",    "dirty-bitmaps", "return-path" };
@@ -506,7 +418,9 @@ static int check_capabilities(struct vms_target *t, struct vms_qmp *q, const cha
 		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
 			if (strcmp(name, bad[k]) == 0) {
 				snprintf(t->err, sizeof(t->err),
-				         "migration capability %s is on; %s snapshots need it off", name, what);
+				         "migration capability %s is on; background snapshots "
+				         "need it off",
+				         name);
 				rc = -EBUSY;
 			}
 	}
@@ -534,29 +448,6 @@ static int migration_status(struct vms_target *t, struct vms_qmp *q, char *statu
 	return 0;
 }
 
-static int migration_over(const char *status)
-{
-	return !strcmp(status, "none") || !strcmp(status, "completed") || !strcmp(status, "failed") ||
-	       !strcmp(status, "cancelled");
-}
-
-/* -EBUSY when QEMU is migrating (for someone else, or a snapshot of ours
- * still finishing): one migration at a time. */
-static int refuse_if_migrating(struct vms_target *t, struct vms_qmp *q)
-{
-	char status[32];
-	int rc = migration_status(t, q, status, sizeof(status), NULL);
-	if (rc)
-		return rc;
-	if (!migration_over(status)) {
-		snprintf(t->err, sizeof(t->err), "a migration is already %s; vmsight snapshots need QEMU's migration",
-		         status);
-		return -EBUSY;
-	}
-	t->err[0] = '\0'; /* an old migration's error-desc is not ours */
-	return 0;
-}
-
 static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot_stats *st)
 {
 	if (!t->has_ram || !t->qmp_path[0]) {
@@ -578,13 +469,19 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 	if ((rc = watch_pauses(t, &pc, &prev_keep)))
 		return rc;
 	q = t->qmp;
-	if ((rc = refuse_if_migrating(t, q)))
+	if ((rc = migration_status(t, q, status, sizeof(status), NULL)))
 		goto out;
-	if ((rc = check_capabilities(t, q, "background")))
+	if (strcmp(status, "none") && strcmp(status, "completed") && strcmp(status, "failed") &&
+	    strcmp(status, "cancelled")) {
+		snprintf(t->err, sizeof(t->err), "a migration is already %s", status);
+		rc = -EBUSY;
+		goto out;
+	}
+	if ((rc = check_capabilities(t, q)))
 		goto out;
 	/* Killed from here on: the guardian puts the capability back and
 	 * resumes the guest (then, once the stream flows, drains it first). */
-	if ((rc = snap_guard_arm(t, &gd, -1, NULL)))
+	if ((rc = snap_guard_arm(t, &gd, -1)))
 		goto out;
 	guard_note(&gd, SNAP_STREAM);
 	rc = qmp_simple(t, q, "migrate-set-capabilities",
@@ -627,7 +524,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 		rc = -ETIMEDOUT;
 		goto out;
 	}
-	if ((rc = snap_guard_arm(t, &gd_stream, s.sock, NULL)))
+	if ((rc = snap_guard_arm(t, &gd_stream, s.sock)))
 		goto out;
 	guard_note(&gd_stream, SNAP_STREAM);
 	guard_disarm(&gd);
@@ -707,442 +604,6 @@ out:
 	return finish(t, fd, &p, regs, st, banner, t0, rc);
 }
 
-/* ---- precopy: an ordinary migration, the last round's stop is the moment ---- */
-
-#define PRECOPY_MAX_PAUSE_MS 10
-#define PRECOPY_MAX_TIME_MS 60000
-#define PRECOPY_BANDWIDTH (1ull << 40) /* bytes/s: no limit but our own speed */
-
-struct precopy {
-	struct vms_target *t;
-	struct vms_qmp *q;
-	const struct vms_snapshot_opts *o;
-	struct pause_clock pc;
-	int mig_event; /* a MIGRATION event came: look at the status */
-	int switched;  /* QEMU was let past the final stop */
-	double deadline, last_progress;
-	struct snap_plan *plan;
-	struct vms_regs *regs;
-	int nvcpu;
-};
-
-static void on_precopy_event(void *ctx, const char *event, int64_t ts_us)
-{
-	struct precopy *pr = ctx;
-	on_event(&pr->pc, event, ts_us);
-	if (strcmp(event, "MIGRATION") == 0)
-		pr->mig_event = 1;
-}
-
-/* The three capabilities and two parameters precopy sets, saved as the
- * arguments that restore them. */
-static int save_settings(struct vms_target *t, struct vms_qmp *q, struct mig_settings *m)
-{
-	static const char *caps[] = { "events", "pause-before-switchover", "auto-converge" };
-	int state[3] = { 0, 0, 0 };
-	struct json_doc d;
-	int ret = qmp_cmd(q, "query-migrate-capabilities", NULL, &d);
-	if (ret < 0)
-		goto qerr;
-	for (int i = 0, c; (c = json_at(&d, ret, i)) >= 0; i++) {
-		const char *name = json_str(&d, json_get(&d, c, "capability"));
-		for (int k = 0; k < 3; k++)
-			if (name && strcmp(name, caps[k]) == 0)
-				state[k] = json_bool(&d, json_get(&d, c, "state")) == 1;
-	}
-	json_free(&d);
-	snprintf(m->caps, sizeof(m->caps),
-	         "{\"capabilities\":[{\"capability\":\"%s\",\"state\":%s},{\"capability\":\"%s\",\"state\":%s},"
-	         "{\"capability\":\"%s\",\"state\":%s}]}",
-	         caps[0], state[0] ? "true" : "false", caps[1], state[1] ? "true" : "false", caps[2],
-	         state[2] ? "true" : "false");
-	ret = qmp_cmd(q, "query-migrate-parameters", NULL, &d);
-	if (ret < 0)
-		goto qerr;
-	uint64_t downtime, bw;
-	int bad = json_u64(&d, json_get(&d, ret, "downtime-limit"), &downtime) ||
-	          json_u64(&d, json_get(&d, ret, "max-bandwidth"), &bw);
-	json_free(&d);
-	if (bad) {
-		snprintf(t->err, sizeof(t->err), "query-migrate-parameters lacks downtime-limit or max-bandwidth");
-		return -EPROTO;
-	}
-	snprintf(m->params, sizeof(m->params), "{\"downtime-limit\":%llu,\"max-bandwidth\":%llu}",
-	         (unsigned long long)downtime, (unsigned long long)bw);
-	return 0;
-qerr:
-	snprintf(t->err, sizeof(t->err), "%s", qmp_err(q));
-	return ret;
-}
-
-static int apply_settings(struct vms_target *t, struct vms_qmp *q, unsigned max_pause_ms, int converge)
-{
-	char caps[256], params[128];
-	snprintf(caps, sizeof(caps),
-	         "{\"capabilities\":[{\"capability\":\"events\",\"state\":true},"
-	         "{\"capability\":\"pause-before-switchover\",\"state\":true},"
-	         "{\"capability\":\"auto-converge\",\"state\":%s}]}",
-	         converge ? "true" : "false");
-	snprintf(params, sizeof(params), "{\"downtime-limit\":%u,\"max-bandwidth\":%llu}", max_pause_ms,
-	         PRECOPY_BANDWIDTH);
-	int rc = qmp_simple(t, q, "migrate-set-capabilities", caps);
-	return rc ? rc : qmp_simple(t, q, "migrate-set-parameters", params);
-}
-
-/* After a precopy migration of ours (or none): wait until QEMU is done with
- * it — a final status, the guest out of finish-migrate — and resume a guest
- * it left in postmigrate. A guest stopped for the last round of a failed or
- * cancelled migration QEMU restarts itself; one someone paused stays so.
- * 1 if resumed, 0 if there was nothing to resume, or -errno. */
-static int precopy_settle(struct vms_qmp *q)
-{
-	struct json_doc d;
-	for (int i = 0; i < 1000; i++) {
-		int ret = qmp_cmd(q, "query-migrate", NULL, &d);
-		if (ret < 0)
-			return ret;
-		const char *st = json_str(&d, json_get(&d, ret, "status"));
-		int over = !st || migration_over(st);
-		json_free(&d);
-		if (over)
-			break;
-		usleep(10000);
-	}
-	for (int i = 0; i < 1000; i++) {
-		int ret = qmp_cmd(q, "query-status", NULL, &d);
-		if (ret < 0)
-			return ret;
-		const char *st = json_str(&d, json_get(&d, ret, "status"));
-		int finishing = st && strcmp(st, "finish-migrate") == 0;
-		int post = st && strcmp(st, "postmigrate") == 0;
-		json_free(&d);
-		if (finishing) {
-			usleep(10000);
-			continue;
-		}
-		if (!post)
-			return 0;
-		ret = qemu_cont(q);
-		return ret ? ret : 1;
-	}
-	return -ETIMEDOUT;
-}
-
-/* QEMU stopped the guest for the last round and waits (pre-switchover):
- * read the vCPUs of this moment into the header, then let QEMU send the
- * rest. The plan's layout depends only on the vCPU count, fixed at start. */
-static int precopy_switchover(struct precopy *pr)
-{
-	struct vms_target *t = pr->t;
-	struct vms_regs *regs = NULL;
-	struct snap_plan p2 = { 0 };
-	int n = 0, rc = snap_capture_regs(t, &regs, &n);
-	if (!rc && n != pr->nvcpu) {
-		snprintf(t->err, sizeof(t->err), "the guest has %d vCPUs now, %d at the start", n, pr->nvcpu);
-		rc = -EIO;
-	}
-	if (!rc)
-		rc = snap_plan_elf(t, regs, n, NOTE_LEN, &p2);
-	if (!rc && (p2.header_len != pr->plan->header_len || p2.file_size != pr->plan->file_size)) {
-		snprintf(t->err, sizeof(t->err), "the snapshot's layout changed during the migration");
-		rc = -EIO;
-	}
-	if (rc) {
-		free(regs);
-		snap_plan_free(&p2);
-		return rc;
-	}
-	snap_plan_free(pr->plan);
-	*pr->plan = p2;
-	free(pr->regs);
-	pr->regs = regs;
-	if ((rc = qmp_simple(t, pr->q, "migrate-continue", "{\"state\":\"pre-switchover\"}")))
-		return rc;
-	pr->switched = 1;
-	return 0;
-}
-
-/* Why a migration that did not converge is given up on, from QEMU's own
- * figures. */
-static void precopy_give_up(struct precopy *pr)
-{
-	struct vms_target *t = pr->t;
-	struct json_doc d;
-	uint64_t remaining = 0, rate = 0, iters = 0;
-	int ret = qmp_cmd(pr->q, "query-migrate", NULL, &d);
-	if (ret >= 0) {
-		int ram = json_get(&d, ret, "ram");
-		json_u64(&d, json_get(&d, ram, "remaining"), &remaining);
-		json_u64(&d, json_get(&d, ram, "dirty-pages-rate"), &rate);
-		json_u64(&d, json_get(&d, ram, "dirty-sync-count"), &iters);
-		json_free(&d);
-	}
-	snprintf(t->err, sizeof(t->err),
-	         "precopy did not converge in %.1f s: the guest dirties memory faster than it can be copied "
-	         "(%llu MiB still dirty after %llu rounds, %llu pages/s dirtied, pause limit %u ms); gave up, "
-	         "the guest keeps running",
-	         (double)(pr->o->max_time_ms ? pr->o->max_time_ms : PRECOPY_MAX_TIME_MS) / 1e3,
-	         (unsigned long long)(remaining >> 20), (unsigned long long)iters, (unsigned long long)rate,
-	         pr->o->max_pause_ms ? pr->o->max_pause_ms : PRECOPY_MAX_PAUSE_MS);
-}
-
-static int precopy_tick(struct stream *s, double idle_ms)
-{
-	struct precopy *pr = s->tick_ctx;
-	struct vms_target *t = pr->t;
-	while (qmp_poll_events(pr->q, 0) == 1)
-		;
-	if (pr->switched)
-		return 0;
-	/* The MIGRATION event says when QEMU waits for us; a quiet stream is
-	 * asked about too (an event may sit unread in the QMP buffer). */
-	if (pr->mig_event || idle_ms >= TICK_MS) {
-		char status[32];
-		pr->mig_event = 0;
-		int rc = migration_status(t, pr->q, status, sizeof(status), NULL);
-		if (rc)
-			return rc;
-		if (strcmp(status, "pre-switchover") == 0)
-			return precopy_switchover(pr);
-		if (migration_over(status)) {
-			if (!strstr(t->err, "QEMU"))
-				snprintf(t->err, sizeof(t->err), "QEMU's migration ended %s", status);
-			return -EIO;
-		}
-	}
-	double now = now_ms();
-	if (pr->o->progress && now - pr->last_progress >= 100) {
-		uint64_t total = pr->plan->ram_bytes, done = s->written < total ? s->written : total;
-		pr->last_progress = now;
-		if (pr->o->progress(pr->o->progress_ctx, done, total)) {
-			snprintf(t->err, sizeof(t->err), "interrupted");
-			return -ECANCELED;
-		}
-	}
-	if (now > pr->deadline) {
-		precopy_give_up(pr);
-		return -ETIME;
-	}
-	return 0;
-}
-
-static uint64_t popcount_bytes(const uint64_t *bits, uint64_t nbits)
-{
-	uint64_t n = 0;
-	for (uint64_t i = 0; bits && i < (nbits + 63) / 64; i++)
-		n += (uint64_t)__builtin_popcountll(bits[i]);
-	return n * MS_PAGE;
-}
-
-/* Whether QEMU's dirty-page tracking can be trusted: 1, 0 (with the reason
- * in the target's message), or -errno. QEMU before 9.0 loses pages a TCG
- * vCPU writes during a migration: the fast path of its dirty-bitmap sync
- * clears the bits without re-arming TCG's per-vCPU TLB dirty tracking, so
- * a vCPU that wrote a page before keeps writing it unseen (fixed by QEMU
- * commit 03bfc2188f, "physmem: Fix migration dirty bitmap coherency with
- * TCG memory access"). The lab sees torn pages from it. KVM's dirty log is
- * not affected. */
-static int dirty_tracking_sound(struct vms_target *t, struct vms_qmp *q)
-{
-	struct json_doc d;
-	uint64_t major = 0;
-	int ret = qmp_cmd(q, "query-version", NULL, &d);
-	if (ret < 0)
-		goto qerr;
-	json_u64(&d, json_get(&d, json_get(&d, ret, "qemu"), "major"), &major);
-	json_free(&d);
-	if (major >= 9)
-		return 1;
-	ret = qmp_cmd(q, "query-kvm", NULL, &d);
-	if (ret < 0)
-		goto qerr;
-	int kvm = json_bool(&d, json_get(&d, ret, "enabled")) == 1;
-	json_free(&d);
-	if (kvm)
-		return 1;
-	snprintf(t->err, sizeof(t->err),
-	         "QEMU %llu.x without KVM loses pages a TCG guest dirties during a migration (fixed in QEMU 9.0): "
-	         "a precopy snapshot would be torn; use --mode background or pause",
-	         (unsigned long long)major);
-	return 0;
-qerr:
-	snprintf(t->err, sizeof(t->err), "%s", qmp_err(q));
-	return ret;
-}
-
-static int snapshot_precopy(struct vms_target *t, int fd, const struct vms_snapshot_opts *o,
-                            struct vms_snapshot_stats *st)
-{
-	if (!t->has_ram || !t->qmp_path[0]) {
-		snprintf(t->err, sizeof(t->err), "precopy snapshots need a live QEMU with QMP (-t qmp:PATH)");
-		return -ENOTSUP;
-	}
-	struct precopy pr = { .t = t, .o = o };
-	struct mig_settings saved;
-	int prev_keep, rc, changed = 0, migrating = 0, lsock = -1;
-	char sock_path[108] = "", status[32];
-	double t0 = now_ms();
-	struct snap_plan p = { 0 };
-	struct stream s = { .t = t, .sock = -1, .out = fd, .precopy = 1, .tick = precopy_tick, .tick_ctx = &pr };
-	struct vms_qmp *q;
-	struct guard gd = GUARD_INIT;
-	char banner[256];
-	kernel_banner(t, banner, sizeof(banner));
-	if ((rc = watch_pauses(t, &pr.pc, &prev_keep)))
-		return rc;
-	q = pr.q = t->qmp;
-	s.tick_fd = qmp_fd(q);
-	qmp_set_event_handler(q, on_precopy_event, &pr);
-	int sound = dirty_tracking_sound(t, q);
-	if (sound < 0) {
-		rc = sound;
-		goto out;
-	}
-	/* VMSIGHT_PRECOPY_LOSSY=1 runs it anyway, to exercise the machinery on
-	 * such hosts (the lab): the file is then marked NOT consistent. */
-	const char *lossy = getenv("VMSIGHT_PRECOPY_LOSSY");
-	if (!sound && !(lossy && strcmp(lossy, "1") == 0)) {
-		rc = -ENOTSUP;
-		goto out;
-	}
-	if ((rc = refuse_if_migrating(t, q)) || (rc = check_capabilities(t, q, "precopy")) ||
-	    (rc = save_settings(t, q, &saved)))
-		goto out;
-	/* Killed from here on: the guardian cancels the migration, puts the
-	 * settings back and resumes the guest. */
-	if ((rc = snap_guard_arm(t, &gd, -1, &saved)))
-		goto out;
-	guard_note(&gd, SNAP_PRECOPY);
-	changed = 1;
-	if ((rc = apply_settings(t, q, o->max_pause_ms ? o->max_pause_ms : PRECOPY_MAX_PAUSE_MS, o->converge)))
-		goto out;
-	if ((lsock = listen_unix(sock_path, sizeof(sock_path))) < 0) {
-		rc = lsock;
-		snprintf(t->err, sizeof(t->err), "cannot listen on %s: %s", sock_path, strerror(-rc));
-		goto out;
-	}
-	/* The layout now (it depends only on the vCPU count); the registers
-	 * are read at the final stop. */
-	pr.nvcpu = vms_vcpu_count(t);
-	if (pr.nvcpu < 0)
-		pr.nvcpu = 0;
-	if (pr.nvcpu && !(pr.regs = calloc((size_t)pr.nvcpu, sizeof(*pr.regs)))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	pr.plan = &p;
-	if ((rc = snap_plan_elf(t, pr.regs, pr.nvcpu, NOTE_LEN, &p)) || (rc = snap_size_file(t, fd, &p)))
-		goto out;
-	char args[256];
-	snprintf(args, sizeof(args), "{\"uri\":\"unix:%s\"}", sock_path);
-	if ((rc = qmp_simple(t, q, "migrate", args))) {
-		char why[sizeof(t->err)];
-		snprintf(why, sizeof(why), "%s", t->err);
-		snprintf(t->err, sizeof(t->err), "QEMU cannot migrate this VM: %.900s", why);
-		goto out;
-	}
-	migrating = 1;
-	struct pollfd pfd = { .fd = lsock, .events = POLLIN };
-	if (poll(&pfd, 1, 10000) != 1 || (s.sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-		migration_status(t, q, status, sizeof(status), NULL);
-		if (!strstr(t->err, "QEMU"))
-			snprintf(t->err, sizeof(t->err), "QEMU did not connect to the snapshot socket (status %s)",
-			         status);
-		rc = -ETIMEDOUT;
-		goto out;
-	}
-	s.plan = &p;
-	s.buf = malloc(STREAM_BUF);
-	if (!s.buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	pr.deadline = now_ms() + (o->max_time_ms ? o->max_time_ms : PRECOPY_MAX_TIME_MS);
-	struct ms_callbacks cb = { .read = stream_read, .block = stream_block, .page = stream_page, .ctx = &s };
-	struct ms_stats ms;
-	char perr[256] = "";
-	t->err[0] = '\0';
-	rc = ms_parse(&cb, &ms, perr, sizeof(perr));
-	if (!rc && !pr.switched) {
-		snprintf(t->err, sizeof(t->err), "QEMU ended RAM without stopping the guest for us");
-		rc = -EPROTO;
-	}
-	if (rc) {
-		if (rc == -EPROTO || (rc == -EPIPE && !t->err[0]))
-			snprintf(t->err, sizeof(t->err), "precopy stream: %s", perr[0] ? perr : strerror(-rc));
-		else if (!t->err[0])
-			snprintf(t->err, sizeof(t->err), "precopy stream: %s", s.err[0] ? s.err : strerror(-rc));
-		goto out;
-	}
-	/* Device state and the end of the stream follow RAM; QEMU then closes. */
-	while ((rc = stream_fill(&s)) == 0)
-		;
-	if (rc != -EPIPE) {
-		snprintf(t->err, sizeof(t->err), "precopy stream: %s", s.err[0] ? s.err : strerror(-rc));
-		goto out;
-	}
-	/* QEMU is done with the guest: resume it before anything else, the
-	 * pause ends here. */
-	if ((rc = precopy_settle(q)) < 0) {
-		snprintf(t->err, sizeof(t->err), "cannot resume the guest: %s", qmp_err(q));
-		goto out;
-	}
-	rc = 0;
-	double deadline = now_ms() + 30000;
-	for (;;) {
-		if ((rc = migration_status(t, q, status, sizeof(status), NULL)))
-			goto out;
-		if (strcmp(status, "completed") == 0)
-			break;
-		if (migration_over(status) || now_ms() > deadline) {
-			rc = -EIO;
-			if (!strstr(t->err, "QEMU"))
-				snprintf(t->err, sizeof(t->err), "QEMU's migration ended %s", status);
-			goto out;
-		}
-		qmp_poll_events(q, 10);
-	}
-	migrating = 0;
-out:
-	if (migrating)
-		qmp_quiet(q, "migrate_cancel", NULL);
-	if (changed && t->qmp) {
-		char saved_err[sizeof(t->err)];
-		memcpy(saved_err, t->err, sizeof(saved_err));
-		int r2 = precopy_settle(q);
-		if (r2 < 0 && !rc) {
-			snprintf(saved_err, sizeof(saved_err), "cannot resume the guest: %s", qmp_err(q));
-			rc = r2;
-		}
-		if ((r2 = qmp_simple(t, q, "migrate-set-capabilities", saved.caps)) ||
-		    (r2 = qmp_simple(t, q, "migrate-set-parameters", saved.params))) {
-			if (!rc) {
-				rc = r2;
-				snprintf(saved_err, sizeof(saved_err), "cannot restore migration settings: %.900s",
-				         t->err);
-			}
-		}
-		memcpy(t->err, saved_err, sizeof(t->err));
-	}
-	guard_disarm(&gd);
-	/* Collect the RESUME event if it has not been read yet. */
-	for (int i = 0; i < 50 && pr.pc.stop_us && !pr.pc.resume_us && t->qmp; i++)
-		qmp_poll_events(t->qmp, 10);
-	st->pause_ms = pause_ms(&pr.pc, 0);
-	unwatch_pauses(t, prev_keep);
-	if (s.sock >= 0)
-		close(s.sock);
-	if (lsock >= 0)
-		close(lsock);
-	if (sock_path[0])
-		unlink(sock_path);
-	free(s.buf);
-	st->data_bytes = popcount_bytes(s.has_data, s.block_pages);
-	free(s.has_data);
-	st->consistent = sound == 1;
-	return finish(t, fd, &p, pr.regs, st, banner, t0, rc);
-}
-
 int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *opts, struct vms_snapshot_stats *stats)
 {
 	struct vms_snapshot_opts o = { .mode = VMS_SNAP_PAUSE };
@@ -1170,14 +631,6 @@ int vms_snapshot(struct vms_target *t, int fd, const struct vms_snapshot_opts *o
 			rc = snapshot_copy(t, fd, &o, &st, 1);
 		else
 			rc = snapshot_background(t, fd, &st);
-		break;
-	case VMS_SNAP_PRECOPY:
-		st.mode = "precopy";
-		/* A guest that is not running has nothing to converge: copied as it stands. */
-		if (t->qmp_path[0] && vms_is_running(t) == 0)
-			rc = snapshot_copy(t, fd, &o, &st, 1);
-		else
-			rc = snapshot_precopy(t, fd, &o, &st);
 		break;
 	default: snprintf(t->err, sizeof(t->err), "unknown snapshot mode %d", (int)o.mode); return -EINVAL;
 	}
