@@ -365,36 +365,19 @@ void catch_signals(void (*hook)(void))
 /* ---- output files ---- */
 
 struct out_file_guard {
-	char path[4096];
-	dev_t dev;
-	ino_t ino;
+	char tmp[4096];
 };
 
-/* In the guardian, once vmsight was killed: remove the file it was writing,
- * if it is still the one it created. */
+/* In the guardian, once vmsight was killed: remove the temporary file it
+ * was writing (its name holds our pid; the user's path is not touched
+ * before the content is complete). */
 static void out_file_undo(void *ctx, int note)
 {
 	const struct out_file_guard *g = ctx;
 	struct stat st;
 	(void)note;
-	if (lstat(g->path, &st) == 0 && st.st_dev == g->dev && st.st_ino == g->ino)
-		unlink(g->path);
-}
-
-static int out_file_guard(struct out_file *f)
-{
-	struct out_file_guard g = { 0 };
-	struct stat st;
-	char err[256];
-	const char *name = f->tmp ? f->tmp : f->path;
-	if (strlen(name) >= sizeof(g.path) || fstat(f->fd, &st))
-		return 0; /* no guardian: a path this long is left to the user */
-	snprintf(g.path, sizeof(g.path), "%s", name);
-	g.dev = st.st_dev;
-	g.ino = st.st_ino;
-	if (guard_arm(&f->guard, NULL, 0, out_file_undo, &g, err, sizeof(err)))
-		return fail("%s", err);
-	return 0;
+	if (lstat(g->tmp, &st) == 0 && S_ISREG(st.st_mode))
+		unlink(g->tmp);
 }
 
 int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode)
@@ -409,48 +392,42 @@ int out_file_create(struct out_file *f, const char *path, int flags, mode_t mode
 			return fail("%s is a symbolic link: give the file it points to", path);
 		if (!S_ISREG(st.st_mode))
 			return fail("%s exists and is not a regular file: not writing to it", path);
-		/* replace it only once the new content is complete */
-		size_t n = strlen(path) + 32;
-		f->tmp = malloc(n);
-		f->path = strdup(path);
-		if (!f->tmp || !f->path) {
-			out_file_finish(f, 0);
-			return fail("out of memory");
-		}
-		for (int i = 0; i < 100 && f->fd < 0; i++) {
-			snprintf(f->tmp, n, "%s.%d.%d.tmp", path, (int)getpid(), i);
-			f->fd = open(f->tmp, acc | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-			if (f->fd < 0 && errno != EEXIST)
-				break;
-		}
-		if (f->fd < 0) {
-			int e = errno;
-			free(f->tmp);
-			f->tmp = NULL;
-			out_file_finish(f, 0);
-			return fail("cannot create a file beside %s: %s", path, strerror(e));
-		}
-		if (out_file_guard(f)) {
-			out_file_finish(f, 0);
-			return 1;
-		}
-		return 0;
-	}
-	if (errno != ENOENT)
+		f->existed = 1;
+	} else if (errno != ENOENT) {
 		return fail("%s: %s", path, strerror(errno));
-	f->path = strdup(path);
-	if (!f->path)
-		return fail("out of memory");
-	f->fd = open(path, acc | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (f->fd < 0) {
-		int e = errno;
-		free(f->path);
-		f->path = NULL;
-		return fail("cannot create %s: %s", path, strerror(e));
 	}
-	if (out_file_guard(f)) {
+	/* Written beside PATH under a name of ours, renamed over it only when
+	 * complete; a guardian armed before the file exists removes it if we
+	 * are killed, so nothing partial is ever left at PATH. */
+	struct out_file_guard g;
+	size_t n = strlen(path) + 32;
+	if (n > sizeof(g.tmp))
+		return fail("%s: path too long", path);
+	f->tmp = malloc(n);
+	f->path = strdup(path);
+	if (!f->tmp || !f->path) {
 		out_file_finish(f, 0);
-		return 1;
+		return fail("out of memory");
+	}
+	int e = EEXIST;
+	char err[256];
+	for (int i = 0; i < 100 && f->fd < 0 && e == EEXIST; i++) {
+		snprintf(f->tmp, n, "%s.%d.%d.tmp", path, (int)getpid(), i);
+		snprintf(g.tmp, sizeof(g.tmp), "%s", f->tmp);
+		if (guard_arm(&f->guard, NULL, 0, out_file_undo, &g, err, sizeof(err))) {
+			out_file_finish(f, 0);
+			return fail("%s", err);
+		}
+		f->fd = open(f->tmp, acc | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		e = f->fd < 0 ? errno : 0;
+		if (f->fd < 0)
+			guard_disarm(&f->guard); /* not ours: the next name gets its own guardian */
+	}
+	if (f->fd < 0) {
+		free(f->tmp);
+		f->tmp = NULL;
+		out_file_finish(f, 0);
+		return fail("cannot create a file beside %s: %s", path, strerror(e));
 	}
 	return 0;
 }
@@ -464,12 +441,24 @@ static void remove_own(const char *name, int fd)
 		unlink(name);
 }
 
+/* The complete file to its name: over the file that was there, or to a
+ * name that did not exist, without clobbering one that appeared since. */
+static int put_in_place(struct out_file *f)
+{
+	if (f->existed)
+		return rename(f->tmp, f->path);
+	int rc = renameat2(AT_FDCWD, f->tmp, AT_FDCWD, f->path, RENAME_NOREPLACE);
+	if (rc && (errno == EINVAL || errno == ENOSYS)) { /* a file system without it */
+		if ((rc = link(f->tmp, f->path)) == 0)
+			unlink(f->tmp);
+	}
+	return rc;
+}
+
 int out_file_finish(struct out_file *f, int ok)
 {
 	int rc = 0;
 	const char *written = f->tmp ? f->tmp : f->path;
-	if (ok)
-		guard_disarm(&f->guard); /* complete: killed from here on, it stays */
 	if (f->fd >= 0 && !ok)
 		remove_own(written, f->fd);
 	if (f->fd >= 0 && close(f->fd) && ok) {
@@ -477,11 +466,11 @@ int out_file_finish(struct out_file *f, int ok)
 		unlink(written); /* closed: it was ours a moment ago */
 		ok = 0;
 	}
-	if (ok && f->tmp && rename(f->tmp, f->path)) {
-		rc = fail("cannot replace %s: %s", f->path, strerror(errno));
+	if (ok && f->tmp && put_in_place(f)) {
+		rc = fail("cannot create %s: %s", f->path, strerror(errno));
 		unlink(f->tmp);
 	}
-	guard_disarm(&f->guard);
+	guard_disarm(&f->guard); /* after the rename: the guardian only knows the temporary name */
 	free(f->tmp);
 	free(f->path);
 	f->tmp = f->path = NULL;

@@ -135,15 +135,17 @@ void catch_signals(void (*hook)(void));
 
 /*
  * A file a command writes (-o, --isf): never replaces or removes what the
- * user had unless the command succeeds. A new path is created exclusively;
- * an existing regular file is replaced only at the end, by renaming a
- * temporary file over it; anything else (a directory, device, FIFO,
- * socket, or a symbolic link) is refused with a message.
+ * user had unless the command succeeds. It is written to a temporary file
+ * beside PATH (created exclusively, removed by a guardian if vmsight is
+ * killed) and renamed to PATH only when complete — over an existing
+ * regular file, or to a new name it does not clobber. Anything else at
+ * PATH (a directory, device, FIFO, socket, or a symbolic link) is refused.
  */
 struct out_file {
 	int fd;
 	char *path, *tmp;   /* tmp: the temporary file renamed to path at the end, or NULL */
 	struct guard guard; /* removes what we created if we are killed */
+	int existed;        /* path was a regular file before: replaced at the end */
 };
 
 /* 0, or 1 after a message. FLAGS: O_RDWR if the command reads back. A
