@@ -500,11 +500,9 @@ static void resume_on_death(void *ctx, int note)
 {
 	const struct pause_guard_ctx *g = ctx;
 	struct vms_qmp *q = NULL;
-	char err[256];
 	if (note != PAUSED_BY_US)
 		return;
-	for (int i = 0; i < 50 && qmp_connect(g->qmp_path, 5000, &q, err, sizeof(err)); i++)
-		usleep(100000);
+	q = qmp_connect_after_us(g->qmp_path);
 	if (!q)
 		return;
 	if (qemu_running(q) == 0)

@@ -247,6 +247,15 @@ fail:
 	return rc;
 }
 
+struct vms_qmp *qmp_connect_after_us(const char *path)
+{
+	struct vms_qmp *q = NULL;
+	char err[256];
+	for (int i = 0; i < 50 && qmp_connect(path, 5000, &q, err, sizeof(err)); i++)
+		usleep(100000);
+	return q;
+}
+
 void qmp_close(struct vms_qmp *q)
 {
 	if (!q)

@@ -19,6 +19,10 @@ struct vms_qmp;
  * connection, so this costs one round trip). The peer's pid (via
  * SO_PEERCRED) is available afterwards. */
 int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen);
+/* For a guardian taking over once vmsight has died: QEMU serves one QMP
+ * client and frees the slot only when it sees our connection close, so
+ * this tries for up to 5 s. NULL if QEMU never takes it. */
+struct vms_qmp *qmp_connect_after_us(const char *path);
 void qmp_close(struct vms_qmp *q);
 int qmp_pid(const struct vms_qmp *q);
 const char *qmp_socket_path(const struct vms_qmp *q);

@@ -188,7 +188,7 @@ struct snap_guard_ctx {
 static void snap_guard_undo(void *ctx, int note)
 {
 	const struct snap_guard_ctx *g = ctx;
-	char buf[1 << 16], err[256];
+	char buf[1 << 16];
 	struct vms_qmp *q = NULL;
 	if (note != SNAP_STREAM)
 		return;
@@ -199,8 +199,7 @@ static void snap_guard_undo(void *ctx, int note)
 		close(g->sock);
 	}
 	/* Our own QMP connection closes with us; QEMU takes the next. */
-	for (int i = 0; i < 50 && qmp_connect(g->qmp_path, 5000, &q, err, sizeof(err)); i++)
-		usleep(100000);
+	q = qmp_connect_after_us(g->qmp_path);
 	if (!q)
 		return;
 	struct json_doc d;
