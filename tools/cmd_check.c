@@ -58,7 +58,7 @@ static int check_row(void *ctx, const struct vms_finding *f)
 		out_hex("handler", NULL, f->target);
 	else
 		out_null("handler");
-	out_str("handler_sym", NULL, f->target_sym);
+	out_guest("handler_sym", NULL, f->target_sym);
 	out_guest("owner", NULL, f->owner);
 	out_guest("detail", "%s", f->detail);
 	if (f->owner[0])
