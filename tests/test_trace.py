@@ -363,14 +363,25 @@ def test_gdb_source_killed_leaves_guest_running(ctx):
     p = subprocess.Popen([ctx.vmsight_bin, "-t", f"gdb:127.0.0.1:{g.gdb_port}", "dump", "--format", "raw",
                           "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
+        # The dump is written under a temporary name beside the path until it is complete.
+        def written():
+            return sum(os.path.getsize(os.path.join(ctx.tmp, n)) for n in os.listdir(ctx.tmp)
+                       if n.startswith("gdb-dump.raw"))
         deadline = time.monotonic() + 60
-        while not (os.path.exists(out) and os.path.getsize(out) > 0) and time.monotonic() < deadline:
+        while written() == 0 and time.monotonic() < deadline:
             assert p.poll() is None, p.stderr.read().decode(errors="replace")
             time.sleep(0.1)
+        assert p.poll() is None, "the dump ended before it could be killed"
         assert not _running(ctx, g)         # attached: QEMU stopped the guest
     finally:
         p.kill()
         p.wait(30)
+    def partial():
+        return [n for n in os.listdir(ctx.tmp) if n.startswith("gdb-dump.raw")]
+    deadline = time.monotonic() + 10        # the output file's guardian removes the partial file
+    while partial() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not partial(), partial()
     deadline = time.monotonic() + 10
     while not _running(ctx, g) and time.monotonic() < deadline:
         time.sleep(0.1)
