@@ -44,4 +44,7 @@ int cmd_check(const struct globals *g, int argc, char **argv);
 int cmd_watch(const struct globals *g, int argc, char **argv);
 int cmd_trace(const struct globals *g, int argc, char **argv);
 
+/* cmd_vms.c: the libvirt domains of a host */
+int cmd_vms(const struct globals *g, int argc, char **argv);
+
 #endif

@@ -21,6 +21,7 @@ static struct {
 	int line_open;          /* text: the row's last piece did not end the line */
 	char *buf;              /* escaped text */
 	size_t cap;
+	const char *prefix_key, *prefix_value; /* out_record_prefix */
 } o;
 
 void out_init(int json)
@@ -96,11 +97,19 @@ static int text_field(const char *fmt)
 	return 1;
 }
 
+void out_record_prefix(const char *k, const char *value)
+{
+	o.prefix_key = k;
+	o.prefix_value = value;
+}
+
 void out_begin(void)
 {
 	o.depth = 0;
 	if (o.json)
 		open_level(NULL, '{');
+	if (o.prefix_key)
+		out_str(o.prefix_key, NULL, o.prefix_value);
 }
 
 void out_end(void)

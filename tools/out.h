@@ -28,6 +28,12 @@
 void out_init(int json);
 int out_is_json(void);
 
+/* A field every JSON record begins with from now on (KEY: VALUE, a string
+ * of vmsight's; NULL KEY: none) — the domain a record is about when one
+ * command runs over several (tools/multi.c). Text rows are left as they
+ * are: the runner tags their lines. */
+void out_record_prefix(const char *key, const char *value);
+
 void out_begin(void);
 void out_end(void);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "multi.h"
 
 static const char usage_main[] =
         "usage: vmsight [-t TARGET] [--source NAME] [--json] [-v] COMMAND [ARGS]\n"
@@ -22,6 +23,8 @@ static const char usage_main[] =
         "\n"
         "Targets (-t, or the VMSIGHT_TARGET environment variable):\n"
         "  qmp:PATH        QEMU's QMP unix socket; finds the RAM file or process through it\n"
+        "  libvirt:NAME    a libvirt domain as it is: QMP through libvirt (NAME@URI; default\n"
+        "                  qemu:///system); libvirt:* every running domain, libvirt:a,b a list\n"
         "  pid:N           a running QEMU process, read through /proc (root)\n"
         "  gdb:HOST:PORT   QEMU's GDB stub (QEMU pauses the guest while attached)\n"
         "  dump:FILE       raw image, ELF core (dump-guest-memory, vmsight dump) or LiME\n"
@@ -57,7 +60,8 @@ static const char usage_main[] =
         "  dmesg                 the kernel log, from the printk ring buffer\n"
         "  check [--only LIST]   integrity checks: hooked system calls and IDT, patched\n"
         "                        functions, hidden modules and processes (exit 3: findings)\n"
-        "  net [--pid N] [-l]    sockets (TCP, UDP, raw, packet, UNIX) and their processes, as ss -anp\n";
+        "  net [--pid N] [-l]    sockets (TCP, UDP, raw, packet, UNIX) and their processes, as ss -anp\n"
+        "  vms                   libvirt domains and what vmsight can use on each\n";
 
 static const struct {
 	const char *name;
@@ -82,6 +86,7 @@ static const struct {
 	{ "dmesg", cmd_dmesg },
 	{ "check", cmd_check },
 	{ "net", cmd_net },
+	{ "vms", cmd_vms },
 };
 
 int main(int argc, char **argv)
@@ -140,8 +145,16 @@ int main(int argc, char **argv)
 	sub_argc = kept;
 	sub_argv[sub_argc] = NULL;
 	out_init(g.json);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(cmd, commands[i].name) == 0)
-			return commands[i].run(&g, sub_argc, sub_argv);
+	int help = 0;
+	for (int i = 1; i < sub_argc; i++)
+		help |= strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i].name) != 0)
+			continue;
+		/* libvirt:* and libvirt:a,b: the command once per domain, at once */
+		if (!help && commands[i].run != cmd_vms && multi_target(g.target))
+			return multi_run(&g, cmd, commands[i].run, sub_argc, sub_argv);
+		return commands[i].run(&g, sub_argc, sub_argv);
+	}
 	die_usage("unknown command '%s'", cmd);
 }

@@ -29,6 +29,7 @@
 #include "../arch/paging.h"
 #include "../ctl/cmdline.h"
 #include "../ctl/gdb.h"
+#include "../ctl/libvirt.h"
 #include "../ctl/qemu.h"
 #include "util/opts.h"
 
@@ -254,6 +255,25 @@ static int parse_target(struct vms_target *t, const char *target, const char *fo
 		strcpy(t->qmp_path, target + 4);
 		return open_qemu(t, force);
 	}
+	if (strncmp(target, LIBVIRT_PREFIX, strlen(LIBVIRT_PREFIX)) == 0) {
+		/* QMP through libvirt (ctl/libvirt.h): the same code paths as qmp:,
+		 * with the "socket" naming the domain for every later connection. */
+		char name[256], uri[256];
+		if (libvirt_parse(target + strlen(LIBVIRT_PREFIX), name, sizeof(name), uri, sizeof(uri)) ||
+		    strlen(target) >= sizeof(t->qmp_path))
+			return tfail(t, EINVAL, "bad libvirt target '%s' (expected libvirt:NAME or libvirt:NAME@URI)",
+			             target);
+		if (!libvirt_available())
+			return tfail(t, ENOTSUP,
+			             "%s: this vmsight was built without libvirt (apt-get install libvirt-dev, "
+			             "then meson setup --reconfigure -Dlibvirt=enabled BUILDDIR)",
+			             target);
+		strcpy(t->qmp_path, target);
+		/* libvirt multiplexes its monitor: a held connection locks no one
+		 * out, and saves a domain lookup per operation */
+		t->qmp_keep = 1;
+		return open_qemu(t, force);
+	}
 	if (strncmp(target, "pid:", 4) == 0) {
 		char *end;
 		long pid = strtol(target + 4, &end, 10);
@@ -278,7 +298,9 @@ static int parse_target(struct vms_target *t, const char *target, const char *fo
 		rc = mem_dump_open(target + 5, &t->src, err, sizeof(err));
 		return rc ? tfail(t, -rc, "%s", err) : 0;
 	}
-	return tfail(t, EINVAL, "unknown target '%s' (expected qmp:PATH, pid:N, gdb:HOST:PORT or dump:FILE)", target);
+	return tfail(t, EINVAL,
+	             "unknown target '%s' (expected qmp:PATH, libvirt:NAME, pid:N, gdb:HOST:PORT or dump:FILE)",
+	             target);
 }
 
 /* Learn the paging mode from vCPU 0 unless it is fixed; a failure is kept

@@ -6,6 +6,8 @@
  */
 #include "qmp.h"
 
+#include "libvirt.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -30,6 +32,8 @@ struct vms_qmp {
 	int broken; /* the stream is out of step (a failed read or write): every later command fails */
 	vms_qmp_event_fn on_event;
 	void *event_ctx;
+	const struct qmp_transport *ops; /* NULL: the socket fd */
+	void *ops_ctx;
 };
 
 static int qfail(struct vms_qmp *q, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -139,8 +143,47 @@ static int read_message(struct vms_qmp *q, struct json_doc *doc)
 	}
 }
 
+/* A transport answers each command at once: the reply is queued as a line
+ * of the receive buffer, so qmp_recv reads it as it reads a socket's. */
+static int transport_exchange(struct vms_qmp *q, const char *msg, size_t len)
+{
+	char *text = NULL, *cmd = strndup(msg, len);
+	if (!cmd)
+		return qfail(q, ENOMEM, "out of memory");
+	int rc = q->ops->exchange(q->ops_ctx, cmd, &text, q->err, sizeof(q->err));
+	free(cmd);
+	if (rc)
+		return rc;
+	size_t n = strlen(text);
+	if (q->len + n + 1 > QMP_MAX_LINE) {
+		free(text);
+		return qfail(q, E2BIG, "QMP reply larger than %u bytes", QMP_MAX_LINE);
+	}
+	if (q->len + n + 1 > q->cap) {
+		char *nb = realloc(q->buf, q->len + n + 1);
+		if (!nb) {
+			free(text);
+			return qfail(q, ENOMEM, "out of memory");
+		}
+		q->buf = nb;
+		q->cap = q->len + n + 1;
+	}
+	for (size_t i = 0; i < n; i++) /* a raw newline is only ever JSON whitespace */
+		q->buf[q->len + i] = text[i] == '\n' ? ' ' : text[i];
+	q->buf[q->len + n] = '\n';
+	q->len += n + 1;
+	free(text);
+	return 0;
+}
+
 static int write_all(struct vms_qmp *q, const char *s, size_t n)
 {
+	if (q->ops) {
+		int rc = transport_exchange(q, s, n && s[n - 1] == '\n' ? n - 1 : n);
+		if (rc)
+			q->broken = 1;
+		return rc;
+	}
 	while (n) {
 		ssize_t w = send(q->fd, s, n, MSG_NOSIGNAL);
 		if (w < 0) {
@@ -193,8 +236,28 @@ int qmp_cmd(struct vms_qmp *q, const char *name, const char *args_json, struct j
 	return rc ? rc : qmp_recv(q, name, reply);
 }
 
+int qmp_open_transport(const struct qmp_transport *ops, void *ctx, const char *where, int pid, unsigned timeout_ms,
+                       struct vms_qmp **out)
+{
+	struct vms_qmp *q = calloc(1, sizeof(*q));
+	if (!q) {
+		ops->close(ctx);
+		return -ENOMEM;
+	}
+	q->fd = -1;
+	q->pid = pid;
+	q->timeout_ms = timeout_ms ? timeout_ms : 10000;
+	q->ops = ops;
+	q->ops_ctx = ctx;
+	snprintf(q->path, sizeof(q->path), "%s", where);
+	*out = q;
+	return 0;
+}
+
 int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen)
 {
+	if (strncmp(path, LIBVIRT_PREFIX, strlen(LIBVIRT_PREFIX)) == 0)
+		return libvirt_qmp_connect(path + strlen(LIBVIRT_PREFIX), timeout_ms, out, err, errlen);
 	struct vms_qmp *q = calloc(1, sizeof(*q));
 	if (!q) {
 		snprintf(err, errlen, "out of memory");
@@ -262,6 +325,8 @@ void qmp_close(struct vms_qmp *q)
 		return;
 	if (q->fd >= 0)
 		close(q->fd);
+	if (q->ops)
+		q->ops->close(q->ops_ctx);
 	free(q->buf);
 	free(q);
 }
@@ -279,6 +344,10 @@ void qmp_set_event_handler(struct vms_qmp *q, vms_qmp_event_fn fn, void *ctx)
 
 int qmp_poll_events(struct vms_qmp *q, unsigned timeout_ms)
 {
+	if (q->ops) { /* no events come this way: the wait is all */
+		poll(NULL, 0, (int)timeout_ms);
+		return 0;
+	}
 	struct pollfd p = { .fd = q->fd, .events = POLLIN };
 	int pr = poll(&p, 1, (int)timeout_ms);
 	if (pr <= 0)

@@ -1,9 +1,11 @@
 /*
- * QMP client: QEMU's JSON machine protocol over a unix socket.
+ * QMP client: QEMU's JSON machine protocol over a unix socket, or through
+ * libvirt's monitor passthrough.
  *
  * QEMU serves one QMP client per socket at a time, so vmsight connects only
  * while it needs to (discovery, pause/resume, registers) and never keeps the
- * socket from other tools longer than a command takes.
+ * socket from other tools longer than a command takes. (libvirt multiplexes
+ * its own monitor connection: holding it locks no one out.)
  */
 #ifndef VMS_CTL_QMP_H
 #define VMS_CTL_QMP_H
@@ -15,9 +17,27 @@
 
 struct vms_qmp;
 
+/* A transport other than a socket (libvirt's monitor passthrough): EXCHANGE
+ * sends one command (a JSON object, no newline) and returns its whole reply
+ * document, malloc'd, or -errno with ERR set; CLOSE frees CTX. Replies are
+ * queued as they come, so the pipelined halves below work alike (each
+ * command is then its own round trip). Such a transport delivers no
+ * asynchronous events. */
+struct qmp_transport {
+	const char *name;
+	int (*exchange)(void *ctx, const char *cmd, char **reply, char *err, size_t errlen);
+	void (*close)(void *ctx);
+};
+
+/* Wrap an open transport (takes CTX: closed by qmp_close, also on failure).
+ * WHERE names it in messages; PID is QEMU's (0 if unknown). */
+int qmp_open_transport(const struct qmp_transport *ops, void *ctx, const char *where, int pid, unsigned timeout_ms,
+                       struct vms_qmp **out);
+
 /* Connect, read the greeting and negotiate capabilities (sent with the
  * connection, so this costs one round trip). The peer's pid (via
- * SO_PEERCRED) is available afterwards. */
+ * SO_PEERCRED) is available afterwards. PATH libvirt:NAME[@URI] goes
+ * through libvirt instead (libvirt.h). */
 int qmp_connect(const char *path, unsigned timeout_ms, struct vms_qmp **out, char *err, size_t errlen);
 /* For a guardian taking over once vmsight has died: QEMU serves one QMP
  * client and frees the slot only when it sees our connection close, so

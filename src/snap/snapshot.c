@@ -386,6 +386,18 @@ static int listen_unix(char *path, size_t pathlen)
 	return fd;
 }
 
+/* QEMU may run as another user than us (libvirt's runs as libvirt-qemu):
+ * the socket, 0600, becomes that user's so QEMU may connect, and no one
+ * else's. Best effort: as non-root QEMU is ours anyway. */
+static void give_to_qemu(const char *path, int pid)
+{
+	char proc[32];
+	struct stat st;
+	snprintf(proc, sizeof(proc), "/proc/%d", pid);
+	if (pid > 0 && stat(proc, &st) == 0 && st.st_uid != geteuid() && chown(path, st.st_uid, st.st_gid) != 0)
+		return; /* QEMU's connect then fails and says so */
+}
+
 static int qmp_simple(struct vms_target *t, struct vms_qmp *q, const char *cmd, const char *args)
 {
 	struct json_doc d;
@@ -493,6 +505,7 @@ static int snapshot_background(struct vms_target *t, int fd, struct vms_snapshot
 		snprintf(t->err, sizeof(t->err), "cannot listen on %s: %s", sock_path, strerror(-rc));
 		goto out;
 	}
+	give_to_qemu(sock_path, t->ram.pid);
 	/* Stop just long enough to read the vCPUs; QEMU resumes the guest itself
 	 * once device state is saved and RAM is write-protected. */
 	prefault_qemu(t);

@@ -54,6 +54,7 @@
 #include "util/json.h"
 #include "ctl/qemu.h"
 #include "ctl/qmp.h"
+#include "ctl/stub.h"
 #include "linux/views.h"
 #include "tracer.h"
 #include "util/opts.h"
@@ -111,6 +112,8 @@ struct vms_tracer {
 	uint64_t seq;
 	struct owned owned[MAX_OWNED];
 	struct vms_tracer_stats st;
+	struct qemu_stub stub; /* ours, for a libvirt domain without one */
+	int own_stub_ok;       /* no stub was named (opts.gdb): one of ours may be started */
 	char err[1024];
 };
 
@@ -158,6 +161,16 @@ static int qemu_facts(struct vms_tracer *tr, int *port, int *kvm, int *running)
 		*kvm = json_bool(&doc, json_get(&doc, r, "enabled"));
 		json_free(&doc);
 	}
+	/* A libvirt domain cannot be given -gdb without a restart: it gets a
+	 * stub of ours for the trace, stopped again at vms_tracer_close. */
+	if (*port == 0 && *running == 1 && tr->own_stub_ok && strncmp(qmp_socket_path(q), "libvirt:", 8) == 0) {
+		char err[512];
+		if ((r = stub_start(q, &tr->stub, err, sizeof(err)))) {
+			target_qmp_release(tr->t);
+			return tfail(tr, -r, "%s", err);
+		}
+		*port = tr->stub.port;
+	}
 	target_qmp_release(tr->t);
 	if (*port < 0)
 		return tfail(tr, -*port, "asking QEMU for its GDB stub: %s", vms_errmsg(tr->t));
@@ -185,6 +198,7 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 	tr->t = t;
 	tr->k = o.kernel;
 	tr->wake[0] = tr->wake[1] = -1;
+	tr->stub.guard = (struct guard)GUARD_INIT;
 	for (int i = 0; i < MAX_PENDING; i++)
 		tr->pend[i].probe = -1;
 	char host[256] = "127.0.0.1", gerr[512];
@@ -203,8 +217,10 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 		int unused;
 		if (target_has_qmp(t) && qemu_facts(tr, &unused, &kvm, &running))
 			kvm = -1;
-	} else if ((rc = qemu_facts(tr, &port, &kvm, &running))) {
-		goto fail;
+	} else {
+		tr->own_stub_ok = 1;
+		if ((rc = qemu_facts(tr, &port, &kvm, &running)))
+			goto fail;
 	}
 	/* without `current`, hits carry no pid/comm and pid filters are refused */
 	tr->have_current = o.kernel && lx_current_offset(o.kernel, &tr->percpu_current) == 0;
@@ -591,6 +607,10 @@ int vms_tracer_close(struct vms_tracer *tr)
 			rc = gdb_fail(tr, drc);
 		gdb_client_close(tr->g);
 	}
+	char serr[512];
+	int src = stub_stop(&tr->stub, serr, sizeof(serr));
+	if (src && !rc)
+		rc = tfail(tr, -src, "%s", serr);
 	for (int i = 0; i < MAX_OWNED; i++)
 		if (tr->owned[i].p)
 			tr->owned[i].free_fn(tr->owned[i].p);
