@@ -38,12 +38,15 @@ atexit.register(_close_all)
 
 
 def _domains():
-    """The domains of this module, booted once (all three at once: the boots overlap)."""
+    """The domains of this module, booted once (all at once: the boots
+    overlap): one with shared memory, one with libvirt's defaults, and six
+    more (shared memory) for the run over every domain."""
     if "domains" not in _lab:
         _lab["daemons"] = lv.Daemons()
         pid = str(os.getpid())
         doms = {}
         specs = {"shared": True, "plain": False, "third": True}
+        specs.update({f"extra{i}": True for i in range(1, 6)})
         for role, shared in specs.items():
             doms[role] = lv.Domain(f"vmsight-test-{role}-{pid}", mem_mib=256, shared=shared, wait=False)
         _lab["domains"] = doms
@@ -242,7 +245,7 @@ def test_libvirt_bad_input(ctx):
 
 
 def test_libvirt_all_domains_in_parallel(ctx):
-    """libvirt:* over the three domains: every record tagged with its
+    """libvirt:* over the eight domains: every record tagged with its
     domain; then one destroyed mid-run: its error, the others' results,
     exit status 1."""
     doms = _domains()
@@ -256,7 +259,7 @@ def test_libvirt_all_domains_in_parallel(ctx):
     _, text, _ = ctx.vmsight("-t", "libvirt:" + ",".join(names), "lsmod")
     for n in names:
         assert any(l.startswith(n + " ") and "virtio" in l for l in text.splitlines()), n
-    # one destroyed while tracing all three
+    # one destroyed while tracing them all
     victim = doms["third"]
     p = subprocess.Popen([ctx.vmsight_bin, "--json", "-t", "libvirt:" + ",".join(names), "trace", "syscalls",
                           "--duration", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -270,7 +273,8 @@ def test_libvirt_all_domains_in_parallel(ctx):
     errors = [r for r in recs if "error" in r]
     assert p.returncode == 1, (p.returncode, err)
     assert [e["vm"] for e in errors] == [victim.name], errors
-    for d in (doms["shared"], doms["plain"]):
+    assert len(names) == 8
+    for d in (d for d in doms.values() if d is not victim):
         assert any(r["vm"] == d.name and "error" not in r for r in recs), d.name
         assert _gdb_chardevs(d) == [] and d.state() == "running"
     assert victim.name in err.decode()
