@@ -458,3 +458,14 @@ def test_escape_watch_files(ctx):
     pick = lambda l: re.search(rb"\bpid %d\b" % h.pid, l) is not None
     check_stream(p, "watch files", h, text, js, pick, "pid", "kind", ["open", "read"])
     p.raise_if_any()
+
+
+def test_escape_error_messages(ctx):
+    """Error messages go through the same escaping as guest text (a library
+    error may quote a name or a banner read from guest memory): a hostile
+    string in one reaches stderr escaped, and the exit status stays 1."""
+    hostile = "/nonexistent/\x1b]0;PWNED\x07\x1b[2J\u202e"
+    rc, _, err = ctx.vmsight("-t", "qmp:" + hostile, "info", check=False)
+    assert rc == 1, (rc, err)
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err, repr(err)
+    assert "\\x1b]0;PWNED\\x07\\x1b[2J\\u202e" in err, repr(err)

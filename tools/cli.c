@@ -16,6 +16,8 @@
 
 #include "cli.h"
 
+#include "util/escape.h"
+
 /* ---- errors ---- */
 
 void die_usage(const char *fmt, ...)
@@ -30,15 +32,29 @@ void die_usage(const char *fmt, ...)
 	exit(2);
 }
 
+/* An error message may carry guest text (a library error quoting a name
+ * or a banner read from guest memory): it reaches the terminal escaped,
+ * as every guest string does (util/escape.h; backslashes and tabs as they
+ * are, for paths). */
 int fail(const char *fmt, ...)
 {
 	va_list ap;
+	char *msg = NULL;
 	va_start(ap, fmt);
-	fflush(stdout);
-	fputs("vmsight: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	int n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fflush(stdout);
+	if (n < 0) {
+		fputs("vmsight: out of memory\n", stderr);
+		return 1;
+	}
+	size_t cap = (size_t)n * 4 + 1;
+	char *esc = malloc(cap);
+	if (esc)
+		esc_text(esc, cap, msg, (size_t)n, ESC_LOG_TEXT);
+	fprintf(stderr, "vmsight: %s\n", esc ? esc : "out of memory");
+	free(esc);
+	free(msg);
 	return 1;
 }
 
