@@ -136,6 +136,18 @@ class _Paused:
             q.cmd("cont")
 
 
+def output_files(path):
+    """PATH and the temporary files vmsight writes it under until it is
+    complete (PATH.PID.N.tmp beside it, renamed into place at the end)."""
+    d, base = os.path.split(path)
+    pat = re.compile(re.escape(base) + r"\.\d+\.\d+\.tmp$")
+    try:
+        names = os.listdir(d or ".")
+    except FileNotFoundError:
+        return []
+    return [os.path.join(d, n) for n in names if n == base or pat.match(n)]
+
+
 def parse_info_registers(text):
     """HMP `info registers -a` → {cpu: {NAME: int}} (independent of vmsight's parser)."""
     cpus = {}

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import iomem_system_ram, parse_info_registers
+from harness import iomem_system_ram, output_files, parse_info_registers
 
 import labvm
 
@@ -305,8 +305,9 @@ def test_qemu_exit_and_shrinking_ram_file(ctx):
         out = os.path.join(ctx.tmp, f"d-{source}.raw")
         p = subprocess.Popen([ctx.vmsight_bin, "-t", "qmp:" + qmp, "--source", source, "dump", "-o", out,
                               "--format", "raw"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        # Pull the rug once vmsight is copying: it has created its output file.
-        assert _wait_for(lambda: os.path.exists(out) or p.poll() is not None)
+        # Pull the rug once vmsight is copying: it has created its output file
+        # (under a temporary name until the dump is complete).
+        assert _wait_for(lambda: output_files(out) or p.poll() is not None)
         if source == "shm":
             os.truncate(ram, 0)
         else:
@@ -316,7 +317,7 @@ def test_qemu_exit_and_shrinking_ram_file(ctx):
         assert p.returncode in (0, 1), f"{source}: vmsight died with status {p.returncode}: {e}"
         if p.returncode == 1:
             assert ("truncated" in e) if source == "shm" else ("gone" in e), e
-            assert not os.path.exists(out), "partial dump left behind"
+            assert not output_files(out), "partial dump left behind"
 
 
 def _compare_with_pmemsave(ctx, target, qmp, n=16):

@@ -56,9 +56,9 @@ def _undefined(isf):
     return bad
 
 
-def _isf(ctx, g):
+def _isf(ctx, g, *cache):
     path = os.path.join(ctx.tmp, f"isf-{g.kernel_release}.json")
-    ctx.vmsight("-t", g.target, "profile", "--isf", path, "--no-cache")
+    ctx.vmsight("-t", g.target, "profile", "--isf", path, *(cache or ("--no-cache",)))
     with open(path) as f:
         return json.load(f)
 
@@ -96,20 +96,26 @@ def test_isf_symbols_typed(ctx):
 
 
 def test_isf_phys_startup_64(ctx):
+    # Written from a scan (--no-cache) and from the profile cache: "small"
+    # fills the cache, "big" (the same kernel, another KASLR) reads small's
+    # profile with its symbols slid to this boot.
+    cache = os.path.join(ctx.tmp, "isf-cache")
     for name in ("small", "big"):
         g = ctx.guest(name)
-        isf = _isf(ctx, g)
         with open(_vmlinux(ctx, g), "rb") as f:
             entry, = struct.unpack_from("<Q", f.read(64), 24)
         assert entry == KERNEL_PHYS_DEFAULT, hex(entry)  # ENTRY(phys_startup_64) of the link
         with open(os.path.join(g.truth_dir, "iomem.txt")) as f:
             code = [int(m.group(1), 16) for m in (re.match(r"\s*([0-9a-f]+)-[0-9a-f]+ : Kernel code", l) for l in f)
                     if m][0]
-        assert isf["symbols"]["phys_startup_64"]["address"] == entry + (code - KERNEL_PHYS_DEFAULT), name
-        # LibVMI's arithmetic gives the kernel's page tables' physical
-        # address, as QEMU translates the guest's init_top_pgt
-        boundary = isf["symbols"]["startup_64"]["address"] - isf["symbols"]["phys_startup_64"]["address"]
-        pgt = isf["symbols"]["init_top_pgt"]["address"] - boundary
         with ctx.qmp(g) as q:
             out = q.hmp(f"gva2gpa {_truth_symbol(g, 'init_top_pgt'):#x}")
-        assert pgt == int(out.split("gpa:")[1].split()[0], 16), (name, hex(pgt), out)
+        for how in (("--no-cache",), ("--cache-dir", cache)):
+            isf = _isf(ctx, g, *how)
+            phys = isf["symbols"]["phys_startup_64"]["address"]
+            assert phys == entry + (code - KERNEL_PHYS_DEFAULT), (name, how, hex(phys), hex(code))
+            # LibVMI's arithmetic gives the kernel's page tables' physical
+            # address, as QEMU translates the guest's init_top_pgt
+            boundary = isf["symbols"]["startup_64"]["address"] - phys
+            pgt = isf["symbols"]["init_top_pgt"]["address"] - boundary
+            assert pgt == int(out.split("gpa:")[1].split()[0], 16), (name, how, hex(pgt), out)

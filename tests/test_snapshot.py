@@ -9,7 +9,7 @@ import struct
 import subprocess
 import time
 
-from harness import parse_info_registers
+from harness import output_files, parse_info_registers
 
 import labvm
 
@@ -263,7 +263,7 @@ def test_snapshot_faults_remove_the_file_and_resume(ctx):
     for mode in ("pause", "background"):
         rc, _, err = ctx.vmsight("-t", g.target, "snapshot", "-o", out, "--mode", mode, check=False)
         assert rc == 1 and "space" in err, (mode, err)
-        assert not os.path.exists(out), "partial snapshot left behind"
+        assert not output_files(out), "partial snapshot left behind"
         with ctx.qmp(g) as q:
             assert q.cmd("query-status")["running"], f"guest left paused after a failed {mode} snapshot"
             caps = {c["capability"]: c["state"] for c in q.cmd("query-migrate-capabilities")}
@@ -287,14 +287,14 @@ def test_snapshot_faults_remove_the_file_and_resume(ctx):
     p = subprocess.Popen([ctx.vmsight_bin, "-t", "qmp:" + qmp, "snapshot", "-o", out, "--threads", "1"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
-    while not os.path.exists(out) and p.poll() is None and time.monotonic() < deadline:
+    while not output_files(out) and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     os.kill(pid, 9)
     os.truncate(ram, 0)
     _, err = p.communicate(timeout=120)
     assert p.returncode in (0, 1), f"vmsight died with status {p.returncode}: {err}"
     if p.returncode == 1:
-        assert not os.path.exists(out), "partial snapshot left behind"
+        assert not output_files(out), "partial snapshot left behind"
         assert err.strip()
 
 

@@ -25,6 +25,7 @@ import threading
 import time
 
 import labvm
+from harness import output_files
 
 
 def _exec(g, cmd, timeout=120):
@@ -365,8 +366,7 @@ def test_gdb_source_killed_leaves_guest_running(ctx):
     try:
         # The dump is written under a temporary name beside the path until it is complete.
         def written():
-            return sum(os.path.getsize(os.path.join(ctx.tmp, n)) for n in os.listdir(ctx.tmp)
-                       if n.startswith("gdb-dump.raw"))
+            return sum(os.path.getsize(f) for f in output_files(out))
         deadline = time.monotonic() + 60
         while written() == 0 and time.monotonic() < deadline:
             assert p.poll() is None, p.stderr.read().decode(errors="replace")
@@ -376,12 +376,10 @@ def test_gdb_source_killed_leaves_guest_running(ctx):
     finally:
         p.kill()
         p.wait(30)
-    def partial():
-        return [n for n in os.listdir(ctx.tmp) if n.startswith("gdb-dump.raw")]
     deadline = time.monotonic() + 10        # the output file's guardian removes the partial file
-    while partial() and time.monotonic() < deadline:
+    while output_files(out) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not partial(), partial()
+    assert not output_files(out), output_files(out)
     deadline = time.monotonic() + 10
     while not _running(ctx, g) and time.monotonic() < deadline:
         time.sleep(0.1)

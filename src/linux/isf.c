@@ -475,11 +475,14 @@ static void put_sym_type(FILE *f, const struct btf *b, const struct name_ix *ix,
 static void put_phys_startup(FILE *f, const struct vms_kernel *k, int first)
 {
 	const struct ksym *s = symtab_find(&k->syms, "startup_64");
-	if (symtab_find(&k->syms, "phys_startup_64") || !s || !k->text_pa || s->addr < k->text_va ||
-	    s->addr - k->text_va >= (1ull << 30))
+	if (symtab_find(&k->syms, "phys_startup_64") || !s || !k->text_pa)
+		return;
+	/* This boot's address (a cached profile's symbols are slid), as text_va. */
+	uint64_t va = symtab_addr(&k->syms, s);
+	if (va < k->text_va || va - k->text_va >= (1ull << 30))
 		return;
 	fprintf(f, "%s\n\"phys_startup_64\":{\"address\":%llu}", first ? "" : ",",
-	        (unsigned long long)(k->text_pa + (s->addr - k->text_va)));
+	        (unsigned long long)(k->text_pa + (va - k->text_va)));
 }
 
 int vms_kernel_write_isf(struct vms_kernel *k, int fd)
