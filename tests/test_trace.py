@@ -356,6 +356,34 @@ def test_trace_killed_tracer_detaches(ctx):
     _after_detach(ctx, g, text)
 
 
+def _stub_request(g, payload):
+    """One request to QEMU's GDB stub as a plain debugger makes it (the
+    guest stops while we are attached; `D` resumes it): the reply's payload.
+    The stop reply QEMU sends unasked on attaching to a running guest is
+    skipped."""
+    def reply(s, buf):
+        while True:
+            m = re.search(rb"\$([^#$]*)#..", buf)
+            if not m:
+                chunk = s.recv(4096)
+                assert chunk, "the stub closed the connection"
+                buf += chunk
+                continue
+            buf = buf[m.end():]
+            s.sendall(b"+")
+            body = m.group(1).decode()
+            if not re.match(r"[TS][0-9a-f]{2}", body):
+                return body
+
+    frame = f"${payload}#{sum(payload.encode()) % 256:02x}".encode()
+    with socket.create_connection(("127.0.0.1", g.gdb_port), timeout=10) as s:
+        s.sendall(frame)
+        answer = reply(s, b"")
+        s.sendall(b"$D#44")
+        assert reply(s, b"") == "OK"
+    return answer
+
+
 def test_gdb_source_killed_leaves_guest_running(ctx):
     """The GDB memory source stops the guest while attached; killed outright
     mid-dump, its guardian detaches, and the guest runs on."""
@@ -380,6 +408,34 @@ def test_gdb_source_killed_leaves_guest_running(ctx):
     while output_files(out) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not output_files(out), output_files(out)
+    # QEMU's memory mode (global to its stub) is as it was: virtual.
+    assert _stub_request(g, "qqemu.PhyMemMode") == "0"
+
+
+def test_gdb_memory_mode_left_as_found(ctx):
+    """QEMU's qemu.PhyMemMode belongs to the stub, not to a connection: the
+    GDB source (physical reads) puts it back as it found it, and a tracer
+    (which writes the guest's stack in virtual mode) never trusts what an
+    earlier debugger left."""
+    g = ctx.guest("small")
+    text = _kernel_text(ctx, g)
+    ctx.vmsight("-t", f"gdb:127.0.0.1:{g.gdb_port}", "info")
+    assert _stub_request(g, "qqemu.PhyMemMode") == "0"
+    # A debugger before us left it physical.
+    assert _stub_request(g, "Qqemu.PhyMemMode:1") == "OK"
+    try:
+        ctx.vmsight("-t", f"gdb:127.0.0.1:{g.gdb_port}", "info")
+        assert _stub_request(g, "qqemu.PhyMemMode") == "1"
+        t = Trace(ctx, g, "calls", "do_mkdirat")
+        tag = secrets.token_hex(3)
+        _exec(g, f"mkdir /tmp/pm-{tag} && rmdir /tmp/pm-{tag}")
+        t.wait_for(lambda e: e["function"] == "do_mkdirat")
+        t.stop()
+        assert _stub_request(g, "qqemu.PhyMemMode") == "1"
+    finally:
+        _stub_request(g, "Qqemu.PhyMemMode:0")
+    assert "alive" in _exec(g, "echo alive", timeout=30)
+    _after_detach(ctx, g, text)
     deadline = time.monotonic() + 10
     while not _running(ctx, g) and time.monotonic() < deadline:
         time.sleep(0.1)

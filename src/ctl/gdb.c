@@ -68,11 +68,12 @@ struct vms_gdb {
 	unsigned pipeline;  /* `m` requests kept in flight by gdb_read_mem */
 	int dead;           /* stream out of step; refuse further requests */
 	int detached;
-	int leave_stopped;  /* close without `D`: the guest was stopped before we came */
-	int running;        /* resumed; the stop reply is still to come */
-	struct guard guard; /* detaches if we die (gdb_guard.c) */
-	int connected;      /* TCP is up: close must detach */
-	long cur_thread;    /* thread selected with Hg, -1 if unknown */
+	int leave_stopped;   /* close without `D`: the guest was stopped before we came */
+	int phys, phys_orig; /* qemu.PhyMemMode now, and as we found it (QEMU system only) */
+	int running;         /* resumed; the stop reply is still to come */
+	struct guard guard;  /* detaches if we die (gdb_guard.c) */
+	int connected;       /* TCP is up: close must detach */
+	long cur_thread;     /* thread selected with Hg, -1 if unknown */
 	size_t packet_size;
 	size_t mem_chunk;
 	int xml_offered;
@@ -546,6 +547,17 @@ static int handshake_supported(struct vms_gdb *g, int *noack)
 	return 0;
 }
 
+/* What the guardian must undo if we die now (gdb_guard.c). */
+static void note_guard(struct vms_gdb *g)
+{
+	int note = GDB_GUARD_NOTE;
+	if (g->leave_stopped)
+		note |= GDB_GUARD_LEAVE_STOPPED;
+	if (g->phys != g->phys_orig)
+		note |= GDB_GUARD_RESTORE_PHYS | (g->phys_orig ? GDB_GUARD_PHYS_WAS_ON : 0);
+	guard_note(&g->guard, note);
+}
+
 static int handshake(struct vms_gdb *g)
 {
 	int noack = 0, rc;
@@ -569,6 +581,17 @@ static int handshake(struct vms_gdb *g)
 		return n;
 	g->qemu_system = features_has(r, "PhyMemMode");
 	g->pipeline = g->qemu_system || !g->ack_mode ? PIPE_MAX : 1;
+	if (g->qemu_system) {
+		/* The mode is the stub's, not the connection's: a debugger before
+		 * us may have left it physical. We work in virtual mode unless a
+		 * caller asks otherwise, and put back what we found. */
+		n = transact(g, "qqemu.PhyMemMode", 16, &r);
+		if (n < 0)
+			return n;
+		g->phys = g->phys_orig = n == 1 && r[0] == '1';
+		if (g->phys && (rc = gdb_set_phys(g, 0)))
+			return rc;
+	}
 	n = transact(g, "?", 1, &r);
 	if (n < 0)
 		return n;
@@ -625,12 +648,21 @@ fail:
 void gdb_leave_stopped(struct vms_gdb *g)
 {
 	g->leave_stopped = 1;
-	guard_note(&g->guard, GDB_GUARD_LEAVE_STOPPED);
+	note_guard(g);
+}
+
+/* Put qemu.PhyMemMode back as we found it (the guest stopped). */
+static int restore_phys(struct vms_gdb *g)
+{
+	if (!g->qemu_system || g->phys == g->phys_orig || g->dead)
+		return 0;
+	return gdb_set_phys(g, g->phys_orig);
 }
 
 int gdb_detach(struct vms_gdb *g)
 {
 	if (g->leave_stopped && !g->running) {
+		restore_phys(g);
 		g->detached = 1; /* closing without `D` keeps the guest stopped */
 		return 0;
 	}
@@ -638,6 +670,7 @@ int gdb_detach(struct vms_gdb *g)
 	int rc = check_usable(g);
 	if (rc)
 		return rc;
+	restore_phys(g);
 	int n = transact(g, "D", 1, &r);
 	g->detached = 1;
 	if (n < 0)
@@ -661,6 +694,7 @@ void gdb_client_close(struct vms_gdb *g)
 	if (g->connected && !g->detached && g->leave_stopped && !g->running) {
 		/* QEMU keeps the guest stopped when a connection closes without
 		 * `D`, as it was before we attached (we planted nothing). */
+		restore_phys(g);
 		g->detached = 1;
 	}
 	if (g->connected && !g->detached) {
@@ -715,6 +749,10 @@ int gdb_set_phys(struct vms_gdb *g, int on)
 	if (!g->qemu_system)
 		return gfail(g, ENOTSUP, "GDB stub at %s cannot read physical memory (no qemu.PhyMemMode; not QEMU?)",
 		             g->where);
+	/* the guardian learns first: killed in between, it restores a mode
+	 * that is already right, which costs nothing */
+	g->phys = !!on;
+	note_guard(g);
 	return command_ok(g, on ? "Qqemu.PhyMemMode:1" : "Qqemu.PhyMemMode:0");
 }
 

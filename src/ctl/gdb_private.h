@@ -36,7 +36,11 @@ int gdb_is_stop_reply(const char *r, size_t len);
 /* The guardian of one connection (util/guard.h): it detaches in our place
  * if we die. Arm forks it holding a copy of SOCK (a no-op if GD is armed);
  * 0, or -errno with the reason in ERR. Disarm: we closed properly. */
-#define GDB_GUARD_LEAVE_STOPPED 'S' /* note: on our death, only close */
+/* The note is the client's state as bits over a base ('@'): */
+#define GDB_GUARD_NOTE 0x40
+#define GDB_GUARD_LEAVE_STOPPED 0x01 /* on our death, close without `D` */
+#define GDB_GUARD_RESTORE_PHYS 0x02  /* set qemu.PhyMemMode back first ... */
+#define GDB_GUARD_PHYS_WAS_ON 0x04   /* ... to 1 (else to 0) */
 int gdb_guard_arm(struct guard *gd, int sock, char *err, size_t errlen);
 void gdb_guard_disarm(struct guard *gd);
 

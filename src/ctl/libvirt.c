@@ -24,7 +24,9 @@
 
 #include "qemu.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +81,79 @@ int libvirt_list(const char *uri, unsigned flags, struct libvirt_domain **out, s
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+/* libvirt is loaded when a libvirt: target is first used, not linked: its
+ * library pulls in some sixty others (GnuTLS, GLib, libxml2, ICU, ...)
+ * whose start-up cost (about 25 ms) every vmsight command would pay. */
+static struct {
+	__typeof__(virConnectClose) *virConnectClose;
+	__typeof__(virConnectIsAlive) *virConnectIsAlive;
+	__typeof__(virConnectListAllDomains) *virConnectListAllDomains;
+	__typeof__(virConnectOpen) *virConnectOpen;
+	__typeof__(virConnectRef) *virConnectRef;
+	__typeof__(virDomainFree) *virDomainFree;
+	__typeof__(virDomainGetInfo) *virDomainGetInfo;
+	__typeof__(virDomainGetName) *virDomainGetName;
+	__typeof__(virDomainGetState) *virDomainGetState;
+	__typeof__(virDomainGetXMLDesc) *virDomainGetXMLDesc;
+	__typeof__(virDomainIsActive) *virDomainIsActive;
+	__typeof__(virDomainLookupByName) *virDomainLookupByName;
+	__typeof__(virDomainQemuMonitorCommand) *virDomainQemuMonitorCommand;
+	__typeof__(virDomainRef) *virDomainRef;
+	__typeof__(virGetLastError) *virGetLastError;
+	__typeof__(virGetLastErrorMessage) *virGetLastErrorMessage;
+	__typeof__(virSetErrorFunc) *virSetErrorFunc;
+} api;
+
+static const char *const api_names[] = { "virConnectClose",
+	                                 "virConnectIsAlive",
+	                                 "virConnectListAllDomains",
+	                                 "virConnectOpen",
+	                                 "virConnectRef",
+	                                 "virDomainFree",
+	                                 "virDomainGetInfo",
+	                                 "virDomainGetName",
+	                                 "virDomainGetState",
+	                                 "virDomainGetXMLDesc",
+	                                 "virDomainIsActive",
+	                                 "virDomainLookupByName",
+	                                 "virDomainQemuMonitorCommand",
+	                                 "virDomainRef",
+	                                 "virGetLastError",
+	                                 "virGetLastErrorMessage",
+	                                 "virSetErrorFunc" };
+
+static void *api_handle;
+static char api_err[256];
+
+static void api_load(void)
+{
+	void *h = dlopen("libvirt-qemu.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(api_err, sizeof(api_err), "cannot load libvirt (%s): apt-get install libvirt0", dlerror());
+		return;
+	}
+	void **slot = (void **)&api;
+	for (size_t i = 0; i < sizeof(api_names) / sizeof(api_names[0]); i++)
+		if (!(slot[i] = dlsym(h, api_names[i]))) {
+			snprintf(api_err, sizeof(api_err), "libvirt-qemu.so.0 has no %s: too old a libvirt",
+			         api_names[i]);
+			dlclose(h);
+			return;
+		}
+	api_handle = h;
+}
+
+/* 0 once libvirt is loaded; else -ENOTSUP with why in ERR. */
+static int api_ready(char *err, size_t errlen)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, api_load);
+	if (api_handle)
+		return 0;
+	snprintf(err, errlen, "%s", api_err);
+	return -ENOTSUP;
+}
+
 int libvirt_available(void)
 {
 	return 1;
@@ -93,7 +168,7 @@ static void quiet(void *ctx, virErrorPtr e)
 
 static const char *last_error(void)
 {
-	const char *m = virGetLastErrorMessage();
+	const char *m = api.virGetLastErrorMessage();
 	return m ? m : "unknown libvirt error";
 }
 
@@ -107,14 +182,16 @@ static struct {
  * is this process's and alive); release it with virConnectClose. */
 static virConnectPtr conn_get(const char *uri, char *err, size_t errlen)
 {
+	if (api_ready(err, errlen))
+		return NULL;
 	if (cache.conn && cache.owner == getpid() && strcmp(cache.uri, uri) == 0 &&
-	    virConnectIsAlive(cache.conn) == 1 && virConnectRef(cache.conn) == 0)
+	    api.virConnectIsAlive(cache.conn) == 1 && api.virConnectRef(cache.conn) == 0)
 		return cache.conn;
 	if (cache.conn && cache.owner == getpid())
-		virConnectClose(cache.conn);
+		api.virConnectClose(cache.conn);
 	cache.conn = NULL; /* a parent's connection is never closed (nor used) here */
-	virSetErrorFunc(NULL, quiet);
-	virConnectPtr c = virConnectOpen(uri);
+	api.virSetErrorFunc(NULL, quiet);
+	virConnectPtr c = api.virConnectOpen(uri);
 	if (!c) {
 		snprintf(err, errlen,
 		         "cannot connect to libvirt at %s: %s (is libvirtd running, and are you root or in group "
@@ -122,7 +199,7 @@ static virConnectPtr conn_get(const char *uri, char *err, size_t errlen)
 		         uri, last_error());
 		return NULL;
 	}
-	if (strlen(uri) < sizeof(cache.uri) && virConnectRef(c) == 0) {
+	if (strlen(uri) < sizeof(cache.uri) && api.virConnectRef(c) == 0) {
 		cache.conn = c;
 		cache.owner = getpid();
 		strcpy(cache.uri, uri);
@@ -140,7 +217,7 @@ struct lv_ctx {
 
 static int lv_fail(const struct lv_ctx *c, char *err, size_t errlen)
 {
-	virErrorPtr e = virGetLastError();
+	virErrorPtr e = api.virGetLastError();
 	int code = e ? e->code : 0;
 	snprintf(err, errlen, "libvirt, domain %s: %s", c->name, last_error());
 	if (code == VIR_ERR_OPERATION_INVALID) /* the domain stopped meanwhile */
@@ -154,7 +231,7 @@ static int lv_exchange(void *ctx, const char *cmd, char **reply, char *err, size
 {
 	struct lv_ctx *c = ctx;
 	char *r = NULL;
-	if (virDomainQemuMonitorCommand(c->dom, cmd, &r, 0) < 0 || !r)
+	if (api.virDomainQemuMonitorCommand(c->dom, cmd, &r, 0) < 0 || !r)
 		return lv_fail(c, err, errlen);
 	*reply = r;
 	return 0;
@@ -164,9 +241,9 @@ static void lv_close(void *ctx)
 {
 	struct lv_ctx *c = ctx;
 	if (c->dom)
-		virDomainFree(c->dom);
+		api.virDomainFree(c->dom);
 	if (c->conn)
-		virConnectClose(c->conn);
+		api.virConnectClose(c->conn);
 	free(c);
 }
 
@@ -242,13 +319,13 @@ int libvirt_qmp_connect(const char *spec, unsigned timeout_ms, struct vms_qmp **
 		free(c);
 		return -ECONNREFUSED;
 	}
-	c->dom = virDomainLookupByName(c->conn, c->name);
+	c->dom = api.virDomainLookupByName(c->conn, c->name);
 	if (!c->dom) {
 		snprintf(err, errlen, "no libvirt domain '%s' at %s (virsh -c %s list --all)", c->name, uri, uri);
 		rc = -ENOENT;
 		goto fail;
 	}
-	int active = virDomainIsActive(c->dom);
+	int active = api.virDomainIsActive(c->dom);
 	if (active != 1) {
 		if (active == 0)
 			snprintf(err, errlen, "libvirt domain '%s' is shut off (virsh -c %s start %s)", c->name, uri,
@@ -294,7 +371,7 @@ static int gdb_port_of(virConnectPtr conn, virDomainPtr dom, const char *name)
 {
 	struct lv_ctx *c = calloc(1, sizeof(*c));
 	struct vms_qmp *q;
-	if (!c || virDomainRef(dom) || virConnectRef(conn)) {
+	if (!c || api.virDomainRef(dom) || api.virConnectRef(conn)) {
 		free(c);
 		return -ENOMEM;
 	}
@@ -321,33 +398,33 @@ int libvirt_list(const char *uri, unsigned flags, struct libvirt_domain **out, s
 	if (!conn)
 		return -ECONNREFUSED;
 	virDomainPtr *doms = NULL;
-	int n = virConnectListAllDomains(conn, &doms,
-	                                 flags & LIBVIRT_LIST_ACTIVE ? VIR_CONNECT_LIST_DOMAINS_ACTIVE : 0);
+	int n = api.virConnectListAllDomains(conn, &doms,
+	                                     flags & LIBVIRT_LIST_ACTIVE ? VIR_CONNECT_LIST_DOMAINS_ACTIVE : 0);
 	if (n < 0) {
 		snprintf(err, errlen, "listing the domains at %s: %s", uri, last_error());
-		virConnectClose(conn);
+		api.virConnectClose(conn);
 		return -EIO;
 	}
 	struct libvirt_domain *d = calloc(n ? (size_t)n : 1, sizeof(*d));
 	size_t k = 0;
 	for (int i = 0; i < n; i++) {
-		const char *name = virDomainGetName(doms[i]);
+		const char *name = api.virDomainGetName(doms[i]);
 		if (d && name && strlen(name) < sizeof(d[k].name)) {
 			struct libvirt_domain *e = &d[k++];
 			int state = 0, reason = 0;
 			strcpy(e->name, name);
 			if (!(flags & LIBVIRT_LIST_DETAIL)) {
 				e->active = (flags & LIBVIRT_LIST_ACTIVE) != 0; /* known only as asked for */
-				virDomainFree(doms[i]);
+				api.virDomainFree(doms[i]);
 				continue;
 			}
-			e->active = virDomainIsActive(doms[i]) == 1;
-			if (virDomainGetState(doms[i], &state, &reason, 0) == 0)
+			e->active = api.virDomainIsActive(doms[i]) == 1;
+			if (api.virDomainGetState(doms[i], &state, &reason, 0) == 0)
 				e->paused = state == VIR_DOMAIN_PAUSED;
 			virDomainInfo info;
-			if (virDomainGetInfo(doms[i], &info) == 0)
+			if (api.virDomainGetInfo(doms[i], &info) == 0)
 				e->mem_kib = info.memory;
-			char *xml = virDomainGetXMLDesc(doms[i], 0);
+			char *xml = api.virDomainGetXMLDesc(doms[i], 0);
 			if (xml) {
 				xml_facts(xml, e);
 				free(xml);
@@ -356,10 +433,10 @@ int libvirt_list(const char *uri, unsigned flags, struct libvirt_domain **out, s
 			if (e->active)
 				e->gdb_port = gdb_port_of(conn, doms[i], name);
 		}
-		virDomainFree(doms[i]);
+		api.virDomainFree(doms[i]);
 	}
 	free(doms);
-	virConnectClose(conn);
+	api.virConnectClose(conn);
 	if (!d) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
