@@ -33,7 +33,8 @@ translate it again.
 Then the per-event cost in a tight loop: the guest's busybox sh making
 `--loop` directories in /tmp, one `mkdir` process each, untraced and under
 `vmsight trace calls do_mkdirat` (a stop at the entry and one at the
-return per call). And the floor for a stop: the round trip of one GDB
+return per call); and `--shfiles` files opened, written and read by shell
+builtins (no process per file) and unlinked by one rm, under `trace files`. And the floor for a stop: the round trip of one GDB
 remote packet (`g`, read the registers) with the guest stopped, from a
 bare client on the stub's TCP port; a stop takes at least one such
 exchange to report it and one to resume.
@@ -319,6 +320,7 @@ def main():
     ap.add_argument("--files", type=int, default=1000, help="files in the tar archive (default 1000)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--loop", type=int, default=500, help="mkdirs in the per-event loop (default 500)")
+    ap.add_argument("--shfiles", type=int, default=300, help="files in the shell-builtin loop (default 300)")
     ap.add_argument("--packets", type=int, default=2000, help="GDB packets timed for the floor")
     ap.add_argument("--paging", type=int, default=4, help="guest paging levels (4, as bench/watch.py)")
     ap.add_argument("--timeout", type=float, default=1800, help="one workload run, guest seconds")
@@ -368,11 +370,18 @@ def run(args):
             print(line, flush=True)
 
     loop = f"i=0; while [ $i -lt {args.loop} ]; do mkdir /tmp/b$i || exit 9; i=$((i + 1)); done"
+    # shell builtins only: one process opening, writing, reading each file,
+    # then one rm unlinking them all
+    files = (f"i=0; while [ $i -lt {args.shfiles} ]; do echo data > /tmp/bf$i; read l < /tmp/bf$i; "
+             f"i=$((i + 1)); done; rm -f /tmp/bf*")
     micro = {}
     for rnd in range(args.rounds):
-        for mode, trace_args in (("loop", None), ("loop-traced", ["calls", "do_mkdirat"])):
+        for mode, work, comm, trace_args in (("loop", loop, "mkdir", None),
+                                             ("loop-traced", loop, "mkdir", ["calls", "do_mkdirat"]),
+                                             ("shfiles", files, "sh", None),
+                                             ("shfiles-traced", files, "sh", ["files"])):
             gexec(g.dir, "rm -rf /tmp/b*")
-            r = timed_run(args, g, loop, "mkdir", trace_args, f"{mode}-{rnd}")
+            r = timed_run(args, g, work, comm, trace_args, f"{mode}-{rnd}")
             micro.setdefault(mode, []).append(r)
             print(f"round {rnd + 1} {mode:11}: guest {r['guest_s']:7.2f} s, wall {r['wall_s']:7.2f} s, "
                   f"QEMU CPU {r['qemu_cpu_s']:7.2f} s, TB flushes {r['tb_flushes']}"
@@ -429,6 +438,15 @@ def report(args, g, results, micro, floor):
           f"| {traced['us_per_stop'] * traced['stops'] / ev:.0f} µs |")
     print(f"| TB flushes (QEMU `info jit`) | {plain['tb_flushes']:.0f} | {traced['tb_flushes']:.0f} "
           f"| {(traced['tb_flushes'] - plain['tb_flushes']) / ev:.1f} |")
+    print(f"| TB flushes per stop | | {(traced['tb_flushes'] - plain['tb_flushes']) / max(traced['stops'], 1):.2f} | |")
+    sp = {k: median(micro["shfiles"], k) for k in micro["shfiles"][0]}
+    st = {k: median(micro["shfiles-traced"], k) for k in micro["shfiles-traced"][0]}
+    sev = max(st["events"], 1)
+    print(f"| shell-builtin files ({args.shfiles} x open/write/read, one rm), `trace files`: wall "
+          f"| {sp['wall_s']:.2f} s | {st['wall_s']:.2f} s ({st['wall_s'] / max(sp['wall_s'], 1e-3):.1f}x) "
+          f"| {(st['wall_s'] - sp['wall_s']) / sev * 1e6:.0f} µs, {st['events']:.0f} events, "
+          f"{st['events'] / max(st['wall_s'], 1e-3):.0f}/s, {(st['tb_flushes'] - sp['tb_flushes']) / sev:.1f} "
+          f"flushes, {st['us_per_stop']:.0f} µs per stop (vmsight) |")
     print(f"| floor: one GDB packet round trip (`g`, guest stopped, {args.packets} x) | | "
           f"p50 {floor['p50_us']:.0f} µs, mean {floor['mean_us']:.0f} µs, p99 {floor['p99_us']:.0f} µs | |")
 

@@ -463,3 +463,82 @@ def test_trace_cr3_filter(ctx):
     t.stop()
     assert [e["function"] for e in t.events] == ["do_mkdirat", "do_rmdir"], t.events
     assert all(e["pid"] == pid and e["cr3"] == cr3 for e in t.events), t.events
+
+
+TOTALS = re.compile(r"(\d+) stops, .*?(\d+) passed by emulation, (\d+) by a single step")
+
+
+def _totals(err):
+    m = TOTALS.search(err)
+    assert m, err
+    return {"stops": int(m.group(1)), "emulated": int(m.group(2)), "steps": int(m.group(3))}
+
+
+def _tb_flushes(ctx, g):
+    with ctx.qmp(g) as q:
+        m = re.search(r"TB flush count\s+(\d+)", q.hmp("info jit"))
+    assert m, "no TB flush count in `info jit`"
+    return int(m.group(1))
+
+
+def test_trace_no_single_step_no_flush_of_ours(ctx):
+    """Breakpoints stay planted and are passed by emulation: no single step,
+    no breakpoint planted or lifted per call. QEMU 7.2's gdbstub flushes the
+    translation cache once at every breakpoint stop itself (tb_flush in
+    gdb_vm_state_change); nothing of ours may add to that, so the count
+    grows by exactly one per stop, and attaching and detaching add a
+    constant."""
+    g = ctx.guest("small")
+    tag = secrets.token_hex(3)
+    text = _kernel_text(ctx, g)
+    n = 40
+    f0 = _tb_flushes(ctx, g)
+    t = Trace(ctx, g, "calls", "do_mkdirat")
+    f1 = _tb_flushes(ctx, g)
+    pid = int(_exec(g, f"echo $$; i=0; while [ $i -lt {n} ]; do mkdir /tmp/nf-{tag}-$i; i=$((i + 1)); done; "
+                       f"rm -rf /tmp/nf-{tag}-*").split()[0])
+    t.wait_for(lambda e: len([x for x in t.events if x["comm"] == "mkdir"]) >= n)
+    f2 = _tb_flushes(ctx, g)
+    err = t.stop()
+    f3 = _tb_flushes(ctx, g)
+    tot = _totals(err)
+    mine = [e for e in t.events if e["comm"] == "mkdir"]
+    assert len(mine) == n and all(e["result"] == 0 for e in mine), mine
+    assert tot["steps"] == 0 and tot["emulated"] == tot["stops"], err
+    assert f1 - f0 <= 2 and f3 - f2 <= 2, (f0, f1, f2, f3)          # setup, teardown: constant
+    assert f2 - f1 <= tot["stops"], (f1, f2, err)                  # one per stop at most: QEMU's own
+    assert pid > 0
+    _after_detach(ctx, g, text)
+
+
+def test_trace_recursion_and_fallback(ctx):
+    """Entries matched to their returns where it is hard:
+    - recursion: vsnprintf calls itself for %pV; ext4's remount message is
+      printed that way, and the inner call (the message) returns first, the
+      outer (prefix + message + newline) after it; lengths from the guest's
+      own dmesg line;
+    - a function whose first instruction is not emulated (__do_sys_clone
+      begins with sub $0x90,%rsp): the fallback single step, counted; its
+      result in the parent is the child's pid, which the shell prints."""
+    g = ctx.guest("small")
+    text = _kernel_text(ctx, g)
+    t = Trace(ctx, g, "calls", "vsnprintf", "__do_sys_clone")
+    out = _exec(g, "echo $$; mount -o remount,rw /data; "
+                   "for i in 1 2 3; do sleep 0 & echo $!; wait; done; dmesg | grep 're-mounted' | tail -1")
+    lines = out.split("\n")
+    sh = int(lines[0])
+    children = [int(x) for x in lines[1:] if x.strip().isdigit()]
+    m = re.search(r"EXT4-fs \((\w+)\): (re-mounted\..*)$", out, re.M)
+    assert len(children) == 3 and m, out
+    inner = len(m.group(2))
+    outer = len("\x016") + len(f"EXT4-fs ({m.group(1)}): ") + inner + 1
+    t.wait_for(lambda e: e["function"] == "__do_sys_clone" and e["result"] == children[-1])
+    err = t.stop()
+    tot = _totals(err)
+    mount = [e["result"] for e in t.events if e["comm"] == "mount" and e["function"] == "vsnprintf"]
+    assert any(mount[i:i + 2] == [inner, outer] for i in range(len(mount))), (inner, outer, mount)
+    clones = [e["result"] for e in t.events if e["function"] == "__do_sys_clone" and e["pid"] == sh]
+    assert any(clones[i:i + 3] == children for i in range(len(clones))), (clones, children)
+    assert tot["steps"] >= 4, err     # at least each clone's entry, stepped
+    assert "0 foreign stops" in err, err
+    _after_detach(ctx, g, text)

@@ -36,8 +36,9 @@ static const char usage_trace[] =
         "  --duration SECONDS  stop after this long\n"
         "  --gdb HOST:PORT     the GDB stub (default: found through the target's QMP)\n"
         "  --hw                hardware breakpoints only (KVM: at most 4)\n"
-        "  --step-remove       remove a breakpoint to step over it (needed under KVM)\n"
-        "  --step-keep         step over it in place (TCG); default: chosen from QEMU's\n"
+        "  --step-remove       where an instruction under a breakpoint is not emulated and\n"
+        "                      gets a single step: remove the breakpoint for it (KVM)\n"
+        "  --step-keep         step in place (TCG); default: chosen from QEMU's\n"
         "                      accelerator, through QMP\n"
         "\n"
         "Output: one line per call, when it returns: host time, vCPU, pid, tid, comm,\n"
@@ -214,10 +215,14 @@ static void print_trace_totals(struct vms_tracer *tr, uint64_t printed)
 	fprintf(stderr,
 	        "vmsight: trace: %" PRIu64 " events printed; %" PRIu64 " stops, %" PRIu64 " hits, %" PRIu64
 	        " filtered, %" PRIu64 " returns (%" PRIu64 " unmatched, %" PRIu64 " calls not followed), %" PRIu64
-	        " foreign stops; %.1f us per stop handled (registers %.1f, step %.1f); %s breakpoints, %s\n",
+	        " foreign stops; %.1f us per stop handled (registers %.1f, passing %.1f); %" PRIu64
+	        " passed by emulation, %" PRIu64
+	        " by a single step (%s); %s breakpoints, %u on return instructions, %u"
+	        " functions followed to their return address\n",
 	        printed, st.stops, st.hits, st.filtered, st.returns, st.stray_returns, st.lost_returns, st.foreign,
 	        per_stop(st.handled_ns, st.stops), per_stop(st.regs_ns, st.stops), per_stop(st.step_ns, st.stops),
-	        st.hardware ? "hardware" : "software", st.step_remove ? "removed to step" : "stepped in place");
+	        st.emulated, st.steps, st.step_remove ? "breakpoint removed for it" : "in place",
+	        st.hardware ? "hardware" : "software", st.return_sites, st.returns_by_address);
 }
 
 int cmd_trace(const struct globals *g, int argc, char **argv)

@@ -6,11 +6,14 @@
  * plants breakpoints at kernel addresses and calls back on every hit with
  * the vCPU's registers, while the guest is stopped: the callback reads
  * guest memory through the ordinary vms_* API and sees a consistent guest.
- * Then the vCPU steps over the breakpoint and the guest runs on.
+ * Then the host does the instruction under the breakpoint in the vCPU's
+ * place (or single-steps it where it cannot) and the guest runs on; the
+ * breakpoints stay planted until the tracer closes.
  *
- * A probe may follow a call to its return (on_return): the tracer plants a
- * breakpoint at the return address and matches the hit by the stack
- * pointer, so each return goes to the call it ends.
+ * A probe may follow a call to its return (on_return): the tracer plants
+ * breakpoints on the function's return instructions (or, failing that, at
+ * the return address) and matches the hit by the stack pointer, so each
+ * return goes to the call it ends, recursion included.
  *
  * Attaching stops the guest until vms_tracer_run resumes it; closing
  * removes every breakpoint and detaches, and the guest runs on. The stub
@@ -44,7 +47,8 @@ struct vms_bp_hit {
 	int probe;                   /* id from vms_tracer_probe */
 	int is_return;               /* 1: the probed function returned (regs->rax: its value) */
 	unsigned vcpu;               /* 0-based */
-	uint64_t addr;               /* breakpoint address: the probe's, or the return site */
+	uint64_t addr;               /* breakpoint address: the probe's, or where the call returns (its
+				      * return instruction, or the return address) */
 	const struct vms_regs *regs; /* that vCPU's registers */
 	uint64_t dtb;                /* its CR3 (PCID bits cleared) */
 	uint64_t task;               /* current task_struct (with a kernel), else 0 */
@@ -107,19 +111,24 @@ VMS_API int vms_tracer_close(struct vms_tracer *tr);
 VMS_API const char *vms_tracer_errmsg(const struct vms_tracer *tr);
 
 struct vms_tracer_stats {
-	uint64_t stops;         /* stop replies handled */
-	uint64_t hits;          /* probe entries called back */
-	uint64_t filtered;      /* entries a pid/dtb filter skipped */
-	uint64_t returns;       /* returns matched to their call */
-	uint64_t stray_returns; /* hits at a return site that matched no pending call */
-	uint64_t lost_returns;  /* followed calls forgotten (table full) */
-	uint64_t foreign;       /* stops at no breakpoint of ours */
-	uint64_t handled_ns;    /* host time from stop reply to resume, summed */
-	uint64_t regs_ns;       /* of which reading the vCPU's registers */
-	uint64_t step_ns;       /* of which stepping over the breakpoint */
-	unsigned breakpoints;   /* planted now */
-	int hardware;           /* breakpoint type in use: 1 hardware */
-	int step_remove;        /* 1: breakpoints removed while stepping over them */
+	uint64_t stops;              /* stop replies handled */
+	uint64_t hits;               /* probe entries called back */
+	uint64_t filtered;           /* entries a pid/dtb filter skipped */
+	uint64_t returns;            /* returns matched to their call */
+	uint64_t stray_returns;      /* hits at a return site that matched no pending call */
+	uint64_t lost_returns;       /* followed calls forgotten (table full) */
+	uint64_t foreign;            /* stops at no breakpoint of ours */
+	uint64_t handled_ns;         /* host time from stop reply to resume, summed */
+	uint64_t regs_ns;            /* of which reading the vCPU's registers */
+	uint64_t step_ns;            /* of which getting past the breakpoint (emulated or stepped) */
+	unsigned breakpoints;        /* planted now */
+	int hardware;                /* breakpoint type in use: 1 hardware */
+	int step_remove;             /* 1: breakpoints removed for the fallback single step */
+	uint64_t emulated;           /* breakpoints passed by doing their instruction on the host */
+	uint64_t steps;              /* passed by a single step: an instruction not emulated (the fallback) */
+	unsigned return_sites;       /* breakpoints on return instructions of followed functions */
+	unsigned returns_by_address; /* followed functions whose returns are caught at the return
+				      * address instead (tail call through a pointer, no symbols, ...) */
 };
 VMS_API void vms_tracer_stats(const struct vms_tracer *tr, struct vms_tracer_stats *out);
 

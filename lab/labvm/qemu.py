@@ -118,4 +118,6 @@ def qemu_command(p, kernel, initrd, mem_mib, smp, paging, accel, ram_path, gdb_p
         *agent_args,
         "-display", "none", "-no-reboot",
         "-daemonize", "-pidfile", p["pid"],
+        # for debugging a guest, e.g. "-d cpu_reset,guest_errors -D /tmp/q.log"
+        *os.environ.get("VMSIGHT_LAB_QEMU_ARGS", "").split(),
     ]

@@ -1117,6 +1117,98 @@ int gdb_read_regs(struct vms_gdb *g, long thread, struct vms_regs *out)
 	return 0;
 }
 
+int gdb_reg_number(struct vms_gdb *g, const char *name, unsigned *regnum, unsigned *bytes)
+{
+	int rc = check_usable(g);
+	if (rc || (rc = load_layout(g)))
+		return rc;
+	const struct vms_gdb_reg *r = gdb_layout_find(&g->layout, name);
+	if (!r)
+		return gfail(g, ENOENT, "GDB stub at %s has no register %s", g->where, name);
+	if (r->bits == 0 || r->bits > 64 || r->bits % 8)
+		return gfail(g, ENOTSUP, "register %s is %u bits wide", name, r->bits);
+	*regnum = r->regnum;
+	*bytes = r->bits / 8;
+	return 0;
+}
+
+#define BATCH_MAX 32
+
+static void le_hex_encode(uint64_t v, unsigned bytes, char *out)
+{
+	uint8_t b[8];
+	for (unsigned i = 0; i < bytes; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	gdb_hex_encode(b, bytes, out);
+}
+
+/* Send PKTS[0..N) and read their replies into the handler; with a stub
+ * that reads ahead all go in one send, else one at a time. Every reply is
+ * read even after a bad one, so the stream stays in step. */
+static int batch(struct vms_gdb *g, char (*pkts)[64], size_t n, int (*reply)(struct vms_gdb *, size_t, int, void *),
+                 void *ctx)
+{
+	int rc = 0, err = 0;
+	long long deadline = now_ms() + g->timeout_ms;
+	if (g->pipeline > 1) {
+		if ((rc = tx_begin(g)))
+			return rc;
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = tx_add(g, pkts[i], strlen(pkts[i]));
+		if (rc || (rc = tx_flush(g, deadline)))
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			int rl = recv_reply(g, deadline, 1);
+			if (rl < 0)
+				return rl;
+			if ((rc = reply(g, i, rl, ctx)) && !err)
+				err = rc;
+		}
+		return err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *r;
+		int rl = transact(g, pkts[i], strlen(pkts[i]), &r);
+		if (rl < 0)
+			return rl;
+		if ((rc = reply(g, i, rl, ctx)))
+			return rc;
+	}
+	return 0;
+}
+
+static int ok_reply(struct vms_gdb *g, size_t i, int rl, void *ctx)
+{
+	(void)ctx;
+	if (rl == 2 && strcmp(g->reply, "OK") == 0)
+		return 0;
+	if (rl == 0)
+		return gfail(g, ENOTSUP, "GDB stub at %s does not support writes (request %zu of a batch)", g->where,
+		             i);
+	return gfail(g, EREMOTEIO, "GDB stub at %s refused a write: %.32s", g->where, g->reply);
+}
+
+int gdb_write_batch(struct vms_gdb *g, long thread, const struct gdb_write *w, size_t n)
+{
+	char pkts[BATCH_MAX][64];
+	if (thread < 0 || n > BATCH_MAX)
+		return gfail(g, EINVAL, "bad write request (thread %ld, %zu writes)", thread, n);
+	int rc = check_usable(g);
+	if (rc || (rc = select_thread(g, thread)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char hex[17];
+		if (w[i].bytes < 1 || w[i].bytes > 8)
+			return gfail(g, EINVAL, "a write of %u bytes", w[i].bytes);
+		le_hex_encode(w[i].value, w[i].bytes, hex);
+		if (w[i].mem)
+			snprintf(pkts[i], sizeof(pkts[i]), "M%" PRIx64 ",%x:%s", w[i].where, w[i].bytes, hex);
+		else
+			snprintf(pkts[i], sizeof(pkts[i]), "P%" PRIx64 "=%s", w[i].where, hex);
+	}
+	return batch(g, pkts, n, ok_reply, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * Running: breakpoints, resuming, stop replies
  */

@@ -108,6 +108,26 @@ int gdb_thread_ids(struct vms_gdb *g, long *ids, size_t cap);
  * set only for groups the stub sent in full. */
 int gdb_read_regs(struct vms_gdb *g, long thread, struct vms_regs *out);
 
+/* The stub's number of register NAME ("rip", "cr3") and its width in
+ * bytes, from the target description. -ENOENT if it has none; -ENOTSUP for
+ * a register wider than 8 bytes (the helpers below carry uint64_t). */
+int gdb_reg_number(struct vms_gdb *g, const char *name, unsigned *regnum, unsigned *bytes);
+
+/* One write of gdb_write_batch: a register (`P`, WHERE = its number) or
+ * guest memory at virtual address WHERE as THREAD's vCPU maps it (`M`;
+ * not in physical mode). VALUE's low BYTES bytes, little-endian. Under KVM
+ * QEMU writes back only registers a `g` fetched since the stop: read first. */
+struct gdb_write {
+	int mem;
+	uint64_t where;
+	uint64_t value;
+	unsigned bytes; /* 1..8 */
+};
+
+/* Make the writes W[0..N) to THREAD in order, in one round trip where the
+ * stub reads ahead (QEMU), else one by one; every one must be answered OK. */
+int gdb_write_batch(struct vms_gdb *g, long thread, const struct gdb_write *w, size_t n);
+
 /* Guest RAM as guest-physical ranges, from QEMU's own memory map (monitor
  * `info mtree -f` through qRcmd): the RAM block at address 0, including its
  * PAM parts mapped read-only ("rom"), without the VGA window or device
