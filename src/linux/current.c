@@ -18,8 +18,6 @@
 
 #include "views.h"
 
-#define FDS_MAX (1u << 20) /* NR_OPEN */
-
 int lx_current_offset(struct vms_kernel *k, uint64_t *off)
 {
 	uint64_t base, member, size;
@@ -60,7 +58,7 @@ int lx_task_fd_file(struct lx_walk *w, uint64_t task, int32_t fd, uint64_t *file
 {
 	struct lx_fdtable fdt;
 	*file = 0;
-	if (fd < 0 || (uint32_t)fd >= FDS_MAX)
+	if (fd < 0 || (uint32_t)fd >= LX_FDS_MAX)
 		return -EBADF;
 	if (lx_task_fdtable(w, task, &fdt) <= 0)
 		return -EIO;

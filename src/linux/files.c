@@ -22,7 +22,6 @@
 #include "util/opts.h"
 
 #define FILES_MAX_DEFAULT (1u << 22)
-#define FDS_MAX (1u << 20) /* NR_OPEN */
 #define FD_CHUNK 512
 #define PATH_BYTES 4096
 #define O_CLOEXEC_BIT 02000000u
@@ -108,56 +107,61 @@ int lx_task_fdtable(struct lx_walk *w, uint64_t task, struct lx_fdtable *out)
 	return 1;
 }
 
-static int process_files(struct files_walk *fw, uint64_t task, int32_t pid)
+int lx_task_each_fd(struct lx_walk *w, uint64_t task, int32_t pid, int strict, char comm[16], lx_fd_fn fn, void *ctx)
 {
-	struct lx_walk *w = &fw->w;
-	const struct lx_layout *L = w->lay;
 	struct lx_fdtable fdt;
-	char comm[16] = "";
-	if (lx_read(w, task + L->task_comm.off, comm, sizeof(comm) - 1))
+	memset(comm, 0, 16);
+	if (lx_read(w, task + w->lay->task_comm.off, comm, 15))
 		goto bad;
 	int rc = lx_task_fdtable(w, task, &fdt);
 	if (rc < 0)
 		goto bad;
 	if (rc == 0)
 		return 0;
-	uint64_t fd_array = fdt.fd, cloexec = fdt.cloexec;
-	uint32_t max_fds = fdt.max_fds;
-	if (max_fds > FDS_MAX)
-		max_fds = FDS_MAX;
+	uint32_t max_fds = fdt.max_fds > LX_FDS_MAX ? LX_FDS_MAX : fdt.max_fds;
 	for (uint32_t base = 0; base < max_fds; base += FD_CHUNK) {
 		uint64_t ptr[FD_CHUNK], bits[FD_CHUNK / 64];
 		uint32_t n = max_fds - base < FD_CHUNK ? max_fds - base : FD_CHUNK;
-		if (lx_read(w, fd_array + (uint64_t)base * 8, ptr, (size_t)n * 8) ||
-		    lx_read(w, cloexec + base / 8, bits, ((size_t)n + 63) / 64 * 8))
+		if (lx_read(w, fdt.fd + (uint64_t)base * 8, ptr, (size_t)n * 8) ||
+		    lx_read(w, fdt.cloexec + base / 8, bits, ((size_t)n + 63) / 64 * 8))
 			goto bad;
-		for (uint32_t i = 0; i < n; i++) {
-			if (!ptr[i])
-				continue;
-			struct vms_file f = { .pid = pid,
-				              .fd = (int32_t)(base + i),
-				              .addr = ptr[i],
-				              .path = "",
-				              .type = "unknown",
-				              .mnt_id = -1 };
-			memcpy(f.comm, comm, sizeof(comm));
-			if (bits[i / 64] & (1ull << (i % 64)))
-				f.f_flags = O_CLOEXEC_BIT;
-			file_read(fw, ptr[i], &f);
-			if (w->entries >= w->max)
-				return lx_fail(w, E2BIG, "more than %u open files", w->max);
-			w->entries++;
-			int rc = fw->fn(fw->ctx, &f);
-			if (rc)
+		for (uint32_t i = 0; i < n; i++)
+			if (ptr[i] &&
+			    (rc = fn(ctx, (int32_t)(base + i), ptr[i], !!(bits[i / 64] & (1ull << (i % 64))))))
 				return rc;
-		}
 	}
 	return 0;
 bad:
 	w->unreadable++;
-	if (fw->o.pid)
-		return lx_fail(w, EIO, "process %d: its file table is unreadable", pid);
-	return 0;
+	return strict ? lx_fail(w, EIO, "process %d: its file table is unreadable", pid) : 0;
+}
+
+struct fd_visit {
+	struct files_walk *fw;
+	int32_t pid;
+	const char *comm;
+};
+
+static int one_file(void *ctx, int32_t fd, uint64_t file, int cloexec)
+{
+	const struct fd_visit *v = ctx;
+	struct files_walk *fw = v->fw;
+	struct vms_file f = { .pid = v->pid, .fd = fd, .addr = file, .path = "", .type = "unknown", .mnt_id = -1 };
+	memcpy(f.comm, v->comm, sizeof(f.comm));
+	if (cloexec)
+		f.f_flags = O_CLOEXEC_BIT;
+	file_read(fw, file, &f);
+	if (fw->w.entries >= fw->w.max)
+		return lx_fail(&fw->w, E2BIG, "more than %u open files", fw->w.max);
+	fw->w.entries++;
+	return fw->fn(fw->ctx, &f);
+}
+
+static int process_files(struct files_walk *fw, uint64_t task, int32_t pid)
+{
+	char comm[16];
+	struct fd_visit v = { .fw = fw, .pid = pid, .comm = comm };
+	return lx_task_each_fd(&fw->w, task, pid, fw->o.pid != 0, comm, one_file, &v);
 }
 
 static int each(void *ctx, uint64_t task, int32_t pid)

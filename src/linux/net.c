@@ -37,8 +37,6 @@
 #include "util/opts.h"
 
 #define SOCKETS_MAX_DEFAULT (1u << 20)
-#define FDS_MAX (1u << 20)
-#define FD_CHUNK 512
 #define BUCKET_CHUNK 4096      /* bytes of bucket array read at once */
 #define BUCKETS_MAX (1u << 26) /* more than any kernel sizes a socket hash */
 #define CHAIN_MAX (1u << 16)   /* sockets in one bucket */
@@ -556,37 +554,25 @@ static int holder_add(struct net_walk *nw, uint64_t sk, int32_t pid, int32_t fd,
 	return 0;
 }
 
+struct fd_visit {
+	struct net_walk *nw;
+	int32_t pid;
+	const char *comm;
+};
+
+static int one_fd(void *ctx, int32_t fd, uint64_t file, int cloexec)
+{
+	(void)cloexec;
+	const struct fd_visit *v = ctx;
+	uint64_t sk = file_sock(v->nw, file);
+	return sk ? holder_add(v->nw, sk, v->pid, fd, v->comm) : 0;
+}
+
 static int process_sockets(struct net_walk *nw, uint64_t task, int32_t pid)
 {
-	struct lx_walk *w = &nw->w;
-	const struct lx_layout *L = w->lay;
-	struct lx_fdtable fdt;
-	char comm[16] = "";
-	if (lx_read(w, task + L->task_comm.off, comm, sizeof(comm) - 1))
-		goto bad;
-	int rc = lx_task_fdtable(w, task, &fdt);
-	if (rc < 0)
-		goto bad;
-	if (rc == 0)
-		return 0;
-	uint32_t max_fds = fdt.max_fds > FDS_MAX ? FDS_MAX : fdt.max_fds;
-	for (uint32_t base = 0; base < max_fds; base += FD_CHUNK) {
-		uint64_t ptr[FD_CHUNK];
-		uint32_t n = max_fds - base < FD_CHUNK ? max_fds - base : FD_CHUNK;
-		if (lx_read(w, fdt.fd + (uint64_t)base * 8, ptr, (size_t)n * 8))
-			goto bad;
-		for (uint32_t i = 0; i < n; i++) {
-			uint64_t sk = ptr[i] ? file_sock(nw, ptr[i]) : 0;
-			if (sk && (rc = holder_add(nw, sk, pid, (int32_t)(base + i), comm)))
-				return rc;
-		}
-	}
-	return 0;
-bad:
-	w->unreadable++;
-	if (nw->o.pid)
-		return lx_fail(w, EIO, "process %d: its file table is unreadable", pid);
-	return 0;
+	char comm[16];
+	struct fd_visit v = { .nw = nw, .pid = pid, .comm = comm };
+	return lx_task_each_fd(&nw->w, task, pid, nw->o.pid != 0, comm, one_fd, &v);
 }
 
 static int each(void *ctx, uint64_t task, int32_t pid)

@@ -268,6 +268,14 @@ struct lx_fdtable {
 	uint32_t max_fds;
 };
 int lx_task_fdtable(struct lx_walk *w, uint64_t task, struct lx_fdtable *out);
+#define LX_FDS_MAX (1u << 20) /* NR_OPEN: no table is read beyond it */
+/* Every open descriptor of TASK (process PID), in order: its name into
+ * COMM first (16 bytes), then FN(CTX, fd, struct file *, close-on-exec) for
+ * each slot in use, the table read a chunk at a time. 0, FN's non-zero
+ * return, or for a table that cannot be read: counted in w->unreadable,
+ * and an error naming PID if STRICT (the process was asked for), else 0. */
+typedef int (*lx_fd_fn)(void *ctx, int32_t fd, uint64_t file, int cloexec);
+int lx_task_each_fd(struct lx_walk *w, uint64_t task, int32_t pid, int strict, char comm[16], lx_fd_fn fn, void *ctx);
 int lx_file_path(struct lx_walk *w, uint64_t file, char *buf, size_t len);
 int lx_task_cwd(struct lx_walk *w, uint64_t task, char *buf, size_t len);
 
