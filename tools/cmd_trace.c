@@ -147,19 +147,10 @@ static int call_entry(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 static int call_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 {
 	const struct call_probe *cp = ctx;
-	struct vms_trace_event e = { .kind = VMS_TEV_SYSCALL,
-		                     .host_ns = hit->host_ns,
-		                     .vcpu = hit->vcpu,
-		                     .pid = hit->pid,
-		                     .tid = hit->tid,
-		                     .comm = hit->comm,
-		                     .dtb = hit->dtb,
-		                     .path = "",
-		                     .path2 = "",
-		                     .nr = -1,
-		                     .name = cp->name,
-		                     .result = (int64_t)hit->regs->rax };
+	struct vms_trace_event e = vms_trace_event_at(VMS_TEV_SYSCALL, hit);
 	(void)tr;
+	e.name = cp->name; /* a call: nr -1 */
+	e.result = (int64_t)hit->regs->rax;
 	memcpy(e.args, hit->cookie, sizeof(hit->cookie));
 	return print_trace_event(cp->out, &e) ? VMS_PROBE_STOP : 0;
 }

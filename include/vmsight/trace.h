@@ -172,6 +172,24 @@ struct vms_trace_event {
 };
 typedef int (*vms_trace_fn)(void *ctx, const struct vms_trace_event *ev);
 
+/* An event of KIND for the call HIT saw: who ran it, where and when filled
+ * in, strings empty, offset and nr unknown (-1); the rest is the caller's. */
+static inline struct vms_trace_event vms_trace_event_at(int kind, const struct vms_bp_hit *hit)
+{
+	return (struct vms_trace_event){ .kind = kind,
+		                         .host_ns = hit->host_ns,
+		                         .vcpu = hit->vcpu,
+		                         .pid = hit->pid,
+		                         .tid = hit->tid,
+		                         .comm = hit->comm,
+		                         .dtb = hit->dtb,
+		                         .path = "",
+		                         .path2 = "",
+		                         .offset = -1,
+		                         .nr = -1,
+		                         .name = "" };
+}
+
 struct vms_trace_opts {
 	size_t sz;      /* sizeof(struct vms_trace_opts) */
 	int32_t pid;    /* only this process; 0 any */

@@ -196,18 +196,8 @@ static int on_return(void *ctx, struct vms_tracer *tr, struct vms_bp_hit *hit)
 	struct ftrace *ft = fp->ft;
 	struct lx_walk w;
 	(void)tr;
-	struct vms_trace_event ev = { .kind = probes[fp->which].kind,
-		                      .host_ns = hit->host_ns,
-		                      .vcpu = hit->vcpu,
-		                      .pid = hit->pid,
-		                      .tid = hit->tid,
-		                      .comm = hit->comm,
-		                      .dtb = hit->dtb,
-		                      .path = "",
-		                      .path2 = "",
-		                      .result = (int64_t)hit->regs->rax,
-		                      .offset = -1,
-		                      .name = "" };
+	struct vms_trace_event ev = vms_trace_event_at(probes[fp->which].kind, hit);
+	ev.result = (int64_t)hit->regs->rax;
 	int have_walk = walk(ft, &w) == 0;
 	struct inflight *s = NULL;
 	if (fp->which == P_READ || fp->which == P_WRITE) {

@@ -146,18 +146,8 @@ static void strace_free(void *p)
 
 static void fill(struct strace *st, struct vms_trace_event *ev, const struct vms_bp_hit *hit, int nr)
 {
-	*ev = (struct vms_trace_event){ .kind = VMS_TEV_SYSCALL,
-		                        .host_ns = hit->host_ns,
-		                        .vcpu = hit->vcpu,
-		                        .pid = hit->pid,
-		                        .tid = hit->tid,
-		                        .comm = hit->comm,
-		                        .dtb = hit->dtb,
-		                        .path = "",
-		                        .path2 = "",
-		                        .offset = -1,
-		                        .nr = nr,
-		                        .name = "" };
+	*ev = vms_trace_event_at(VMS_TEV_SYSCALL, hit);
+	ev->nr = nr;
 	if (nr >= 0 && (unsigned)nr < st->nnames)
 		ev->name = st->names[nr];
 }
