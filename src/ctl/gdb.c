@@ -499,7 +499,7 @@ static void parse_feature(struct vms_gdb *g, const char *f, size_t n, int *noack
 	const size_t pl = sizeof(psize) - 1;
 	if (n > pl && memcmp(f, psize, pl) == 0) {
 		uint64_t v;
-		if (n - pl <= 8 && gdb_parse_hex64(f + pl, n - pl, &v) == 0 && v >= 16)
+		if (n - pl <= 8 && hex_u64(f + pl, n - pl, &v) == 0 && v >= 16)
 			g->packet_size = v > VMS_GDB_MAX_PACKET ? VMS_GDB_MAX_PACKET : (size_t)v;
 	} else if (feature_is(f, n, "QStartNoAckMode+")) {
 		*noack = 1;

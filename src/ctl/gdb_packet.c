@@ -23,21 +23,10 @@
  * Hex digits and reply kinds
  */
 
-int gdb_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int gdb_hex_decode(const char *hex, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		int hi = gdb_hexval((unsigned char)hex[2 * i]), lo = gdb_hexval((unsigned char)hex[2 * i + 1]);
+		int hi = hex_digit((unsigned char)hex[2 * i]), lo = hex_digit((unsigned char)hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);
@@ -60,27 +49,13 @@ int gdb_is_error_reply(const char *r, size_t len)
 {
 	if (len < 3 || r[0] != 'E')
 		return 0;
-	return r[1] == '.' ||
-	       (len == 3 && gdb_hexval((unsigned char)r[1]) >= 0 && gdb_hexval((unsigned char)r[2]) >= 0);
+	return r[1] == '.' || (len == 3 && hex_digit((unsigned char)r[1]) >= 0 && hex_digit((unsigned char)r[2]) >= 0);
 }
 
 int gdb_is_stop_reply(const char *r, size_t len)
 {
-	return len >= 3 && (r[0] == 'T' || r[0] == 'S') && gdb_hexval((unsigned char)r[1]) >= 0 &&
-	       gdb_hexval((unsigned char)r[2]) >= 0;
-}
-
-int gdb_parse_hex64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		int d = gdb_hexval((unsigned char)s[i]);
-		if (d < 0)
-			return -1;
-		v = v << 4 | (uint64_t)d;
-	}
-	*out = v;
-	return 0;
+	return len >= 3 && (r[0] == 'T' || r[0] == 'S') && hex_digit((unsigned char)r[1]) >= 0 &&
+	       hex_digit((unsigned char)r[2]) >= 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -92,7 +67,7 @@ int gdb_decode_packet(const uint8_t *in, size_t inlen, uint8_t *out, size_t outc
 	if (inlen < 4 || in[0] != '$' || in[inlen - 3] != '#')
 		return -EPROTO;
 	size_t end = inlen - 3;
-	int hi = gdb_hexval(in[inlen - 2]), lo = gdb_hexval(in[inlen - 1]);
+	int hi = hex_digit(in[inlen - 2]), lo = hex_digit(in[inlen - 1]);
 	if (hi < 0 || lo < 0)
 		return -EPROTO;
 	uint8_t sum = 0;
@@ -169,7 +144,7 @@ int gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 		return -ESRCH;
 	if (!gdb_is_stop_reply(r, len))
 		return -EPROTO;
-	out->signal = gdb_hexval((unsigned char)r[1]) << 4 | gdb_hexval((unsigned char)r[2]);
+	out->signal = hex_digit((unsigned char)r[1]) << 4 | hex_digit((unsigned char)r[2]);
 	if (r[0] == 'S')
 		return len == 3 ? 0 : -EPROTO;
 	/* T: "n:r;" pairs; we want thread (plain or "pPID.TID") and the
@@ -191,12 +166,12 @@ int gdb_parse_stop(const char *r, size_t len, struct vms_gdb_stop *out)
 				vl -= (size_t)(dot + 1 - v);
 				v = dot + 1;
 			}
-			if (vl == 0 || vl > 15 || gdb_parse_hex64(v, vl, &x))
+			if (vl == 0 || vl > 15 || hex_u64(v, vl, &x))
 				return -EPROTO;
 			out->thread = (long)x;
 		} else if ((kl == 5 && memcmp(kv, "watch", 5) == 0) || (kl == 6 && memcmp(kv, "rwatch", 6) == 0) ||
 		           (kl == 6 && memcmp(kv, "awatch", 6) == 0)) {
-			if (vl == 0 || vl > 16 || gdb_parse_hex64(v, vl, &x))
+			if (vl == 0 || vl > 16 || hex_u64(v, vl, &x))
 				return -EPROTO;
 			out->watch = 1;
 			out->watch_addr = x;
@@ -241,7 +216,7 @@ int gdb_parse_thread_list(const char *p, long *ids, size_t cap, size_t *count)
 		const char *id = (p[0] == 'p' && dot) ? dot + 1 : p;
 		size_t idlen = n - (size_t)(id - p);
 		uint64_t v;
-		if (idlen == 0 || idlen > 15 || gdb_parse_hex64(id, idlen, &v))
+		if (idlen == 0 || idlen > 15 || hex_u64(id, idlen, &v))
 			return -EPROTO;
 		if (*count == VMS_GDB_MAX_THREADS)
 			return -E2BIG;
@@ -306,7 +281,7 @@ static int reg_value(const struct vms_gdb_reg *r, const char *hex, size_t hexlen
 	for (size_t i = 0; i < nbytes; i++) {
 		if (p[2 * i] == 'x' || p[2 * i + 1] == 'x')
 			return 1;
-		int hi = gdb_hexval((unsigned char)p[2 * i]), lo = gdb_hexval((unsigned char)p[2 * i + 1]);
+		int hi = hex_digit((unsigned char)p[2 * i]), lo = hex_digit((unsigned char)p[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		if (i < 8)

@@ -12,18 +12,13 @@
 #include <sys/types.h>
 
 #include "util/guard.h"
-
-/* Value of hex digit C, or -1. */
-int gdb_hexval(int c);
+#include "util/hex.h"
 
 /* Decode N bytes from 2N hex digits; -1 on a non-hex digit. */
 int gdb_hex_decode(const char *hex, size_t n, uint8_t *out);
 
 /* Encode N bytes as 2N lower-case hex digits and a NUL. */
 void gdb_hex_encode(const void *data, size_t n, char *out);
-
-/* N hex digits (no prefix) into *OUT; -1 on a non-hex digit. */
-int gdb_parse_hex64(const char *s, size_t n, uint64_t *out);
 
 /* "Exx" or "E.text": the stub's way of saying a request failed. Data
  * replies are even-length hex, so they never look like this. */

@@ -14,33 +14,13 @@
  */
 #include "qemu.h"
 
+#include "util/hex.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int parse_hex(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (n == 0 || n > 16)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		unsigned d;
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
-		else
-			return -EINVAL;
-		v = v << 4 | d;
-	}
-	*out = v;
-	return 0;
-}
 
 /* One region line: "  START-END (prio P, KIND): NAME[ @OFFSET][ KVM]".
  * Names may contain spaces, so the optional tails are taken from the end. */
@@ -58,7 +38,7 @@ static int parse_region_line(const char *line, size_t len, struct fv_region *r)
 		p++;
 	if (e - p < 35 || p[16] != '-' || p[33] != ' ')
 		return -EINVAL;
-	if (parse_hex(p, 16, &r->start) || parse_hex(p + 17, 16, &r->end) || r->end < r->start)
+	if (hex_u64(p, 16, &r->start) || hex_u64(p + 17, 16, &r->end) || r->end < r->start)
 		return -EINVAL;
 	p += 34;
 	if (e - p < 7 || memcmp(p, "(prio ", 6) != 0)
@@ -84,7 +64,7 @@ static int parse_region_line(const char *line, size_t len, struct fv_region *r)
 		e -= 4;
 	r->offset = 0;
 	if (e - p >= 18 && e[-18] == ' ' && e[-17] == '@') {
-		if (parse_hex(e - 16, 16, &r->offset))
+		if (hex_u64(e - 16, 16, &r->offset))
 			return -EINVAL;
 		e -= 18;
 	}
@@ -361,7 +341,7 @@ int qemu_parse_regs(const char *text, struct vms_regs *out)
 					continue;
 				uint64_t v;
 				size_t n = strlen(eq + 1);
-				if (parse_hex(eq + 1, n, &v))
+				if (hex_u64(eq + 1, n, &v))
 					return -EPROTO;
 				*(uint64_t *)((char *)out + reg_names[i].off) = v;
 				seen |= reg_names[i].group;

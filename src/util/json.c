@@ -4,7 +4,9 @@
  * size of the input (which bounds the node array and the string buffer).
  */
 #include "json.h"
+
 #include "escape.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -36,24 +38,13 @@ static int new_node(struct parser *ps, enum json_type type)
 	return d->count++;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int read_hex4(struct parser *ps, unsigned *out)
 {
 	if (ps->end - ps->p < 4)
 		return -EINVAL;
 	unsigned v = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(ps->p[i]);
+		int h = hex_digit((unsigned char)ps->p[i]);
 		if (h < 0)
 			return -EINVAL;
 		v = v << 4 | (unsigned)h;
