@@ -39,24 +39,11 @@ struct dom_run {
 	int status;
 };
 
-static int split_spec(const char *target, char *names, size_t nlen, char *uri, size_t ulen)
-{
-	const char *spec = target + strlen(LIBVIRT_PREFIX);
-	const char *at = strchr(spec, '@');
-	size_t n = at ? (size_t)(at - spec) : strlen(spec);
-	if (n == 0 || n >= nlen)
-		return -1;
-	memcpy(names, spec, n);
-	names[n] = '\0';
-	snprintf(uri, ulen, "%s", at && at[1] ? at + 1 : LIBVIRT_DEFAULT_URI);
-	return 0;
-}
-
 int multi_target(const char *target)
 {
 	char names[4096], uri[512];
 	if (!target || strncmp(target, LIBVIRT_PREFIX, strlen(LIBVIRT_PREFIX)) != 0 ||
-	    split_spec(target, names, sizeof(names), uri, sizeof(uri)))
+	    libvirt_parse(target + strlen(LIBVIRT_PREFIX), names, sizeof(names), uri, sizeof(uri)))
 		return 0;
 	return strcmp(names, "*") == 0 || strchr(names, ',') != NULL;
 }
@@ -78,7 +65,7 @@ static int add_run(struct dom_run **runs, size_t *n, const char *name, const cha
 static int collect(const char *target, struct dom_run **runs, size_t *n)
 {
 	char names[4096], uri[512], err[1024];
-	split_spec(target, names, sizeof(names), uri, sizeof(uri));
+	libvirt_parse(target + strlen(LIBVIRT_PREFIX), names, sizeof(names), uri, sizeof(uri));
 	if (strcmp(names, "*") == 0) {
 		struct libvirt_domain *d;
 		size_t nd;
