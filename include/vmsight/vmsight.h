@@ -240,7 +240,10 @@ VMS_API void vms_tlb_flush_dtb(struct vms_target *t, uint64_t dtb);
 VMS_API void vms_tlb_flush_range(struct vms_target *t, uint64_t dtb, uint64_t va, uint64_t len);
 
 /* Pause and resume the guest (QMP stop/cont). -ENOTSUP without a control
- * channel. vms_is_running returns 1, 0, or a negative errno. */
+ * channel. vms_pause leaves a guest that is already paused as it is (and
+ * returns 0); a guest it paused is resumed by a guardian process if this
+ * one dies before vms_resume. vms_is_running returns 1, 0, or a negative
+ * errno. */
 VMS_API int vms_pause(struct vms_target *t);
 VMS_API int vms_resume(struct vms_target *t);
 VMS_API int vms_is_running(struct vms_target *t);

@@ -510,19 +510,22 @@ int vms_vcpu_regs(struct vms_target *t, unsigned vcpu, struct vms_regs *out)
  * will be once it runs again: both drop the TLB (docs/arch.md). */
 /* ---- pause and resume, with a guardian ---- */
 
+#define STOPPING_IT 'S' /* a running guest; our stop may be on its way */
 #define PAUSED_BY_US 'P'
+#define NOT_OURS 'N' /* running, or paused by someone else */
 
 struct pause_guard_ctx {
 	char qmp_path[108];
 };
 
 /* In the guardian, once vmsight was killed while the guest was paused by
- * it: resume the guest (our QMP connection closed with us). */
+ * it, or while it was stopping a running guest (QEMU runs a stop already
+ * sent before it frees the monitor for us): resume the guest. */
 static void resume_on_death(void *ctx, int note)
 {
 	const struct pause_guard_ctx *g = ctx;
 	struct vms_qmp *q = NULL;
-	if (note != PAUSED_BY_US)
+	if (note != PAUSED_BY_US && note != STOPPING_IT)
 		return;
 	q = qmp_connect_after_us(g->qmp_path);
 	if (!q)
@@ -538,7 +541,7 @@ int vms_pause(struct vms_target *t)
 	mmu_guest_moved(t);
 	held_regs_drop(t);
 	/* The guardian is forked before the stop, so the pause is not made
-	 * longer by the fork; it acts only once told the guest is paused. */
+	 * longer by the fork; it acts only once told we are stopping the guest. */
 	if (t->qmp_path[0] && t->pause_guard.fd < 0) {
 		struct pause_guard_ctx ctx;
 		snprintf(ctx.qmp_path, sizeof(ctx.qmp_path), "%s", t->qmp_path);
@@ -546,10 +549,21 @@ int vms_pause(struct vms_target *t)
 		if (g)
 			return g;
 	}
+	/* The guardian hears before QEMU does: killed between the stop and the
+	 * note that it was done, the guest would stay paused. A guest paused by
+	 * someone else is left to them (and the guardian told nothing). */
 	int rc = qmp_acquire(t, &q);
-	rc = rc ? rc : qmp_result(t, qemu_stop(q));
-	if (rc == 0)
-		guard_note(&t->pause_guard, PAUSED_BY_US);
+	if (rc == 0) {
+		int running = qemu_running(q);
+		if (running == 1) {
+			guard_note(&t->pause_guard, STOPPING_IT);
+			rc = qemu_stop(q);
+			guard_note(&t->pause_guard, rc == 0 ? PAUSED_BY_US : NOT_OURS);
+		} else if (running < 0) {
+			rc = running;
+		}
+		rc = qmp_result(t, rc);
+	}
 	learn_paging(t);
 	return rc;
 }
