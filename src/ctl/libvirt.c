@@ -83,64 +83,61 @@ int libvirt_list(const char *uri, unsigned flags, struct libvirt_domain **out, s
 
 /* libvirt is loaded when a libvirt: target is first used, not linked: its
  * library pulls in some sixty others (GnuTLS, GLib, libxml2, ICU, ...)
- * whose start-up cost (about 25 ms) every vmsight command would pay. */
+ * whose start-up cost (about 25 ms) every vmsight command would pay.
+ * Builds with AddressSanitizer link it (VMS_LIBVIRT_LINKED, meson.build):
+ * ASan binds its interceptors of libtirpc's XDR functions, which libvirt's
+ * RPC uses, at start-up, and a libtirpc loaded later would have them call
+ * NULL. */
+#define LV_API(X)                      \
+	X(virConnectClose)             \
+	X(virConnectIsAlive)           \
+	X(virConnectListAllDomains)    \
+	X(virConnectOpen)              \
+	X(virConnectRef)               \
+	X(virDomainFree)               \
+	X(virDomainGetInfo)            \
+	X(virDomainGetName)            \
+	X(virDomainGetState)           \
+	X(virDomainGetXMLDesc)         \
+	X(virDomainIsActive)           \
+	X(virDomainLookupByName)       \
+	X(virDomainQemuMonitorCommand) \
+	X(virDomainRef)                \
+	X(virGetLastError)             \
+	X(virGetLastErrorMessage)      \
+	X(virSetErrorFunc)
+
 static struct {
-	__typeof__(virConnectClose) *virConnectClose;
-	__typeof__(virConnectIsAlive) *virConnectIsAlive;
-	__typeof__(virConnectListAllDomains) *virConnectListAllDomains;
-	__typeof__(virConnectOpen) *virConnectOpen;
-	__typeof__(virConnectRef) *virConnectRef;
-	__typeof__(virDomainFree) *virDomainFree;
-	__typeof__(virDomainGetInfo) *virDomainGetInfo;
-	__typeof__(virDomainGetName) *virDomainGetName;
-	__typeof__(virDomainGetState) *virDomainGetState;
-	__typeof__(virDomainGetXMLDesc) *virDomainGetXMLDesc;
-	__typeof__(virDomainIsActive) *virDomainIsActive;
-	__typeof__(virDomainLookupByName) *virDomainLookupByName;
-	__typeof__(virDomainQemuMonitorCommand) *virDomainQemuMonitorCommand;
-	__typeof__(virDomainRef) *virDomainRef;
-	__typeof__(virGetLastError) *virGetLastError;
-	__typeof__(virGetLastErrorMessage) *virGetLastErrorMessage;
-	__typeof__(virSetErrorFunc) *virSetErrorFunc;
+#define LV_FIELD(f) __typeof__(f) *f;
+	LV_API(LV_FIELD)
+#undef LV_FIELD
 } api;
 
-static const char *const api_names[] = { "virConnectClose",
-	                                 "virConnectIsAlive",
-	                                 "virConnectListAllDomains",
-	                                 "virConnectOpen",
-	                                 "virConnectRef",
-	                                 "virDomainFree",
-	                                 "virDomainGetInfo",
-	                                 "virDomainGetName",
-	                                 "virDomainGetState",
-	                                 "virDomainGetXMLDesc",
-	                                 "virDomainIsActive",
-	                                 "virDomainLookupByName",
-	                                 "virDomainQemuMonitorCommand",
-	                                 "virDomainRef",
-	                                 "virGetLastError",
-	                                 "virGetLastErrorMessage",
-	                                 "virSetErrorFunc" };
-
-static void *api_handle;
+static int api_loaded;
 static char api_err[256];
 
 static void api_load(void)
 {
+#ifdef VMS_LIBVIRT_LINKED
+#define LV_TAKE(f) api.f = f;
+	LV_API(LV_TAKE)
+#undef LV_TAKE
+#else
 	void *h = dlopen("libvirt-qemu.so.0", RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		snprintf(api_err, sizeof(api_err), "cannot load libvirt (%s): apt-get install libvirt0", dlerror());
 		return;
 	}
-	void **slot = (void **)&api;
-	for (size_t i = 0; i < sizeof(api_names) / sizeof(api_names[0]); i++)
-		if (!(slot[i] = dlsym(h, api_names[i]))) {
-			snprintf(api_err, sizeof(api_err), "libvirt-qemu.so.0 has no %s: too old a libvirt",
-			         api_names[i]);
-			dlclose(h);
-			return;
-		}
-	api_handle = h;
+#define LV_FIND(f)                                                                                        \
+	if (!(api.f = (__typeof__(f) *)dlsym(h, #f))) {                                                   \
+		snprintf(api_err, sizeof(api_err), "libvirt-qemu.so.0 has no %s: too old a libvirt", #f); \
+		dlclose(h);                                                                               \
+		return;                                                                                   \
+	}
+	LV_API(LV_FIND)
+#undef LV_FIND
+#endif
+	api_loaded = 1;
 }
 
 /* 0 once libvirt is loaded; else -ENOTSUP with why in ERR. */
@@ -148,7 +145,7 @@ static int api_ready(char *err, size_t errlen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, api_load);
-	if (api_handle)
+	if (api_loaded)
 		return 0;
 	snprintf(err, errlen, "%s", api_err);
 	return -ENOTSUP;
