@@ -52,7 +52,14 @@ def _domains():
         _lab["domains"] = doms
         for d in doms.values():
             d.wait_truth()
-    return _lab["domains"]
+    # A test may have destroyed one (the run over every domain does): the
+    # next build's tests get it booted again.
+    doms = _lab["domains"]
+    for role, d in list(doms.items()):
+        if d.state() not in ("running", "paused"):
+            d.close()
+            doms[role] = lv.Domain(f"{d.name}-again", mem_mib=d.mem_mib, shared=d.shared)
+    return doms
 
 
 def _json(ctx, *args):
