@@ -1,6 +1,8 @@
 /* Guest text through the tracer's decoder: any bytes, at any address. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "watch/insn.h"
@@ -8,8 +10,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct insn_decoder *d;
-	if (!d && insn_decoder_open(&d))
-		return 0;
+	char err[300];
+	if (!d && insn_decoder_open(&d, err, sizeof(err))) {
+		fprintf(stderr, "fuzz_insn: %s\n", err); /* a fuzzer that decodes nothing proves nothing */
+		abort();
+	}
 	uint64_t addr = 0xffffffff81000000ull;
 	if (size >= 8) {
 		memcpy(&addr, data, 8);

@@ -13,32 +13,92 @@
  * Decoding is Capstone's; this file only sorts its answer. The bytes come
  * from guest memory, so they are treated like any guest data: Capstone is
  * handed a bounded buffer, and an instruction it cannot decode is refused.
+ *
+ * Capstone is loaded when a decoder is first opened, not linked: its
+ * library carries some 78 000 relocations whose pages every vmsight
+ * command would otherwise fault in at start-up (about 4 ms here, more than
+ * a warm `vmsight ps` spends on its own work). Only `trace` decodes.
  */
 #include "insn.h"
 
 #include <capstone/capstone.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+/* The library the headers describe: another major version lays cs_insn
+ * and cs_x86 out differently. */
+#define CS_STR2(x) #x
+#define CS_STR(x) CS_STR2(x)
+#define CS_SONAME "libcapstone.so." CS_STR(CS_API_MAJOR)
+
+#define CS_API(X)         \
+	X(cs_close)       \
+	X(cs_disasm_iter) \
+	X(cs_free)        \
+	X(cs_malloc)      \
+	X(cs_open)        \
+	X(cs_option)
+
+static struct {
+#define CS_FIELD(f) __typeof__(f) *f;
+	CS_API(CS_FIELD)
+#undef CS_FIELD
+} cs;
+
+static int cs_loaded;
+static char cs_why[256];
+
+static void cs_load(void)
+{
+	void *h = dlopen(CS_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(cs_why, sizeof(cs_why), "cannot load Capstone (%s): apt-get install libcapstone4", dlerror());
+		return;
+	}
+#define CS_FIND(f)                                                                                                  \
+	if (!(cs.f = (__typeof__(f) *)dlsym(h, #f))) {                                                              \
+		snprintf(cs_why, sizeof(cs_why), "%s has no %s: not the Capstone vmsight was built for", CS_SONAME, \
+		         #f);                                                                                       \
+		dlclose(h);                                                                                         \
+		return;                                                                                             \
+	}
+	CS_API(CS_FIND)
+#undef CS_FIND
+	cs_loaded = 1;
+}
 
 struct insn_decoder {
 	csh h;
 	cs_insn *ci;
 };
 
-int insn_decoder_open(struct insn_decoder **out)
+int insn_decoder_open(struct insn_decoder **out, char *err, size_t errlen)
 {
-	struct insn_decoder *d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &d->h) != CS_ERR_OK) {
-		free(d);
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, cs_load);
+	if (!cs_loaded) {
+		snprintf(err, errlen, "%s", cs_why);
 		return -ENOTSUP;
 	}
-	cs_option(d->h, CS_OPT_DETAIL, CS_OPT_ON);
-	d->ci = cs_malloc(d->h);
-	if (!d->ci) {
-		cs_close(&d->h);
+	struct insn_decoder *d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (cs.cs_open(CS_ARCH_X86, CS_MODE_64, &d->h) != CS_ERR_OK) {
 		free(d);
+		snprintf(err, errlen, "Capstone has no x86-64 decoder");
+		return -ENOTSUP;
+	}
+	cs.cs_option(d->h, CS_OPT_DETAIL, CS_OPT_ON);
+	d->ci = cs.cs_malloc(d->h);
+	if (!d->ci) {
+		cs.cs_close(&d->h);
+		free(d);
+		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	*out = d;
@@ -49,8 +109,8 @@ void insn_decoder_close(struct insn_decoder *d)
 {
 	if (!d)
 		return;
-	cs_free(d->ci, 1);
-	cs_close(&d->h);
+	cs.cs_free(d->ci, 1);
+	cs.cs_close(&d->h);
 	free(d);
 }
 
@@ -73,7 +133,7 @@ int insn_decode(struct insn_decoder *d, const uint8_t *code, size_t len, uint64_
 	size_t n = len > 15 ? 15 : len; /* no x86 instruction is longer */
 	uint64_t a = addr;
 	*out = (struct insn){ 0 };
-	if (!n || !cs_disasm_iter(d->h, &p, &n, &a, d->ci))
+	if (!n || !cs.cs_disasm_iter(d->h, &p, &n, &a, d->ci))
 		return -EILSEQ;
 	const cs_insn *ci = d->ci;
 	const cs_x86 *x = &ci->detail->x86;

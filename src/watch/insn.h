@@ -30,7 +30,8 @@ struct insn {
 
 struct insn_decoder;
 
-int insn_decoder_open(struct insn_decoder **out);
+/* 0, or -errno with why in ERR (Capstone missing, out of memory). */
+int insn_decoder_open(struct insn_decoder **out, char *err, size_t errlen);
 void insn_decoder_close(struct insn_decoder *d);
 
 /* Decode the instruction at the start of CODE (LEN bytes, the instruction

@@ -314,8 +314,9 @@ int vms_tracer_open(struct vms_target *t, const struct vms_tracer_opts *opts, st
 	 * where QEMU plants none in guest memory: TCG. Unknown means remove. */
 	tr->step_remove = o.step_remove > 0 ? 1 : o.step_remove < 0 ? 0 : kvm != 0;
 	tr->text_stable = kvm == 0;
-	if ((rc = insn_decoder_open(&tr->dec))) {
-		tfail(tr, -rc, "cannot start the instruction decoder (Capstone)");
+	char derr[300];
+	if ((rc = insn_decoder_open(&tr->dec, derr, sizeof(derr)))) {
+		tfail(tr, -rc, "cannot start the instruction decoder: %s", derr);
 		goto fail;
 	}
 	if ((rc = regs_setup(tr)))

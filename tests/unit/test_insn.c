@@ -17,7 +17,8 @@ int main(void)
 {
 	struct insn_decoder *d;
 	struct insn in;
-	CHECK(insn_decoder_open(&d) == 0);
+	char err[300];
+	CHECK(insn_decoder_open(&d, err, sizeof(err)) == 0);
 	const uint64_t at = 0xffffffff81000000ull;
 	in = dec(d, "\x0f\x1f\x44\x00\x00", 5, at); /* ftrace's nop at a function entry */
 	CHECK(in.kind == INSN_NOP && in.len == 5);
