@@ -54,7 +54,7 @@ def test_raw_dump_kernel_found_once(ctx):
 
     k1 = ctx.vmsight_json("-t", target, "kernel", "--cache-dir", cache)[0]
     assert k1["location_from"] == "scan", k1
-    locs = [f for f in os.listdir(cache) if f.endswith(".vmsloc")]
+    locs = [f for f in os.listdir(cache) if f.startswith("memo-") and f.endswith(".vmsmemo")]
     assert len(locs) == 1, os.listdir(cache)
     live = ctx.vmsight_json("-t", g.target, "kernel", "--no-cache")[0]
     # (The CR3 found is the kernel's own, init_top_pgt; the vCPU's may be a process's.)
@@ -97,7 +97,7 @@ def test_raw_dump_kernel_found_once(ctx):
     k3 = ctx.vmsight_json("-t", "dump:" + copy, "kernel", "--cache-dir", cache)[0]
     assert k3["location_from"] == "scan" and k3["cr3"] == k1["cr3"], k3
     # A location file whose banner is not where it says is not trusted.
-    loc = [f for f in os.listdir(cache) if f.endswith(".vmsloc") and f != locs[0]]
+    loc = [f for f in os.listdir(cache) if f.startswith("memo-") and f.endswith(".vmsmemo") and f != locs[0]]
     assert len(loc) == 1, os.listdir(cache)
     path = os.path.join(cache, loc[0])
     with open(path, "r+b") as f:

@@ -79,10 +79,12 @@ def test_kernel_location_and_kaslr(ctx):
         assert int(k["text_pa"], 16) == code[0], (name, k["text_pa"], hex(code[0]))
         assert int(k["kaslr_virt"], 16) == text - KERNEL_TEXT_DEFAULT
         assert int(k["kaslr_phys"], 16) == code[0] - KERNEL_PHYS_DEFAULT
-        # The kernel's PGD: some vCPU's CR3 (PCID bits off), and with
-        # isolation its kernel half (bit 12 clear).
-        cr3s = {r["CR3"] & ~0xfff & ((1 << 52) - 1) for r in regs.values()}
-        assert int(k["cr3"], 16) in cr3s | {c & ~0x1000 for c in cr3s}, (k["cr3"], cr3s)
+        # The kernel's own PGD, init_top_pgt (not whichever process a vCPU
+        # ran), where the guest's kallsyms and iomem put it.
+        top = code[0] + _truth_symbol(g, "init_top_pgt") - text
+        assert int(k["cr3"], 16) == top, (k["cr3"], hex(top))
+        # the vCPUs' CR3s share its kernel half: the search started from one
+        assert k["location_from"] == "registers" and regs, k
         assert k["paging"] == ("5-level" if g.paging == 5 else "4-level")
         with open(os.path.join(g.truth_dir, "dmesg.txt")) as f:
             first = f.readline()
@@ -288,13 +290,14 @@ def _elf_offset(path, pa):
     raise AssertionError(f"{pa:#x} not in {path}")
 
 
-def _boot_pti_guest(ctx, g):
-    """A QEMU of our own on the lab guest's kernel and initramfs, booted with
-    pti=on (the TCG CPU is not affected by Meltdown, so PTI is off by
-    default); returns (target, lab QMP socket, serial log) once the guest
+def _boot_own_guest(ctx, g, append="pti=on", reboot=False):
+    """A QEMU of our own on the lab guest's kernel and initramfs, with APPEND
+    on the kernel's command line (pti=on: the TCG CPU is not affected by
+    Meltdown, so PTI is off by default), a reset rebooting the guest if
+    REBOOT; returns (target, lab QMP socket, serial log path) once the guest
     has printed its ground truth (so it runs user processes)."""
     d = ctx.tmp
-    ram = f"/dev/shm/vmsight-pti-{os.getpid()}"
+    ram = f"/dev/shm/vmsight-own-{os.getpid()}-{os.path.basename(d)}"
     ctx.on_cleanup(lambda: os.path.exists(ram) and os.unlink(ram))
     cmd = g.qemu_command
     initrd = cmd[cmd.index("-initrd") + 1]
@@ -305,12 +308,12 @@ def _boot_pti_guest(ctx, g):
     qemu = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-machine", "q35,memory-backend=ram",
             "-object", f"memory-backend-file,id=ram,size=512M,mem-path={ram},share=on", "-m", "512M",
             "-smp", "1", "-accel", "tcg", "-cpu", "max,la57=off", "-kernel", g.vmlinuz, "-initrd", initrd,
-            "-append", "console=ttyS0,115200 panic=-1 oops=panic pti=on",
+            "-append", "console=ttyS0,115200 panic=-1 oops=panic " + append,
             "-drive", f"file={disk},if=none,id=data,format=raw", "-device", "virtio-blk-pci,drive=data",
             "-nic", "none", "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off",
             "-qmp", f"unix:{d}/lab.sock,server=on,wait=off", "-serial", f"file:{serial}",
             "-chardev", f"socket,id=exec,path={d}/exec.sock,server=on,wait=off", "-serial", "chardev:exec",
-            "-display", "none", "-no-reboot", "-daemonize", "-pidfile", pidfile]
+            "-display", "none", "-daemonize", "-pidfile", pidfile] + ([] if reboot else ["-no-reboot"])
     subprocess.run(qemu, check=True)
     pid = int(open(pidfile).read())
 
@@ -325,17 +328,19 @@ def _boot_pti_guest(ctx, g):
         with open(serial, errors="replace") as f:
             log = f.read()
         if "===VMS-TRUTH-DONE===" in log:
-            return f"qmp:{d}/qmp.sock", f"{d}/lab.sock", log
-        assert os.path.exists(f"/proc/{pid}"), "the pti=on guest's QEMU died: " + log[-2000:]
+            return f"qmp:{d}/qmp.sock", f"{d}/lab.sock", serial
+        assert os.path.exists(f"/proc/{pid}"), "our guest's QEMU died: " + log[-2000:]
         time.sleep(0.5)
-    raise AssertionError("the pti=on guest did not finish booting: " + log[-2000:])
+    raise AssertionError("our guest did not finish booting: " + log[-2000:])
 
 
 def test_kernel_cr3_with_pti(ctx):
     """Page-table isolation on a real kernel: from the kernel's CR3 and from
     the user half of the pair, vmsight finds the kernel PGD (bit 12 clear)."""
     g = ctx.guest("small")
-    target, lab, log = _boot_pti_guest(ctx, g)
+    target, lab, serial = _boot_own_guest(ctx, g)
+    with open(serial, errors="replace") as f:
+        log = f.read()
     assert "page tables isolation: enabled" in log, "pti=on did not enable PTI"
     with labvm.QMP(lab) as q:
         q.cmd("stop")
@@ -345,7 +350,12 @@ def test_kernel_cr3_with_pti(ctx):
     assert k["pti"] is True, k
     kcr3 = int(k["cr3"], 16)
     assert (kcr3 & 0x1fff) == 0, k["cr3"]
-    assert kcr3 == regs[0]["CR3"] & ~0x1fff & ((1 << 52) - 1), (k["cr3"], hex(regs[0]["CR3"]))
+    # init_top_pgt, where QEMU itself translates it (the vCPU's CR3 was a
+    # process's: its own tables, the same kernel half)
+    with labvm.QMP(lab) as q:
+        top_va = int(k["text_va"], 16) + _truth_symbol(g, "init_top_pgt") - _truth_symbol(g, "_text")
+        out = q.hmp(f"gva2gpa {top_va:#x}")
+    assert kcr3 == int(out.split()[-1], 16), (k["cr3"], out, hex(regs[0]["CR3"]))
     for key in ("banner", "build_id", "symbols", "btf_bytes"):
         assert k[key] == ref[key], (key, k[key], ref[key])
     # Starting from the user half (as when a vCPU is stopped in user mode).
@@ -353,6 +363,60 @@ def test_kernel_cr3_with_pti(ctx):
     assert u["pti"] is True and u["cr3"] == k["cr3"] and u["text_va"] == k["text_va"], u
     r = ctx.vmsight_json("-t", target, "read", "--sym", "linux_banner", 14, "--no-cache")[0]
     assert bytes.fromhex(r["hex"]) == b"Linux version "
+
+
+def test_attach_remembered_then_reboot(ctx):
+    """A second command on the same QEMU does not ask it for the RAM layout:
+    the first wrote it down (memo-qemu-PID-START.vmsmemo). The kernel is
+    still found from the vCPUs' registers, the one witness of which kernel
+    runs now: after a reboot, which leaves the old kernel's page tables and
+    banner intact in RAM, the new kernel is found. Every location is
+    checked against QEMU's own gva2gpa."""
+    g = ctx.guest("small")
+    target, lab, serial = _boot_own_guest(ctx, g, append="", reboot=True)
+    cache = os.path.join(ctx.tmp, "cache-memo")
+    text, top = _truth_symbol(g, "_text"), _truth_symbol(g, "init_top_pgt")
+
+    def check_against_qemu(k, err=""):
+        text_va = int(k["text_va"], 16)
+        with labvm.QMP(lab) as q:
+            for va, pa in ((text_va, int(k["text_pa"], 16)), (text_va + top - text, int(k["cr3"], 16))):
+                out = q.hmp(f"gva2gpa {va:#x}")
+                assert out.startswith("gpa:") and int(out.split()[-1], 16) == pa, (hex(va), out, k, err)
+
+    def kernel_v():
+        rc, out, err = ctx.vmsight("-v", "--json", "-t", target, "kernel", "--cache-dir", cache)
+        return json.loads(out.splitlines()[0]), err
+
+    k1, err1 = kernel_v()
+    assert k1["location_from"] == "registers" and "earlier attach" not in err1, (k1, err1)
+    memos = [f for f in os.listdir(cache) if f.startswith("memo-qemu-") and f.endswith(".vmsmemo")]
+    assert len(memos) == 1, os.listdir(cache)
+    check_against_qemu(k1, err1)  # the kernel's own init_top_pgt, whatever the vCPU ran
+    k2, err2 = kernel_v()
+    assert "RAM layout of QEMU pid" in err2 and "earlier attach" in err2, err2
+    assert k2["location_from"] == "registers", k2
+    for key in ("text_va", "text_pa", "cr3", "banner", "build_id", "paging"):
+        assert k2[key] == k1[key], (key, k1, k2)
+    r = ctx.vmsight_json("-t", target, "read", "--sym", "linux_banner", 14, "--cache-dir", cache)[0]
+    assert bytes.fromhex(r["hex"]) == b"Linux version "
+
+    with labvm.QMP(lab) as q:
+        q.cmd("system_reset")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        with open(serial, errors="replace") as f:
+            if f.read().count("===VMS-TRUTH-DONE===") >= 2:
+                break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the guest did not boot again after system_reset")
+    k3, err3 = kernel_v()
+    assert "earlier attach" in err3 and k3["location_from"] == "registers", (k3, err3)
+    check_against_qemu(k3, err3)
+    r = ctx.vmsight_json("-t", target, "read", "--sym", "linux_banner", 14, "--cache-dir", cache)[0]
+    assert bytes.fromhex(r["hex"]) == b"Linux version "
+    print(f"     (KASLR: _text {k1['text_va']} -> {k3['text_va']} across the reboot)")
 
 
 def test_raw_dump_without_registers(ctx):

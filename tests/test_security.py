@@ -148,10 +148,10 @@ def test_hostile_banner_stays_in_the_cache(ctx):
     files = sorted(os.listdir(cache))
     profiles = [n for n in files if n.endswith(".vmsprof")]
     # the profile, its layout (.views), its checked-identity note (.checked)
-    # and, for a dump searched once, the kernel's place (dump-*.vmsloc)
+    # and what an attach remembers of the guest or dump (memo-*.vmsmemo)
     assert len(profiles) == 1 and {profiles[0], profiles[0] + ".views"} <= set(files), files
     assert all(n in (profiles[0], profiles[0] + ".views", profiles[0] + ".checked") or
-               (n.startswith("dump-") and n.endswith(".vmsloc")) for n in files), files
+               (n.startswith("memo-") and n.endswith(".vmsmemo")) for n in files), files
     assert k["cache_file"] == os.path.join(cache, profiles[0]), (k["cache_file"], profiles)
     name = profiles[0]
     assert not name.startswith(".") and re.fullmatch(r"[A-Za-z0-9._+%-]+", name), name
@@ -262,7 +262,7 @@ def test_cache_dir_writable_by_another_user(ctx):
     rc, out, err = ctx.vmsight("--json", "-t", g.target, "ps", "--cache-dir", shared)
     names = {r["pid"]: r["comm"] for r in map(json.loads, out.splitlines())}
     assert all(names.get(pid) == n for pid, n in want.items()), (names, want)
-    assert "not using the profile cache" in err and "others may write" in err and err.count("warning") == 1, err
+    assert "not using the cache directory" in err and "others may write" in err and err.count("warning") == 1, err
     k2 = ctx.vmsight_json("-t", g.target, "kernel", "--cache-dir", shared)[0]
     assert k2["cache_file"] == "" and k2["symbols_from"] == "kallsyms", k2
     assert open(victim).read() == "precious\n"

@@ -124,7 +124,7 @@ static void log_stderr(void *ctx, const char *msg)
 	fprintf(stderr, "vmsight: %s\n", msg);
 }
 
-static int open_target_opts(const struct globals *g, struct vms_target **t, int hold)
+static int open_target_opts(const struct globals *g, struct vms_target **t, int hold, const struct kernel_args *a)
 {
 	if (!g->target)
 		die_usage("no target: give -t TARGET or set VMSIGHT_TARGET");
@@ -137,6 +137,8 @@ static int open_target_opts(const struct globals *g, struct vms_target **t, int 
 		.log = g->verbose ? log_stderr : NULL,
 		.timeout_ms = g->timeout_ms,
 		.hold = hold,
+		.cache_dir = a ? a->cache_dir : NULL,
+		.no_cache = a ? a->no_cache : 0,
 	};
 	int rc = vms_open(g->target, &o, t);
 	if (rc)
@@ -146,12 +148,12 @@ static int open_target_opts(const struct globals *g, struct vms_target **t, int 
 
 int open_target(const struct globals *g, struct vms_target **t)
 {
-	return open_target_opts(g, t, 0);
+	return open_target_opts(g, t, 0, NULL);
 }
 
-int open_target_held(const struct globals *g, struct vms_target **t)
+int open_target_held(const struct globals *g, struct vms_target **t, const struct kernel_args *a)
 {
-	return open_target_opts(g, t, 1);
+	return open_target_opts(g, t, 1, a);
 }
 
 enum vms_paging parse_paging(const char *s)
@@ -215,7 +217,7 @@ int open_kernel(const struct globals *g, const struct kernel_args *a, struct vms
 {
 	/* Attaching and finding the kernel over one QMP connection, released
 	 * before the command's own work. */
-	if (open_target_held(g, t))
+	if (open_target_held(g, t, a))
 		return 1;
 	int rc = kernel_attach(a, *t, k);
 	vms_unhold(*t);

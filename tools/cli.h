@@ -51,8 +51,10 @@ void format_size(char *buf, size_t len, uint64_t n);
 
 int open_target(const struct globals *g, struct vms_target **t);
 /* The same, the target returned held (vms_hold): for a burst of setup calls
- * over one QMP connection; the caller vms_unholds it. */
-int open_target_held(const struct globals *g, struct vms_target **t);
+ * over one QMP connection; the caller vms_unholds it. A's --cache-dir and
+ * --no-cache (A may be NULL) also say where the attach's memo lives. */
+struct kernel_args;
+int open_target_held(const struct globals *g, struct vms_target **t, const struct kernel_args *a);
 /* Bytes of guest RAM. */
 uint64_t ram_total(struct vms_target *t);
 

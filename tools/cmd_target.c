@@ -59,7 +59,7 @@ int cmd_info(const struct globals *g, int argc, char **argv)
 		die_usage("info: unexpected argument '%s'", argv[1]);
 	}
 	struct vms_target *t;
-	if (open_target_held(g, &t)) /* the layout and every vCPU's registers over one connection */
+	if (open_target_held(g, &t, NULL)) /* the layout and every vCPU's registers over one connection */
 		return 1;
 	const struct vms_ram_range *r;
 	size_t nr;

@@ -51,7 +51,7 @@ int view_open(const struct globals *g, const struct view_args *a, struct view *v
 		return open_kernel(g, &a->k, &v->t, &v->k);
 	/* Ctrl-C, a kill or a closed pipe stop the walk; the guest is resumed. */
 	catch_signals(NULL);
-	if (open_target_held(g, &v->t))
+	if (open_target_held(g, &v->t, &a->k))
 		return 1;
 	int running = vms_is_running(v->t);
 	if (running == -ENOTSUP)

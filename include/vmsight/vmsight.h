@@ -49,6 +49,13 @@ struct vms_open_opts {
 	size_t errbuf_len;
 	unsigned timeout_ms; /* QMP/GDB reply timeout; 0 = 10000 */
 	int hold;            /* return the target held (vms_hold): vms_unhold it when the burst is over */
+	/* What an attach remembers of a VM for the next (a live QEMU's RAM
+	 * layout, where its kernel lies: checked in guest memory before use,
+	 * docs/kernel.md) lives in the cache directory: NULL = the profiles'
+	 * ($XDG_CACHE_HOME/vmsight or ~/.cache/vmsight); no_cache: none is
+	 * read or written. */
+	const char *cache_dir;
+	int no_cache;
 };
 
 /*
@@ -341,7 +348,8 @@ struct vms_kernel_info {
 	uint64_t text_pa;
 	int64_t kaslr_virt; /* _text - 0xffffffff81000000 */
 	int64_t kaslr_phys; /* pa(_text) - 0x1000000 (CONFIG_PHYSICAL_START's default) */
-	uint64_t cr3;       /* the kernel's page tables (PCID bits clear) */
+	uint64_t cr3;       /* the kernel's own page tables, init_top_pgt (PCID bits clear); a
+	                     * vCPU's CR3 only if that table is not found */
 	int pti;            /* 1: page-table isolation seen (a user CR3 = kernel CR3 | 0x1000) */
 	enum vms_paging paging;
 	size_t nsyms;
@@ -350,10 +358,11 @@ struct vms_kernel_info {
 	const char *types_from;   /* "btf", "cache", "isf" or "none" */
 	const char *cache_file;   /* the profile file read or written, "" if none */
 	double discovery_ms;      /* time vms_kernel_open took */
-	/* Where the kernel's page tables were found from: "registers" (the
-	 * vCPUs' CR3), "given" (opts->cr3), "scan" (a search of RAM, for dumps
-	 * without vCPU state) or "cache" (where a scan found it in this same
-	 * dump file before, checked by reading the banner there). */
+	/* Where the search for the kernel started: "registers" (the vCPUs'
+	 * CR3), "given" (opts->cr3), "scan" (a search of RAM, for dumps
+	 * without vCPU state) or "cache" (where an earlier command found it in
+	 * this same QEMU process or dump file, checked in guest memory first:
+	 * no registers asked, no scan; docs/kernel.md). */
 	const char *location_from;
 };
 VMS_API int vms_kernel_info(const struct vms_kernel *k, struct vms_kernel_info *out);

@@ -153,6 +153,10 @@ int mmu_ready(struct vms_target *t, struct vms_mmu **out);
  * target layer: the walker never asks QEMU). A no-op while a mode is fixed;
  * -ENOTSUP if R does not tell the mode, -ENOMEM. */
 int mmu_learn(struct vms_target *t, const struct vms_regs *r);
+/* translate.c: take MODE as if learnt (not fixed: a pause or resume learns
+ * it again), for a mode remembered from an earlier attach whose witness
+ * the caller checks (src/core/memo.c). A no-op while a mode is fixed. */
+int mmu_assume(struct vms_target *t, enum vms_paging mode);
 /* translate.c: fix MODE (VMS_PAGING_UNKNOWN: unfix it, to be learnt again). */
 int mmu_set_mode(struct vms_target *t, enum vms_paging mode);
 /* Whether the mode was fixed by vms_set_paging. */

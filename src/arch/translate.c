@@ -79,18 +79,34 @@ int mmu_learn(struct vms_target *t, const struct vms_regs *r)
 	return 0;
 }
 
-int mmu_set_mode(struct vms_target *t, enum vms_paging mode)
+/* MODE without registers to refine it: large pages and NX as a 64-bit
+ * kernel has them (long mode honours large pages whatever CR4.PSE says).
+ * FIX: 1 fix it, 0 unfix it, -1 leave a fixed mode alone. */
+static int mode_given(struct vms_target *t, enum vms_paging mode, int fix)
 {
 	if ((unsigned)mode > VMS_PAGING_UNKNOWN)
 		return arch_fail(t, EINVAL, "no paging mode %d", (int)mode);
 	struct vms_mmu *m = mmu_get(t);
 	if (!m)
 		return arch_fail(t, ENOMEM, "out of memory for the TLB");
-	m->mode_fixed = mode != VMS_PAGING_UNKNOWN;
+	if (fix < 0 && m->mode_fixed)
+		return 0;
+	if (fix >= 0)
+		m->mode_fixed = fix && mode != VMS_PAGING_UNKNOWN;
 	m->pse = 1;
 	m->nxe = 1;
 	set_mode(t, m, mode);
 	return 0;
+}
+
+int mmu_assume(struct vms_target *t, enum vms_paging mode)
+{
+	return mode_given(t, mode, -1);
+}
+
+int mmu_set_mode(struct vms_target *t, enum vms_paging mode)
+{
+	return mode_given(t, mode, 1);
 }
 
 static __attribute__((noinline)) int translate_slow(struct vms_target *t, uint64_t dtb, uint64_t va,

@@ -31,6 +31,7 @@
 #include "../ctl/gdb.h"
 #include "../ctl/libvirt.h"
 #include "../ctl/qemu.h"
+#include "memo.h"
 #include "util/opts.h"
 
 static int tfail(struct vms_target *t, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -43,8 +44,7 @@ static int tfail(struct vms_target *t, int err, const char *fmt, ...)
 	return -err;
 }
 
-static void tlog(struct vms_target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tlog(struct vms_target *t, const char *fmt, ...)
+void target_log(struct vms_target *t, const char *fmt, ...)
 {
 	if (!t->log)
 		return;
@@ -182,7 +182,12 @@ static int open_qemu(struct vms_target *t, const char *force)
 	int rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
-	rc = qemu_discover_ram(q, &ram);
+	memo_name_qemu(t, qmp_pid(q));
+	if (memo_layout(t, &ram) == 0)
+		target_log(t, "the RAM layout of QEMU pid %d as an earlier attach found it (no layout queries)",
+		           qmp_pid(q));
+	else
+		rc = qemu_discover_ram(q, &ram);
 	if (rc == -ENOENT)
 		tfail(t, ENOENT, "QEMU at %s reports no RAM backend with a guest-physical mapping", t->qmp_path);
 	else if (rc)
@@ -199,10 +204,10 @@ static int open_qemu(struct vms_target *t, const char *force)
 	t->has_ram = 1;
 	if (t->pid && ram.pid != t->pid)
 		return tfail(t, EINVAL, "QMP socket %s belongs to pid %d, not %d", t->qmp_path, ram.pid, t->pid);
-	tlog(t, "QEMU pid %d, RAM backend %s '%s' (%llu MiB%s%s%s), %zu guest-physical ranges, GDB stub %s", ram.pid,
-	     ram.backend_type, ram.block_name, (unsigned long long)(ram.size >> 20),
-	     ram.shared ? ", shared" : ", private", ram.mem_path[0] ? ", file " : "", ram.mem_path, ram.nranges,
-	     gdb_port > 0 ? "present" : "absent");
+	target_log(t, "QEMU pid %d, RAM backend %s '%s' (%llu MiB%s%s%s), %zu guest-physical ranges, GDB stub %s",
+	           ram.pid, ram.backend_type, ram.block_name, (unsigned long long)(ram.size >> 20),
+	           ram.shared ? ", shared" : ", private", ram.mem_path[0] ? ", file " : "", ram.mem_path, ram.nranges,
+	           gdb_port > 0 ? "present" : "absent");
 	if (force)
 		return open_named(t, force, &ram, gdb_port);
 	/* Fastest first: in-place loads, then one syscall per read, then the
@@ -211,10 +216,10 @@ static int open_qemu(struct vms_target *t, const char *force)
 	for (size_t i = 0; i < 3; i++) {
 		rc = open_named(t, order[i], &ram, gdb_port);
 		if (rc == 0) {
-			tlog(t, "picked source %s: %s", order[i], t->src->detail);
+			target_log(t, "picked source %s: %s", order[i], t->src->detail);
 			return 0;
 		}
-		tlog(t, "not %s: %s", order[i], t->err);
+		target_log(t, "not %s: %s", order[i], t->err);
 	}
 	return rc;
 }
@@ -227,21 +232,22 @@ static int open_pid(struct vms_target *t, const char *force)
 	if (rc)
 		return tfail(t, -rc, "%s", err);
 	if (t->qmp_path[0]) {
-		tlog(t, "QEMU %d has a QMP socket at %s: using it for the layout", t->pid, t->qmp_path);
+		target_log(t, "QEMU %d has a QMP socket at %s: using it for the layout", t->pid, t->qmp_path);
 		rc = open_qemu(t, force ? force : "procmem");
 		if (rc == 0 || force)
 			return rc;
-		tlog(t, "QMP unusable (%s); falling back to the command line", t->err);
+		target_log(t, "QMP unusable (%s); falling back to the command line", t->err);
 		t->qmp_path[0] = '\0';
 	}
 	if (force && strcmp(force, "procmem") != 0 && strcmp(force, "shm") != 0)
 		return tfail(t, ENOTSUP, "source %s needs a QMP socket, and QEMU %d has none", force, t->pid);
-	tlog(t, "layout from QEMU %d's command line: %llu MiB, %zu ranges (PC machine rules)", t->pid,
-	     (unsigned long long)(ram.size >> 20), ram.nranges);
+	memo_name_qemu(t, t->pid); /* no layout kept: the command line gives it */
+	target_log(t, "layout from QEMU %d's command line: %llu MiB, %zu ranges (PC machine rules)", t->pid,
+	           (unsigned long long)(ram.size >> 20), ram.nranges);
 	const char *name = force ? force : "procmem";
 	rc = open_named(t, name, &ram, 0);
 	if (rc == 0)
-		tlog(t, "picked source %s: %s", name, t->src->detail);
+		target_log(t, "picked source %s: %s", name, t->src->detail);
 	return rc;
 }
 
@@ -366,6 +372,7 @@ int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_ta
 	t->log = o.log;
 	t->log_ctx = o.log_ctx;
 	t->timeout_ms = o.timeout_ms ? o.timeout_ms : 10000;
+	memo_setup(t, o.cache_dir, o.no_cache);
 	vms_hold(t); /* the layout and vCPU 0's paging mode over one connection */
 	int rc = target ? parse_target(t, target, o.source) : tfail(t, EINVAL, "no target given");
 	if (rc) {
@@ -375,6 +382,12 @@ int vms_open(const char *target, const struct vms_open_opts *opts, struct vms_ta
 		return rc;
 	}
 	learn_paging(t);
+	/* Without registers (a dump), the mode and the kernel's place as an
+	 * earlier command found them, if they still hold here. */
+	if (!mmu_mode_known(t)) {
+		memo_name_source(t);
+		memo_settle(t);
+	}
 	if (!o.hold)
 		vms_unhold(t);
 	*out = t;
@@ -392,6 +405,7 @@ void vms_close(struct vms_target *t)
 		qmp_close(t->qmp);
 	held_regs_drop(t);
 	mmu_free(t->mmu);
+	memo_free(t);
 	free(t);
 }
 

@@ -34,9 +34,18 @@ struct vms_target {
 	struct vms_qemu_ram ram; /* live QEMU's RAM block and its placement, when has_ram */
 	int has_ram;
 	struct guard pause_guard; /* resumes the guest we paused if we are killed (vms_pause) */
+	/* What an attach remembers of this VM (memo.c) */
+	char memo_dir[512];       /* the cache directory, "" for none */
+	char memo_ident[96];      /* the VM's name in it, "" if it has none */
+	struct target_memo *memo; /* as loaded, NULL if none (or dropped) */
+	int memo_held;            /* its kernel witness held at open (targets without registers) */
+	int memo_refused;         /* the directory was not ours alone: said once */
 };
 
 int read_pa_slow(struct vms_target *t, uint64_t pa, void *buf, size_t len);
+
+/* A line on the target's log (vms_open_opts.log), if it has one. */
+void target_log(struct vms_target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Fixed-size copies become single loads: the 1/2/4/8-byte reads views make
  * then cost what the load costs. */

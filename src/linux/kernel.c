@@ -31,6 +31,8 @@
 #include <bpf/btf.h>
 
 #include "kernel.h"
+#include "core/memo.h"
+#include "util/cachedir.h"
 #include "views.h"
 #include "util/opts.h"
 
@@ -446,79 +448,37 @@ static int find_cr3_physical(struct vms_kernel *k, uint64_t *cr3)
 	return 0;
 }
 
-/* ---- a dump's location, kept ------------------------------------------------ */
+/* ---- the location, remembered (src/core/memo.c) ---------------------------- */
 
-static void kernel_log(struct vms_kernel *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void kernel_log(struct vms_kernel *k, const char *fmt, ...)
+/* The kernel's own top page table (init_top_pgt; init_level4_pgt before
+ * 4.13): its virtual and physical address, if it maps itself. A vCPU's CR3
+ * may be a process's, whose tables go when it exits; this one lives as
+ * long as the kernel, and is what the next command can be told to start
+ * from (src/core/memo.c). */
+static int own_pgd(struct vms_kernel *k, uint64_t *va, uint64_t *pa)
 {
-	if (!k->t->log)
-		return;
-	char msg[700];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	k->t->log(k->t->log_ctx, msg);
-}
-
-/* Where an earlier command found the kernel in this very dump, if the
- * banner is still read where it says through the CR3 it names (in its
- * paging mode, unless another was set): the starting CR3 without a scan. */
-static int location_cached(struct vms_kernel *k, const char *cache_dir, uint64_t *cr3)
-{
-	const char *ident = k->t->src->ident;
-	struct kernel_loc loc;
-	if (!cache_dir || !ident[0] || profile_loc_load(k, cache_dir, ident, &loc))
+	struct vms_translation tr;
+	if (vms_sym_lookup(k, "init_top_pgt", va) && vms_sym_lookup(k, "init_level4_pgt", va))
 		return -ENOENT;
-	if (loc.paging != VMS_PAGING_4LEVEL && loc.paging != VMS_PAGING_5LEVEL)
+	if (vms_translate(k->t, k->dtb, *va, &tr) || !translates_to(k, tr.pa, *va, tr.pa))
 		return -ENOENT;
-	int mode = vms_get_paging(k->t), set = mode < 0;
-	if (mode >= 0 && mode != loc.paging)
-		return -ENOENT;
-	if (set && vms_set_paging(k->t, (enum vms_paging)loc.paging))
-		return -ENOENT;
-	char b[sizeof(loc.banner)];
-	int n = vms_read_str_va(k->t, loc.cr3 & PA_MASK, loc.banner_va, b, sizeof(b));
-	while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
-		b[--n] = '\0';
-	if (n <= 0 || strcmp(b, loc.banner) != 0) {
-		if (set)
-			vms_set_paging(k->t, VMS_PAGING_UNKNOWN);
-		kernel_log(k, "the kernel location cached for this dump does not hold its banner: scanning RAM");
-		return -ENOENT;
-	}
-	*cr3 = loc.cr3 & PA_MASK;
-	kernel_log(k, "kernel location from the cache: CR3 0x%llx, %s paging (no scan of RAM)",
-	           (unsigned long long)*cr3, vms_paging_name((enum vms_paging)loc.paging));
+	*pa = tr.pa;
 	return 0;
 }
 
-/* What the scan found, for the next command on the same dump. */
-static void location_save(struct vms_kernel *k, const char *cache_dir)
-{
-	struct kernel_loc loc;
-	memset(&loc, 0, sizeof(loc));
-	snprintf(loc.ident, sizeof(loc.ident), "%s", k->t->src->ident);
-	snprintf(loc.banner, sizeof(loc.banner), "%s", k->banner);
-	loc.cr3 = k->dtb;
-	loc.paging = k->paging;
-	loc.text_va = k->text_va;
-	loc.text_pa = k->text_pa;
-	loc.banner_va = k->banner_va;
-	if (cache_dir && loc.ident[0] && (loc.paging == VMS_PAGING_4LEVEL || loc.paging == VMS_PAGING_5LEVEL))
-		profile_loc_save(k, cache_dir, &loc); /* best effort, as profiles */
-}
-
 /* The CR3s to start from and where they came from: the one given, the
- * vCPUs', the cached location of this dump, or a scan of its RAM. */
-static int locate(struct vms_kernel *k, uint64_t given, const char *cache_dir, uint64_t *cr3s, int max)
+ * vCPUs', or for a target without registers the place an earlier command
+ * found (its witness checked at open: src/core/memo.c), else a scan of RAM. */
+static int locate(struct vms_kernel *k, uint64_t given, int remembered, uint64_t *cr3s, int max)
 {
 	int n = start_cr3s(k, given, cr3s, max);
 	k->location_from = given ? "given" : "registers";
 	if (n >= 0 || n == -ENOMEM || n == -ESRCH || given)
 		return n;
-	if (location_cached(k, cache_dir, cr3s) == 0) {
+	if (remembered && target_memo_cr3(k->t, cr3s) == 0) {
 		k->location_from = "cache";
+		target_log(k->t, "kernel location from the cache: CR3 0x%llx (no scan of RAM)",
+		           (unsigned long long)cr3s[0]);
 		return 1;
 	}
 	if (find_cr3_physical(k, cr3s) == 0) {
@@ -628,16 +588,11 @@ int vms_kernel_open(struct vms_target *t, const struct vms_kernel_opts *opts, st
 	return 0;
 }
 
-/* vms_kernel_open's search, the target held. */
-static int kernel_find(struct vms_kernel *k, const struct vms_kernel_opts *o)
+/* Discovery from each of N starting CR3s until one works. */
+static int try_cr3s(struct vms_kernel *k, const struct vms_kernel_opts *o, const char *cache_dir, const uint64_t *cr3s,
+                    int n)
 {
 	struct vms_target *t = k->t;
-	char dir[400];
-	const char *cache_dir = NULL;
-	if (!o->no_cache && profile_cache_dir(o->cache_dir, dir, sizeof(dir)) == 0)
-		cache_dir = dir;
-	uint64_t cr3s[64];
-	int n = locate(k, o->cr3, cache_dir, cr3s, 64);
 	int paging = vms_get_paging(t);
 	int rc = n < 0 ? n : paging < 0 && !o->cr3 ? paging : -ENOENT;
 	/* A CR3 given for a target without registers: the mode that works. */
@@ -655,8 +610,33 @@ static int kernel_find(struct vms_kernel *k, const struct vms_kernel_opts *o)
 	}
 	if (rc && paging < 0 && o->cr3)
 		vms_set_paging(t, VMS_PAGING_UNKNOWN);
-	if (rc == 0 && strcmp(k->location_from, "scan") == 0)
-		location_save(k, cache_dir);
+	return rc;
+}
+
+/* vms_kernel_open's search, the target held. */
+static int kernel_find(struct vms_kernel *k, const struct vms_kernel_opts *o)
+{
+	char dir[400];
+	const char *cache_dir = NULL;
+	if (!o->no_cache && cachedir_path(o->cache_dir, dir, sizeof(dir)) == 0)
+		cache_dir = dir;
+	uint64_t cr3s[64];
+	int n = locate(k, o->cr3, !o->no_cache, cr3s, 64);
+	int rc = try_cr3s(k, o, cache_dir, cr3s, n);
+	if (rc && strcmp(k->location_from, "cache") == 0) {
+		/* The witness held but the kernel is not found from there: as
+		 * if nothing had been remembered. */
+		target_log(k->t, "the kernel location from the cache did not lead to the kernel (%s): searching RAM",
+		           k->t->err);
+		n = locate(k, o->cr3, 0, cr3s, 64);
+		rc = try_cr3s(k, o, cache_dir, cr3s, n);
+	}
+	uint64_t top_va, top_pa;
+	if (rc == 0 && own_pgd(k, &top_va, &top_pa) == 0) {
+		k->dtb = top_pa;
+		if (!o->no_cache && strcmp(k->location_from, "cache") != 0)
+			target_memo_save(k->t, top_pa, top_va, k->banner_va, k->banner);
+	}
 	return rc;
 }
 

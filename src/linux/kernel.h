@@ -84,47 +84,18 @@ struct btf *kernel_btf(struct vms_kernel *k, int *rc);
 int profile_cache_load(struct vms_kernel *k, const char *dir);
 int profile_cache_save(struct vms_kernel *k, const char *dir);
 void profile_cache_close(struct vms_kernel *k);
-int profile_cache_dir(const char *opt, char *out, size_t len);
 /* The profile's file name for RELEASE and BUILD_ID (either may be empty):
  * only [A-Za-z0-9._+-], any other byte and a leading '.' as %XX, so that
  * no guest-chosen release can name a path. 0 or -ENAMETOOLONG. */
 int profile_cache_name(const char *release, const char *build_id, char *out, size_t len);
-/* The cache directory DIR (made 0700 first if CREATE) as an open fd, if it
- * belongs to the effective user and no one else may write it; -EPERM (said
- * once, on the target's log or stderr) if not, -errno if it is missing. */
+/* The cache directory DIR (util/cachedir.h's cachedir_open), its refusal
+ * said once, on the target's log or stderr. */
 int profile_cache_opendir(struct vms_kernel *k, const char *dir, int create);
-/* NAME in the open cache directory DIRFD, for reading: opened without
- * following a symlink, a regular file of the effective user that no one
- * else may write, or -EPERM. ST receives its fstat. */
-int profile_cache_open(int dirfd, const char *name, struct stat *st);
-/* NAME in DIRFD replaced by A then B: written to a new file (O_EXCL,
- * O_NOFOLLOW, mode 0600, a random name) and renamed over NAME. */
-int profile_cache_write(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen);
 /* The file beside K's profile named as it plus SUFFIX (layout.c's
  * ".views"), with the same checks: read whole (exactly LEN bytes), or
  * replaced. -ENOENT when K has no profile file. */
 int profile_sibling_read(struct vms_kernel *k, const char *suffix, void *buf, size_t len);
 int profile_sibling_write(struct vms_kernel *k, const char *suffix, const void *buf, size_t len);
-
-/* Where the kernel lies in a dump without vCPU state, kept in the cache
- * directory (dump-IDENT.vmsloc) under the profiles' rules, so a second
- * command on the same file does not search its RAM. IDENT is the source's
- * (src/mem/source.h): the file's device, inode, size and mtime. It is a
- * hint, never trusted alone: kernel.c reads the banner at banner_va through
- * cr3 and compares it before using it. */
-struct kernel_loc {
-	char magic[8]; /* "VMSLOC01" */
-	char ident[96];
-	uint64_t cr3;
-	int32_t paging; /* enum vms_paging */
-	uint32_t pad;
-	uint64_t text_va, text_pa, banner_va;
-	char banner[512];
-};
-/* 0 and *OUT if DIR holds a well-formed location file for IDENT; -errno if not. */
-int profile_loc_load(struct vms_kernel *k, const char *dir, const char *ident, struct kernel_loc *out);
-/* Write LOC for LOC->ident (atomically, as profiles are written). */
-int profile_loc_save(struct vms_kernel *k, const char *dir, const struct kernel_loc *loc);
 
 /* profile_in.c: symbols from a System.map, symbols and types from ISF. */
 int profile_read_system_map(struct vms_kernel *k, const char *path);

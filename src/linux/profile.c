@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "kernel.h"
+#include "util/cachedir.h"
 
 #define PROFILE_MAGIC "VMSPROF1"
 #define PROFILE_SUFFIX ".vmsprof"
@@ -65,56 +66,7 @@ struct profile_hdr {
 	uint64_t btf_size, btf_off;
 };
 
-int profile_cache_dir(const char *opt, char *out, size_t len)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	int n;
-	if (opt && *opt)
-		n = snprintf(out, len, "%s", opt);
-	else if (xdg && *xdg)
-		n = snprintf(out, len, "%s/vmsight", xdg);
-	else if (home && *home)
-		n = snprintf(out, len, "%s/.cache/vmsight", home);
-	else
-		return -ENOENT;
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
 /* ---- names --------------------------------------------------------------------- */
-
-static int name_char_ok(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-	       c == '+' || c == '-';
-}
-
-/* S appended to OUT at *AT: the characters [A-Za-z0-9._+-] as they are,
- * every other byte (and a '.' that would begin the name) as %XX. At most
- * MAX bytes of it: a longer S is cut at a whole character. */
-static int name_append(char *out, size_t len, size_t *at, const char *s, size_t max)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t used = 0;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		int plain = name_char_ok(c) && !(c == '.' && *at == 0);
-		size_t need = plain ? 1 : 3;
-		if (used + need > max)
-			break;
-		if (*at + need >= len)
-			return -ENAMETOOLONG;
-		if (plain) {
-			out[(*at)++] = (char)c;
-		} else {
-			out[(*at)++] = '%';
-			out[(*at)++] = hex[c >> 4];
-			out[(*at)++] = hex[c & 15];
-		}
-		used += need;
-	}
-	out[*at] = '\0';
-	return 0;
-}
 
 int profile_cache_name(const char *release, const char *build_id, char *out, size_t len)
 {
@@ -122,13 +74,14 @@ int profile_cache_name(const char *release, const char *build_id, char *out, siz
 	if (len == 0)
 		return -ENAMETOOLONG;
 	out[0] = '\0';
-	int rc = name_append(out, len, &at, release && *release ? release : "unknown", NAME_RELEASE_MAX);
+	int rc = cachedir_name_append(out, len, &at, release && *release ? release : "unknown", NAME_RELEASE_MAX);
 	if (!rc)
-		rc = name_append(out, len, &at, "-", 1);
+		rc = cachedir_name_append(out, len, &at, "-", 1);
 	if (!rc)
-		rc = name_append(out, len, &at, build_id && *build_id ? build_id : "nobuildid", NAME_BUILD_ID_MAX);
+		rc = cachedir_name_append(out, len, &at, build_id && *build_id ? build_id : "nobuildid",
+		                          NAME_BUILD_ID_MAX);
 	if (!rc)
-		rc = name_append(out, len, &at, PROFILE_SUFFIX, sizeof(PROFILE_SUFFIX));
+		rc = cachedir_name_append(out, len, &at, PROFILE_SUFFIX, sizeof(PROFILE_SUFFIX));
 	return rc;
 }
 
@@ -153,122 +106,15 @@ static void cache_refuse(struct vms_kernel *k, const char *fmt, ...)
 		fprintf(stderr, "vmsight: warning: %s\n", msg);
 }
 
-static int mkdirs(const char *dir)
-{
-	char p[512];
-	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	for (char *s = p + 1; *s; s++)
-		if (*s == '/') {
-			*s = '\0';
-			if (mkdir(p, 0700) && errno != EEXIST)
-				return -errno;
-			*s = '/';
-		}
-	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
-}
-
 int profile_cache_opendir(struct vms_kernel *k, const char *dir, int create)
 {
 	if (k->cache_refused)
 		return -EPERM;
-	int rc = create ? mkdirs(dir) : 0;
-	if (rc)
-		return rc;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st)) {
-		rc = -errno;
-		goto fail;
-	}
-	uid_t me = geteuid();
-	if (st.st_uid != me) {
-		cache_refuse(k,
-		             "not using the profile cache %s: it belongs to uid %u, not to uid %u (this user); "
-		             "give another --cache-dir, or --no-cache",
-		             dir, (unsigned)st.st_uid, (unsigned)me);
-		rc = -EPERM;
-		goto fail;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		cache_refuse(k,
-		             "not using the profile cache %s: others may write to it (mode %03o); "
-		             "chmod go-w it, give another --cache-dir, or --no-cache",
-		             dir, (unsigned)(st.st_mode & 0777));
-		rc = -EPERM;
-		goto fail;
-	}
+	char why[600] = "";
+	int fd = cachedir_open(dir, create, why, sizeof(why));
+	if (fd == -EPERM && why[0])
+		cache_refuse(k, "%s", why);
 	return fd;
-fail:
-	close(fd);
-	return rc;
-}
-
-int profile_cache_open(int dirfd, const char *name, struct stat *st)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, st) || !S_ISREG(st->st_mode) || st->st_uid != geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH))) {
-		close(fd);
-		return -EPERM;
-	}
-	return fd;
-}
-
-static int write_all(int fd, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	while (len) {
-		ssize_t n = write(fd, b, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* A temporary name's random part: getrandom, or the clock if that fails. */
-static uint64_t tmp_tag(void)
-{
-	uint64_t r;
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
-		return r;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
-}
-
-int profile_cache_write(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen)
-{
-	char tmp[320];
-	int fd = -1, rc = -EEXIST;
-	for (int tries = 0; fd < 0 && tries < 16; tries++) {
-		if (snprintf(tmp, sizeof(tmp), "%s.%016llx.tmp", name, (unsigned long long)tmp_tag()) >=
-		    (int)sizeof(tmp))
-			return -ENAMETOOLONG;
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST)
-			return -errno;
-	}
-	if (fd < 0)
-		return rc;
-	rc = write_all(fd, a, alen);
-	if (!rc && blen)
-		rc = write_all(fd, b, blen);
-	if (close(fd) && !rc)
-		rc = -errno;
-	if (!rc && renameat(dirfd, tmp, dirfd, name))
-		rc = -errno;
-	if (rc)
-		unlinkat(dirfd, tmp, 0);
-	return rc;
 }
 
 /* K's profile split into its directory and its name. */
@@ -297,13 +143,8 @@ int profile_sibling_read(struct vms_kernel *k, const char *suffix, void *buf, si
 	int dfd = profile_cache_opendir(k, dir, 0);
 	if (dfd < 0)
 		return dfd;
-	struct stat st;
-	int fd = profile_cache_open(dfd, name, &st);
+	rc = cachedir_read(dfd, name, buf, len);
 	close(dfd);
-	if (fd < 0)
-		return fd;
-	rc = (uint64_t)st.st_size == len && pread(fd, buf, len, 0) == (ssize_t)len ? 0 : -EINVAL;
-	close(fd);
 	return rc;
 }
 
@@ -316,61 +157,7 @@ int profile_sibling_write(struct vms_kernel *k, const char *suffix, const void *
 	int dfd = profile_cache_opendir(k, dir, 0);
 	if (dfd < 0)
 		return dfd;
-	rc = profile_cache_write(dfd, name, buf, len, NULL, 0);
-	close(dfd);
-	return rc;
-}
-
-/* ---- a dump's kernel location --------------------------------------------------- */
-
-#define LOC_MAGIC "VMSLOC01"
-
-static int loc_name(const char *ident, char *out, size_t len)
-{
-	size_t at = 0;
-	int rc = name_append(out, len, &at, "dump-", 5);
-	if (!rc)
-		rc = name_append(out, len, &at, ident, NAME_RELEASE_MAX);
-	if (!rc)
-		rc = name_append(out, len, &at, ".vmsloc", 8);
-	return rc;
-}
-
-int profile_loc_load(struct vms_kernel *k, const char *dir, const char *ident, struct kernel_loc *out)
-{
-	char name[256];
-	struct stat st;
-	int rc = loc_name(ident, name, sizeof(name));
-	if (rc)
-		return rc;
-	int dfd = profile_cache_opendir(k, dir, 0);
-	if (dfd < 0)
-		return dfd;
-	int fd = profile_cache_open(dfd, name, &st);
-	close(dfd);
-	if (fd < 0)
-		return fd;
-	rc = (uint64_t)st.st_size == sizeof(*out) && pread(fd, out, sizeof(*out), 0) == (ssize_t)sizeof(*out) ? 0
-	                                                                                                      : -EINVAL;
-	close(fd);
-	if (rc == 0 && (memcmp(out->magic, LOC_MAGIC, 8) || out->ident[sizeof(out->ident) - 1] ||
-	                strcmp(out->ident, ident) || out->banner[sizeof(out->banner) - 1]))
-		rc = -EINVAL;
-	return rc;
-}
-
-int profile_loc_save(struct vms_kernel *k, const char *dir, const struct kernel_loc *loc)
-{
-	char name[256];
-	int rc = loc_name(loc->ident, name, sizeof(name));
-	if (rc)
-		return rc;
-	int dfd = profile_cache_opendir(k, dir, 1);
-	if (dfd < 0)
-		return dfd;
-	struct kernel_loc l = *loc;
-	memcpy(l.magic, LOC_MAGIC, 8);
-	rc = profile_cache_write(dfd, name, &l, sizeof(l), NULL, 0);
+	rc = cachedir_write(dfd, name, buf, len, NULL, 0);
 	close(dfd);
 	return rc;
 }
@@ -452,7 +239,7 @@ static int stamp_matches(int dirfd, const char *name, const struct stat *st, uin
 	struct profile_stamp want, have;
 	if (stamp_name(name, sn, sizeof(sn)))
 		return 0;
-	int fd = profile_cache_open(dirfd, sn, &sst);
+	int fd = cachedir_file_open(dirfd, sn, &sst);
 	if (fd < 0)
 		return 0;
 	int ok = sst.st_size == (off_t)sizeof(have) && pread(fd, &have, sizeof(have), 0) == (ssize_t)sizeof(have);
@@ -467,7 +254,7 @@ static void stamp_write(int dirfd, const char *name, const struct stat *st, uint
 	struct profile_stamp s;
 	stamp_of(st, checksum, &s);
 	if (stamp_name(name, sn, sizeof(sn)) == 0)
-		profile_cache_write(dirfd, sn, &s, sizeof(s), NULL, 0); /* best effort */
+		cachedir_write(dirfd, sn, &s, sizeof(s), NULL, 0); /* best effort */
 }
 
 /* Map the profile NAME open at FD (of ST's size) and take its symbols and
@@ -574,7 +361,7 @@ int profile_cache_load(struct vms_kernel *k, const char *dir)
 			continue;
 		struct profile_hdr h;
 		struct stat st;
-		int fd = profile_cache_open(dfd, e->d_name, &st);
+		int fd = cachedir_file_open(dfd, e->d_name, &st);
 		if (fd < 0)
 			continue;
 		int ok = read_header(fd, &h) == 0 && banner_matches(k, &h, k->image_va + h.text_from_image) &&
@@ -637,12 +424,12 @@ int profile_cache_save(struct vms_kernel *k, const char *dir)
 		rc = dfd;
 	if (rc)
 		goto out;
-	rc = profile_cache_write(dfd, name, &h, sizeof(h), body, (size_t)(h.file_size - sizeof(h)));
+	rc = cachedir_write(dfd, name, &h, sizeof(h), body, (size_t)(h.file_size - sizeof(h)));
 	if (!rc) {
 		snprintf(k->cache_file, sizeof(k->cache_file), "%s", path);
 		/* We made every byte of it: the next attach need not read them all. */
 		struct stat st;
-		int fd = profile_cache_open(dfd, name, &st);
+		int fd = cachedir_file_open(dfd, name, &st);
 		if (fd >= 0) {
 			stamp_write(dfd, name, &st, h.checksum);
 			close(fd);

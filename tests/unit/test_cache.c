@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "linux/kernel.h"
+#include "util/cachedir.h"
 
 #define OTHER_UID 65534 /* nobody */
 
@@ -151,23 +152,23 @@ static void test_files(void)
 	CHECK(dfd >= 0);
 	struct stat st;
 	put(dfd, "ok.vmsprof", "ok", 0600);
-	int fd = profile_cache_open(dfd, "ok.vmsprof", &st);
+	int fd = cachedir_file_open(dfd, "ok.vmsprof", &st);
 	CHECK(fd >= 0 && st.st_size == 2);
 	close(fd);
 	put(dfd, "wide.vmsprof", "x", 0666);
-	CHECK(profile_cache_open(dfd, "wide.vmsprof", &st) == -EPERM);
+	CHECK(cachedir_file_open(dfd, "wide.vmsprof", &st) == -EPERM);
 	put(dfd, "group.vmsprof", "x", 0620);
-	CHECK(profile_cache_open(dfd, "group.vmsprof", &st) == -EPERM);
+	CHECK(cachedir_file_open(dfd, "group.vmsprof", &st) == -EPERM);
 	CHECK(mkfifoat(dfd, "fifo.vmsprof", 0600) == 0);
-	CHECK(profile_cache_open(dfd, "fifo.vmsprof", &st) == -EPERM); /* and did not block */
+	CHECK(cachedir_file_open(dfd, "fifo.vmsprof", &st) == -EPERM); /* and did not block */
 	CHECK(mkdirat(dfd, "dir.vmsprof", 0700) == 0);
-	CHECK(profile_cache_open(dfd, "dir.vmsprof", &st) == -EPERM);
+	CHECK(cachedir_file_open(dfd, "dir.vmsprof", &st) == -EPERM);
 	CHECK(symlinkat("ok.vmsprof", dfd, "link.vmsprof") == 0);
-	CHECK(profile_cache_open(dfd, "link.vmsprof", &st) == -ELOOP);
+	CHECK(cachedir_file_open(dfd, "link.vmsprof", &st) == -ELOOP);
 	if (geteuid() == 0) {
 		put(dfd, "theirs.vmsprof", "x", 0600);
 		CHECK(fchownat(dfd, "theirs.vmsprof", OTHER_UID, OTHER_UID, 0) == 0);
-		CHECK(profile_cache_open(dfd, "theirs.vmsprof", &st) == -EPERM);
+		CHECK(cachedir_file_open(dfd, "theirs.vmsprof", &st) == -EPERM);
 	}
 
 	/* Writing over a symlink replaces the link, never its target. */
@@ -176,12 +177,12 @@ static void test_files(void)
 	CHECK(vfd >= 0 && write(vfd, "precious", 8) == 8);
 	close(vfd);
 	CHECK(symlinkat(target, dfd, "new.vmsprof") == 0);
-	CHECK(profile_cache_write(dfd, "new.vmsprof", "head", 4, "body", 4) == 0);
+	CHECK(cachedir_write(dfd, "new.vmsprof", "head", 4, "body", 4) == 0);
 	char buf[16] = { 0 };
 	vfd = open(target, O_RDONLY);
 	CHECK(vfd >= 0 && read(vfd, buf, sizeof(buf)) == 8 && memcmp(buf, "precious", 8) == 0);
 	close(vfd);
-	fd = profile_cache_open(dfd, "new.vmsprof", &st);
+	fd = cachedir_file_open(dfd, "new.vmsprof", &st);
 	CHECK(fd >= 0 && st.st_size == 8 && (st.st_mode & 0777) == 0600);
 	CHECK(fd >= 0 && pread(fd, buf, 8, 0) == 8 && memcmp(buf, "headbody", 8) == 0);
 	close(fd);
@@ -189,7 +190,7 @@ static void test_files(void)
 	char planted[64];
 	snprintf(planted, sizeof(planted), "new.vmsprof.%d.tmp", (int)getpid());
 	CHECK(symlinkat(target, dfd, planted) == 0);
-	CHECK(profile_cache_write(dfd, "new.vmsprof", "again", 5, NULL, 0) == 0);
+	CHECK(cachedir_write(dfd, "new.vmsprof", "again", 5, NULL, 0) == 0);
 	vfd = open(target, O_RDONLY);
 	CHECK(vfd >= 0 && read(vfd, buf, sizeof(buf)) == 8 && memcmp(buf, "precious", 8) == 0);
 	close(vfd);
