@@ -203,12 +203,13 @@ int memo_settle(struct vms_target *t)
 	mmu_assume(t, (enum vms_paging)m->paging);
 	if (!witness_holds(t, m)) {
 		mmu_assume(t, VMS_PAGING_UNKNOWN);
-		target_log(t, "the kernel location cached for %s does not hold its banner: searching again", t->memo_ident);
+		target_log(t, "the kernel location cached for %s does not hold its banner: searching again",
+		           t->memo_ident);
 		return -ESTALE;
 	}
 	t->memo_held = 1;
 	target_log(t, "%s paging and the kernel's page tables at 0x%llx as an earlier command found them (checked)",
-	         vms_paging_name((enum vms_paging)m->paging), (unsigned long long)m->cr3);
+	           vms_paging_name((enum vms_paging)m->paging), (unsigned long long)m->cr3);
 	return 0;
 }
 

@@ -76,13 +76,19 @@ static void qmp_release(struct vms_target *t)
 	if (t->qmp && !t->qmp_keep && !t->hold) {
 		qmp_close(t->qmp);
 		t->qmp = NULL;
+		t->regs_asked = 0;
 	}
 }
 
+static int held_regs(struct vms_target *t);
+
 /* The registers read while held are of one moment: a pause or resume
- * makes another. */
+ * makes another. One asked for and not yet read is read first: QEMU
+ * answers in order. */
 static void held_regs_drop(struct vms_target *t)
 {
+	if (t->regs_asked)
+		held_regs(t);
 	free(t->held_regs);
 	t->held_regs = NULL;
 	t->held_nregs = 0;
@@ -162,6 +168,8 @@ static int open_named(struct vms_target *t, const char *name, const struct vms_q
 			mem_gdb_leave_stopped(t->src);
 	} else if (strcmp(name, "qmp") == 0) {
 		struct vms_qmp *q;
+		if (t->regs_asked)
+			held_regs(t); /* its reply first: the source talks to QEMU from now on */
 		if ((rc = qmp_acquire(t, &q)))
 			return rc;
 		t->qmp_keep = 1;
@@ -183,19 +191,24 @@ static int open_qemu(struct vms_target *t, const char *force)
 	if (rc)
 		return rc;
 	memo_name_qemu(t, qmp_pid(q));
-	if (memo_layout(t, &ram) == 0)
+	/* The GDB stub matters only to the gdb source (and to a log that says
+	 * what QEMU offers): not a round trip for every attach. */
+	int want_gdb = (force && strcmp(force, "gdb") == 0) || t->log;
+	if (memo_layout(t, &ram) == 0) {
+		/* Nothing to ask of QEMU before the registers, which a held attach
+		 * reads next: asked now, answered while the source opens. */
+		if (t->hold && !want_gdb && qemu_regs_all_send(q) == 0)
+			t->regs_asked = 1;
 		target_log(t, "the RAM layout of QEMU pid %d as an earlier attach found it (no layout queries)",
 		           qmp_pid(q));
-	else
+	} else {
 		rc = qemu_discover_ram(q, &ram);
+	}
 	if (rc == -ENOENT)
 		tfail(t, ENOENT, "QEMU at %s reports no RAM backend with a guest-physical mapping", t->qmp_path);
 	else if (rc)
 		tfail(t, -rc, "learning the RAM layout from QMP: %s",
 		      rc == -EPROTO && !qmp_err(q)[0] ? "unexpected `info mtree -f` output" : qmp_err(q));
-	/* The GDB stub matters only to the gdb source (and to a log that says
-	 * what QEMU offers): not a round trip for every attach. */
-	int want_gdb = (force && strcmp(force, "gdb") == 0) || t->log;
 	int gdb_port = rc || !want_gdb ? 0 : qemu_gdb_port(q);
 	qmp_release(t);
 	if (rc)
@@ -463,7 +476,8 @@ const void *vms_map_pa(struct vms_target *t, uint64_t pa, size_t len)
 	return s->ops->map ? s->ops->map(s, pa, len) : NULL;
 }
 
-/* While held: every vCPU's registers, read once. */
+/* While held: every vCPU's registers, read once (asked for early by the
+ * attach, or now). */
 static int held_regs(struct vms_target *t)
 {
 	if (t->held_regs)
@@ -472,7 +486,10 @@ static int held_regs(struct vms_target *t)
 	int rc = qmp_acquire(t, &q);
 	if (rc)
 		return rc;
-	rc = qemu_regs_all(q, &t->held_regs, &t->held_nregs);
+	rc = t->regs_asked ? 0 : qemu_regs_all_send(q);
+	t->regs_asked = 0;
+	if (rc == 0)
+		rc = qemu_regs_all_recv(q, &t->held_regs, &t->held_nregs);
 	if (rc == -EPROTO)
 		return tfail(t, EPROTO, "unexpected `info registers -a` output");
 	return qmp_result(t, rc);

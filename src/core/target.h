@@ -23,7 +23,8 @@ struct vms_target {
 	unsigned hold;              /* vms_hold depth: the connection and the registers kept */
 	struct vms_regs *held_regs; /* every vCPU's, read once while held (NULL: not yet) */
 	unsigned held_nregs;
-	int pid; /* from pid:N, else 0 */
+	int regs_asked; /* `info registers -a` sent while held, its reply not yet read */
+	int pid;        /* from pid:N, else 0 */
 	unsigned timeout_ms;
 	vms_log_fn log;
 	void *log_ctx;

@@ -378,10 +378,21 @@ int qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out)
 	return rc;
 }
 
+int qemu_regs_all_send(struct vms_qmp *q)
+{
+	return qmp_hmp_send(q, "info registers -a");
+}
+
 int qemu_regs_all(struct vms_qmp *q, struct vms_regs **out, unsigned *count)
 {
+	int rc = qemu_regs_all_send(q);
+	return rc ? rc : qemu_regs_all_recv(q, out, count);
+}
+
+int qemu_regs_all_recv(struct vms_qmp *q, struct vms_regs **out, unsigned *count)
+{
 	char *text;
-	int rc = qmp_hmp(q, "info registers -a", &text);
+	int rc = qmp_hmp_recv(q, &text);
 	if (rc)
 		return rc;
 	/* Sections "\nCPU#N\n" in order; N bounded, missing ones left invalid. */

@@ -49,6 +49,10 @@ int qemu_regs(struct vms_qmp *q, unsigned vcpu, struct vms_regs *out);
  * section is missing or unreadable has valid == 0. */
 #define QEMU_MAX_VCPUS 4096
 int qemu_regs_all(struct vms_qmp *q, struct vms_regs **out, unsigned *count);
+/* The same in two halves, so the question can be on its way while the
+ * caller does other work (nothing else may be sent in between). */
+int qemu_regs_all_send(struct vms_qmp *q);
+int qemu_regs_all_recv(struct vms_qmp *q, struct vms_regs **out, unsigned *count);
 
 /* Parse one CPU's block of HMP `info registers` (exposed for tests). */
 int qemu_parse_regs(const char *text, struct vms_regs *out);

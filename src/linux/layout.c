@@ -772,14 +772,11 @@ static void layout_load(struct vms_kernel *k, struct linux_views *v)
 	}
 	if (memcmp(f->magic, LAYOUT_MAGIC, 8) == 0 && f->version == LAYOUT_VERSION &&
 	    f->size == sizeof(struct lx_layout) && f->btf_size == k->btf_size && f->checksum == layout_sum(&f->lay)) {
-		unsigned resolved = f->lay.resolved;
 		f->lay.kmin = v->lay.kmin;
 		f->lay.umax = v->lay.umax;
 		v->lay = f->lay;
+		v->cached = v->lay.resolved; /* finished (symbols, checks) only when needed */
 		v->lay.resolved = 0;
-		for (size_t i = 0; i < NGROUPS; i++)
-			if ((resolved & groups[i].bit) && groups[i].finish(k, v) == 0)
-				v->lay.resolved |= groups[i].bit;
 	}
 	free(f);
 }
@@ -796,6 +793,7 @@ static void layout_save(struct vms_kernel *k, const struct linux_views *v)
 	f->size = sizeof(struct lx_layout);
 	f->btf_size = k->btf_size;
 	f->lay = v->lay;
+	f->lay.resolved |= v->cached; /* read from the file, not needed yet: kept */
 	f->checksum = layout_sum(&f->lay);
 	profile_sibling_write(k, LAYOUT_SUFFIX, f, sizeof(*f)); /* best effort, as the profile */
 	free(f);
@@ -824,6 +822,13 @@ int lx_layout_need(struct vms_kernel *k, unsigned need, const struct lx_layout *
 			continue;
 		if (v->failed & bit)
 			return kernel_fail(k, ENOENT, "%s", v->err);
+		if (v->cached & bit) {
+			v->cached &= ~bit;
+			if (groups[i].finish(k, v) == 0) {
+				v->lay.resolved |= bit;
+				continue;
+			}
+		}
 		int rc = groups[i].resolve(k, v);
 		if (!rc)
 			rc = groups[i].finish(k, v);

@@ -157,6 +157,7 @@ struct linux_views {
 	struct lx_layout lay;
 	char err[256]; /* why a group failed to resolve, kept for the next call */
 	unsigned failed;
+	unsigned cached;   /* groups whose members came from PROFILE.views: finished when first needed */
 	lx_trace_fn trace; /* NULL but in benchmarks */
 	void *trace_ctx;
 };

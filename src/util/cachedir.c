@@ -183,4 +183,3 @@ int cachedir_write(int dirfd, const char *name, const void *a, size_t alen, cons
 		unlinkat(dirfd, tmp, 0);
 	return rc;
 }
-
