@@ -388,10 +388,15 @@ def test_attach_remembered_then_reboot(ctx):
         rc, out, err = ctx.vmsight("-v", "--json", "-t", target, "kernel", "--cache-dir", cache)
         return json.loads(out.splitlines()[0]), err
 
+    # A memo of a QEMU that is gone (no such pid) is swept at a first attach.
+    os.makedirs(cache, mode=0o700)
+    gone = os.path.join(cache, "memo-qemu-999999999-1.vmsmemo")
+    with open(gone, "wb") as f:
+        f.write(b"x")
     k1, err1 = kernel_v()
     assert k1["location_from"] == "registers" and "earlier attach" not in err1, (k1, err1)
     memos = [f for f in os.listdir(cache) if f.startswith("memo-qemu-") and f.endswith(".vmsmemo")]
-    assert len(memos) == 1, os.listdir(cache)
+    assert len(memos) == 1 and not os.path.exists(gone), os.listdir(cache)
     check_against_qemu(k1, err1)  # the kernel's own init_top_pgt, whatever the vCPU ran
     k2, err2 = kernel_v()
     assert "RAM layout of QEMU pid" in err2 and "earlier attach" in err2, err2

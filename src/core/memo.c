@@ -35,6 +35,7 @@
  */
 #include "memo.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -221,6 +222,32 @@ int target_memo_cr3(struct vms_target *t, uint64_t *cr3)
 	return 0;
 }
 
+/* Memos of QEMU processes that are gone: a new QEMU never has their name,
+ * so they would only pile up (one per VM ever attached). Swept when a new
+ * memo is written, i.e. at a VM's first attach. */
+static void sweep_gone(int dfd)
+{
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		int pid;
+		unsigned long long start, now;
+		int end = 0;
+		if (sscanf(e->d_name, "memo-qemu-%d-%llu" MEMO_SUFFIX "%n", &pid, &start, &end) != 2 ||
+		    e->d_name[end] != '\0' || pid <= 0)
+			continue;
+		if (start_time(pid, &now) || now != start)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
 void target_memo_save(struct vms_target *t, uint64_t cr3, uint64_t top_va, uint64_t banner_va, const char *banner)
 {
 	int mode = vms_get_paging(t);
@@ -246,6 +273,8 @@ void target_memo_save(struct vms_target *t, uint64_t cr3, uint64_t top_va, uint6
 	if (!same && witness_holds(t, m) && memo_file_name(m->ident, name, sizeof(name)) == 0) {
 		int dfd = memo_dir_open(t, 1);
 		if (dfd >= 0) {
+			if (!t->memo && m->has_ram)
+				sweep_gone(dfd);
 			cachedir_write(dfd, name, m, sizeof(*m), NULL, 0);
 			close(dfd);
 		}
