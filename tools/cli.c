@@ -174,8 +174,9 @@ const char kernel_help[] =
         "  --system-map FILE  symbols from this System.map if kallsyms is not found\n"
         "  --isf-in FILE      symbols and types from a Volatility 3 ISF file (kernels\n"
         "                     without kallsyms or BTF)\n"
-        "  --cache-dir DIR    profile cache (default $XDG_CACHE_HOME/vmsight, ~/.cache/vmsight)\n"
-        "  --no-cache         neither read nor write the profile cache\n"
+        "  --cache-dir DIR    profiles and what an attach remembers of a VM (default\n"
+        "                     $XDG_CACHE_HOME/vmsight, ~/.cache/vmsight)\n"
+        "  --no-cache         neither read nor write that cache\n"
         "  --cr3 X            find the kernel from this address space (a dump without registers)\n"
         "  --paging MODE      4 or 5 (also none, 32, pae): the paging mode, for such dumps\n";
 

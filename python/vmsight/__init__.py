@@ -68,9 +68,14 @@ def _check(rc: int, msg: Callable[[], str]) -> int:
     return rc
 
 
-def open(target: str, source: Optional[str] = None, timeout_ms: int = 0) -> "Target":  # noqa: A001
-    """Attach to TARGET ("qmp:PATH", "pid:N", "gdb:HOST:PORT", "dump:FILE")."""
-    return Target(target, source=source, timeout_ms=timeout_ms)
+def open(target: str, source: Optional[str] = None, timeout_ms: int = 0,  # noqa: A001
+         cache_dir: Optional[str] = None, no_cache: bool = False) -> "Target":
+    """Attach to TARGET ("qmp:PATH", "pid:N", "gdb:HOST:PORT", "dump:FILE").
+
+    What an attach remembers of the VM for the next one (a live QEMU's RAM
+    layout, where a dump's kernel lies) lives in CACHE_DIR (default: the
+    profiles' directory); NO_CACHE neither reads nor writes it."""
+    return Target(target, source=source, timeout_ms=timeout_ms, cache_dir=cache_dir, no_cache=no_cache)
 
 
 class _Mapped(ctypes.Array):
@@ -82,12 +87,14 @@ class _Mapped(ctypes.Array):
 class Target:
     """An attached virtual machine: its physical memory, vCPUs and control."""
 
-    def __init__(self, target: str, source: Optional[str] = None, timeout_ms: int = 0):
+    def __init__(self, target: str, source: Optional[str] = None, timeout_ms: int = 0,
+                 cache_dir: Optional[str] = None, no_cache: bool = False):
         L = lib()
         self._lib = L
         err = ctypes.create_string_buffer(512)
         o = _lib.opts(_lib.OpenOpts, source=source.encode() if source else None,
-                      errbuf=ctypes.cast(err, ctypes.c_void_p), errbuf_len=len(err), timeout_ms=timeout_ms)
+                      errbuf=ctypes.cast(err, ctypes.c_void_p), errbuf_len=len(err), timeout_ms=timeout_ms,
+                      cache_dir=cache_dir.encode() if cache_dir else None, no_cache=int(no_cache))
         h = ctypes.c_void_p()
         rc = L.vms_open(target.encode(), ctypes.byref(o), ctypes.byref(h))
         if rc < 0:

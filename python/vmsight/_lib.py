@@ -23,7 +23,8 @@ def _s(*fields):
 
 class OpenOpts(Structure):
     _fields_ = [("sz", c_size_t), ("source", c_char_p), ("log", c_void_p), ("log_ctx", c_void_p),
-                ("errbuf", c_void_p), ("errbuf_len", c_size_t), ("timeout_ms", c_uint)]
+                ("errbuf", c_void_p), ("errbuf_len", c_size_t), ("timeout_ms", c_uint), ("hold", c_int),
+                ("cache_dir", c_char_p), ("no_cache", c_int)]
 
 
 class RamRange(Structure):
