@@ -22,8 +22,7 @@
 #define XA_MAX 4096u
 
 static struct fk *world;
-static uint8_t *clean;
-static size_t clean_len;
+static struct fk_clean clean;
 
 static int on_finding(void *ctx, const struct vms_finding *f)
 {
@@ -73,36 +72,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!world) {
 		world = fk_build(0);
-		clean_len = world->next_obj - FK_OBJ_PA;
-		clean = malloc(clean_len + 0x10000);
-		memcpy(clean, fk_ram + FK_OBJ_PA, clean_len);
-		memcpy(clean + clean_len, fk_ram + FK_MODPA, 0x10000);
+		fk_clean_take(world, &clean);
 	}
-	memcpy(fk_ram + FK_OBJ_PA, clean, clean_len);
-	memcpy(fk_ram + FK_MODPA, clean + clean_len, 0x10000);
+	fk_clean_put(&clean);
 	if (size < 1)
 		return 0;
 	if (data[0] & 1) {
 		xarray(data + 1, size - 1);
 		return 0;
 	}
-	size_t i = 1;
-	while (i + 5 <= size) {
-		uint32_t off;
-		memcpy(&off, data + i, 4);
-		size_t len = data[i + 4];
-		i += 5;
-		if (len > size - i)
-			len = size - i;
-		off %= (uint32_t)(clean_len + 0x10000);
-		for (size_t j = 0; j < len; j++, off++) {
-			if (off < clean_len)
-				fk_ram[FK_OBJ_PA + off] = data[i + j];
-			else if (off < clean_len + 0x10000)
-				fk_ram[FK_MODPA + (off - clean_len)] = data[i + j];
-		}
-		i += len;
-	}
+	fk_patch(&clean, data + 1, size - 1);
 	vms_check(world->k, NULL, on_finding, NULL);
 	return 0;
 }

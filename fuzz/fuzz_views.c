@@ -17,8 +17,7 @@
 #include "../tests/unit/fake_kernel.h"
 
 static struct fk *world;
-static uint8_t *clean;
-static size_t clean_len;
+static struct fk_clean clean;
 
 static int on_task(void *ctx, const struct vms_task *t)
 {
@@ -75,33 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!world) {
 		world = fk_build(0);
 		fk_net(world);
-		clean_len = world->next_obj - FK_OBJ_PA;
-		clean = malloc(clean_len + 0x10000);
-		memcpy(clean, fk_ram + FK_OBJ_PA, clean_len);
-		memcpy(clean + clean_len, fk_ram + FK_MODPA, 0x10000);
+		fk_clean_take(world, &clean);
 	}
-	memcpy(fk_ram + FK_OBJ_PA, clean, clean_len);
-	memcpy(fk_ram + FK_MODPA, clean + clean_len, 0x10000);
+	fk_clean_put(&clean);
 	if (size < 1)
 		return 0;
 	uint8_t opt = data[0];
-	size_t i = 1;
-	while (i + 5 <= size) {
-		uint32_t off;
-		memcpy(&off, data + i, 4);
-		size_t len = data[i + 4];
-		i += 5;
-		if (len > size - i)
-			len = size - i;
-		off %= (uint32_t)(clean_len + 0x10000);
-		for (size_t j = 0; j < len; j++, off++) {
-			if (off < clean_len)
-				fk_ram[FK_OBJ_PA + off] = data[i + j];
-			else if (off < clean_len + 0x10000)
-				fk_ram[FK_MODPA + (off - clean_len)] = data[i + j];
-		}
-		i += len;
-	}
+	fk_patch(&clean, data + 1, size - 1);
 	struct vms_tasks_opts to = { .sz = sizeof(to), .threads = opt & 1, .pid = opt & 2 ? 42 : 0 };
 	struct vms_modules_opts mo = { .sz = sizeof(mo), .scan = (opt & 4) != 0 };
 	struct vms_files_opts fo = { .sz = sizeof(fo), .pid = opt & 8 ? 1 : 0 };

@@ -947,6 +947,54 @@ static inline void fk_net(struct fk *f)
 	fk_sock_fd(f, fds, 4, f->nl);
 }
 
+/* ---- fuzz input as patches (fuzz_views, fuzz_check) ---------------------------- */
+
+#define FK_MOD_PATCH 0x10000u /* the part of the module area inputs may patch */
+
+/* The fake kernel's objects and module area as fk_build left them, put
+ * back before each input. */
+struct fk_clean {
+	uint8_t *bytes;
+	size_t obj_len; /* from FK_OBJ_PA to the last object; FK_MOD_PATCH bytes of modules follow */
+};
+
+static inline void fk_clean_take(struct fk *f, struct fk_clean *c)
+{
+	c->obj_len = f->next_obj - FK_OBJ_PA;
+	c->bytes = malloc(c->obj_len + FK_MOD_PATCH);
+	memcpy(c->bytes, fk_ram + FK_OBJ_PA, c->obj_len);
+	memcpy(c->bytes + c->obj_len, fk_ram + FK_MODPA, FK_MOD_PATCH);
+}
+
+static inline void fk_clean_put(const struct fk_clean *c)
+{
+	memcpy(fk_ram + FK_OBJ_PA, c->bytes, c->obj_len);
+	memcpy(fk_ram + FK_MODPA, c->bytes + c->obj_len, FK_MOD_PATCH);
+}
+
+/* DATA as patches over the clean objects and modules: records of a 4-byte
+ * offset (taken modulo their size), a length byte and that many bytes. */
+static inline void fk_patch(const struct fk_clean *c, const uint8_t *data, size_t size)
+{
+	size_t i = 0;
+	while (i + 5 <= size) {
+		uint32_t off;
+		memcpy(&off, data + i, 4);
+		size_t len = data[i + 4];
+		i += 5;
+		if (len > size - i)
+			len = size - i;
+		off %= (uint32_t)(c->obj_len + FK_MOD_PATCH);
+		for (size_t j = 0; j < len; j++, off++) {
+			if (off < c->obj_len)
+				fk_ram[FK_OBJ_PA + off] = data[i + j];
+			else if (off < c->obj_len + FK_MOD_PATCH)
+				fk_ram[FK_MODPA + (off - c->obj_len)] = data[i + j];
+		}
+		i += len;
+	}
+}
+
 static void fk_free(struct fk *f)
 {
 	vms_kernel_close(f->k);
