@@ -87,7 +87,7 @@ static int held_regs(struct vms_target *t);
  * answers in order. */
 static void held_regs_drop(struct vms_target *t)
 {
-	if (t->regs_asked)
+	if (t->regs_asked && t->qmp)
 		held_regs(t);
 	free(t->held_regs);
 	t->held_regs = NULL;
@@ -415,7 +415,9 @@ void vms_close(struct vms_target *t)
 	if (t->src)
 		t->src->ops->close(t->src);
 	if (t->qmp)
-		qmp_close(t->qmp);
+		qmp_close(t->qmp); /* a reply still owed goes with the connection */
+	t->qmp = NULL;
+	t->regs_asked = 0;
 	held_regs_drop(t);
 	mmu_free(t->mmu);
 	memo_free(t);
