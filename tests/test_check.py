@@ -224,6 +224,16 @@ def rootkit_case(ctx, kernel, hostile):
 
         if hostile:
             _hostile(ctx, g, syms)
+    except labvm.LabError as e:
+        # The guest died under us (panic=-1 -no-reboot: QEMU exits): what its
+        # console said, for whoever reads the failure (once seen in CI, 6.12
+        # under load, while the guest itself turned ftrace off).
+        try:
+            with open(os.path.join(d, "serial.log"), errors="replace") as f:
+                tail = f.read()[-3000:]
+        except OSError:
+            tail = "(no serial log)"
+        raise AssertionError(f"{e}; the guest's console ended with:\n{tail}") from e
     finally:
         labvm.stop(d)
         shutil.rmtree(d, ignore_errors=True)
